@@ -1,0 +1,43 @@
+/**
+ * Layers, composed once: the PostgreSQL and in-memory stores (swap one layer to change backends), the order
+ * actors over them, and the HTTP server. main.ts and the tests build the program from these.
+ */
+import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
+import { NodeContext, NodeHttpServer } from "@effect/platform-node"
+import { Layer } from "effect"
+import { createServer } from "node:http"
+import { OrderActors } from "./actor/OrderActors.js"
+import { MemoryDatabase } from "./eventstore/MemoryDatabase.js"
+import { MemoryEventStore } from "./eventstore/MemoryEventStore.js"
+import { PgEventStore } from "./eventstore/PgEventStore.js"
+import { HttpHandlersLive, type HttpSettings } from "./http/Handlers.js"
+import { MemoryIdempotencyKeys, PgIdempotencyKeys } from "./idempotency/IdempotencyKeys.js"
+import { MemoryOrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
+
+/** EventStore, OrdersReadModel and IdempotencyKeys over PostgreSQL (needs a SqlClient). */
+export const PgStores = Layer.mergeAll(PgEventStore, PgOrdersReadModel, PgIdempotencyKeys)
+
+/** The same services over one fresh in-memory database. */
+export const MemoryStores = Layer.mergeAll(MemoryEventStore, MemoryOrdersReadModel, MemoryIdempotencyKeys).pipe(
+  Layer.provideMerge(MemoryDatabase.layer)
+)
+
+/** The order actors over whichever stores are provided. */
+export const Domain = OrderActors.Default
+
+export interface ServerOptions extends HttpSettings {
+  readonly port: number
+  readonly host: string
+}
+
+/** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
+export const HttpLive = (options: ServerOptions) =>
+  HttpApiBuilder.serve().pipe(
+    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" })),
+    Layer.provide(HttpHandlersLive(options)),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
+    Layer.provide(NodeContext.layer)
+  )
+
+export { HttpServer }

@@ -1,0 +1,122 @@
+/**
+ * Order actors (DESIGN §5): the one way to change an order. Commands for one order id run one at a time
+ * through that order's mailbox (a 1-permit semaphore); different orders run concurrently. An actor caches
+ * its order's state and is evicted when idle (RcMap), so memory stays bounded.
+ *
+ * Across processes the expected-version check of EventStore.append is the guard: on ConcurrencyConflict the
+ * actor reloads the stream and decides again, a bounded number of times. A cached state is only trusted for
+ * an append (which the version check guards); a rejection or a no-op decided on a cached or assumed state is
+ * confirmed against a fresh read first, since another process may have moved the order.
+ */
+import { Duration, Effect, Either, RcMap, Schedule } from "effect"
+import { type Order, type OrderCommand, type OrderEvent, type OrderId, type OrderState, type Rejection, versionOf } from "../domain/Order.js"
+import { decide, fold } from "../domain/OrderDecider.js"
+import { ConcurrencyConflict, type EventMetadata, EventStore, type IdempotentResponse } from "../eventstore/EventStore.js"
+
+export interface ExecuteOptions {
+  readonly metadata?: EventMetadata | undefined
+  /** For a request with an Idempotency-Key: the response to store, completed in the append's transaction. */
+  readonly idempotency?: { readonly key: string; readonly respond: (order: Order) => Omit<IdempotentResponse, "key"> } | undefined
+}
+
+export interface Executed {
+  /** The order after the command (for a no-op command, as it was). */
+  readonly order: Order
+  /** The events the command appended: empty when it was already satisfied. */
+  readonly events: ReadonlyArray<OrderEvent>
+}
+
+interface Actor {
+  readonly mailbox: Effect.Semaphore
+  /** `undefined` = not loaded; `{ state }` = the state after the last append or read by this process. */
+  cached: { readonly state: OrderState } | undefined
+  /** Set by a conflict: the next attempt reads the stream even for a PlaceOrder. */
+  reload: boolean
+}
+
+const conflictRetries = 8
+
+export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
+  scoped: Effect.gen(function*() {
+    const store = yield* EventStore
+    const actors = yield* RcMap.make({
+      lookup: (_: OrderId) => Effect.map(Effect.makeSemaphore(1), (mailbox): Actor => ({ mailbox, cached: undefined, reload: false })),
+      idleTimeToLive: Duration.seconds(30)
+    })
+
+    const load = (orderId: OrderId) =>
+      Effect.map(store.readStream(orderId), (recorded) => fold(recorded.map((r) => r.event)))
+
+    const attempt = (actor: Actor, command: OrderCommand, options: ExecuteOptions) =>
+      Effect.gen(function*() {
+        // A new order needs no read: PlaceOrder on an unknown id assumes an empty stream, the append checks it.
+        const trusted = actor.cached === undefined && (command._tag !== "PlaceOrder" || actor.reload)
+        let state = actor.cached !== undefined ? actor.cached.state : trusted ? yield* load(command.orderId) : undefined
+        actor.reload = false
+        let decision = decide(command, state)
+        const settled = (s: OrderState) => s?.status === "PAID" || s?.status === "FAILED" || s?.status === "CANCELLED"
+        if (!trusted && !settled(state) && (Either.isLeft(decision) || decision.right.length === 0)) {
+          state = yield* load(command.orderId)
+          decision = decide(command, state)
+        }
+        if (Either.isLeft(decision)) {
+          actor.cached = { state }
+          return yield* Effect.fail(decision.left)
+        }
+        const events = decision.right
+        if (events.length === 0) {
+          actor.cached = { state }
+          return { order: state!, events }
+        }
+        const next = fold(events, state)!
+        const idempotency = options.idempotency && { key: options.idempotency.key, ...options.idempotency.respond(next) }
+        yield* store.append({
+          streamId: command.orderId,
+          expectedVersion: versionOf(state),
+          events,
+          state: next,
+          metadata: options.metadata ?? {},
+          idempotency
+        }).pipe(Effect.tapError(() =>
+          Effect.sync(() => {
+            actor.cached = undefined
+            actor.reload = true
+          })
+        ))
+        actor.cached = { state: next }
+        yield* Effect.logInfo("state changed").pipe(
+          Effect.annotateLogs({
+            type: "STATE_CHANGE",
+            orderId: command.orderId,
+            from: state?.status ?? null,
+            to: next.status,
+            version: next.version,
+            eventType: events.map((e) => e._tag).join(",")
+          })
+        )
+        return { order: next, events } satisfies Executed
+      })
+
+    const retryConflicts = Schedule.exponential(Duration.millis(2)).pipe(
+      Schedule.jittered,
+      Schedule.intersect(Schedule.recurs(conflictRetries)),
+      Schedule.whileInput((e: Rejection | ConcurrencyConflict) => e._tag === "ConcurrencyConflict")
+    )
+
+    const execute = (command: OrderCommand, options: ExecuteOptions = {}) =>
+      Effect.scoped(
+        Effect.flatMap(RcMap.get(actors, command.orderId), (actor) =>
+          actor.mailbox.withPermits(1)(attempt(actor, command, options).pipe(Effect.retry(retryConflicts))))
+      )
+
+    return {
+      /** Run a command on its order: the events it appended and the resulting order, or why it was rejected. */
+      execute: execute as (
+        command: OrderCommand,
+        options?: ExecuteOptions
+      ) => Effect.Effect<Executed, Rejection | ConcurrencyConflict>,
+      /** The order as its stream folds (not the projection), for callers that need the log's own view. */
+      load
+    } as const
+  })
+}) {}

@@ -1,0 +1,230 @@
+/**
+ * Handlers of the HTTP API. Every change goes through OrderActors; reads come from the `orders` projection
+ * and the event log. POST /orders reads its own body so that every bad request gets its proper 4xx (the
+ * generic payload decoder turns unreadable JSON into a 500) and nothing is written for it.
+ */
+import { HttpApiBuilder, HttpIncomingMessage, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
+import { Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
+import { createHash } from "node:crypto"
+import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
+import { formatMoney, parseMoney } from "../domain/Money.js"
+import { CancelOrder, type Order, type OrderId, OrderNotFound, PlaceOrder } from "../domain/Order.js"
+import type { ConcurrencyConflict } from "../eventstore/EventStore.js"
+import { EventStore } from "../eventstore/EventStore.js"
+import { encodeEvent } from "../eventstore/EventCodec.js"
+import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
+import { uuidv4, uuidv7 } from "../Ids.js"
+import { OrdersReadModel } from "../projection/OrdersProjection.js"
+import { latestMigrationId } from "../Sql.js"
+import {
+  Api,
+  BadRequest,
+  IdempotencyKeyInUse,
+  IdempotencyKeyMismatch,
+  NotReady,
+  OrderBusy,
+  type OrderView,
+  PayloadTooLarge,
+  PlaceOrderBody,
+  UnsupportedMediaType
+} from "./Api.js"
+
+export interface HttpSettings {
+  readonly bodyLimit: number
+  readonly idempotencyLeaseMs: number
+}
+
+export const toView = (order: Order): OrderView => ({
+  orderId: order.orderId,
+  userId: order.userId,
+  amount: formatMoney(order.amount),
+  currency: order.amount.currency,
+  state: order.status,
+  version: order.version,
+  paymentId: order.paymentId,
+  reason: order.reason,
+  createdAt: order.createdAt.toISOString(),
+  updatedAt: order.updatedAt.toISOString()
+})
+
+const busy = (e: ConcurrencyConflict) =>
+  new OrderBusy({ orderId: e.streamId, message: "the order kept changing under this request; retry it" })
+
+const jsonContentType = /^application\/json\s*(?:;|$)/i
+
+/** Read a JSON body: 415 unless application/json, 413 over the limit, 400 unless it parses. */
+const readJsonBody = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
+  Effect.gen(function*() {
+    if (!jsonContentType.test(request.headers["content-type"] ?? "")) {
+      return yield* new UnsupportedMediaType({ message: "the body must be application/json" })
+    }
+    const tooLarge = new PayloadTooLarge({ message: `the body must be at most ${limit} bytes` })
+    if (Number(request.headers["content-length"] ?? 0) > limit) return yield* tooLarge
+    const text = yield* request.text.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
+      Effect.mapError((e) =>
+        String(e.cause).includes("maxBytes") ? tooLarge : new BadRequest({ message: "the body could not be read" })
+      )
+    )
+    return yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: () => new BadRequest({ message: "the body is not valid JSON" })
+    })
+  })
+
+const decodePlaceOrder = Schema.decodeUnknown(PlaceOrderBody, { errors: "all", onExcessProperty: "error" })
+
+const fingerprint = (value: unknown) => createHash("sha256").update(JSON.stringify(value)).digest("base64url")
+
+const correlationOf = (request: HttpServerRequest.HttpServerRequest) => {
+  const given = request.headers["x-request-id"]
+  return given !== undefined && /^[\x21-\x7e]{1,128}$/.test(given) ? given : uuidv4()
+}
+
+const encodeCursor = (orderId: string) => Buffer.from(orderId).toString("base64url")
+const decodeCursor = (cursor: string) => Schema.decodeUnknownOption(Schema.UUID)(Buffer.from(cursor, "base64url").toString())
+
+export const OrdersHandlers = (settings: HttpSettings) =>
+  HttpApiBuilder.group(Api, "orders", (handlers) =>
+    Effect.gen(function*() {
+      const actors = yield* OrderActors
+      const readModel = yield* OrdersReadModel
+      const store = yield* EventStore
+      const keys = yield* IdempotencyKeys
+
+      const place = Effect.fn("Orders.place")(function*(
+        request: HttpServerRequest.HttpServerRequest,
+        idempotencyKey: string | undefined
+      ) {
+        const json = yield* readJsonBody(request, settings.bodyLimit)
+        const body = yield* decodePlaceOrder(json).pipe(
+          Effect.mapError((e) => new BadRequest({ message: ParseResult.TreeFormatter.formatErrorSync(e) }))
+        )
+        const amount = parseMoney(body.amount, body.currency)
+        if (Either.isLeft(amount)) return yield* amount.left
+        const command = new PlaceOrder({
+          commandId: uuidv4() as PlaceOrder["commandId"],
+          orderId: uuidv7() as OrderId,
+          userId: body.userId,
+          amount: amount.right,
+          at: new Date()
+        })
+        const metadata = { correlationId: correlationOf(request), causationId: command.commandId }
+        const run = (options: ExecuteOptions) =>
+          actors.execute(command, options).pipe(
+            Effect.catchTags({
+              ConcurrencyConflict: (e) => Effect.fail(busy(e)),
+              // a new order id has no stream: these cannot answer a PlaceOrder
+              OrderNotFound: Effect.die,
+              IllegalTransition: Effect.die
+            }),
+            Effect.map(({ order }) => HttpServerResponse.unsafeJson(toView(order), { status: 201 }))
+          )
+        if (idempotencyKey === undefined) return yield* run({ metadata })
+        const claim = yield* keys.claim(
+          idempotencyKey,
+          fingerprint({ method: "POST", path: "/orders", body: { ...body, amount: formatMoney(amount.right) } }),
+          settings.idempotencyLeaseMs
+        )
+        switch (claim._tag) {
+          case "Replay":
+            return HttpServerResponse.unsafeJson(claim.body, {
+              status: claim.status,
+              headers: { "idempotent-replayed": "true" }
+            })
+          case "InFlight":
+            return yield* new IdempotencyKeyInUse({
+              message: "a request with this Idempotency-Key is still in progress; retry later"
+            })
+          case "Mismatch":
+            return yield* new IdempotencyKeyMismatch({
+              message: "this Idempotency-Key was used with a different request"
+            })
+        }
+        return yield* run({
+          metadata,
+          idempotency: { key: idempotencyKey, respond: (o) => ({ status: 201, body: toView(o) }) }
+        }).pipe(Effect.onError(() => keys.release(idempotencyKey)))
+      })
+
+      return handlers
+        .handleRaw("place", ({ headers, request }) => place(request, headers["idempotency-key"]))
+        .handle("get", ({ path }) =>
+          readModel.get(path.orderId).pipe(
+            Effect.flatMap(Option.match({
+              onNone: () => Effect.fail(new OrderNotFound({ orderId: path.orderId, message: `order ${path.orderId} not found` })),
+              onSome: (order) => Effect.succeed(toView(order))
+            }))
+          ))
+        .handle("list", ({ urlParams }) =>
+          Effect.gen(function*() {
+            const limit = urlParams.limit ?? 20
+            let before: OrderId | undefined
+            if (urlParams.cursor !== undefined) {
+              const decoded = decodeCursor(urlParams.cursor)
+              if (Option.isNone(decoded)) return yield* new BadRequest({ message: "cursor is not one this API returned" })
+              before = decoded.value as OrderId
+            }
+            const rows = yield* readModel.list({ status: urlParams.state, userId: urlParams.userId, before, limit: limit + 1 })
+            const items = rows.slice(0, limit)
+            return {
+              items: items.map(toView),
+              nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1]!.orderId) : null
+            }
+          }))
+        .handle("events", ({ path }) =>
+          store.readStream(path.orderId).pipe(
+            Effect.filterOrFail(
+              (events) => events.length > 0,
+              () => new OrderNotFound({ orderId: path.orderId, message: `order ${path.orderId} not found` })
+            ),
+            Effect.map((events) =>
+              events.map((r) => ({
+                position: r.position.toString(),
+                version: r.version,
+                eventId: r.event.eventId,
+                type: r.event._tag,
+                schemaVersion: r.schemaVersion,
+                recordedAt: r.recordedAt.toISOString(),
+                data: encodeEvent(r.event).data,
+                metadata: r.metadata
+              }))
+            )
+          ))
+        .handle("cancel", ({ path, request }) => {
+          const command = new CancelOrder({
+            commandId: uuidv4() as CancelOrder["commandId"],
+            orderId: path.orderId,
+            reason: "cancelled by the client",
+            at: new Date()
+          })
+          return actors.execute(command, { metadata: { correlationId: correlationOf(request), causationId: command.commandId } }).pipe(
+            Effect.map(({ order }) => toView(order)),
+            Effect.catchTags({
+              ConcurrencyConflict: (e) => Effect.fail(busy(e)),
+              OrderAlreadyExists: Effect.die
+            })
+          )
+        })
+    }))
+
+export const HealthHandlers = HttpApiBuilder.group(Api, "health", (handlers) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const latest = yield* latestMigrationId
+    return handlers
+      .handle("live", () => Effect.succeed({ status: "ok" as const }))
+      .handle("ready", () =>
+        sql<{ applied: number | null }>`SELECT max(migration_id)::int AS applied FROM effect_sql_migrations`.pipe(
+          Effect.flatMap(([row]) =>
+            (row?.applied ?? 0) >= latest
+              ? Effect.succeed({ status: "ready" as const })
+              : Effect.fail(new NotReady({ message: `migrations pending: ${row?.applied ?? 0} of ${latest} applied` }))
+          ),
+          Effect.catchTag("SqlError", () => Effect.fail(new NotReady({ message: "the database does not answer" })))
+        ))
+  }))
+
+export const HttpHandlersLive = (settings: HttpSettings) =>
+  HttpApiBuilder.api(Api).pipe(Layer.provide([OrdersHandlers(settings), HealthHandlers]))

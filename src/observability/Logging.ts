@@ -1,0 +1,27 @@
+/**
+ * Logs as JSON lines: `{"ts","level","type","msg",...annotations}`. `type` names what happened (STARTUP,
+ * STATE_CHANGE, HTTP_ERROR, ...) and comes from the `type` log annotation; other annotations (orderId,
+ * eventId, ...) are fields of the line, not interpolated into the message.
+ */
+import { Cause, HashMap, Layer, Logger, LogLevel } from "effect"
+
+const jsonLineLogger = Logger.make<unknown, void>(({ annotations, cause, date, logLevel, message }) => {
+  const line: Record<string, unknown> = {
+    ts: date.toISOString(),
+    level: logLevel.label,
+    type: "LOG",
+    msg: Array.isArray(message) ? message.map(String).join(" ") : String(message)
+  }
+  for (const [key, value] of HashMap.toEntries(annotations)) line[key] = value
+  if (!Cause.isEmpty(cause)) line.cause = Cause.pretty(cause)
+  process.stdout.write(JSON.stringify(line) + "\n")
+})
+
+export const parseLogLevel = (level: string | undefined): LogLevel.LogLevel =>
+  LogLevel.allLevels.find((l) => l.label.toLowerCase() === (level ?? "").toLowerCase()) ?? LogLevel.Info
+
+/** Replace the default logger with JSON lines at LOG_LEVEL (default INFO). */
+export const LoggingLive = Layer.merge(
+  Logger.replace(Logger.defaultLogger, jsonLineLogger),
+  Logger.minimumLogLevel(parseLogLevel(process.env.LOG_LEVEL))
+)
