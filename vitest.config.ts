@@ -5,6 +5,9 @@ export default defineConfig({
     include: ["test/**/*.test.ts", "property-tests/**/*.test.ts"],
     globalSetup: ["test/globalSetup.ts"],
     testTimeout: 60_000,
+    // In CI also a JSON report, from which .ci/run prints one plain "N passed, N failed" line.
+    reporters: process.env.CI ? ["default", "json"] : ["default"],
+    outputFile: { json: ".ci/test-results.json" },
     hookTimeout: 120_000,
     // 2 cores: suites share one PostgreSQL; each uses its own database so they may run side by side.
     pool: "forks",

@@ -3,7 +3,8 @@
  * and the event log. POST /orders reads its own body so that every bad request gets its proper 4xx (the
  * generic payload decoder turns unreadable JSON into a 500) and nothing is written for it.
  */
-import { HttpApiBuilder, HttpIncomingMessage, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { createHash } from "node:crypto"
@@ -53,7 +54,11 @@ const busy = (e: ConcurrencyConflict) =>
 
 const jsonContentType = /^application\/json\s*(?:;|$)/i
 
-/** Read a JSON body: 415 unless application/json, 413 over the limit, 400 unless it parses. */
+/**
+ * Read a JSON body: 415 unless application/json, 413 over the limit, 400 unless it parses. Over the limit the
+ * rest of the body is left for node to discard after the response (the connection is not torn down, so the
+ * client reads its 413), whether the client declared a Content-Length or streams chunks.
+ */
 const readJsonBody = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
   Effect.gen(function*() {
     if (!jsonContentType.test(request.headers["content-type"] ?? "")) {
@@ -61,12 +66,31 @@ const readJsonBody = (request: HttpServerRequest.HttpServerRequest, limit: numbe
     }
     const tooLarge = new PayloadTooLarge({ message: `the body must be at most ${limit} bytes` })
     if (Number(request.headers["content-length"] ?? 0) > limit) return yield* tooLarge
-    const text = yield* request.text.pipe(
-      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
-      Effect.mapError((e) =>
-        String(e.cause).includes("maxBytes") ? tooLarge : new BadRequest({ message: "the body could not be read" })
-      )
-    )
+    const text = yield* Effect.async<string, PayloadTooLarge | BadRequest>((resume) => {
+      const source = NodeHttpServerRequest.toIncomingMessage(request)
+      const chunks: Array<Buffer> = []
+      let size = 0
+      const stop = () => {
+        source.off("data", onData).off("end", onEnd).off("error", onError)
+      }
+      const onData = (chunk: Buffer) => {
+        size += chunk.length
+        if (size > limit) {
+          stop()
+          resume(Effect.fail(tooLarge))
+        } else chunks.push(chunk)
+      }
+      const onEnd = () => {
+        stop()
+        resume(Effect.succeed(Buffer.concat(chunks).toString("utf8")))
+      }
+      const onError = () => {
+        stop()
+        resume(Effect.fail(new BadRequest({ message: "the body could not be read" })))
+      }
+      source.on("data", onData).on("end", onEnd).on("error", onError)
+      return Effect.sync(stop)
+    })
     return yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: () => new BadRequest({ message: "the body is not valid JSON" })

@@ -1,0 +1,70 @@
+/**
+ * Concurrency: 50 concurrent commands on one order leave contiguous versions, a legal history and a
+ * projection equal to the fold — within one process (actor mailbox) and across two processes (version check).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { OrderActors } from "../src/actor/OrderActors.js"
+import { Domain, PgStores } from "../src/App.js"
+import { Layer } from "effect"
+import { randomCommand } from "./support/commands.js"
+import { cmd, newOrderId } from "./support/fixtures.js"
+import { checkStoredOrder } from "./support/invariants.js"
+import { onTestDatabase, testDatabaseUrl } from "./support/TestDatabase.js"
+
+const url = testDatabaseUrl("concurrency")
+const hammer = fileURLToPath(new URL("./support/hammer.ts", import.meta.url))
+
+const placeOrders = (n: number) =>
+  Effect.gen(function*() {
+    const actors = yield* OrderActors
+    const ids = Array.from({ length: n }, newOrderId)
+    yield* Effect.forEach(ids, (id) => actors.execute(cmd.place(id)), { concurrency: "unbounded" })
+    return ids
+  })
+
+const assertAllHold = (ids: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    for (const id of ids) {
+      const { events, violations } = yield* checkStoredOrder(id)
+      assert.deepStrictEqual(violations, [], id)
+      assert.isAtLeast(events.length, 1)
+    }
+  })
+
+describe("concurrent commands on one order", () => {
+  it.layer(onTestDatabase("concurrency", Domain.pipe(Layer.provideMerge(PgStores)), url))((it) => {
+    it.effect("50 concurrent commands per order, in one process", () =>
+      Effect.gen(function*() {
+        const actors = yield* OrderActors
+        const ids = yield* placeOrders(10)
+        const results = yield* Effect.forEach(
+          ids.flatMap((id) => Array.from({ length: 50 }, () => randomCommand(id))),
+          (c) => Effect.either(actors.execute(c)),
+          { concurrency: "unbounded" }
+        )
+        assert.isFalse(results.some((r) => r._tag === "Left" && r.left._tag === "ConcurrencyConflict"))
+        yield* assertAllHold(ids)
+      }))
+
+    it.effect("50 concurrent commands per order, from two separate processes", () =>
+      Effect.gen(function*() {
+        const ids = yield* placeOrders(10)
+        const run = () =>
+          Effect.async<string>((resume) => {
+            execFile(process.execPath, ["--import", "tsx", hammer, url, "25", ...ids], (error, stdout, stderr) => {
+              resume(error ? Effect.die(new Error(`${error.message}\n${stderr}`)) : Effect.succeed(stdout))
+            })
+          })
+        const outputs = yield* Effect.all([run(), run()], { concurrency: 2 })
+        for (const output of outputs) {
+          const outcomes = JSON.parse(output.trim().split("\n").pop()!) as Record<string, number>
+          assert.strictEqual(Object.values(outcomes).reduce((a, b) => a + b, 0), 250, output)
+          assert.notProperty(outcomes, "ConcurrencyConflict", output)
+        }
+        yield* assertAllHold(ids)
+      }), { timeout: 120_000 })
+  })
+})
