@@ -12,13 +12,21 @@ import { MemoryEventStore } from "./eventstore/MemoryEventStore.js"
 import { PgEventStore } from "./eventstore/PgEventStore.js"
 import { HttpHandlersLive, type HttpSettings } from "./http/Handlers.js"
 import { MemoryIdempotencyKeys, PgIdempotencyKeys } from "./idempotency/IdempotencyKeys.js"
+import { MemoryInbox, PgInbox } from "./inbox/Inbox.js"
+import { LocalOutboxSignal, PgOutboxSignal } from "./outbox/OutboxSignal.js"
 import { MemoryOrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
 
-/** EventStore, OrdersReadModel and IdempotencyKeys over PostgreSQL (needs a SqlClient). */
-export const PgStores = Layer.mergeAll(PgEventStore, PgOrdersReadModel, PgIdempotencyKeys)
+/** EventStore, OrdersReadModel, IdempotencyKeys, Inbox and the outbox wake-up over PostgreSQL (needs a PgClient). */
+export const PgStores = Layer.mergeAll(PgEventStore, PgOrdersReadModel, PgIdempotencyKeys, PgInbox, PgOutboxSignal)
 
 /** The same services over one fresh in-memory database. */
-export const MemoryStores = Layer.mergeAll(MemoryEventStore, MemoryOrdersReadModel, MemoryIdempotencyKeys).pipe(
+export const MemoryStores = Layer.mergeAll(
+  MemoryEventStore,
+  MemoryOrdersReadModel,
+  MemoryIdempotencyKeys,
+  MemoryInbox,
+  LocalOutboxSignal
+).pipe(
   Layer.provideMerge(MemoryDatabase.layer)
 )
 

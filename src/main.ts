@@ -1,20 +1,31 @@
 /**
  * The program. One binary, several roles (DESIGN §11):
- *   all (default)  every role in one process, for development
- *   api            the HTTP API
- *   migrate        apply pending migrations and exit
+ *   all (default)      every role below in one process, for development
+ *   api                the HTTP API (orders, health, metrics, admin)
+ *   relay              the outbox relay to Kafka
+ *   worker             the payment worker and the stuck-payment sweeper
+ *   payment-provider   the payment provider simulator
+ *   migrate            apply pending migrations and exit
  * The database is created when missing and migrations are applied at startup of every role.
- * SIGTERM/SIGINT: the server stops taking connections and in-flight requests finish (runMain interrupts).
+ * SIGTERM/SIGINT: every role stops taking work, finishes what is in flight (the worker commits its offsets,
+ * the server drains requests) and exits.
  */
 import { HttpServer } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { Domain, HttpLive, PgStores } from "./App.js"
 import { AppConfig } from "./Config.js"
+import { CrashPoints } from "./CrashPoints.js"
+import { DeadLetters } from "./deadletter/DeadLetters.js"
+import { KafkaLive } from "./kafka/Kafka.js"
 import { LoggingLive } from "./observability/Logging.js"
+import { Relay, RelayLive } from "./outbox/Relay.js"
+import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
+import { PaymentSimulatorLive, SimulatorConfig } from "./payment/PaymentSimulator.js"
+import { PaymentProcessor, PaymentWorkerLive, SweeperLive } from "./payment/PaymentWorker.js"
 import { MigrationsLive, PgLive } from "./Sql.js"
 
-const roles = ["all", "api", "migrate"] as const
+const roles = ["all", "api", "relay", "worker", "payment-provider", "migrate"] as const
 type Role = (typeof roles)[number]
 
 const role = (process.argv[2] ?? "all") as Role
@@ -32,13 +43,40 @@ const Api = Layer.unwrapEffect(
     Layer.effectDiscard(
       Effect.flatMap(HttpServer.HttpServer, (server) =>
         Effect.logInfo("listening").pipe(
-          Effect.annotateLogs({ type: "STARTUP", role, address: HttpServer.formatAddress(server.address) })
+          Effect.annotateLogs({ type: "STARTUP", role: "api", address: HttpServer.formatAddress(server.address) })
         ))
-    ).pipe(Layer.provide(HttpLive(config)), Layer.provide(Domain), Layer.provide(PgStores)))
+    ).pipe(Layer.provide(HttpLive(config)), Layer.provide(DeadLetters.Default), Layer.provide(KafkaLive)))
 )
 
+const RelayRole = RelayLive.pipe(Layer.provide(Relay.Default), Layer.provide(KafkaLive))
+
+const WorkerRole = Layer.mergeAll(PaymentWorkerLive, SweeperLive).pipe(
+  Layer.provide(PaymentProcessor.Default),
+  Layer.provide(DeadLetters.Default),
+  Layer.provide(HttpPaymentGateway),
+  Layer.provide(KafkaLive)
+)
+
+const ProviderRole = Layer.unwrapEffect(Effect.map(SimulatorConfig, (config) => Layer.discard(PaymentSimulatorLive(config))))
+
+/** What every role may use: the database, the stores, the order actors. (Kafka: only the roles that need it.) */
+const Shared = Domain.pipe(
+  Layer.provideMerge(Layer.mergeAll(PgStores, CrashPoints.none)),
+  Layer.provideMerge(Database)
+)
+
+const layers: Record<Exclude<Role, "migrate">, Layer.Layer<never, unknown, Layer.Layer.Success<typeof Shared>>> = {
+  api: Api,
+  relay: RelayRole,
+  worker: WorkerRole,
+  "payment-provider": ProviderRole,
+  all: Layer.mergeAll(ProviderRole, Api, RelayRole, WorkerRole)
+}
+
 const program = role === "migrate"
-  ? Effect.scoped(Layer.build(Database)).pipe(Effect.zipRight(Effect.logInfo("migrations applied").pipe(Effect.annotateLogs({ type: "STARTUP" }))))
-  : Layer.launch(Api.pipe(Layer.provide(Database)))
+  ? Effect.scoped(Layer.build(Database)).pipe(
+    Effect.zipRight(Effect.logInfo("migrations applied").pipe(Effect.annotateLogs({ type: "STARTUP" })))
+  )
+  : Layer.launch(layers[role].pipe(Layer.provide(Shared)))
 
 program.pipe(Effect.provide(LoggingLive), NodeRuntime.runMain({ disablePrettyLogger: true }))

@@ -11,12 +11,21 @@
 import { Duration, Effect, Either, RcMap, Schedule } from "effect"
 import { type Order, type OrderCommand, type OrderEvent, type OrderId, type OrderState, type Rejection, versionOf } from "../domain/Order.js"
 import { decide, fold } from "../domain/OrderDecider.js"
-import { ConcurrencyConflict, type EventMetadata, EventStore, type IdempotentResponse } from "../eventstore/EventStore.js"
+import {
+  type ConcurrencyConflict,
+  type EventMetadata,
+  EventStore,
+  type IdempotentResponse,
+  type InboxEntry
+} from "../eventstore/EventStore.js"
+import { OutboxSignal } from "../outbox/OutboxSignal.js"
 
 export interface ExecuteOptions {
   readonly metadata?: EventMetadata | undefined
   /** For a request with an Idempotency-Key: the response to store, completed in the append's transaction. */
   readonly idempotency?: { readonly key: string; readonly respond: (order: Order) => Omit<IdempotentResponse, "key"> } | undefined
+  /** For a command caused by a consumed message: the inbox row, written in the append's transaction. */
+  readonly inbox?: InboxEntry | undefined
 }
 
 export interface Executed {
@@ -39,6 +48,7 @@ const conflictRetries = 8
 export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
   scoped: Effect.gen(function*() {
     const store = yield* EventStore
+    const outbox = yield* OutboxSignal
     const actors = yield* RcMap.make({
       lookup: (_: OrderId) => Effect.map(Effect.makeSemaphore(1), (mailbox): Actor => ({ mailbox, cached: undefined, reload: false })),
       idleTimeToLive: Duration.seconds(30)
@@ -76,7 +86,8 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
           events,
           state: next,
           metadata: options.metadata ?? {},
-          idempotency
+          idempotency,
+          inbox: options.inbox
         }).pipe(Effect.tapError(() =>
           Effect.sync(() => {
             actor.cached = undefined
@@ -84,6 +95,7 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
           })
         ))
         actor.cached = { state: next }
+        yield* outbox.wake
         yield* Effect.logInfo("state changed").pipe(
           Effect.annotateLogs({
             type: "STATE_CHANGE",

@@ -3,7 +3,8 @@
  *
  * `append` is the only way anything is written about an order. In ONE atomic step it stores the events
  * (stream versions expectedVersion+1.., no gap), one outbox row per event, the `orders` projection row of the
- * resulting state, and the completed idempotency record when the request carried an Idempotency-Key.
+ * resulting state, the completed idempotency record when the request carried an Idempotency-Key, and the
+ * inbox row when a consumed message caused it.
  * - the stream moved since `expectedVersion` → `ConcurrencyConflict`, nothing written;
  * - every event id is already stored (a retried append) → success, nothing written (`duplicate: true`).
  */
@@ -41,6 +42,14 @@ export interface AppendRequest {
   readonly state: Order
   readonly metadata: EventMetadata
   readonly idempotency?: IdempotentResponse | undefined
+  /** For a command caused by a consumed message: its inbox row, written in the same transaction. */
+  readonly inbox?: InboxEntry | undefined
+}
+
+/** A message a consumer has finished: (consumer, message id) is stored once. */
+export interface InboxEntry {
+  readonly consumer: string
+  readonly messageId: string
 }
 
 export interface AppendResult {

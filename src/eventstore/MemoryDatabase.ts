@@ -28,6 +28,8 @@ export class MemoryDatabase extends Context.Tag("MemoryDatabase")<MemoryDatabase
   readonly outbox: Array<MemoryOutboxRow>
   readonly orders: Map<string, Order>
   readonly idempotency: Map<string, MemoryIdempotencyRecord>
+  /** inbox rows as `${consumer}/${messageId}` */
+  readonly inbox: Set<string>
 }>() {
   static readonly layer = Layer.sync(MemoryDatabase, () => ({
     events: [],
@@ -35,6 +37,7 @@ export class MemoryDatabase extends Context.Tag("MemoryDatabase")<MemoryDatabase
     eventIds: new Set<string>(),
     outbox: [],
     orders: new Map(),
-    idempotency: new Map()
+    idempotency: new Map(),
+    inbox: new Set<string>()
   }))
 }

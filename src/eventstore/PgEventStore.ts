@@ -14,7 +14,7 @@ import { ConcurrencyConflict, EventStore, type RecordedEvent } from "./EventStor
 const isUniqueViolation = (error: SqlError.SqlError): boolean =>
   (error.cause as { code?: unknown } | undefined)?.code === "23505"
 
-interface EventRow {
+export interface EventRow {
   readonly position: string
   readonly stream_id: string
   readonly version: number
@@ -130,6 +130,12 @@ export const PgEventStore = Layer.effect(
                SET status = 'completed', response_status = ${idem?.status ?? null}::smallint,
                    response_body = ${idem ? JSON.stringify(idem.body) : null}::jsonb
              WHERE key = ${idem?.key ?? null} AND EXISTS (SELECT 1 FROM ins)
+          ),
+          inb AS (
+            INSERT INTO inbox (consumer, message_id)
+            SELECT ${request.inbox?.consumer ?? null}, ${request.inbox?.messageId ?? null}::uuid
+            WHERE ${request.inbox !== undefined} AND EXISTS (SELECT 1 FROM ins)
+            ON CONFLICT DO NOTHING
           )
           SELECT cur.v AS current, dup.n AS duplicates, (SELECT count(*) FROM ins)::int AS inserted FROM cur, dup`.pipe(
           Effect.map((rows) => rows[0]!),

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# A real single-node Apache Kafka broker (KRaft) on loopback, without Docker.
+#   scripts/kafka.sh fetch    copy the broker jars from Maven Central into the cache (once)
+#   scripts/kafka.sh start    fetch if needed, format storage if needed, start, wait until ready (reuses a
+#                             broker this script already started)
+#   scripts/kafka.sh stop     stop it          scripts/kafka.sh status   say whether it runs
+#   scripts/kafka.sh brokers  print the bootstrap address
+# When KAFKA_BROKERS is set, that cluster is used: start/stop do nothing.
+# Env: KAFKA_PORT (default 19092; the controller listens on KAFKA_PORT+1), KAFKA_HOME (jar cache + data,
+# default ~/.cache/orders-es/kafka), KAFKA_HEAP (default 512m).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+port="${KAFKA_PORT:-19092}"
+controller_port=$((port + 1))
+home="${KAFKA_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/orders-es/kafka}"
+libs="$home/libs"
+run="$home/run-$port"
+pidfile="$run/kafka.pid"
+log="$run/server.log"
+
+brokers() { echo "${KAFKA_BROKERS:-127.0.0.1:$port}"; }
+
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+answering() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+
+fetch() {
+  if [ -f "$libs/.complete" ]; then return 0; fi
+  mkdir -p "$libs"
+  echo "kafka: fetching broker jars through Maven into $libs" >&2
+  mvn -B -q -f "$here/kafka/pom.xml" \
+    org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$libs" >&2
+  touch "$libs/.complete"
+}
+
+write_config() {
+  mkdir -p "$run/data"
+  cat > "$run/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller_port
+controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$run/data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+log.retention.hours=24
+PROPS
+  cat > "$run/log4j.properties" <<PROPS
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka=INFO
+log4j.logger.org.apache.kafka=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.log.LogCleaner=WARN
+PROPS
+}
+
+java_cmd() {
+  java -Xms256m -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$run/log4j.properties" -cp "$libs/*" "$@"
+}
+
+start() {
+  if [ -n "${KAFKA_BROKERS:-}" ]; then brokers; return 0; fi
+  if running && answering; then brokers; return 0; fi
+  if answering; then
+    echo "kafka: port $port is taken by a process this script did not start; set KAFKA_PORT or KAFKA_BROKERS" >&2
+    exit 1
+  fi
+  fetch
+  write_config
+  if [ ! -f "$run/data/meta.properties" ]; then
+    java_cmd kafka.tools.StorageTool format -t "$(java_cmd kafka.tools.StorageTool random-uuid)" \
+      -c "$run/server.properties" >/dev/null
+  fi
+  : > "$log"
+  nohup java -Xms256m -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$run/log4j.properties" -cp "$libs/*" kafka.Kafka "$run/server.properties" \
+    > "$run/stdout.log" 2>&1 &
+  echo $! > "$pidfile"
+  for _ in $(seq 1 120); do
+    if grep -q "Kafka Server started" "$log" 2>/dev/null && answering; then brokers; return 0; fi
+    if ! running; then break; fi
+    sleep 0.5
+  done
+  echo "kafka: the broker did not start; last lines of $log and $run/stdout.log:" >&2
+  tail -n 20 "$log" "$run/stdout.log" >&2 || true
+  exit 1
+}
+
+stop() {
+  if [ -n "${KAFKA_BROKERS:-}" ]; then return 0; fi
+  if running; then
+    kill "$(cat "$pidfile")"
+    for _ in $(seq 1 60); do running || break; sleep 0.5; done
+    running && kill -9 "$(cat "$pidfile")" || true
+  fi
+  rm -f "$pidfile"
+}
+
+case "${1:-start}" in
+  fetch) fetch ;;
+  start) start ;;
+  stop) stop ;;
+  status) if [ -n "${KAFKA_BROKERS:-}" ] || (running && answering); then echo "running $(brokers)"; else echo "stopped"; exit 3; fi ;;
+  brokers) brokers ;;
+  *) echo "usage: $0 fetch|start|stop|status|brokers" >&2; exit 2 ;;
+esac

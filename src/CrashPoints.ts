@@ -1,0 +1,43 @@
+/**
+ * Named crash points of the relay and the worker. In production `hit` does nothing; tests arm a point so the
+ * next pass through it dies with SimulatedCrash, as if the process were killed there. Durable state stays
+ * (PostgreSQL, the broker); in-process state is thrown away by rebuilding the role's layer.
+ */
+import { Context, Effect, Layer } from "effect"
+
+export type CrashPoint =
+  | "relay.beforeSend"
+  | "relay.afterSendBeforeMark"
+  | "relay.midBatch"
+  | "worker.afterChargeBeforeCommit"
+  | "worker.afterCommitBeforeOffsetCommit"
+
+export class SimulatedCrash extends Error {
+  override readonly name = "SimulatedCrash"
+  constructor(readonly point: CrashPoint) {
+    super(`simulated crash at ${point}`)
+  }
+}
+
+export const isSimulatedCrash = (u: unknown): u is SimulatedCrash => u instanceof SimulatedCrash
+
+export class CrashPoints extends Context.Tag("CrashPoints")<CrashPoints, {
+  readonly hit: (point: CrashPoint) => Effect.Effect<void>
+  /** Make the next `count` passes through `point` crash (tests). */
+  readonly arm: (point: CrashPoint, count?: number) => Effect.Effect<void>
+}>() {
+  static readonly none = Layer.succeed(CrashPoints, { hit: () => Effect.void, arm: () => Effect.void })
+  static readonly armable = Layer.sync(CrashPoints, () => {
+    const armed = new Map<CrashPoint, number>()
+    return {
+      hit: (point) =>
+        Effect.suspend(() => {
+          const left = armed.get(point) ?? 0
+          if (left <= 0) return Effect.void
+          armed.set(point, left - 1)
+          return Effect.die(new SimulatedCrash(point))
+        }),
+      arm: (point, count = 1) => Effect.sync(() => void armed.set(point, count))
+    }
+  })
+}

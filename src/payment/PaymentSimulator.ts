@@ -1,0 +1,143 @@
+/**
+ * The payment provider simulator: a real HTTP service (role `payment-provider`) standing for an external
+ * provider, with its own ledger table of charges keyed by idempotency key (tests count charges there).
+ *   POST /charges  (Idempotency-Key header; {orderId, amountMinor, currency}) → {chargeId, outcome, replayed}
+ *                  the first result of a key is stored and answered again; 503 while in outage or on a
+ *                  simulated transient error (nothing charged then)
+ *   GET  /charges?orderId=&idempotencyKey=   the ledger
+ *   GET|PUT /control  {latencyMs, declineRate, transientErrorRate, outage}: failure modes, changeable live
+ */
+import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { Config, Context, Duration, Effect, Layer, Ref, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+import { createServer } from "node:http"
+
+export const SimulatorSettings = Schema.Struct({
+  latencyMs: Schema.Number.pipe(Schema.between(0, 60_000)),
+  declineRate: Schema.Number.pipe(Schema.between(0, 1)),
+  transientErrorRate: Schema.Number.pipe(Schema.between(0, 1)),
+  outage: Schema.Boolean
+})
+export type SimulatorSettings = typeof SimulatorSettings.Type
+
+export const SimulatorConfig = Config.all({
+  port: Config.port("PROVIDER_PORT").pipe(Config.withDefault(3100)),
+  host: Config.string("PROVIDER_HOST").pipe(Config.withDefault("127.0.0.1")),
+  latencyMs: Config.number("PROVIDER_LATENCY_MS").pipe(Config.withDefault(20)),
+  declineRate: Config.number("PROVIDER_DECLINE_RATE").pipe(Config.withDefault(0)),
+  transientErrorRate: Config.number("PROVIDER_TRANSIENT_ERROR_RATE").pipe(Config.withDefault(0)),
+  outage: Config.boolean("PROVIDER_OUTAGE").pipe(Config.withDefault(false))
+})
+
+const ChargeBody = Schema.Struct({
+  orderId: Schema.UUID,
+  amountMinor: Schema.BigInt,
+  currency: Schema.String.pipe(Schema.length(3))
+})
+
+interface LedgerRow {
+  readonly idempotency_key: string
+  readonly charge_id: string
+  readonly order_id: string
+  readonly amount_minor: string
+  readonly currency: string
+  readonly outcome: string
+}
+
+const unavailable = (why: string) => HttpServerResponse.unsafeJson({ error: why }, { status: 503 })
+
+export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const asJson = (row: LedgerRow, replayed: boolean) => ({
+      idempotencyKey: row.idempotency_key,
+      chargeId: row.charge_id,
+      orderId: row.order_id,
+      amountMinor: row.amount_minor,
+      currency: row.currency,
+      outcome: row.outcome,
+      replayed
+    })
+    return HttpRouter.empty.pipe(
+      HttpRouter.post(
+        "/charges",
+        Effect.gen(function*() {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const key = request.headers["idempotency-key"]
+          if (!key) return HttpServerResponse.unsafeJson({ error: "Idempotency-Key required" }, { status: 400 })
+          const body = yield* HttpServerRequest.schemaBodyJson(ChargeBody).pipe(Effect.option)
+          if (body._tag === "None") return HttpServerResponse.unsafeJson({ error: "bad charge" }, { status: 400 })
+          const s = yield* Ref.get(settings)
+          if (s.outage) return unavailable("provider outage")
+          if (s.latencyMs > 0) yield* Effect.sleep(Duration.millis(s.latencyMs))
+          const [known] = yield* sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome FROM provider_charges WHERE idempotency_key = ${key}`
+          if (known) return HttpServerResponse.unsafeJson(asJson(known, true))
+          if (Math.random() < s.transientErrorRate) return unavailable("simulated transient error")
+          const outcome = Math.random() < s.declineRate ? "declined" : "succeeded"
+          yield* sql`
+            INSERT INTO provider_charges (idempotency_key, charge_id, order_id, amount_minor, currency, outcome)
+            VALUES (${key}, ${randomUUID()}, ${body.value.orderId}, ${body.value.amountMinor.toString()}::bigint,
+                    ${body.value.currency}, ${outcome})
+            ON CONFLICT (idempotency_key) DO NOTHING`
+          const [row] = yield* sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome FROM provider_charges WHERE idempotency_key = ${key}`
+          return HttpServerResponse.unsafeJson(asJson(row!, false), { status: 201 })
+        }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
+      ),
+      HttpRouter.get(
+        "/charges",
+        Effect.gen(function*() {
+          const params = yield* HttpServerRequest.ParsedSearchParams
+          const orderId = typeof params.orderId === "string" ? params.orderId : null
+          const key = typeof params.idempotencyKey === "string" ? params.idempotencyKey : null
+          const rows = yield* sql<LedgerRow>`
+            SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome
+            FROM provider_charges
+            WHERE (${orderId}::uuid IS NULL OR order_id = ${orderId}::uuid)
+              AND (${key}::text IS NULL OR idempotency_key = ${key}::text)
+            ORDER BY created_at`
+          return HttpServerResponse.unsafeJson(rows.map((r) => asJson(r, false)))
+        }).pipe(Effect.catchAll(() => Effect.succeed(HttpServerResponse.unsafeJson({ error: "bad query" }, { status: 400 }))))
+      ),
+      HttpRouter.get("/control", Effect.map(Ref.get(settings), (s) => HttpServerResponse.unsafeJson(s))),
+      HttpRouter.put(
+        "/control",
+        HttpServerRequest.schemaBodyJson(Schema.partialWith(SimulatorSettings, { exact: true })).pipe(
+          Effect.flatMap((change) => Ref.updateAndGet(settings, (s) => ({ ...s, ...change }))),
+          Effect.map((s) => HttpServerResponse.unsafeJson(s)),
+          Effect.catchAll(() => Effect.succeed(HttpServerResponse.unsafeJson({ error: "bad settings" }, { status: 400 })))
+        )
+      )
+    )
+  })
+
+/** The running simulator: where it listens and its live settings (tests change failure modes through it). */
+export class PaymentSimulator extends Context.Tag("PaymentSimulator")<PaymentSimulator, {
+  readonly url: string
+  readonly settings: Ref.Ref<SimulatorSettings>
+}>() {}
+
+/** The simulator's HTTP server (needs a SqlClient for its ledger). */
+export const PaymentSimulatorLive = (options: SimulatorSettings & { readonly port: number; readonly host: string }) =>
+  Layer.scoped(
+    PaymentSimulator,
+    Effect.gen(function*() {
+      const settings = yield* Ref.make<SimulatorSettings>({
+        latencyMs: options.latencyMs,
+        declineRate: options.declineRate,
+        transientErrorRate: options.transientErrorRate,
+        outage: options.outage
+      })
+      const router = yield* simulatorRouter(settings)
+      const context = yield* Layer.build(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+      const server = Context.get(context, HttpServer.HttpServer)
+      yield* server.serve(router).pipe(Effect.provide(context))
+      const address = server.address as HttpServer.TcpAddress
+      const url = `http://${options.host}:${address.port}`
+      yield* Effect.logInfo("payment provider simulator listening").pipe(
+        Effect.annotateLogs({ type: "STARTUP", role: "payment-provider", address: url })
+      )
+      return { url, settings }
+    })
+  )
