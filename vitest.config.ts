@@ -5,6 +5,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts", "property-tests/**/*.test.ts"],
     globalSetup: ["test/globalSetup.ts"],
     testTimeout: 60_000,
+    // the system's own JSON logs: warnings and errors only, unless LOG_LEVEL says otherwise
+    env: { LOG_LEVEL: process.env.LOG_LEVEL ?? "Warning" },
     // In CI also a JSON report, from which .ci/run prints one plain "N passed, N failed" line.
     reporters: process.env.CI ? ["default", "json"] : ["default"],
     outputFile: { json: ".ci/test-results.json" },

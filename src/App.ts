@@ -2,9 +2,9 @@
  * Layers, composed once: the PostgreSQL and in-memory stores (swap one layer to change backends), the order
  * actors over them, and the HTTP server. main.ts and the tests build the program from these.
  */
-import { HttpApiBuilder, HttpApiSwagger, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
-import { Layer } from "effect"
+import { Effect, Layer, Metric } from "effect"
 import { createServer } from "node:http"
 import { OrderActors } from "./actor/OrderActors.js"
 import { MemoryDatabase } from "./eventstore/MemoryDatabase.js"
@@ -13,6 +13,7 @@ import { PgEventStore } from "./eventstore/PgEventStore.js"
 import { HttpHandlersLive, type HttpSettings } from "./http/Handlers.js"
 import { MemoryIdempotencyKeys, PgIdempotencyKeys } from "./idempotency/IdempotencyKeys.js"
 import { MemoryInbox, PgInbox } from "./inbox/Inbox.js"
+import { httpLatency } from "./observability/Metrics.js"
 import { LocalOutboxSignal, PgOutboxSignal } from "./outbox/OutboxSignal.js"
 import { MemoryOrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
 
@@ -39,8 +40,19 @@ export interface ServerOptions extends HttpSettings {
 }
 
 /** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
+/** Records every request's latency in the `http_request_duration_seconds` histogram. */
+const measureLatency = HttpMiddleware.make((app) =>
+  Effect.suspend(() => {
+    const start = process.hrtime.bigint()
+    return Effect.ensuring(
+      app,
+      Effect.suspend(() => Metric.update(httpLatency, Number(process.hrtime.bigint() - start) / 1e9))
+    )
+  })
+)
+
 export const HttpLive = (options: ServerOptions) =>
-  HttpApiBuilder.serve().pipe(
+  HttpApiBuilder.serve(measureLatency).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" })),
     Layer.provide(HttpHandlersLive(options)),

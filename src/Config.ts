@@ -11,6 +11,9 @@ export const AppConfig = Config.all({
   /** Largest accepted request body in bytes (413 above). */
   bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
   /** An in-flight Idempotency-Key whose request has not finished after this long may be taken over. */
-  idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000))
+  idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
+  /** Bearer token of the admin API (dead letters). The default is for local development only. */
+  adminToken: Config.redacted("ADMIN_TOKEN").pipe(Config.withDefault(Redacted.make("dev-admin-token"))),
+  workerGroup: Config.string("PAYMENT_WORKER_GROUP").pipe(Config.withDefault("payment-worker"))
 })
 export type AppConfig = Config.Config.Success<typeof AppConfig>

@@ -25,19 +25,28 @@ export class CrashPoints extends Context.Tag("CrashPoints")<CrashPoints, {
   readonly hit: (point: CrashPoint) => Effect.Effect<void>
   /** Make the next `count` passes through `point` crash (tests). */
   readonly arm: (point: CrashPoint, count?: number) => Effect.Effect<void>
+  /** How many simulated crashes `point` has caused so far (tests). */
+  readonly crashes: (point: CrashPoint) => Effect.Effect<number>
 }>() {
-  static readonly none = Layer.succeed(CrashPoints, { hit: () => Effect.void, arm: () => Effect.void })
+  static readonly none = Layer.succeed(CrashPoints, {
+    hit: () => Effect.void,
+    arm: () => Effect.void,
+    crashes: () => Effect.succeed(0)
+  })
   static readonly armable = Layer.sync(CrashPoints, () => {
     const armed = new Map<CrashPoint, number>()
+    const fired = new Map<CrashPoint, number>()
     return {
       hit: (point) =>
         Effect.suspend(() => {
           const left = armed.get(point) ?? 0
           if (left <= 0) return Effect.void
           armed.set(point, left - 1)
+          fired.set(point, (fired.get(point) ?? 0) + 1)
           return Effect.die(new SimulatedCrash(point))
         }),
-      arm: (point, count = 1) => Effect.sync(() => void armed.set(point, count))
+      arm: (point, count = 1) => Effect.sync(() => void armed.set(point, count)),
+      crashes: (point) => Effect.sync(() => fired.get(point) ?? 0)
     }
   })
 }

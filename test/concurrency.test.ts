@@ -2,7 +2,7 @@
  * Concurrency: 50 concurrent commands on one order leave contiguous versions, a legal history and a
  * projection equal to the fold — within one process (actor mailbox) and across two processes (version check).
  */
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -35,7 +35,7 @@ const assertAllHold = (ids: ReadonlyArray<string>) =>
   })
 
 describe("concurrent commands on one order", () => {
-  it.layer(onTestDatabase("concurrency", Domain.pipe(Layer.provideMerge(PgStores)), url))((it) => {
+  layer(onTestDatabase("concurrency", Domain.pipe(Layer.provideMerge(PgStores)), url), { excludeTestServices: true })((it) => {
     it.effect("50 concurrent commands per order, in one process", () =>
       Effect.gen(function*() {
         const actors = yield* OrderActors

@@ -3,7 +3,7 @@
  * in-memory and PostgreSQL. Also: the PostgreSQL append writes outbox rows and the projection atomically.
  */
 import { SqlClient } from "@effect/sql"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Either, Layer, Option } from "effect"
 import type { Order, OrderEvent, OrderId } from "../src/domain/Order.js"
 import { fold } from "../src/domain/OrderDecider.js"
@@ -33,9 +33,9 @@ const append = (orderId: OrderId, expectedVersion: number, events: ReadonlyArray
       metadata: { correlationId: "test" }
     }))
 
-const contract = (name: string, layer: Layer.Layer<EventStore | OrdersReadModel>) =>
+const contract = (name: string, stores: Layer.Layer<EventStore | OrdersReadModel>) =>
   describe(`EventStore contract: ${name}`, () => {
-    it.layer(layer)((it) => {
+    layer(stores, { excludeTestServices: true })((it) => {
       it.effect("appends to a new stream and reads it back in version order", () =>
         Effect.gen(function*() {
           const store = yield* EventStore
@@ -127,7 +127,7 @@ contract("in-memory", MemoryStores)
 contract("PostgreSQL", onTestDatabase("eventstore_contract", PgStores))
 
 describe("PgEventStore specifics", () => {
-  it.layer(onTestDatabase("eventstore_pg", PgStores))((it) => {
+  layer(onTestDatabase("eventstore_pg", PgStores), { excludeTestServices: true })((it) => {
     it.effect("one outbox row per event and the writing transaction id, in the append's transaction", () =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient

@@ -1,6 +1,6 @@
 /** The HTTP API against the real PostgreSQL: orders, Idempotency-Key, cancel, reads, health, and bad input. */
 import { SqlClient } from "@effect/sql"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
 import type { OrderId, PaymentId } from "../src/domain/Order.js"
@@ -23,7 +23,7 @@ const settle = (orderId: OrderId, outcome: "PENDING" | "PAID" | "FAILED") =>
   }).pipe(Effect.orDie)
 
 describe("HTTP API", () => {
-  it.layer(TestApp("http"))((it) => {
+  layer(TestApp("http"), { excludeTestServices: true })((it) => {
     it.effect("POST /orders → 201 with the order; GET sees it; its stream holds OrderPlaced", () =>
       Effect.gen(function*() {
         const created = yield* place()

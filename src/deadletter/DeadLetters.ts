@@ -80,6 +80,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const kafka = yield* Kafka
+    yield* Metric.incrementBy(deadLettersParked, 0)
 
     const get = (id: string) =>
       sql<Row>`SELECT ${sql.literal(columns)} FROM dead_letters WHERE id = ${id}::bigint`.pipe(

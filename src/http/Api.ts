@@ -7,8 +7,9 @@
  * another body); 404 no such order; 409 the order's state forbids it, or the Idempotency-Key's first request
  * is still running; 413 body over the limit; 415 body not application/json.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
 import { Schema } from "effect"
+import { DeadLetter } from "../deadletter/DeadLetters.js"
 import { InvalidAmount } from "../domain/Money.js"
 import { IllegalTransition, OrderAlreadyExists, OrderId, OrderNotFound, OrderStatus, UserId } from "../domain/Order.js"
 
@@ -146,4 +147,66 @@ export class HealthGroup extends HttpApiGroup.make("health")
   )
 {}
 
-export class Api extends HttpApi.make("orders-es").add(OrdersGroup).add(HealthGroup) {}
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 401 })) {}
+
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 403 })) {}
+
+export class DeadLetterNotFound extends Schema.TaggedError<DeadLetterNotFound>()("DeadLetterNotFound", {
+  id: Schema.String,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 404 })) {}
+
+export class DeadLetterNotParked extends Schema.TaggedError<DeadLetterNotParked>()("DeadLetterNotParked", {
+  id: Schema.String,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 409 })) {}
+
+/** `Authorization: Bearer <ADMIN_TOKEN>`: 401 without a token, 403 with a wrong one. */
+export class AdminAuth extends HttpApiMiddleware.Tag<AdminAuth>()("AdminAuth", {
+  failure: Schema.Union(Unauthorized, Forbidden),
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+const DeadLetterPath = Schema.Struct({ id: Schema.NumberFromString.pipe(Schema.int(), Schema.positive()) })
+
+export class AdminGroup extends HttpApiGroup.make("admin")
+  .add(
+    HttpApiEndpoint.get("listDeadLetters", "/admin/dead-letters")
+      .setUrlParams(Schema.Struct({
+        status: Schema.optional(Schema.Literal("parked", "replayed", "discarded")),
+        limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)))
+      }))
+      .addSuccess(Schema.Array(DeadLetter))
+  )
+  .add(
+    HttpApiEndpoint.get("getDeadLetter", "/admin/dead-letters/:id")
+      .setPath(DeadLetterPath)
+      .addSuccess(DeadLetter)
+      .addError(DeadLetterNotFound)
+  )
+  .add(
+    HttpApiEndpoint.post("replayDeadLetter", "/admin/dead-letters/:id/replay")
+      .setPath(DeadLetterPath)
+      .addSuccess(DeadLetter)
+      .addError(DeadLetterNotFound)
+      .addError(DeadLetterNotParked)
+  )
+  .add(
+    HttpApiEndpoint.post("discardDeadLetter", "/admin/dead-letters/:id/discard")
+      .setPath(DeadLetterPath)
+      .addSuccess(DeadLetter)
+      .addError(DeadLetterNotFound)
+      .addError(DeadLetterNotParked)
+  )
+  .middleware(AdminAuth)
+{}
+
+export class MetricsGroup extends HttpApiGroup.make("metrics")
+  .add(HttpApiEndpoint.get("metrics", "/metrics").addSuccess(HttpApiSchema.Text()))
+{}
+
+export class Api extends HttpApi.make("orders-es").add(OrdersGroup).add(HealthGroup).add(AdminGroup).add(MetricsGroup) {}

@@ -6,8 +6,8 @@
 import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
-import { createHash } from "node:crypto"
+import { Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import { createHash, timingSafeEqual } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { formatMoney, parseMoney } from "../domain/Money.js"
 import { CancelOrder, type Order, type OrderId, OrderNotFound, PlaceOrder } from "../domain/Order.js"
@@ -18,9 +18,17 @@ import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
 import { OrdersReadModel } from "../projection/OrdersProjection.js"
 import { latestMigrationId } from "../Sql.js"
+import { type DeadLetter, DeadLetters } from "../deadletter/DeadLetters.js"
+import { Kafka } from "../kafka/Kafka.js"
+import { renderPrometheus } from "../observability/Metrics.js"
 import {
+  AdminAuth,
   Api,
   BadRequest,
+  DeadLetterNotFound,
+  DeadLetterNotParked,
+  Forbidden,
+  Unauthorized,
   IdempotencyKeyInUse,
   IdempotencyKeyMismatch,
   NotReady,
@@ -34,6 +42,9 @@ import {
 export interface HttpSettings {
   readonly bodyLimit: number
   readonly idempotencyLeaseMs: number
+  readonly adminToken: Redacted.Redacted<string>
+  /** Consumer group whose lag /metrics reports. */
+  readonly workerGroup: string
 }
 
 export const toView = (order: Order): OrderView => ({
@@ -250,5 +261,84 @@ export const HealthHandlers = HttpApiBuilder.group(Api, "health", (handlers) =>
         ))
   }))
 
+
+export const AdminAuthLive = (token: Redacted.Redacted<string>) =>
+  Layer.succeed(
+    AdminAuth,
+    AdminAuth.of({
+      bearer: (given) =>
+        Effect.suspend((): Effect.Effect<void, Unauthorized | Forbidden> => {
+          const value = Redacted.value(given)
+          if (value === "") return Effect.fail(new Unauthorized({ message: "an admin bearer token is required" }))
+          const expected = Buffer.from(Redacted.value(token))
+          const actual = Buffer.from(value)
+          return actual.length === expected.length && timingSafeEqual(actual, expected)
+            ? Effect.void
+            : Effect.fail(new Forbidden({ message: "this token may not use the admin API" }))
+        })
+    })
+  )
+
+export const AdminHandlers = HttpApiBuilder.group(Api, "admin", (handlers) =>
+  Effect.gen(function*() {
+    const deadLetters = yield* DeadLetters
+    const notFound = (id: number) => new DeadLetterNotFound({ id: String(id), message: `dead letter ${id} not found` })
+    const changed = (id: number, change: (id: string) => Effect.Effect<Option.Option<DeadLetter>>) =>
+      Effect.flatMap(change(String(id)), Option.match({
+        onSome: Effect.succeed,
+        onNone: () =>
+          Effect.flatMap(deadLetters.get(String(id)), (found): Effect.Effect<never, DeadLetterNotFound | DeadLetterNotParked> =>
+            Option.isNone(found)
+              ? Effect.fail(notFound(id))
+              : Effect.fail(new DeadLetterNotParked({ id: found.value.id, message: `dead letter ${id} is ${found.value.status}` })))
+      }))
+    return handlers
+      .handle("listDeadLetters", ({ urlParams }) => deadLetters.list(urlParams.status, urlParams.limit ?? 100))
+      .handle("getDeadLetter", ({ path }) =>
+        Effect.flatMap(deadLetters.get(String(path.id)), Option.match({
+          onNone: () => Effect.fail(notFound(path.id)),
+          onSome: Effect.succeed
+        })))
+      .handle("replayDeadLetter", ({ path }) =>
+        changed(path.id, deadLetters.replay).pipe(
+          Effect.tap((d) => Effect.logInfo("dead letter replayed").pipe(Effect.annotateLogs({ type: "DLQ_REPLAY", id: d.id, orderId: d.key })))
+        ))
+      .handle("discardDeadLetter", ({ path }) =>
+        changed(path.id, deadLetters.discard).pipe(
+          Effect.tap((d) => Effect.logInfo("dead letter discarded").pipe(Effect.annotateLogs({ type: "DLQ_DISCARD", id: d.id, orderId: d.key })))
+        ))
+  }))
+
+export const MetricsHandlers = (workerGroup: string) =>
+  HttpApiBuilder.group(Api, "metrics", (handlers) =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const kafka = yield* Kafka
+      return handlers.handle("metrics", () =>
+        Effect.gen(function*() {
+          const [relay] = yield* sql<{ age: number | null; pending: number }>`
+            SELECT extract(epoch FROM now() - min(created_at))::float8 AS age, count(*)::int AS pending
+            FROM outbox WHERE published_at IS NULL`.pipe(Effect.orDie)
+          const lag = yield* kafka.lag(workerGroup, kafka.topics.orderEvents).pipe(Effect.orElseSucceed(() => -1))
+          return yield* renderPrometheus([
+            { name: "relay_lag_seconds", help: "age of the oldest unpublished outbox row", value: relay?.age ?? 0 },
+            { name: "outbox_unpublished", help: "outbox rows not yet published", value: relay?.pending ?? 0 },
+            {
+              name: "consumer_lag_messages",
+              help: "order events the payment worker group has not committed (-1: unknown)",
+              value: lag,
+              labels: { group: workerGroup }
+            }
+          ])
+        }))
+    }))
+
 export const HttpHandlersLive = (settings: HttpSettings) =>
-  HttpApiBuilder.api(Api).pipe(Layer.provide([OrdersHandlers(settings), HealthHandlers]))
+  HttpApiBuilder.api(Api).pipe(
+    Layer.provide([
+      OrdersHandlers(settings),
+      HealthHandlers,
+      AdminHandlers.pipe(Layer.provide(AdminAuthLive(settings.adminToken))),
+      MetricsHandlers(settings.workerGroup)
+    ])
+  )

@@ -46,6 +46,8 @@ export class Kafka extends Context.Tag("Kafka")<Kafka, {
   readonly topics: Topics
   /** Send to one topic; resolves once the broker acknowledged (acks = all). */
   readonly send: (topic: string, messages: ReadonlyArray<OutgoingMessage>) => Effect.Effect<void, KafkaError>
+  /** Messages of `topic` the group has not committed yet, summed over partitions. */
+  readonly lag: (groupId: string, topic: string) => Effect.Effect<number, KafkaError>
   /** A consumer of the group, connected and subscribed; disconnected when the scope closes. */
   readonly consumer: (
     groupId: string,
@@ -76,7 +78,7 @@ export const makeKafka = (config: KafkaConfig) =>
           { topic: topics.deadLetters, numPartitions: 1, replicationFactor: 1 }
         ]
       }))
-    yield* Effect.promise(() => admin.disconnect())
+    yield* Effect.addFinalizer(() => Effect.promise(() => admin.disconnect()))
 
     const producer = client.producer({ idempotent: true, maxInFlightRequests: 5 })
     yield* Effect.acquireRelease(attempt("producer connect", () => producer.connect()), () =>
@@ -84,6 +86,18 @@ export const makeKafka = (config: KafkaConfig) =>
 
     return Kafka.of({
       topics,
+      lag: (groupId, topic) =>
+        attempt("consumer lag", async () => {
+          const [ends, [committed]] = await Promise.all([
+            admin.fetchTopicOffsets(topic),
+            admin.fetchOffsets({ groupId, topics: [topic] })
+          ])
+          return ends.reduce((sum, end) => {
+            const done = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? "-1"
+            const from = done === "-1" ? Number(end.low) : Number(done)
+            return sum + Math.max(0, Number(end.high) - from)
+          }, 0)
+        }),
       send: (topic, messages) =>
         attempt(`send to ${topic}`, () =>
           producer.send({ topic, acks: -1, messages: messages as Array<Message> })).pipe(Effect.asVoid),

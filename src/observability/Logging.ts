@@ -17,8 +17,12 @@ const jsonLineLogger = Logger.make<unknown, void>(({ annotations, cause, date, l
   process.stdout.write(JSON.stringify(line) + "\n")
 })
 
-export const parseLogLevel = (level: string | undefined): LogLevel.LogLevel =>
-  LogLevel.allLevels.find((l) => l.label.toLowerCase() === (level ?? "").toLowerCase()) ?? LogLevel.Info
+/** A level by its name or label, any case: "Warning" or "WARN", "Debug", "None"… (default Info). */
+export const parseLogLevel = (level: string | undefined): LogLevel.LogLevel => {
+  const wanted = (level ?? "").toLowerCase()
+  return LogLevel.allLevels.find((l) => l._tag.toLowerCase() === wanted || l.label.toLowerCase() === wanted) ??
+    LogLevel.Info
+}
 
 /** Replace the default logger with JSON lines at LOG_LEVEL (default INFO). */
 export const LoggingLive = Layer.merge(

@@ -31,7 +31,7 @@ import { Inbox } from "../inbox/Inbox.js"
 import { fromMessage } from "../kafka/Envelope.js"
 import { type EachBatchPayload, headerString, Kafka } from "../kafka/Kafka.js"
 import { OrdersReadModel } from "../projection/OrdersProjection.js"
-import { makeCircuitBreaker } from "./CircuitBreaker.js"
+import { breakerOpened, makeCircuitBreaker } from "./CircuitBreaker.js"
 import { type ChargeResult, PaymentGateway, type PaymentUnavailable } from "./PaymentGateway.js"
 
 export const WorkerConfig = Config.all({
@@ -71,6 +71,10 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
       cooldown: Duration.millis(config.breakerCooldownMs)
     })
     const consumer = config.groupId
+    // counters exist (at 0) from the start, so /metrics always lists them
+    for (const c of [eventsProcessed, duplicatesSkipped, paymentsSucceeded, paymentsFailed, paymentRetries, breakerOpened]) {
+      yield* Metric.incrementBy(c, 0)
+    }
 
     const charge = (order: Order) =>
       Effect.gen(function*() {

@@ -1,16 +1,38 @@
 /** The whole HTTP program on a fresh test database and a free port, plus helpers to call it. */
 import { HttpServer } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
 import { Domain, HttpLive, PgStores } from "../../src/App.js"
+import { DeadLetters } from "../../src/deadletter/DeadLetters.js"
 import { onTestDatabase } from "./TestDatabase.js"
+import { suiteId, TestKafka } from "./TestKafka.js"
 
-export const testSettings = { port: 0, host: "127.0.0.1", bodyLimit: 16 * 1024, idempotencyLeaseMs: 60_000 }
+export const adminToken = "test-admin-token"
 
-export const TestApp = (suite: string, settings = testSettings) =>
-  onTestDatabase(suite, HttpLive(settings).pipe(Layer.provideMerge(Domain), Layer.provideMerge(PgStores)))
+export const testSettings = (workerGroup: string) => ({
+  port: 0,
+  host: "127.0.0.1",
+  bodyLimit: 16 * 1024,
+  idempotencyLeaseMs: 60_000,
+  adminToken: Redacted.make(adminToken),
+  workerGroup
+})
+
+/** The API alone (no relay, no worker) on a fresh database, with the suite's own Kafka topics. */
+export const TestApp = (suite: string) => {
+  const id = suiteId(suite)
+  return onTestDatabase(
+    suite,
+    HttpLive(testSettings(`worker-${id}`)).pipe(
+      Layer.provide(DeadLetters.Default),
+      Layer.provideMerge(Domain),
+      Layer.provideMerge(PgStores),
+      Layer.provideMerge(TestKafka(id))
+    )
+  )
+}
 
 export const baseUrl = Effect.map(HttpServer.HttpServer, (server) => {
   const address = server.address as HttpServer.TcpAddress
@@ -27,7 +49,8 @@ export interface Reply {
 export const call = (method: string, path: string, options: { body?: string | Buffer; headers?: Record<string, string> } = {}) =>
   Effect.flatMap(baseUrl, (base) =>
     Effect.async<Reply>((resume) => {
-      const req = httpRequest(`${base}${path}`, { method, headers: options.headers ?? {} }, (res) => {
+      // agent: false — a fresh connection each time, never a keep-alive socket the server is just closing
+      const req = httpRequest(`${base}${path}`, { method, headers: options.headers ?? {}, agent: false }, (res) => {
         const chunks: Array<Buffer> = []
         res.on("data", (c: Buffer) => chunks.push(c))
         res.on("end", () => {

@@ -6,6 +6,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
+import { LoggingLive } from "../../src/observability/Logging.js"
 import { ensureDatabase, MigrationsLive } from "../../src/Sql.js"
 
 export const baseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/orders"
@@ -42,4 +43,4 @@ export const TestDatabase = (suite: string, url = testDatabaseUrl(suite)) =>
  * of one file was seen memoized across their builds (bound to the first suite's database); Layer.fresh stops that.
  */
 export const onTestDatabase = <A, E, R>(suite: string, layer: Layer.Layer<A, E, R>, url = testDatabaseUrl(suite)) =>
-  Layer.fresh(layer).pipe(Layer.provideMerge(TestDatabase(suite, url)))
+  Layer.fresh(layer).pipe(Layer.provideMerge(TestDatabase(suite, url)), Layer.provide(LoggingLive))

@@ -1,0 +1,325 @@
+/**
+ * End to end on the real PostgreSQL and the real Kafka broker: POST /orders → outbox → relay → Kafka →
+ * payment worker → provider simulator → PAID / FAILED. Duplicates, transient errors, outage and breaker,
+ * dead letters and their replay, the sweeper, and crashes at the relay's and the worker's named points.
+ */
+import { SqlClient } from "@effect/sql"
+import { assert, describe, layer } from "@effect/vitest"
+import { Effect, Metric, Ref } from "effect"
+import { Kafka as KafkaJs, logLevel } from "kafkajs"
+import { OrderActors } from "../src/actor/OrderActors.js"
+import { CrashPoints } from "../src/CrashPoints.js"
+import type { OrderId, PaymentId } from "../src/domain/Order.js"
+import { EventStore } from "../src/eventstore/EventStore.js"
+import { toMessage } from "../src/kafka/Envelope.js"
+import { Kafka } from "../src/kafka/Kafka.js"
+import { PaymentSimulator, type SimulatorSettings } from "../src/payment/PaymentSimulator.js"
+import { breakerOpened } from "../src/payment/CircuitBreaker.js"
+import { duplicatesSkipped, paymentRetries } from "../src/payment/PaymentWorker.js"
+import { cmd, newId } from "./support/fixtures.js"
+import { checkStoredOrder } from "./support/invariants.js"
+import { adminToken, call, postJson } from "./support/TestApp.js"
+import { kafkaBrokers } from "./support/TestKafka.js"
+import { TestSystem } from "./support/TestSystem.js"
+import { waitFor } from "./support/waitFor.js"
+
+const body = { userId: "8f0e2d0a-3f5e-4a7b-9c1d-2e3f4a5b6c7d", amount: "42.50", currency: "EUR" }
+
+const place = Effect.map(postJson("/orders", body), (r) => {
+  assert.strictEqual(r.status, 201)
+  return r.body.orderId as OrderId
+})
+
+const stateOf = (orderId: string) => Effect.map(call("GET", `/orders/${orderId}`), (r) => r.body.state as string)
+
+const settle = (orderId: string) => waitFor(`order ${orderId} settled`, stateOf(orderId), (s) => s === "PAID" || s === "FAILED")
+
+const charges = (orderId: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ n: number }>`SELECT count(*)::int AS n FROM provider_charges WHERE order_id = ${orderId}`).pipe(
+    Effect.map((rows) => rows[0]!.n),
+    Effect.orDie
+  )
+
+const deadLetterCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ n: number }>`SELECT count(*)::int AS n FROM dead_letters WHERE status = 'parked'`).pipe(
+  Effect.map((rows) => rows[0]!.n),
+  Effect.orDie
+)
+
+/** Change the simulator's failure modes for the rest of the current test (reset when the test ends). */
+const provider = (change: Partial<SimulatorSettings>) =>
+  Effect.flatMap(PaymentSimulator, (s) => Ref.update(s.settings, (current) => ({ ...current, ...change })))
+
+const healthyProvider = provider({ declineRate: 0, transientErrorRate: 0, outage: false, latencyMs: 0 })
+
+/** Each test starts with a healthy provider, whatever the test before it left. */
+const test = <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.zipRight(healthyProvider, body)
+
+const assertInvariants = (orderId: string) =>
+  Effect.gen(function*() {
+    const { violations } = yield* checkStoredOrder(orderId)
+    assert.deepStrictEqual(violations, [])
+  })
+
+/** Wait until the relay has nothing left to publish, so the next batch holds only what the test writes next. */
+const outboxDrained = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  waitFor(
+    "outbox drained",
+    sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.pipe(
+      Effect.map((rows) => rows[0]!.n),
+      Effect.orDie
+    ),
+    (n) => n === 0
+  ))
+
+const admin = { authorization: `Bearer ${adminToken}` }
+
+describe("payments end to end", () => {
+  layer(TestSystem("payments"), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("POST → PAID through Kafka, one charge", () =>
+      test(Effect.gen(function*() {
+        const orderId = yield* place
+        assert.strictEqual(yield* settle(orderId), "PAID")
+        assert.strictEqual(yield* charges(orderId), 1)
+        const events = (yield* call("GET", `/orders/${orderId}/events`)).body.map((e: any) => e.type)
+        assert.deepStrictEqual(events, ["OrderPlaced", "PaymentRequested", "OrderPaid"])
+        yield* assertInvariants(orderId)
+      })))
+
+    it.effect("a declined card → FAILED", () =>
+      test(Effect.gen(function*() {
+        yield* provider({ declineRate: 1 })
+        const orderId = yield* place
+        const state = yield* settle(orderId)
+        yield* provider({ declineRate: 0 })
+        assert.strictEqual(state, "FAILED")
+        assert.strictEqual(yield* charges(orderId), 1)
+        yield* assertInvariants(orderId)
+      })))
+
+    it.effect("the same Kafka message published again → DUPLICATE_EVENT, no second charge", () =>
+      test(Effect.gen(function*() {
+        const orderId = yield* place
+        yield* settle(orderId)
+        const before = (yield* Metric.value(duplicatesSkipped)).count
+        const kafka = yield* Kafka
+        const [placed] = yield* (yield* EventStore).readStream(orderId)
+        yield* kafka.send(kafka.topics.orderEvents, [toMessage(placed!), toMessage(placed!)])
+        yield* waitFor("duplicates skipped", Metric.value(duplicatesSkipped), (v) => v.count >= before + 2)
+        assert.strictEqual(yield* charges(orderId), 1)
+        assert.strictEqual((yield* call("GET", `/orders/${orderId}/events`)).body.length, 3)
+      })))
+
+    it.effect("transient provider errors are retried, then PAID, nothing parked", () =>
+      test(Effect.gen(function*() {
+        const parked = yield* deadLetterCount
+        const retriesBefore = (yield* Metric.value(paymentRetries)).count
+        yield* provider({ transientErrorRate: 1 })
+        const orders = yield* Effect.all(Array.from({ length: 3 }, () => place), { concurrency: 3 })
+        yield* waitFor("retries", Metric.value(paymentRetries), (v) => v.count >= retriesBefore + 2)
+        yield* provider({ transientErrorRate: 0 })
+        const states = yield* Effect.forEach(orders, settle)
+        assert.deepStrictEqual(states, orders.map(() => "PAID"))
+        for (const o of orders) assert.strictEqual(yield* charges(o), 1)
+        assert.strictEqual(yield* deadLetterCount, parked)
+      })))
+
+    it.effect("provider outage: the breaker opens, orders wait; provider back → all PAID, none parked", () =>
+      test(Effect.gen(function*() {
+        const parked = yield* deadLetterCount
+        yield* provider({ outage: true })
+        const orders = yield* Effect.all(Array.from({ length: 5 }, () => place), { concurrency: 5 })
+        // the first orders wait in PAYMENT_PENDING behind the open breaker; the rest wait unconsumed (CREATED)
+        yield* waitFor("payments waiting", Effect.forEach(orders, stateOf), (s) => s.includes("PAYMENT_PENDING"))
+        yield* Effect.sleep("1500 millis") // several cool-downs and failed probes
+        const waiting = yield* Effect.forEach(orders, stateOf)
+        assert.isTrue(waiting.every((x) => x === "PAYMENT_PENDING" || x === "CREATED"), JSON.stringify(waiting))
+        assert.isAtLeast(yield* Effect.map(Metric.value(breakerOpened), (v) => v.count), 1)
+        yield* provider({ outage: false })
+        const states = yield* Effect.forEach(orders, settle)
+        assert.deepStrictEqual(states, orders.map(() => "PAID"))
+        for (const o of orders) assert.strictEqual(yield* charges(o), 1)
+        assert.strictEqual(yield* deadLetterCount, parked)
+      })))
+
+    it.effect("an undecodable message goes straight to dead letters, visible to operators", () =>
+      test(Effect.gen(function*() {
+        const kafka = yield* Kafka
+        const before = yield* deadLetterCount
+        yield* kafka.send(kafka.topics.orderEvents, [{ key: "poison", value: "{not an envelope", headers: {} }])
+        yield* waitFor("parked", deadLetterCount, (n) => n === before + 1)
+        const list = yield* call("GET", "/admin/dead-letters?status=parked", { headers: admin })
+        assert.strictEqual(list.status, 200)
+        const poison = list.body.find((d: any) => d.key === "poison")
+        assert.strictEqual(poison.attempts, 0)
+        assert.match(poison.error, /undecodable/)
+        const discarded = yield* call("POST", `/admin/dead-letters/${poison.id}/discard`, { headers: admin })
+        assert.strictEqual(discarded.body.status, "discarded")
+        assert.strictEqual((yield* call("POST", `/admin/dead-letters/${poison.id}/discard`, { headers: admin })).status, 409)
+      })))
+
+    it.effect("admin API: 401 without a token, 403 with a wrong one, 404 for an unknown dead letter", () =>
+      test(Effect.gen(function*() {
+        assert.strictEqual((yield* call("GET", "/admin/dead-letters")).status, 401)
+        assert.strictEqual((yield* call("GET", "/admin/dead-letters", { headers: { authorization: "Bearer nope" } })).status, 403)
+        assert.strictEqual((yield* call("GET", "/admin/dead-letters/999999", { headers: admin })).status, 404)
+        assert.strictEqual((yield* call("POST", "/admin/dead-letters/999999/replay", { headers: admin })).status, 404)
+        assert.strictEqual((yield* call("GET", "/admin/dead-letters/abc", { headers: admin })).status, 400)
+      })))
+
+    it.effect("the sweeper re-drives an order stuck in PAYMENT_PENDING", () =>
+      test(Effect.gen(function*() {
+        // a payment started whose message will never come (as after a parked message): only the sweeper finishes it
+        const actors = yield* OrderActors
+        const orderId = newId<OrderId>()
+        yield* actors.execute(cmd.place(orderId))
+        yield* actors.execute(cmd.start(newId<PaymentId>(), orderId))
+        const sql = yield* SqlClient.SqlClient
+        // the sweeper of this system takes orders pending for 10 minutes: age this one
+        yield* sql`UPDATE orders SET updated_at = now() - interval '1 hour' WHERE order_id = ${orderId}`
+        assert.strictEqual(yield* settle(orderId), "PAID")
+        assert.strictEqual(yield* charges(orderId), 1)
+      })))
+
+    it.effect("relay crash between send and mark → republished, the duplicate absorbed, one charge", () =>
+      test(Effect.gen(function*() {
+        const crash = yield* CrashPoints
+        const before = (yield* Metric.value(duplicatesSkipped)).count
+        // the relay crashes at its next batch: the events reach Kafka, the rows stay unpublished; the
+        // restarted relay (a new pass: the relay keeps nothing in memory) publishes them again
+        yield* outboxDrained
+        yield* crash.arm("relay.afterSendBeforeMark")
+        const orderId = yield* place
+        yield* settle(orderId)
+        yield* waitFor("duplicate skipped", Metric.value(duplicatesSkipped), (v) => v.count > before)
+        assert.strictEqual(yield* crash.crashes("relay.afterSendBeforeMark"), 1)
+        yield* outboxDrained
+        assert.strictEqual(yield* charges(orderId), 1)
+        assert.strictEqual(yield* stateOf(orderId), "PAID")
+        yield* assertInvariants(orderId)
+      })))
+
+    it.effect("relay crash before send, then mid-batch → the whole batch goes again, every order paid once", () =>
+      test(Effect.gen(function*() {
+        const crash = yield* CrashPoints
+        // the first pass crashes before sending; meanwhile the orders commit, so the next pass is one batch,
+        // which crashes after its first half reached Kafka
+        yield* outboxDrained
+        yield* crash.arm("relay.beforeSend")
+        yield* crash.arm("relay.midBatch")
+        const orders = yield* Effect.all(Array.from({ length: 4 }, () => place), { concurrency: 4 })
+        const states = yield* Effect.forEach(orders, settle)
+        assert.deepStrictEqual(states, orders.map(() => "PAID"))
+        assert.strictEqual(yield* crash.crashes("relay.beforeSend"), 1)
+        assert.strictEqual(yield* crash.crashes("relay.midBatch"), 1)
+        for (const o of orders) assert.strictEqual(yield* charges(o), 1)
+        yield* outboxDrained
+        for (const o of orders) yield* assertInvariants(o)
+      })))
+
+    for (const point of ["worker.afterChargeBeforeCommit", "worker.afterCommitBeforeOffsetCommit"] as const) {
+      it.effect(`worker crash at ${point} → the batch is redelivered, exactly one charge, no event twice`, () =>
+        test(Effect.gen(function*() {
+          const crash = yield* CrashPoints
+          const fired = yield* crash.crashes(point)
+          yield* crash.arm(point)
+          const orderId = yield* place
+          assert.strictEqual(yield* settle(orderId), "PAID")
+          // the crash hits the next batch the worker finishes (this order's, or another event's)
+          yield* waitFor("the crash", crash.crashes(point), (n) => n === fired + 1)
+          const events = yield* Effect.forEach(
+            [orderId],
+            (id) => Effect.map(call("GET", `/orders/${id}/events`), (r) => r.body.length as number)
+          )
+          assert.deepStrictEqual(events, [3])
+          assert.strictEqual(yield* charges(orderId), 1)
+          yield* assertInvariants(orderId)
+        })))
+    }
+
+    it.effect("a plain consumer sees key = order id, a JSON value and the headers", () =>
+      test(Effect.gen(function*() {
+        const kafka = yield* Kafka
+        const orderId = yield* place
+        yield* settle(orderId)
+        const client = new KafkaJs({ brokers: kafkaBrokers().split(","), logLevel: logLevel.NOTHING })
+        const consumer = client.consumer({ groupId: `plain-${newId()}`, maxWaitTimeInMs: 100 })
+        const seen = yield* Effect.acquireUseRelease(
+          Effect.promise(async () => {
+            await consumer.connect()
+            await consumer.subscribe({ topic: kafka.topics.orderEvents, fromBeginning: true })
+            return consumer
+          }),
+          (c) =>
+            Effect.async<{ key: string; value: any; headers: Record<string, string> }>((resume) => {
+              void c.run({
+                eachMessage: async ({ message }) => {
+                  if (message.key?.toString() !== orderId) return
+                  const headers = Object.fromEntries(
+                    Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)])
+                  )
+                  resume(Effect.succeed({ key: message.key.toString(), value: JSON.parse(message.value!.toString()), headers }))
+                }
+              })
+            }),
+          (c) => Effect.promise(() => c.disconnect())
+        )
+        assert.strictEqual(seen.key, orderId)
+        assert.strictEqual(seen.value.orderId, orderId)
+        assert.strictEqual(seen.value.type, "OrderPlaced")
+        assert.strictEqual(seen.value.version, 1)
+        assert.strictEqual(seen.headers["event-type"], "OrderPlaced")
+        assert.strictEqual(seen.headers["event-id"], seen.value.eventId)
+        assert.strictEqual(seen.headers["schema-version"], "1")
+        assert.strictEqual(seen.headers["content-type"], "application/json")
+      })))
+
+    it.effect("GET /metrics speaks Prometheus text", () =>
+      test(Effect.gen(function*() {
+        const metrics = yield* call("GET", "/metrics")
+        assert.strictEqual(metrics.status, 200)
+        const text = String(metrics.body)
+        for (const name of [
+          "worker_events_processed_total", "worker_duplicates_skipped_total", "payments_succeeded_total",
+          "payments_failed_total", "payment_retries_total", "dead_letters_parked_total", "relay_lag_seconds",
+          "consumer_lag_messages", "http_request_duration_seconds_bucket"
+        ]) {
+          assert.include(text, name)
+        }
+      })))
+  })
+})
+
+describe("payments: retries exhausted", () => {
+  // no breaker in the way here: a flaky provider exhausts the message's attempts and it is parked
+  layer(TestSystem("payments_dlq", { env: { BREAKER_THRESHOLD: "1000", PAYMENT_MAX_ATTEMPTS: "3" } }), {
+    excludeTestServices: true,
+    timeout: "60 seconds"
+  })((it) => {
+    it.effect("parked after N attempts with error and attempt count; replay after the fix → PAID, one charge", () =>
+      test(Effect.gen(function*() {
+        yield* provider({ transientErrorRate: 1 })
+        const orderId = yield* place
+        const parked = yield* waitFor(
+          "parked",
+          Effect.map(call("GET", "/admin/dead-letters?status=parked", { headers: admin }), (r) => r.body as Array<any>),
+          (list) => list.some((d) => d.key === orderId)
+        )
+        const letter = parked.find((d) => d.key === orderId)
+        assert.strictEqual(letter.attempts, 3)
+        assert.match(letter.error, /unavailable/)
+        assert.strictEqual(yield* stateOf(orderId), "PAYMENT_PENDING")
+        assert.strictEqual(yield* charges(orderId), 0)
+        yield* provider({ transientErrorRate: 0 })
+        const replayed = yield* call("POST", `/admin/dead-letters/${letter.id}/replay`, { headers: admin })
+        assert.strictEqual(replayed.status, 200)
+        assert.strictEqual(replayed.body.status, "replayed")
+        assert.strictEqual(yield* settle(orderId), "PAID")
+        assert.strictEqual(yield* charges(orderId), 1)
+        // replaying again is refused: it is no longer parked
+        assert.strictEqual((yield* call("POST", `/admin/dead-letters/${letter.id}/replay`, { headers: admin })).status, 409)
+        yield* assertInvariants(orderId)
+      })))
+  })
+})
