@@ -79,8 +79,9 @@ export const MemoryPaymentGateway = Layer.effect(
   PaymentGateway,
   Effect.map(MemoryProvider, (provider) =>
     PaymentGateway.of({
+      // a provider is remote: the call yields before it is answered, so concurrent calls interleave
       charge: (request) =>
-        Effect.suspend(() => {
+        Effect.zipRight(Effect.yieldNow(), Effect.suspend(() => {
           const known = provider.ledger.get(request.idempotencyKey)
           if (known) return Effect.succeed({ outcome: known.outcome, chargeId: known.chargeId })
           const decision = provider.script(request)
@@ -88,7 +89,7 @@ export const MemoryPaymentGateway = Layer.effect(
           const result: ChargeResult = { outcome: decision === "ok" ? "succeeded" : "declined", chargeId: randomUUID() }
           provider.ledger.set(request.idempotencyKey, { ...request, ...result })
           return Effect.succeed(result)
-        })
+        }))
     }))
 ).pipe(
   Layer.provideMerge(Layer.sync(MemoryProvider, () => {

@@ -1,0 +1,54 @@
+/**
+ * Backends for the properties: the durable part (event store, projection, inbox, idempotency keys — in memory
+ * or on a PostgreSQL test database — and the in-memory payment provider with its ledger) outlives "processes";
+ * a process (order actors + payment processor) is built fresh on each (re)start, so in-process state is lost
+ * at a crash exactly as when a real process dies.
+ */
+import { ConfigProvider, Context, Effect, Layer, ManagedRuntime } from "effect"
+import { randomUUID } from "node:crypto"
+import { Domain, MemoryStores, PgStores } from "../src/App.js"
+import { CrashPoints } from "../src/CrashPoints.js"
+import { MemoryPaymentGateway, MemoryProvider, PaymentGateway } from "../src/payment/PaymentGateway.js"
+import { PaymentProcessor } from "../src/payment/PaymentWorker.js"
+import { onTestDatabase } from "../test/support/TestDatabase.js"
+import type { Backend } from "./support.js"
+
+export const workerEnv = ConfigProvider.fromMap(new Map([
+  ["PAYMENT_WORKER_GROUP", "props"],
+  ["PAYMENT_MAX_ATTEMPTS", "3"],
+  ["PAYMENT_RETRY_BASE_MS", "1"],
+  ["BREAKER_THRESHOLD", "1000000"],
+  ["BREAKER_COOLDOWN_MS", "1"]
+]))
+
+/** The stores of one backend. PostgreSQL: one migrated test database per file, shared by all runs. */
+export const storesFor = (backend: Backend, suite: string) => {
+  if (backend === "memory") return { fresh: () => MemoryStores, dispose: () => Promise.resolve() }
+  const runtime = ManagedRuntime.make(onTestDatabase(suite, PgStores))
+  return {
+    // every run shares the database (runs use fresh order ids, so they do not meet)
+    fresh: () => Layer.effectContext(runtime.runtimeEffect.pipe(Effect.map((rt) => rt.context as Context.Context<Layer.Layer.Success<typeof PgStores>>))),
+    dispose: () => runtime.dispose()
+  }
+}
+
+/** A provider wrapper that forgets the idempotency key (a deliberately broken variant, for mutation checks). */
+export const withoutIdempotencyKey = Layer.effect(
+  PaymentGateway,
+  Effect.map(PaymentGateway, (gateway) =>
+    PaymentGateway.of({ charge: (request) => gateway.charge({ ...request, idempotencyKey: randomUUID() }) }))
+)
+
+/** Durable context of one run: the stores plus a fresh in-memory provider and armable crash points. */
+export const durableLayer = <E, R>(stores: Layer.Layer<any, E, R>, broken = false) =>
+  Layer.mergeAll(
+    broken ? withoutIdempotencyKey.pipe(Layer.provideMerge(MemoryPaymentGateway)) : MemoryPaymentGateway,
+    CrashPoints.armable
+  ).pipe(Layer.provideMerge(stores))
+
+/** One process: fresh actors and a fresh payment processor over the durable context. */
+export const processLayer = Layer.fresh(PaymentProcessor.Default.pipe(Layer.provideMerge(Layer.fresh(Domain)))).pipe(
+  Layer.provide(Layer.setConfigProvider(workerEnv))
+)
+
+export { MemoryProvider }

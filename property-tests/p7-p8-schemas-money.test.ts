@@ -1,0 +1,97 @@
+/**
+ * P7 — schemas: every event and command round-trips through its encoded (JSON) form, and through the event
+ * codec the store and Kafka use (type + schema version + data).
+ * P8 — money: parse(format(m)) = m for every amount of every currency; every string that is not the strict
+ * decimal grammar, or has too many decimals for the currency, is rejected.
+ */
+import { describe, it } from "@effect/vitest"
+import { Arbitrary, Either, FastCheck, Schema } from "effect"
+import { currencyExponents, formatMoney, parseMoney } from "../src/domain/Money.js"
+import { OrderCommand, OrderEvent } from "../src/domain/Order.js"
+import { decodeEvent, encodeEvent } from "../src/eventstore/EventCodec.js"
+import { fc, moneyArb, params } from "./support.js"
+
+const roundTrip = <A, I>(schema: Schema.Schema<A, I>) => {
+  const encode = Schema.encodeSync(schema)
+  const decode = Schema.decodeUnknownSync(schema)
+  return (value: A) => decode(JSON.parse(JSON.stringify(encode(value))))
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a, big) === JSON.stringify(b, big)
+const big = (_: string, v: unknown) => (typeof v === "bigint" ? `${v}n` : v instanceof Date ? v.toISOString() : v)
+
+// Schema-derived arbitraries come from the fast-check that effect bundles: run them with that one.
+describe("P7 schemas", () => {
+  it("events round-trip through JSON and through the event codec", () => {
+    const viaJson = roundTrip(OrderEvent)
+    FastCheck.assert(
+      FastCheck.property(Arbitrary.make(OrderEvent), (event) => {
+        if (!same(viaJson(event), event)) throw new Error("JSON round trip changed the event")
+        const stored = JSON.parse(JSON.stringify(encodeEvent(event)))
+        if (!same(decodeEvent(stored.type, stored.schemaVersion, stored.data), event)) throw new Error("codec round trip")
+      }),
+      params("pure")
+    )
+  })
+
+  it("commands round-trip through JSON", () => {
+    const viaJson = roundTrip(OrderCommand)
+    FastCheck.assert(FastCheck.property(Arbitrary.make(OrderCommand), (command) => same(viaJson(command), command)), params("pure"))
+  })
+
+  it("an event of a schema version newer than the program is refused, not misread", () => {
+    FastCheck.assert(
+      FastCheck.property(Arbitrary.make(OrderEvent), FastCheck.integer({ min: 2, max: 50 }), (event, version) => {
+        const stored = encodeEvent(event)
+        try {
+          decodeEvent(stored.type, version, stored.data)
+          return false
+        } catch {
+          return true
+        }
+      }),
+      params("pure")
+    )
+  })
+})
+
+describe("P8 money", () => {
+  it("parse(format(m)) = m for every currency", () => {
+    fc.assert(
+      fc.property(moneyArb, (money) => {
+        const parsed = parseMoney(formatMoney(money), money.currency)
+        return Either.isRight(parsed) && parsed.right.minor === money.minor && parsed.right.currency === money.currency
+      }),
+      params("pure")
+    )
+  })
+
+  const strict = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/
+  it("strings outside the strict decimal grammar are rejected", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20 }), fc.constantFrom(...currencyExponents.keys()), (text, currency) => {
+        fc.pre(!strict.test(text))
+        return Either.isLeft(parseMoney(text, currency))
+      }),
+      params("pure")
+    )
+  })
+
+  it("more decimals than the currency allows, zero and absurd magnitudes are rejected", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...currencyExponents.keys()),
+        fc.bigInt({ min: 0n, max: 10n ** 15n }),
+        fc.integer({ min: 1, max: 4 }),
+        (currency, whole, extra) => {
+          const exponent = currencyExponents.get(currency)!
+          const tooPrecise = `${whole}.${"1".repeat(exponent + extra)}`
+          const zero = exponent === 0 ? "0" : `0.${"0".repeat(exponent)}`
+          const huge = `1${"0".repeat(12)}`
+          return [tooPrecise, zero, huge].every((a) => Either.isLeft(parseMoney(a, currency)))
+        }
+      ),
+      params("pure")
+    )
+  })
+})
