@@ -4,12 +4,13 @@
  * a process (order actors + payment processor) is built fresh on each (re)start, so in-process state is lost
  * at a crash exactly as when a real process dies.
  */
-import { ConfigProvider, Context, Effect, Layer, ManagedRuntime } from "effect"
+import { ConfigProvider, type Context, Effect, Layer, Logger, ManagedRuntime } from "effect"
 import { randomUUID } from "node:crypto"
 import { Domain, MemoryStores, PgStores } from "../src/App.js"
 import { CrashPoints } from "../src/CrashPoints.js"
 import { MemoryPaymentGateway, MemoryProvider, PaymentGateway } from "../src/payment/PaymentGateway.js"
 import { PaymentProcessor } from "../src/payment/PaymentWorker.js"
+import { parseLogLevel } from "../src/observability/Logging.js"
 import { onTestDatabase } from "../test/support/TestDatabase.js"
 import type { Backend } from "./support.js"
 
@@ -52,3 +53,7 @@ export const processLayer = Layer.fresh(PaymentProcessor.Default.pipe(Layer.prov
 )
 
 export { MemoryProvider }
+
+/** Run a property's program, logging at LOG_LEVEL (Warning in tests). */
+export const run = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.runPromise(effect.pipe(Logger.withMinimumLogLevel(parseLogLevel(process.env.LOG_LEVEL))))

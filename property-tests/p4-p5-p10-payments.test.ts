@@ -25,7 +25,7 @@ import { MemoryProvider } from "../src/payment/PaymentGateway.js"
 import { PaymentProcessor } from "../src/payment/PaymentWorker.js"
 import { cmd } from "../test/support/fixtures.js"
 import { checkStoredOrder } from "../test/support/invariants.js"
-import { durableLayer, processLayer, storesFor } from "./harness.js"
+import { durableLayer, processLayer, run, storesFor } from "./harness.js"
 import { type Backend, fc, params } from "./support.js"
 
 type Fault = "ok" | "decline" | "unavailable"
@@ -167,7 +167,7 @@ const runScenario = (stores: Layer.Layer<any>, scenario: Scenario, broken: boole
 
 const property = (stores: () => Layer.Layer<any>, options: Parameters<typeof scenarioArb>[0], broken = false) =>
   fc.asyncProperty(scenarioArb(options), async (scenario) => {
-    const { violations } = await Effect.runPromise(runScenario(stores(), scenario, broken, options.faults))
+    const { violations } = await run(runScenario(stores(), scenario, broken, options.faults))
     if (violations.length > 0) throw new Error(violations.join("\n"))
   })
 
@@ -212,7 +212,7 @@ describe("payment property regressions", () => {
   const stores = storesFor("memory", "unused")
   for (const { name, scenario } of regressions) {
     it(`P5 regression: ${name}`, async () => {
-      const { violations } = await Effect.runPromise(runScenario(stores.fresh(), scenario, false, true))
+      const { violations } = await run(runScenario(stores.fresh(), scenario, false, true))
       if (violations.length > 0) throw new Error(violations.join("\n"))
     })
   }
