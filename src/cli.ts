@@ -1,0 +1,188 @@
+/**
+ * The operator CLI (@effect/cli): `npm run cli -- <command>` or the `orders-es` bin.
+ *   migrate
+ *   projections rebuild | verify | status
+ *   orders show <id> | events <id>
+ *   dlq list [--status] | show <id> | replay <id> | discard <id>
+ * Every command takes --json for machine-readable output and --help. Exit codes: 0 done; 1 verify found
+ * differences (or the command failed); 3 not found / not parked; 2 usage errors (from @effect/cli).
+ */
+import { Args, Command, Options } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
+import { Console, Effect, Layer, Option } from "effect"
+import { AppConfig } from "./Config.js"
+import { type DeadLetter, DeadLetters } from "./deadletter/DeadLetters.js"
+import type { OrderId } from "./domain/Order.js"
+import { PgEventStore } from "./eventstore/PgEventStore.js"
+import { EventStore } from "./eventstore/EventStore.js"
+import { encodeEvent } from "./eventstore/EventCodec.js"
+import { toView } from "./http/Handlers.js"
+import { KafkaLive } from "./kafka/Kafka.js"
+import { LoggingLive } from "./observability/Logging.js"
+import { OrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
+import { type Progress, rebuildOrders, verifyOrders } from "./projection/Rebuild.js"
+import { MigrationsLive, PgLive } from "./Sql.js"
+
+const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
+const NOT_FOUND = 3
+
+const print = (asJson: boolean, value: unknown, text: () => string) =>
+  Console.log(asJson ? JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v), 2) : text())
+
+const notFound = (what: string) =>
+  Effect.zipRight(Console.error(`${what} not found`), Effect.sync(() => void (process.exitCode = NOT_FOUND)))
+
+const Database = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) => MigrationsLive.pipe(Layer.provideMerge(PgLive(config.databaseUrl, 2))))
+)
+
+// ---- migrate ----
+const migrate = Command.make("migrate", { json }, ({ json }) =>
+  print(json, { migrated: true }, () => "migrations applied")).pipe(
+    Command.withDescription("apply pending migrations (they are applied before every command anyway)")
+  )
+
+// ---- projections ----
+const bar = (p: Progress) => {
+  const share = p.total === 0 ? 1 : Math.min(1, p.done / p.total)
+  const filled = Math.round(share * 30)
+  return `[${"#".repeat(filled)}${".".repeat(30 - filled)}] ${(share * 100).toFixed(1)}% ` +
+    `${p.done}/${p.total} events, ${Math.round(p.eventsPerSecond)} ev/s, ETA ${p.etaSeconds.toFixed(0)} s`
+}
+
+const rebuild = Command.make("rebuild", { json }, ({ json }) =>
+  Effect.gen(function*() {
+    const tty = process.stderr.isTTY === true
+    const result = yield* rebuildOrders((p) =>
+      Effect.sync(() => {
+        if (json) return
+        process.stderr.write(tty ? `\r${bar(p)}` : `${bar(p)}\n`)
+      })
+    )
+    if (!json && tty) process.stderr.write("\n")
+    yield* print(json, result, () =>
+      `rebuilt orders: ${result.orders} orders from ${result.events} events in ${result.seconds.toFixed(1)} s ` +
+      `(${Math.round(result.events / Math.max(result.seconds, 0.001))} events/s; ${result.caughtUp} streams caught up)`)
+  })).pipe(Command.withDescription("replay the log into a fresh orders table and swap it in, writes continuing"))
+
+const verify = Command.make("verify", { json }, ({ json }) =>
+  Effect.gen(function*() {
+    const differences = yield* verifyOrders
+    yield* print(json, { differences: differences.length, orders: differences.slice(0, 100) }, () =>
+      differences.length === 0
+        ? "orders equals the fold of the log: 0 differences"
+        : `${differences.length} differences:\n` + differences.slice(0, 20).map((d) =>
+          `  ${d.orderId}: live ${d.live ? `${d.live.status} v${d.live.version}` : "missing"}, ` +
+          `log ${d.folded ? `${d.folded.status} v${d.folded.version}` : "no such order"}`
+        ).join("\n"))
+    if (differences.length > 0) process.exitCode = 1
+  })).pipe(Command.withDescription("compare the orders table with the fold of the log; exit 1 on any difference"))
+
+const status = Command.make("status", { json }, ({ json }) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{ events: number; orders: number; unpublished: number; lag: number | null; rebuilding: boolean }>`
+      SELECT (SELECT count(*) FROM events)::int AS events, (SELECT count(*) FROM orders)::int AS orders,
+             (SELECT count(*) FROM outbox WHERE published_at IS NULL)::int AS unpublished,
+             (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox WHERE published_at IS NULL) AS lag,
+             EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'orders_rebuild') AS rebuilding`
+    yield* print(json, row, () =>
+      `events ${row!.events}, orders ${row!.orders}, outbox unpublished ${row!.unpublished} ` +
+      `(oldest ${(row!.lag ?? 0).toFixed(3)} s)${row!.rebuilding ? ", a rebuild is under way or was killed" : ""}`)
+  })).pipe(Command.withDescription("size of the log and the projection, outbox lag"))
+
+const projections = Command.make("projections").pipe(
+  Command.withDescription("the orders projection: rebuild, verify, status"),
+  Command.withSubcommands([rebuild, verify, status])
+)
+
+// ---- orders ----
+const orderIdArg = Args.text({ name: "order-id" }).pipe(Args.withDescription("the order's id (UUID)"))
+
+const show = Command.make("show", { json, orderId: orderIdArg }, ({ json, orderId }) =>
+  Effect.flatMap(
+    Effect.flatMap(OrdersReadModel, (m) => m.get(orderId.toLowerCase() as OrderId)),
+    Option.match({
+      onNone: () => notFound(`order ${orderId}`),
+      onSome: (order) =>
+        print(json, toView(order), () => {
+          const v = toView(order)
+          return `${v.orderId} ${v.state} v${v.version} ${v.amount} ${v.currency} user ${v.userId}` +
+            (v.reason ? ` (${v.reason})` : "")
+        })
+    })
+  )).pipe(Command.withDescription("one order from the projection"))
+
+const events = Command.make("events", { json, orderId: orderIdArg }, ({ json, orderId }) =>
+  Effect.gen(function*() {
+    const recorded = yield* (yield* EventStore).readStream(orderId.toLowerCase() as OrderId)
+    if (recorded.length === 0) return yield* notFound(`order ${orderId}`)
+    const rows = recorded.map((r) => ({
+      position: r.position.toString(),
+      version: r.version,
+      type: r.event._tag,
+      recordedAt: r.recordedAt.toISOString(),
+      data: encodeEvent(r.event).data
+    }))
+    yield* print(json, rows, () => rows.map((r) => `${r.version} ${r.type} @${r.position} ${r.recordedAt}`).join("\n"))
+  })).pipe(Command.withDescription("an order's event stream, in version order"))
+
+const orders = Command.make("orders").pipe(
+  Command.withDescription("read orders"),
+  Command.withSubcommands([show, events])
+)
+
+// ---- dead letters ----
+const idArg = Args.integer({ name: "id" }).pipe(Args.withDescription("the dead letter's id"))
+const statusOption = Options.choice("status", ["parked", "replayed", "discarded"]).pipe(Options.optional)
+
+/** Only the dlq commands connect to Kafka (replay publishes). */
+const DeadLettersLive = DeadLetters.Default.pipe(Layer.provide(KafkaLive))
+
+const dlqList = Command.make("list", { json, status: statusOption }, ({ json, status }) =>
+  Effect.gen(function*() {
+    const list = yield* (yield* DeadLetters).list(Option.getOrUndefined(status), 1000)
+    yield* print(json, list, () =>
+      list.length === 0
+        ? "no dead letters"
+        : list.map((d) => `${d.id} ${d.status} ${d.key ?? "-"} attempts ${d.attempts}: ${d.error.slice(0, 100)}`).join("\n"))
+  }).pipe(Effect.provide(DeadLettersLive))).pipe(Command.withDescription("list dead letters"))
+
+const withLetter = (
+  name: string,
+  description: string,
+  run: (d: DeadLetters, id: string) => Effect.Effect<Option.Option<DeadLetter>>
+) =>
+  Command.make(name, { json, id: idArg }, ({ id, json }) =>
+    Effect.flatMap(DeadLetters, (d) =>
+      Effect.flatMap(run(d, String(id)), Option.match({
+        onNone: () => notFound(`parked dead letter ${id}`),
+        onSome: (letter) => print(json, letter, () => `${letter.id} ${letter.status} ${letter.key ?? "-"}: ${letter.error}`)
+      }))).pipe(Effect.provide(DeadLettersLive))).pipe(Command.withDescription(description))
+
+const dlq = Command.make("dlq").pipe(
+  Command.withDescription("dead letters of the payment worker"),
+  Command.withSubcommands([
+    dlqList,
+    withLetter("show", "one dead letter", (d, id) => d.get(id)),
+    withLetter("replay", "republish a parked message to its topic", (d, id) => d.replay(id)),
+    withLetter("discard", "mark a parked message discarded", (d, id) => d.discard(id))
+  ])
+)
+
+const root = Command.make("orders-es").pipe(
+  Command.withDescription("operate the event-sourced order system"),
+  Command.withSubcommands([migrate, projections, orders, dlq])
+)
+
+const cli = Command.run(root, { name: "orders-es", version: "0.1.0" })
+
+const Services = Layer.mergeAll(PgEventStore, PgOrdersReadModel).pipe(Layer.provideMerge(Database))
+
+cli(process.argv).pipe(
+  Effect.provide(Services),
+  Effect.provide(NodeContext.layer),
+  Effect.provide(LoggingLive),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)
