@@ -14,6 +14,8 @@ import { HttpHandlersLive, type HttpSettings } from "./http/Handlers.js"
 import { MemoryIdempotencyKeys, PgIdempotencyKeys } from "./idempotency/IdempotencyKeys.js"
 import { MemoryInbox, PgInbox } from "./inbox/Inbox.js"
 import { httpLatency } from "./observability/Metrics.js"
+import { StatsProjection } from "./projection/AsyncProjections.js"
+import { RebuildJobs } from "./projection/Rebuild.js"
 import { LocalOutboxSignal, PgOutboxSignal } from "./outbox/OutboxSignal.js"
 import { MemoryOrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
 
@@ -56,6 +58,7 @@ export const HttpLive = (options: ServerOptions) =>
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" })),
     Layer.provide(HttpHandlersLive(options)),
+    Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default)),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host })),
     Layer.provide(NodeContext.layer)
   )

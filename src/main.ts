@@ -4,6 +4,7 @@
  *   api                the HTTP API (orders, health, metrics, admin)
  *   relay              the outbox relay to Kafka
  *   worker             the payment worker and the stuck-payment sweeper
+ *   projector          the async stats projection (revenue per day, orders per state)
  *   payment-provider   the payment provider simulator
  *   migrate            apply pending migrations and exit
  * The database is created when missing and migrations are applied at startup of every role.
@@ -20,12 +21,13 @@ import { DeadLetters } from "./deadletter/DeadLetters.js"
 import { KafkaLive } from "./kafka/Kafka.js"
 import { LoggingLive } from "./observability/Logging.js"
 import { Relay, RelayLive } from "./outbox/Relay.js"
+import { StatsProjection, StatsProjectorLive } from "./projection/AsyncProjections.js"
 import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
 import { PaymentSimulatorLive, SimulatorConfig } from "./payment/PaymentSimulator.js"
 import { PaymentProcessor, PaymentWorkerLive, SweeperLive } from "./payment/PaymentWorker.js"
 import { MigrationsLive, PgLive } from "./Sql.js"
 
-const roles = ["all", "api", "relay", "worker", "payment-provider", "migrate"] as const
+const roles = ["all", "api", "relay", "worker", "projector", "payment-provider", "migrate"] as const
 type Role = (typeof roles)[number]
 
 const role = (process.argv[2] ?? "all") as Role
@@ -57,6 +59,8 @@ const WorkerRole = Layer.mergeAll(PaymentWorkerLive, SweeperLive).pipe(
   Layer.provide(KafkaLive)
 )
 
+const ProjectorRole = StatsProjectorLive.pipe(Layer.provide(StatsProjection.Default))
+
 const ProviderRole = Layer.unwrapEffect(Effect.map(SimulatorConfig, (config) => Layer.discard(PaymentSimulatorLive(config))))
 
 /** What every role may use: the database, the stores, the order actors. (Kafka: only the roles that need it.) */
@@ -69,8 +73,9 @@ const layers: Record<Exclude<Role, "migrate">, Layer.Layer<never, unknown, Layer
   api: Api,
   relay: RelayRole,
   worker: WorkerRole,
+  projector: ProjectorRole,
   "payment-provider": ProviderRole,
-  all: Layer.mergeAll(ProviderRole, Api, RelayRole, WorkerRole)
+  all: Layer.mergeAll(ProviderRole, Api, RelayRole, WorkerRole, ProjectorRole)
 }
 
 const program = role === "migrate"

@@ -275,6 +275,34 @@ describe("payments end to end", () => {
         assert.strictEqual(seen.headers["content-type"], "application/json")
       })))
 
+    it.effect("admin: rebuild the orders projection over HTTP; the stats projection follows the log", () =>
+      test(Effect.gen(function*() {
+        const orderId = yield* place
+        yield* settle(orderId)
+        assert.strictEqual((yield* call("POST", "/admin/projections/orders/rebuild")).status, 401)
+        const started = yield* call("POST", "/admin/projections/orders/rebuild", { headers: admin })
+        assert.strictEqual(started.status, 202)
+        const status = yield* waitFor(
+          "rebuild done",
+          Effect.map(call("GET", "/admin/projections", { headers: admin }), (r) => r.body),
+          (b) => b.orders.rebuild.running === false && b.orders.rebuild.lastResult !== null
+        )
+        assert.strictEqual(status.orders.rebuild.lastResult.orders, status.orders.rows)
+        assert.strictEqual((yield* call("GET", `/orders/${orderId}`)).body.state, "PAID")
+        const sql = yield* SqlClient.SqlClient
+        const counts = sql<{ status: string; n: number }>`SELECT status, count(*)::int AS n FROM orders GROUP BY status`.pipe(
+          Effect.map((rows) => Object.fromEntries(rows.map((r) => [r.status, r.n]))),
+          Effect.orDie
+        )
+        yield* waitFor(
+          "stats caught up",
+          Effect.all([Effect.map(call("GET", "/stats/orders-by-state"), (r) => r.body), counts]),
+          ([stats, live]) => Object.entries(live).every(([k, v]) => stats[k] === v)
+        )
+        const revenue = yield* call("GET", "/stats/revenue")
+        assert.isTrue(revenue.body.some((r: any) => r.currency === "EUR" && r.paidOrders > 0))
+      })))
+
     it.effect("GET /metrics speaks Prometheus text", () =>
       test(Effect.gen(function*() {
         const metrics = yield* call("GET", "/metrics")
@@ -283,7 +311,7 @@ describe("payments end to end", () => {
         for (const name of [
           "worker_events_processed_total", "worker_duplicates_skipped_total", "payments_succeeded_total",
           "payments_failed_total", "payment_retries_total", "dead_letters_parked_total", "relay_lag_seconds",
-          "consumer_lag_messages", "http_request_duration_seconds_bucket"
+          "consumer_lag_messages", "http_request_duration_seconds_bucket", "projection_lag_events"
         ]) {
           assert.include(text, name)
         }

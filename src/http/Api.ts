@@ -205,8 +205,48 @@ export class AdminGroup extends HttpApiGroup.make("admin")
   .middleware(AdminAuth)
 {}
 
+export const RebuildStatus = Schema.Struct({
+  running: Schema.Boolean,
+  progress: Schema.NullOr(Schema.Struct({ done: Schema.Number, total: Schema.Number, eventsPerSecond: Schema.Number, etaSeconds: Schema.Number })),
+  lastResult: Schema.NullOr(Schema.Struct({ events: Schema.Number, orders: Schema.Number, caughtUp: Schema.Number, seconds: Schema.Number })),
+  lastError: Schema.NullOr(Schema.String)
+})
+
+export const ProjectionsStatus = Schema.Struct({
+  orders: Schema.Struct({ rows: Schema.Number, events: Schema.Number, rebuild: RebuildStatus }),
+  stats: Schema.Struct({ lagEvents: Schema.Number })
+})
+
+export class RebuildAlreadyRunning extends Schema.TaggedError<RebuildAlreadyRunning>()("RebuildAlreadyRunning", {
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 409 })) {}
+
+export class AdminProjectionsGroup extends HttpApiGroup.make("adminProjections")
+  .add(
+    HttpApiEndpoint.post("rebuildOrders", "/admin/projections/orders/rebuild")
+      .addSuccess(RebuildStatus, { status: 202 })
+      .addError(RebuildAlreadyRunning)
+  )
+  .add(HttpApiEndpoint.get("projectionsStatus", "/admin/projections").addSuccess(ProjectionsStatus))
+  .middleware(AdminAuth)
+{}
+
+export class StatsGroup extends HttpApiGroup.make("stats")
+  .add(
+    HttpApiEndpoint.get("revenue", "/stats/revenue").addSuccess(Schema.Array(Schema.Struct({
+      currency: Schema.String,
+      day: Schema.String,
+      paidOrders: Schema.Number,
+      revenue: Schema.String
+    })))
+  )
+  .add(HttpApiEndpoint.get("ordersByState", "/stats/orders-by-state").addSuccess(Schema.Record({ key: Schema.String, value: Schema.Number })))
+{}
+
 export class MetricsGroup extends HttpApiGroup.make("metrics")
   .add(HttpApiEndpoint.get("metrics", "/metrics").addSuccess(HttpApiSchema.Text()))
 {}
 
-export class Api extends HttpApi.make("orders-es").add(OrdersGroup).add(HealthGroup).add(AdminGroup).add(MetricsGroup) {}
+export class Api extends HttpApi.make("orders-es").add(OrdersGroup).add(HealthGroup).add(AdminGroup).add(AdminProjectionsGroup).add(StatsGroup)
+  .add(MetricsGroup)
+{}

@@ -9,14 +9,16 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
-import { formatMoney, parseMoney } from "../domain/Money.js"
+import { formatMoney, Money, parseMoney } from "../domain/Money.js"
 import { CancelOrder, type Order, type OrderId, OrderNotFound, PlaceOrder } from "../domain/Order.js"
 import type { ConcurrencyConflict } from "../eventstore/EventStore.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { encodeEvent } from "../eventstore/EventCodec.js"
 import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
+import { StatsProjection } from "../projection/AsyncProjections.js"
 import { OrdersReadModel } from "../projection/OrdersProjection.js"
+import { RebuildJobs } from "../projection/Rebuild.js"
 import { latestMigrationId } from "../Sql.js"
 import { type DeadLetter, DeadLetters } from "../deadletter/DeadLetters.js"
 import { Kafka } from "../kafka/Kafka.js"
@@ -36,6 +38,7 @@ import {
   type OrderView,
   PayloadTooLarge,
   PlaceOrderBody,
+  RebuildAlreadyRunning,
   UnsupportedMediaType
 } from "./Api.js"
 
@@ -314,12 +317,14 @@ export const MetricsHandlers = (workerGroup: string) =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const kafka = yield* Kafka
+      const stats = yield* StatsProjection
       return handlers.handle("metrics", () =>
         Effect.gen(function*() {
           const [relay] = yield* sql<{ age: number | null; pending: number }>`
             SELECT extract(epoch FROM now() - min(created_at))::float8 AS age, count(*)::int AS pending
             FROM outbox WHERE published_at IS NULL`.pipe(Effect.orDie)
           const lag = yield* kafka.lag(workerGroup, kafka.topics.orderEvents).pipe(Effect.orElseSucceed(() => -1))
+          const statsLag = yield* stats.lag
           return yield* renderPrometheus([
             { name: "relay_lag_seconds", help: "age of the oldest unpublished outbox row", value: relay?.age ?? 0 },
             { name: "outbox_unpublished", help: "outbox rows not yet published", value: relay?.pending ?? 0 },
@@ -328,7 +333,8 @@ export const MetricsHandlers = (workerGroup: string) =>
               help: "order events the payment worker group has not committed (-1: unknown)",
               value: lag,
               labels: { group: workerGroup }
-            }
+            },
+            { name: "projection_lag_events", help: "events the async projection has not applied", value: statsLag, labels: { projection: "stats" } }
           ])
         }))
     }))
@@ -339,6 +345,46 @@ export const HttpHandlersLive = (settings: HttpSettings) =>
       OrdersHandlers(settings),
       HealthHandlers,
       AdminHandlers.pipe(Layer.provide(AdminAuthLive(settings.adminToken))),
+      AdminProjectionsHandlers.pipe(Layer.provide(AdminAuthLive(settings.adminToken))),
+      StatsHandlers,
       MetricsHandlers(settings.workerGroup)
     ])
   )
+
+export const AdminProjectionsHandlers = HttpApiBuilder.group(Api, "adminProjections", (handlers) =>
+  Effect.gen(function*() {
+    const jobs = yield* RebuildJobs
+    const stats = yield* StatsProjection
+    const sql = yield* SqlClient.SqlClient
+    return handlers
+      .handle("rebuildOrders", () =>
+        Effect.flatMap(jobs.start, (started) =>
+          started
+            ? jobs.status
+            : Effect.fail(new RebuildAlreadyRunning({ message: "a rebuild of orders is already running" }))))
+      .handle("projectionsStatus", () =>
+        Effect.gen(function*() {
+          const [counts] = yield* sql<{ rows: number; events: number }>`
+            SELECT (SELECT count(*) FROM orders)::int AS rows, (SELECT count(*) FROM events)::int AS events`.pipe(Effect.orDie)
+          return {
+            orders: { rows: counts!.rows, events: counts!.events, rebuild: yield* jobs.status },
+            stats: { lagEvents: yield* stats.lag }
+          }
+        }))
+  }))
+
+export const StatsHandlers = HttpApiBuilder.group(Api, "stats", (handlers) =>
+  Effect.gen(function*() {
+    const stats = yield* StatsProjection
+    return handlers
+      .handle("revenue", () =>
+        Effect.map(stats.revenue, (rows) =>
+          rows.map((r) => ({
+            currency: r.currency,
+            day: r.day,
+            paidOrders: Number(r.paid_orders),
+            revenue: formatMoney(new Money({ minor: BigInt(r.revenue_minor), currency: r.currency as Money["currency"] }, { disableValidation: true }))
+          }))))
+      .handle("ordersByState", () =>
+        Effect.map(stats.byState, (rows) => Object.fromEntries(rows.map((r) => [r.status, Number(r.orders)]))))
+  }))

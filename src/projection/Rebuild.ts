@@ -177,3 +177,37 @@ export const verifyOrders = Effect.gen(function*() {
     return differences
   }))
 }).pipe(Effect.orDie)
+
+/** One orders rebuild at a time per process, started in the background (admin HTTP), with its progress. */
+export class RebuildJobs extends Effect.Service<RebuildJobs>()("RebuildJobs", {
+  scoped: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const scope = yield* Effect.scope
+    const state: {
+      running: boolean
+      progress: Progress | null
+      lastResult: RebuildResult | null
+      lastError: string | null
+    } = { running: false, progress: null, lastResult: null, lastError: null }
+    const status = () => ({ ...state })
+    return {
+      status: Effect.sync(status),
+      /** Start a rebuild unless one runs; false when one is already running. */
+      start: Effect.suspend(() => {
+        if (state.running) return Effect.succeed(false)
+        state.running = true
+        state.progress = null
+        state.lastError = null
+        return rebuildOrders((p) => Effect.sync(() => void (state.progress = p))).pipe(
+          Effect.provideService(SqlClient.SqlClient, sql),
+          Effect.tap((r) => Effect.sync(() => void (state.lastResult = r))),
+          Effect.tapErrorCause((cause) => Effect.sync(() => void (state.lastError = String(cause).slice(0, 1000)))),
+          Effect.ensuring(Effect.sync(() => void (state.running = false))),
+          Effect.catchAllCause(() => Effect.void),
+          Effect.forkIn(scope),
+          Effect.as(true)
+        )
+      })
+    } as const
+  })
+}) {}

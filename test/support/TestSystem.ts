@@ -9,6 +9,7 @@ import { Domain, HttpLive, PgStores } from "../../src/App.js"
 import { CrashPoints } from "../../src/CrashPoints.js"
 import { DeadLetters } from "../../src/deadletter/DeadLetters.js"
 import { Relay, RelayLive } from "../../src/outbox/Relay.js"
+import { StatsProjection, StatsProjectorLive } from "../../src/projection/AsyncProjections.js"
 import { httpPaymentGateway, PaymentGateway } from "../../src/payment/PaymentGateway.js"
 import { PaymentSimulator, PaymentSimulatorLive } from "../../src/payment/PaymentSimulator.js"
 import { PaymentProcessor, PaymentWorkerLive, SweeperLive } from "../../src/payment/PaymentWorker.js"
@@ -35,6 +36,7 @@ export const TestSystem = (suite: string, options: SystemOptions = {}) => {
     SWEEP_INTERVAL_MS: "500",
     SWEEP_AFTER_MS: "600000",
     RELAY_POLL_MS: "200",
+    STATS_POLL_MS: "100",
     ...options.env
   }))
   const Gateway = Layer.effect(PaymentGateway, Effect.map(PaymentSimulator, (s) => httpPaymentGateway(s.url, 2000)))
@@ -50,7 +52,8 @@ export const TestSystem = (suite: string, options: SystemOptions = {}) => {
     HttpLive(testSettings(group)),
     RelayLive,
     PaymentWorkerLive,
-    SweeperLive
+    SweeperLive,
+    StatsProjectorLive.pipe(Layer.provide(StatsProjection.Default))
   ).pipe(
     Layer.provideMerge(PaymentProcessor.Default),
     Layer.provideMerge(Relay.Default),
