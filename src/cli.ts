@@ -1,7 +1,7 @@
 /**
  * The operator CLI (@effect/cli): `npm run cli -- <command>` or the `orders-es` bin.
  *   migrate
- *   projections rebuild | verify | status
+ *   projections rebuild | verify | status | rebuild-stats
  *   orders show <id> | events <id>
  *   dlq list [--status] | show <id> | replay <id> | discard <id>
  * Every command takes --json for machine-readable output and --help. Exit codes: 0 done; 1 verify found
@@ -21,6 +21,7 @@ import { toView } from "./http/Handlers.js"
 import { KafkaLive } from "./kafka/Kafka.js"
 import { LoggingLive } from "./observability/Logging.js"
 import { OrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
+import { StatsProjection } from "./projection/AsyncProjections.js"
 import { type Progress, rebuildOrders, verifyOrders } from "./projection/Rebuild.js"
 import { MigrationsLive, PgLive } from "./Sql.js"
 
@@ -92,9 +93,23 @@ const status = Command.make("status", { json }, ({ json }) =>
       `(oldest ${(row!.lag ?? 0).toFixed(3)} s)${row!.rebuilding ? ", a rebuild is under way or was killed" : ""}`)
   })).pipe(Command.withDescription("size of the log and the projection, outbox lag"))
 
+const rebuildStats = Command.make("rebuild-stats", { json }, ({ json }) =>
+  Effect.gen(function*() {
+    const stats = yield* StatsProjection
+    const started = Date.now()
+    yield* stats.reset
+    yield* stats.catchUp
+    const states = yield* stats.byState
+    yield* print(json, { seconds: (Date.now() - started) / 1000, ordersByState: states }, () =>
+      `stats projection replayed from the start of the log in ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
+      states.map((s) => `${s.status} ${s.orders}`).join(", "))
+  }).pipe(Effect.provide(StatsProjection.Default))).pipe(
+    Command.withDescription("throw the async stats projection away and replay it from the log")
+  )
+
 const projections = Command.make("projections").pipe(
-  Command.withDescription("the orders projection: rebuild, verify, status"),
-  Command.withSubcommands([rebuild, verify, status])
+  Command.withDescription("the projections: rebuild, verify and status of orders; rebuild-stats"),
+  Command.withSubcommands([rebuild, verify, status, rebuildStats])
 )
 
 // ---- orders ----

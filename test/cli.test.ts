@@ -51,6 +51,13 @@ describe("operator CLI", () => {
         assert.include(JSON.parse(rebuilt.out), { events: 2, orders: 1 })
         assert.strictEqual((yield* cli("projections", "verify")).code, 0)
 
+        const stats = yield* cli("projections", "rebuild-stats", "--json")
+        assert.strictEqual(stats.code, 0, stats.err)
+        assert.deepStrictEqual(
+          JSON.parse(stats.out).ordersByState.filter((s: any) => s.orders !== "0"),
+          [{ status: "CANCELLED", orders: "1" }]
+        )
+
         const shown = yield* cli("orders", "show", id, "--json")
         assert.strictEqual(shown.code, 0)
         assert.strictEqual(JSON.parse(shown.out).state, "CANCELLED")
