@@ -4,10 +4,12 @@
  * a process (order actors + payment processor) is built fresh on each (re)start, so in-process state is lost
  * at a crash exactly as when a real process dies.
  */
-import { ConfigProvider, type Context, Effect, Layer, Logger, ManagedRuntime } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Logger, ManagedRuntime } from "effect"
 import { randomUUID } from "node:crypto"
 import { Domain, MemoryStores, PgStores } from "../src/App.js"
 import { CrashPoints } from "../src/CrashPoints.js"
+import { Kafka, type OutgoingMessage, topicsFor } from "../src/kafka/Kafka.js"
+import { Relay } from "../src/outbox/Relay.js"
 import { MemoryPaymentGateway, MemoryProvider, PaymentGateway } from "../src/payment/PaymentGateway.js"
 import { PaymentProcessor } from "../src/payment/PaymentWorker.js"
 import { parseLogLevel } from "../src/observability/Logging.js"
@@ -44,11 +46,14 @@ export const withoutIdempotencyKey = Layer.effect(
 export const durableLayer = <E, R>(stores: Layer.Layer<any, E, R>, broken = false) =>
   Layer.mergeAll(
     broken ? withoutIdempotencyKey.pipe(Layer.provideMerge(MemoryPaymentGateway)) : MemoryPaymentGateway,
-    CrashPoints.armable
+    CrashPoints.armable,
+    MemoryKafka
   ).pipe(Layer.provideMerge(stores))
 
-/** One process: fresh actors and a fresh payment processor over the durable context. */
-export const processLayer = Layer.fresh(PaymentProcessor.Default.pipe(Layer.provideMerge(Layer.fresh(Domain)))).pipe(
+/** One process: fresh actors, payment processor and relay over the durable context. */
+export const processLayer = Layer.fresh(
+  Layer.mergeAll(PaymentProcessor.Default, Relay.Default).pipe(Layer.provideMerge(Layer.fresh(Domain)))
+).pipe(
   Layer.provide(Layer.setConfigProvider(workerEnv))
 )
 
@@ -57,3 +62,20 @@ export { MemoryProvider }
 /** Run a property's program, logging at LOG_LEVEL (Warning in tests). */
 export const run = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.runPromise(effect.pipe(Logger.withMinimumLogLevel(parseLogLevel(process.env.LOG_LEVEL))))
+
+/**
+ * An in-memory broker for the relay in property runs: `send` appends to a topic log (what Kafka keeps);
+ * consumers are the property's own driver, reading that log. (The real consumer loop is tested on Kafka.)
+ */
+export class MemoryTopic extends Context.Tag("MemoryTopic")<MemoryTopic, Array<OutgoingMessage>>() {}
+
+export const MemoryKafka = Layer.effect(
+  Kafka,
+  Effect.map(MemoryTopic, (log) =>
+    Kafka.of({
+      topics: topicsFor("props."),
+      send: (_, messages) => Effect.sync(() => void log.push(...messages)),
+      lag: () => Effect.succeed(0),
+      consumer: () => Effect.dieMessage("MemoryKafka has no consumers: the property drives consumption")
+    }))
+).pipe(Layer.provideMerge(Layer.sync(MemoryTopic, () => [])))

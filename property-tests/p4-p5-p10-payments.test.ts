@@ -4,19 +4,21 @@
  * P4 — idempotent consumption (DESIGN §10 invariants 4, 5): random delivery sequences of the orders'
  *      OrderPlaced messages, with k copies of each, reordered, some delivered concurrently → the same final
  *      states, charges and log as one delivery each.
- * P5 — crashes (invariants 1–7): random crash schedules at the worker's named points (after the charge before
- *      the commit; after the commit before the offset commit), each followed by a restart (actors and caches
- *      thrown away, stores and provider kept) and redelivery of the uncommitted message, with random provider
- *      faults → after quiescence every order is settled, its log legal and contiguous, the projection = the
- *      fold, and there is exactly one charge per payment.
+ * P5 — crashes (invariants 1–8): random crash schedules at the relay's named points (before send, mid-batch,
+ *      after send before mark) and the worker's (after the charge before the commit; after the commit before
+ *      the offset commit), each followed by a restart (actors, caches and relay thrown away; stores, topic and
+ *      provider kept) and redelivery of what was not committed, with random provider faults → after
+ *      quiescence every order is settled, its log legal and contiguous, the projection = the fold, no outbox
+ *      row unpublished, each order's events on the topic in version order, exactly one charge per payment.
  * P10 — retries and dead letters: random provider fault schedules → each message ends processed, or parked
  *      after exactly N attempts with no charge; replaying a parked message charges at most once.
  * Mutation checks: the same properties run against a broken variant (the provider called without the
  * idempotency key) and must fail.
- * The relay's crash points are exercised against the real broker in test/payments.test.ts.
+ * Every run drives the same relay code as production (over the in-memory or PostgreSQL outbox, into an
+ * in-memory topic); the real Kafka consumer loop is exercised against the broker in test/payments.test.ts.
  */
 import { afterAll, describe, it } from "@effect/vitest"
-import { Cause, Context, Effect, Exit, Layer, Scope } from "effect"
+import { Cause, Context, Effect, Either, Exit, Layer, Scope } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
 import { CrashPoints, isSimulatedCrash } from "../src/CrashPoints.js"
 import type { OrderId } from "../src/domain/Order.js"
@@ -25,7 +27,9 @@ import { MemoryProvider } from "../src/payment/PaymentGateway.js"
 import { PaymentProcessor } from "../src/payment/PaymentWorker.js"
 import { cmd } from "../test/support/fixtures.js"
 import { checkStoredOrder } from "../test/support/invariants.js"
-import { durableLayer, processLayer, run, storesFor } from "./harness.js"
+import { fromMessage } from "../src/kafka/Envelope.js"
+import { Relay } from "../src/outbox/Relay.js"
+import { durableLayer, MemoryTopic, processLayer, run, storesFor } from "./harness.js"
 import { type Backend, fc, params } from "./support.js"
 
 type Fault = "ok" | "decline" | "unavailable"
@@ -36,8 +40,12 @@ interface Delivery {
   readonly crash: Crash
 }
 
+type RelayCrash = "none" | "relay.beforeSend" | "relay.midBatch" | "relay.afterSendBeforeMark"
+
 interface Scenario {
   readonly orders: number
+  /** What happens to the relay's successive batches: published, or a crash at one of its named points. */
+  readonly relayCrashes?: ReadonlyArray<RelayCrash>
   /** Waves of deliveries; the deliveries of one wave run concurrently. */
   readonly waves: ReadonlyArray<ReadonlyArray<Delivery>>
   /** Provider answers, call by call (then "ok"). */
@@ -60,6 +68,9 @@ const scenarioArb = (options: { crashes: boolean; faults: boolean; concurrent: b
       ),
       faults: options.faults
         ? fc.array(fc.constantFrom<Fault>("ok", "decline", "unavailable", "unavailable"), { maxLength: 12 })
+        : fc.constant([]),
+      relayCrashes: options.crashes
+        ? fc.array(fc.constantFrom<RelayCrash>("none", "relay.beforeSend", "relay.midBatch", "relay.afterSendBeforeMark"), { maxLength: 4 })
         : fc.constant([])
     })
   ).map((s) => ({
@@ -75,7 +86,8 @@ interface Outcome {
 /** Run one scenario; the violations of the invariants (empty when they hold). */
 const runScenario = (stores: Layer.Layer<any>, scenario: Scenario, broken: boolean, expectParking: boolean) =>
   Effect.scoped(Effect.gen(function*() {
-    const concurrentCopies = scenario.waves.some((w) => w.length > 1)
+    // set once the waves are known: whether copies of one order's message ever run side by side
+    let concurrentCopies = false
     const durable = yield* Layer.build(durableLayer(stores, broken))
     const provider = Context.get(durable, MemoryProvider)
     const faults = [...scenario.faults]
@@ -86,7 +98,12 @@ const runScenario = (stores: Layer.Layer<any>, scenario: Scenario, broken: boole
     const start = Effect.gen(function*() {
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(processLayer, scope).pipe(Effect.provide(durable))
-      return { scope, processor: Context.get(context, PaymentProcessor), actors: Context.get(context, OrderActors) }
+      return {
+        scope,
+        processor: Context.get(context, PaymentProcessor),
+        actors: Context.get(context, OrderActors),
+        relay: Context.get(context, Relay)
+      }
     })
     let process = yield* start
     const restart = Effect.gen(function*() {
@@ -100,6 +117,26 @@ const runScenario = (stores: Layer.Layer<any>, scenario: Scenario, broken: boole
       const placed = yield* process.actors.execute(cmd.place(id)).pipe(Effect.orDie)
       eventIds.push(placed.events[0]!.eventId)
     }
+    const topic = Context.get(durable, MemoryTopic)
+    const relayCrashes = [...(scenario.relayCrashes ?? [])]
+    /** Relay passes until the outbox is empty; a crash at a named point restarts the process. */
+    const drainOutbox = Effect.gen(function*() {
+      for (let pass = 0; pass < 50; pass++) {
+        const next = relayCrashes.shift()
+        if (next !== undefined && next !== "none") yield* crashes.arm(next)
+        const exit = yield* Effect.exit(process.relay.publishBatch)
+        if (Exit.isSuccess(exit)) {
+          if (exit.value === 0 && relayCrashes.length === 0) return
+          continue
+        }
+        if (exit.cause._tag === "Die" && isSimulatedCrash(exit.cause.defect)) {
+          yield* restart
+          continue
+        }
+        return yield* Effect.failCause(exit.cause)
+      }
+    })
+    yield* drainOutbox
 
     const parked = new Set<number>()
     const violations: Array<string> = []
@@ -143,7 +180,19 @@ const runScenario = (stores: Layer.Layer<any>, scenario: Scenario, broken: boole
         violations.push("message never finished")
       })
 
-    for (const wave of scenario.waves) {
+    // the worker consumes what the relay put on the topic (duplicates from relay crashes included), together
+    // with the scenario's first wave of redeliveries; then the other waves
+    const ours = new Set<string>(orderIds)
+    const fromTopic: Array<Delivery> = []
+    for (const message of [...topic]) {
+      const decoded = fromMessage(message.value)
+      if (Either.isRight(decoded) && ours.has(message.key) && decoded.right.envelope.type === "OrderPlaced") {
+        fromTopic.push({ order: orderIds.indexOf(message.key as OrderId), crash: "none" })
+      }
+    }
+    const waves = [[...fromTopic, ...(scenario.waves[0] ?? [])], ...scenario.waves.slice(1)]
+    concurrentCopies = waves.some((w) => new Set(w.map((d) => d.order)).size < w.length)
+    for (const wave of waves) {
       yield* Effect.all(wave.map(deliver), { concurrency: "unbounded", discard: true })
     }
 
@@ -151,6 +200,24 @@ const runScenario = (stores: Layer.Layer<any>, scenario: Scenario, broken: boole
     if (parked.size > 0 && !expectParking) violations.push("a message was parked")
     faults.length = 0
     for (const order of parked) yield* deliver({ order, crash: "none" })
+    // the relay publishes what handling appended; afterwards nothing committed is left unpublished (6) and each
+    // order's events reached the topic in version order, duplicates allowed (8)
+    relayCrashes.length = 0
+    yield* drainOutbox
+    if ((yield* process.relay.publishBatch) !== 0) violations.push("outbox rows left unpublished")
+    const highest = new Map<string, number>()
+    for (const message of topic) {
+      if (!ours.has(message.key)) continue
+      const decoded = fromMessage(message.value)
+      if (Either.isLeft(decoded)) continue
+      const version = decoded.right.envelope.version
+      const top = highest.get(message.key) ?? 0
+      if (version > top + 1) violations.push(`${message.key}: v${version} reached the topic before v${top + 1}`)
+      if (version === top + 1) highest.set(message.key, version)
+    }
+    for (const id of orderIds) {
+      if ((highest.get(id) ?? 0) !== 3) violations.push(`${id}: ${highest.get(id) ?? 0} of 3 events reached the topic`)
+    }
 
     for (const id of orderIds) {
       const stored = yield* checkStoredOrder(id).pipe(Effect.provide(durable))

@@ -1,14 +1,16 @@
 /**
  * P7 — schemas: every event and command round-trips through its encoded (JSON) form, and through the event
- * codec the store and Kafka use (type + schema version + data).
+ * codec the store and Kafka use (type + schema version + data); old versions are upcast to the current shape
+ * (the mechanism, with an evolution defined in the test: no production event type has an old version yet);
+ * a version newer than the program is refused.
  * P8 — money: parse(format(m)) = m for every amount of every currency; every string that is not the strict
  * decimal grammar, or has too many decimals for the currency, is rejected.
  */
 import { describe, it } from "@effect/vitest"
 import { Arbitrary, Either, FastCheck, Schema } from "effect"
 import { currencyExponents, formatMoney, parseMoney } from "../src/domain/Money.js"
-import { OrderCommand, OrderEvent } from "../src/domain/Order.js"
-import { decodeEvent, encodeEvent } from "../src/eventstore/EventCodec.js"
+import { OrderCommand, OrderEvent, OrderPlaced } from "../src/domain/Order.js"
+import { decodeEvent, decodeEventWith, encodeEvent, schemaVersions } from "../src/eventstore/EventCodec.js"
 import { fc, moneyArb, params } from "./support.js"
 
 const roundTrip = <A, I>(schema: Schema.Schema<A, I>) => {
@@ -37,6 +39,38 @@ describe("P7 schemas", () => {
   it("commands round-trip through JSON", () => {
     const viaJson = roundTrip(OrderCommand)
     FastCheck.assert(FastCheck.property(Arbitrary.make(OrderCommand), (command) => same(viaJson(command), command)), params("pure"))
+  })
+
+  it("old versions are upcast step by step to the current shape (a test evolution: every production type is at v1)", () => {
+    // OrderPlaced as if it had evolved: v1 kept the amount as a decimal string and the currency beside it,
+    // v2 moved to {minor, currency}, v3 (current) renamed `placedAt` to `occurredAt`
+    const registry = {
+      versions: { ...schemaVersions, OrderPlaced: 3 },
+      upcasters: {
+        OrderPlaced: {
+          1: ({ amount, currency, ...rest }: Record<string, unknown>) => ({
+            ...rest,
+            amount: { minor: Either.getOrThrow(parseMoney(amount as string, currency as string)).minor.toString(), currency }
+          }),
+          2: ({ placedAt, ...rest }: Record<string, unknown>) => ({ ...rest, occurredAt: placedAt })
+        }
+      }
+    }
+    const decodeOld = decodeEventWith(registry)
+    FastCheck.assert(
+      FastCheck.property(Arbitrary.make(OrderPlaced), (event) => {
+        // v1 amounts were API strings: only amounts the API accepts existed then
+        FastCheck.pre(Either.isRight(parseMoney(formatMoney(event.amount), event.amount.currency)))
+        const current = encodeEvent(event).data
+        const { amount, occurredAt, ...rest } = current as { amount: { minor: string; currency: string }; occurredAt: string }
+        const v2 = { ...rest, amount, placedAt: occurredAt }
+        const v1 = { ...rest, amount: formatMoney(event.amount), currency: event.amount.currency, placedAt: occurredAt }
+        return same(decodeOld("OrderPlaced", 1, JSON.parse(JSON.stringify(v1))), event) &&
+          same(decodeOld("OrderPlaced", 2, JSON.parse(JSON.stringify(v2))), event) &&
+          same(decodeOld("OrderPlaced", 3, JSON.parse(JSON.stringify(current))), event)
+      }),
+      params("pure")
+    )
   })
 
   it("an event of a schema version newer than the program is refused, not misread", () => {

@@ -16,11 +16,12 @@ import { MemoryInbox, PgInbox } from "./inbox/Inbox.js"
 import { httpLatency } from "./observability/Metrics.js"
 import { StatsProjection } from "./projection/AsyncProjections.js"
 import { RebuildJobs } from "./projection/Rebuild.js"
+import { MemoryOutbox, PgOutbox } from "./outbox/Outbox.js"
 import { LocalOutboxSignal, PgOutboxSignal } from "./outbox/OutboxSignal.js"
 import { MemoryOrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
 
-/** EventStore, OrdersReadModel, IdempotencyKeys, Inbox and the outbox wake-up over PostgreSQL (needs a PgClient). */
-export const PgStores = Layer.mergeAll(PgEventStore, PgOrdersReadModel, PgIdempotencyKeys, PgInbox, PgOutboxSignal)
+/** EventStore, OrdersReadModel, IdempotencyKeys, Inbox, Outbox and the outbox wake-up over PostgreSQL (needs a PgClient). */
+export const PgStores = Layer.mergeAll(PgEventStore, PgOrdersReadModel, PgIdempotencyKeys, PgInbox, PgOutbox, PgOutboxSignal)
 
 /** The same services over one fresh in-memory database. */
 export const MemoryStores = Layer.mergeAll(
@@ -28,6 +29,7 @@ export const MemoryStores = Layer.mergeAll(
   MemoryOrdersReadModel,
   MemoryIdempotencyKeys,
   MemoryInbox,
+  MemoryOutbox,
   LocalOutboxSignal
 ).pipe(
   Layer.provideMerge(MemoryDatabase.layer)

@@ -36,7 +36,7 @@ export const MAX_INTEGER_DIGITS = 12
 
 /** Amount in integer minor units with its currency, as kept in events and the projection. */
 export class Money extends Schema.Class<Money>("Money")({
-  minor: Schema.BigInt,
+  minor: Schema.BigInt.pipe(Schema.positiveBigInt(), Schema.lessThanBigInt(10n ** 16n)),
   currency: Currency
 }) {}
 

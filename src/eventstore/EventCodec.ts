@@ -13,7 +13,7 @@ export const schemaVersions: Readonly<Record<OrderEventType, number>> = {
   OrderCancelled: 1
 }
 
-type Upcaster = (data: Record<string, unknown>) => Record<string, unknown>
+export type Upcaster = (data: Record<string, unknown>) => Record<string, unknown>
 
 /** upcasters[type][v] turns version v of the type's data into version v + 1. None yet: every type is at v1. */
 export const upcasters: Partial<Record<OrderEventType, Readonly<Record<number, Upcaster>>>> = {}
@@ -33,15 +33,23 @@ export const encodeEvent = (event: OrderEvent): EncodedEvent => ({
   data: encode(event) as unknown as Record<string, unknown>
 })
 
-export const decodeEvent = (type: string, schemaVersion: number, data: unknown): OrderEvent => {
-  const current = schemaVersions[type as OrderEventType]
+export interface SchemaRegistry {
+  readonly versions: Readonly<Record<OrderEventType, number>>
+  readonly upcasters: Partial<Record<OrderEventType, Readonly<Record<number, Upcaster>>>>
+}
+
+/** Decode stored data of any known version: upcast it step by step to the current version, then decode. */
+export const decodeEventWith = (registry: SchemaRegistry) => (type: string, schemaVersion: number, data: unknown): OrderEvent => {
+  const current = registry.versions[type as OrderEventType]
   if (current === undefined) throw new Error(`unknown event type ${type}`)
   if (schemaVersion > current) throw new Error(`${type} v${schemaVersion} is newer than this program (v${current})`)
   let upcast = data as Record<string, unknown>
   for (let v = schemaVersion; v < current; v++) {
-    const step = upcasters[type as OrderEventType]?.[v]
+    const step = registry.upcasters[type as OrderEventType]?.[v]
     if (step === undefined) throw new Error(`no upcaster for ${type} v${v}`)
     upcast = step(upcast)
   }
   return decode({ ...upcast, _tag: type })
 }
+
+export const decodeEvent = decodeEventWith({ versions: schemaVersions, upcasters })
