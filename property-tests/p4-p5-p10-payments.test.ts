@@ -247,7 +247,7 @@ for (const backend of ["memory", "postgres"] as Array<Backend>) {
       await fc.assert(property(stores.fresh, { crashes: false, faults: false, concurrent: true }), params(backend))
     }, 300_000)
 
-    it("P5 crashes at the worker's named points with restarts: every invariant after quiescence", async () => {
+    it("P5 crashes at the relay's and the worker's named points with restarts: every invariant after quiescence", async () => {
       await fc.assert(property(stores.fresh, { crashes: true, faults: true, concurrent: true }), params(backend))
     }, 300_000)
 
