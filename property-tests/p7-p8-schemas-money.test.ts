@@ -34,12 +34,12 @@ describe("P7 schemas", () => {
       }),
       params("pure")
     )
-  })
+  }, 300_000)
 
   it("commands round-trip through JSON", () => {
     const viaJson = roundTrip(OrderCommand)
     FastCheck.assert(FastCheck.property(Arbitrary.make(OrderCommand), (command) => same(viaJson(command), command)), params("pure"))
-  })
+  }, 300_000)
 
   it("old versions are upcast step by step to the current shape (a test evolution: every production type is at v1)", () => {
     // OrderPlaced as if it had evolved: v1 kept the amount as a decimal string and the currency beside it,
@@ -70,7 +70,7 @@ describe("P7 schemas", () => {
       }),
       params("pure")
     )
-  })
+  }, 300_000)
 
   it("an event of a schema version newer than the program is refused, not misread", () => {
     FastCheck.assert(
@@ -85,7 +85,7 @@ describe("P7 schemas", () => {
       }),
       params("pure")
     )
-  })
+  }, 300_000)
 })
 
 describe("P8 money", () => {
@@ -108,7 +108,7 @@ describe("P8 money", () => {
       }),
       params("pure")
     )
-  })
+  }, 300_000)
 
   it("more decimals than the currency allows, zero and absurd magnitudes are rejected", () => {
     fc.assert(
@@ -126,5 +126,5 @@ describe("P8 money", () => {
       ),
       params("pure")
     )
-  })
+  }, 300_000)
 })
