@@ -48,11 +48,13 @@ export class StatsProjection extends Effect.Service<StatsProjection>()("StatsPro
       yield* sql`INSERT INTO projection_checkpoints (name) VALUES (${STATS}) ON CONFLICT DO NOTHING`
       const [checkpoint] = yield* sql<{ transaction_id: string; position: string }>`
         SELECT transaction_id::text, position::text FROM projection_checkpoints WHERE name = ${STATS} FOR UPDATE`
+      // ORDER BY the table's columns (e.*), not the text aliases of the output: "730" sorts after "63356"
       const rows = yield* sql<Row>`
-        SELECT transaction_id::text, position::text, type, schema_version, data FROM events
-        WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          AND (transaction_id, position) > (${checkpoint!.transaction_id}::xid8, ${checkpoint!.position}::bigint)
-        ORDER BY transaction_id, position
+        SELECT e.transaction_id::text AS transaction_id, e.position::text AS position, e.type, e.schema_version, e.data
+        FROM events e
+        WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          AND (e.transaction_id, e.position) > (${checkpoint!.transaction_id}::xid8, ${checkpoint!.position}::bigint)
+        ORDER BY e.transaction_id, e.position
         LIMIT ${batchSize}`
       if (rows.length === 0) return 0
       const counts = new Map<string, number>()
