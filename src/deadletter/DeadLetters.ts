@@ -126,7 +126,7 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
       list: (status: DeadLetter["status"] | undefined, limit: number) =>
         sql<Row>`SELECT ${sql.literal(columns)} FROM dead_letters
                  WHERE ${status === undefined ? sql`true` : sql`status = ${status}`}
-                 ORDER BY id LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map(fromRow)), Effect.orDie),
+                 ORDER BY dead_letters.id LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map(fromRow)), Effect.orDie),
 
       get: (id: string) => get(id).pipe(Effect.orDie),
 
