@@ -6,9 +6,9 @@
  * (default 20) for PostgreSQL-backed ones; `npm run test:props` sets PROPERTY_RUNS_FULL=1 → 1000 / 100.
  * PROPERTY_RUNS overrides both. A failure prints its seed and path; FC_SEED=… FC_PATH=… replay it exactly.
  */
-import { Arbitrary, Either, type Layer } from "effect"
+import { Either } from "effect"
 import fc from "fast-check"
-import { currencyExponents, formatMoney, Money, parseMoney } from "../src/domain/Money.js"
+import { currencyExponents, Money, parseMoney } from "../src/domain/Money.js"
 import {
   CancelOrder,
   type OrderCommand,
@@ -83,5 +83,4 @@ export const commandArb = (orders: ReadonlyArray<OrderId> = orderIds): fc.Arbitr
     }
   })
 
-export { Arbitrary, fc, formatMoney }
-export type { Layer }
+export { fc }

@@ -8,6 +8,7 @@ import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import { fileURLToPath } from "node:url"
+import { AppConfig } from "./Config.js"
 
 export const migrationsDirectory = fileURLToPath(new URL("../migrations", import.meta.url))
 
@@ -58,3 +59,11 @@ export const PgLive = (url: Redacted.Redacted<string>, maxConnections = 10) =>
 export const MigrationsLive = PgMigrator.layer({ loader: sqlFileLoader(migrationsDirectory) }).pipe(
   Layer.provide(NodeContext.layer)
 )
+
+/** The database of the configuration (DATABASE_URL), created if missing and migrated; `poolSize` overrides
+ * DATABASE_POOL_SIZE (the CLI needs few connections). */
+export const DatabaseLive = (poolSize?: number) =>
+  Layer.unwrapEffect(
+    Effect.map(AppConfig, (config) =>
+      MigrationsLive.pipe(Layer.provideMerge(PgLive(config.databaseUrl, poolSize ?? config.databasePoolSize))))
+  )

@@ -11,7 +11,6 @@ import { Args, Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Console, Effect, Layer, Option } from "effect"
-import { AppConfig } from "./Config.js"
 import { type DeadLetter, DeadLetters } from "./deadletter/DeadLetters.js"
 import type { OrderId } from "./domain/Order.js"
 import { PgEventStore } from "./eventstore/PgEventStore.js"
@@ -23,7 +22,7 @@ import { LoggingLive } from "./observability/Logging.js"
 import { OrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
 import { StatsProjection } from "./projection/AsyncProjections.js"
 import { type Progress, rebuildOrders, verifyOrders } from "./projection/Rebuild.js"
-import { MigrationsLive, PgLive } from "./Sql.js"
+import { DatabaseLive } from "./Sql.js"
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
 const NOT_FOUND = 3
@@ -34,9 +33,7 @@ const print = (asJson: boolean, value: unknown, text: () => string) =>
 const notFound = (what: string) =>
   Effect.zipRight(Console.error(`${what} not found`), Effect.sync(() => void (process.exitCode = NOT_FOUND)))
 
-const Database = Layer.unwrapEffect(
-  Effect.map(AppConfig, (config) => MigrationsLive.pipe(Layer.provideMerge(PgLive(config.databaseUrl, 2))))
-)
+const Database = DatabaseLive(2)
 
 // ---- migrate ----
 const migrate = Command.make("migrate", { json }, ({ json }) =>

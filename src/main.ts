@@ -25,7 +25,7 @@ import { StatsProjection, StatsProjectorLive } from "./projection/AsyncProjectio
 import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
 import { PaymentSimulatorLive, SimulatorConfig } from "./payment/PaymentSimulator.js"
 import { PaymentProcessor, PaymentWorkerLive, SweeperLive } from "./payment/PaymentWorker.js"
-import { MigrationsLive, PgLive } from "./Sql.js"
+import { DatabaseLive } from "./Sql.js"
 
 const roles = ["all", "api", "relay", "worker", "projector", "payment-provider", "migrate"] as const
 type Role = (typeof roles)[number]
@@ -36,9 +36,7 @@ if (!roles.includes(role)) {
   process.exit(2)
 }
 
-const Database = Layer.unwrapEffect(
-  Effect.map(AppConfig, (config) => MigrationsLive.pipe(Layer.provideMerge(PgLive(config.databaseUrl, config.databasePoolSize))))
-)
+const Database = DatabaseLive()
 
 const Api = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) =>
