@@ -1,5 +1,5 @@
 /**
- * Rebuild benchmark: seeds a database with ≥ 1M events (bench/seed-events.sql), then in the same run measures
+ * Rebuild benchmark: seeds a database with ≥ 1M events (bench/sql/seed-events.sql), then in the same run measures
  *   (ours)     the projection rebuild (src/projection/Rebuild.ts, the same code as `cli projections rebuild`)
  *   (baseline) a SQL-only rebuild: CREATE TABLE AS over the events, on the same data
  * and checks `verify` finds 0 differences. Prints a markdown table and writes JSON to bench/results/.
@@ -25,7 +25,7 @@ const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* sql`TRUNCATE events, outbox, orders`
   console.error(`seeding ${orders} orders (${orders * 3} events)…`)
-  execFileSync("psql", [url, "-q", "-v", `orders=${orders}`, "-f", `${here}/seed-events.sql`], { stdio: "inherit" })
+  execFileSync("psql", [url, "-q", "-v", `orders=${orders}`, "-f", `${here}/sql/seed-events.sql`], { stdio: "inherit" })
   yield* sql`VACUUM ANALYZE events`
   const [{ n: events }] = (yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM events`) as [{ n: number }]
 
@@ -36,7 +36,7 @@ const program = Effect.gen(function*() {
 
   const t1 = performance.now()
   yield* sql`DROP TABLE IF EXISTS orders_sql_baseline`
-  yield* sql.unsafe(readFileSync(`${here}/sql-rebuild.sql`, "utf8"))
+  yield* sql.unsafe(readFileSync(`${here}/sql/sql-rebuild.sql`, "utf8"))
   const baselineSeconds = (performance.now() - t1) / 1000
   yield* sql`DROP TABLE orders_sql_baseline`
 

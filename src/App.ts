@@ -43,9 +43,8 @@ export interface ServerOptions extends HttpSettings {
   readonly host: string
 }
 
-/** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
 /** Records every request's latency in the `http_request_duration_seconds` histogram. */
-const measureLatency = HttpMiddleware.make((app) =>
+export const measureLatency = HttpMiddleware.make((app) =>
   Effect.suspend(() => {
     const start = process.hrtime.bigint()
     return Effect.ensuring(
@@ -55,6 +54,7 @@ const measureLatency = HttpMiddleware.make((app) =>
   })
 )
 
+/** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
 export const HttpLive = (options: ServerOptions) =>
   HttpApiBuilder.serve(measureLatency).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),

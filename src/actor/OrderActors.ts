@@ -1,14 +1,16 @@
 /**
  * Order actors (DESIGN §5): the one way to change an order. Commands for one order id run one at a time
  * through that order's mailbox (a 1-permit semaphore); different orders run concurrently. An actor caches
- * its order's state and is evicted when idle (RcMap), so memory stays bounded.
+ * its order's state; one evictor fiber drops actors idle for longer than ACTOR_IDLE_MS (and the oldest idle
+ * ones beyond ACTOR_CACHE_MAX), so memory stays bounded. (Not an RcMap: its per-entry idle timer is a fiber
+ * forked from the first caller, which kept that caller's HTTP request alive for the whole idle time.)
  *
  * Across processes the expected-version check of EventStore.append is the guard: on ConcurrencyConflict the
  * actor reloads the stream and decides again, a bounded number of times. A cached state is only trusted for
  * an append (which the version check guards); a rejection or a no-op decided on a cached or assumed state is
  * confirmed against a fresh read first, since another process may have moved the order.
  */
-import { Duration, Effect, Either, RcMap, Schedule } from "effect"
+import { Config, Duration, Effect, Either, Schedule } from "effect"
 import { type Order, type OrderCommand, type OrderEvent, type OrderId, type OrderState, type Rejection, versionOf } from "../domain/Order.js"
 import { decide, fold } from "../domain/OrderDecider.js"
 import {
@@ -41,7 +43,15 @@ interface Actor {
   cached: { readonly state: OrderState } | undefined
   /** Set by a conflict: the next attempt reads the stream even for a PlaceOrder. */
   reload: boolean
+  /** Commands holding or waiting for the mailbox: an actor in use is never evicted. */
+  users: number
+  idleSince: number
 }
+
+export const ActorConfig = Config.all({
+  idleMs: Config.integer("ACTOR_IDLE_MS").pipe(Config.withDefault(30_000)),
+  cacheMax: Config.integer("ACTOR_CACHE_MAX").pipe(Config.withDefault(20_000))
+})
 
 const conflictRetries = 8
 
@@ -49,10 +59,38 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
   scoped: Effect.gen(function*() {
     const store = yield* EventStore
     const outbox = yield* OutboxSignal
-    const actors = yield* RcMap.make({
-      lookup: (_: OrderId) => Effect.map(Effect.makeSemaphore(1), (mailbox): Actor => ({ mailbox, cached: undefined, reload: false })),
-      idleTimeToLive: Duration.seconds(30)
+    const config = yield* Effect.orDie(ActorConfig)
+    const actors = new Map<OrderId, Actor>()
+
+    const acquire = (orderId: OrderId) =>
+      Effect.sync(() => {
+        let actor = actors.get(orderId)
+        if (actor === undefined) {
+          actor = { mailbox: Effect.unsafeMakeSemaphore(1), cached: undefined, reload: false, users: 0, idleSince: 0 }
+          actors.set(orderId, actor)
+        }
+        actor.users++
+        return actor
+      })
+    const release = (actor: Actor) =>
+      Effect.sync(() => {
+        actor.users--
+        actor.idleSince = Date.now()
+      })
+    const evict = Effect.sync(() => {
+      const now = Date.now()
+      const idle: Array<[OrderId, Actor]> = []
+      for (const entry of actors) {
+        if (entry[1].users > 0) continue
+        if (now - entry[1].idleSince > config.idleMs) actors.delete(entry[0])
+        else idle.push(entry)
+      }
+      if (actors.size > config.cacheMax) {
+        idle.sort((a, b) => a[1].idleSince - b[1].idleSince)
+        for (const [id] of idle.slice(0, actors.size - config.cacheMax)) actors.delete(id)
+      }
     })
+    yield* Effect.forkScoped(Effect.repeat(evict, Schedule.spaced(Duration.seconds(1))))
 
     const load = (orderId: OrderId) =>
       Effect.map(store.readStream(orderId), (recorded) => fold(recorded.map((r) => r.event)))
@@ -116,9 +154,10 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
     )
 
     const execute = (command: OrderCommand, options: ExecuteOptions = {}) =>
-      Effect.scoped(
-        Effect.flatMap(RcMap.get(actors, command.orderId), (actor) =>
-          actor.mailbox.withPermits(1)(attempt(actor, command, options).pipe(Effect.retry(retryConflicts))))
+      Effect.acquireUseRelease(
+        acquire(command.orderId),
+        (actor) => actor.mailbox.withPermits(1)(attempt(actor, command, options).pipe(Effect.retry(retryConflicts))),
+        release
       )
 
     return {

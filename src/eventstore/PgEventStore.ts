@@ -3,13 +3,52 @@
  * events, their outbox rows, upsert the `orders` projection row and complete the idempotency record.
  * The version guard is twofold: the statement inserts nothing unless the stream is at `expectedVersion`,
  * and UNIQUE(stream_id, version) stops two concurrent appends that both saw the same version.
+ *
+ * Group commit: appends wait in a queue that `APPEND_WRITERS` writer fibers drain; a writer takes whatever
+ * has queued (up to `APPEND_BATCH_MAX`) and writes it as ONE statement over arrays — one round trip and one
+ * commit for many orders, each request still checked and answered on its own (its version, its duplicates).
+ * Nothing waits for a batch to fill: a lone append goes at once, batches form only while writers are busy.
+ * One statement never holds two appends of the same stream (a later one goes in the next round). If the
+ * batch statement hits a unique violation (another process appended concurrently), it wrote nothing, and its
+ * requests are retried one by one, where the violation is sorted out precisely. An append made inside a
+ * transaction (sql.withTransaction) is not batched: it belongs to that transaction.
  */
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Effect, Layer } from "effect"
+import { Chunk, Config, Deferred, Effect, Either, Layer, Queue } from "effect"
 import type { Order, OrderId } from "../domain/Order.js"
 import { Money } from "../domain/Money.js"
 import { decodeEvent, encodeEvent } from "./EventCodec.js"
-import { ConcurrencyConflict, EventStore, type RecordedEvent } from "./EventStore.js"
+import {
+  type AppendRequest,
+  type AppendResult,
+  ConcurrencyConflict,
+  EventStore,
+  type RecordedEvent
+} from "./EventStore.js"
+
+export const AppendConfig = Config.all({
+  /** Most appends written by one statement. */
+  batchMax: Config.integer("APPEND_BATCH_MAX").pipe(Config.withDefault(128)),
+  /** Writer fibers, i.e. append statements in flight at once (each holds one pool connection meanwhile). */
+  writers: Config.integer("APPEND_WRITERS").pipe(Config.withDefault(3))
+})
+
+interface Pending {
+  readonly request: AppendRequest
+  readonly done: Deferred.Deferred<AppendResult, ConcurrencyConflict>
+}
+
+/** Split a batch so that no statement holds two appends of one stream (they go in later rounds, in order). */
+const roundsOf = (batch: ReadonlyArray<Pending>): Array<Array<Pending>> => {
+  const rounds: Array<Array<Pending>> = []
+  const last = new Map<string, number>()
+  for (const p of batch) {
+    const round = (last.get(p.request.streamId) ?? -1) + 1
+    last.set(p.request.streamId, round)
+    ;(rounds[round] ??= []).push(p)
+  }
+  return rounds
+}
 
 const isUniqueViolation = (error: SqlError.SqlError): boolean =>
   (error.cause as { code?: unknown } | undefined)?.code === "23505"
@@ -74,10 +113,11 @@ export const orderFromRow = (row: OrderRow): Order => ({
   updatedAt: row.updated_at
 })
 
-export const PgEventStore = Layer.effect(
+export const PgEventStore = Layer.scoped(
   EventStore,
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const config = yield* Effect.orDie(AppendConfig)
 
     const conflictOrDuplicate = (streamId: OrderId, expectedVersion: number, eventIds: ReadonlyArray<string>) =>
       sql<{ current: number; duplicates: number }>`
@@ -91,8 +131,7 @@ export const PgEventStore = Layer.effect(
         )
       )
 
-    return EventStore.of({
-      append: Effect.fnUntraced(function*(request) {
+    const appendOne = Effect.fnUntraced(function*(request: AppendRequest) {
         const { events, expectedVersion, streamId } = request
         const encoded = events.map(encodeEvent)
         const ids = events.map((e) => e.eventId)
@@ -146,7 +185,123 @@ export const PgEventStore = Layer.effect(
         if (result.inserted > 0) return { version: expectedVersion + result.inserted, duplicate: false }
         if (result.duplicates === ids.length) return { version: result.current, duplicate: true }
         return yield* new ConcurrencyConflict({ streamId, expectedVersion, actualVersion: result.current })
-      }),
+      })
+
+    /** Several appends (of distinct streams) in one statement: each request's outcome, or `undefined` when a
+     * unique violation rolled the whole statement back. */
+    const appendMany = (requests: ReadonlyArray<AppendRequest>) => {
+      const col = <A>(f: (r: AppendRequest) => A) => requests.map(f)
+      const rows = requests.map((r) => orderRowValues(r.state))
+      const events = requests.flatMap((r, i) => r.events.map((e) => ({ i: i + 1, id: e.eventId, encoded: encodeEvent(e) })))
+      return sql<{ i: number; current: number; duplicates: number; inserted: number }>`
+        WITH r AS (
+          SELECT * FROM unnest(
+            ${col((r) => r.streamId)}::uuid[], ${col((r) => r.expectedVersion)}::int[],
+            ${col((r) => JSON.stringify(r.metadata))}::jsonb[],
+            ${rows.map((o) => o.user_id)}::uuid[], ${rows.map((o) => o.amount_minor)}::bigint[],
+            ${rows.map((o) => o.currency)}::text[], ${rows.map((o) => o.status)}::text[],
+            ${rows.map((o) => o.payment_id)}::uuid[], ${rows.map((o) => o.reason)}::text[],
+            ${rows.map((o) => o.version)}::int[], ${rows.map((o) => o.created_at.toISOString())}::timestamptz[],
+            ${rows.map((o) => o.updated_at.toISOString())}::timestamptz[],
+            ${col((r) => r.idempotency?.key ?? null)}::text[], ${col((r) => r.idempotency?.status ?? null)}::smallint[],
+            ${col((r) => (r.idempotency ? JSON.stringify(r.idempotency.body) : null))}::jsonb[],
+            ${col((r) => r.inbox?.consumer ?? null)}::text[], ${col((r) => r.inbox?.messageId ?? null)}::uuid[]
+          ) WITH ORDINALITY AS r(stream_id, expected, metadata, user_id, amount_minor, currency, status, payment_id,
+                                 reason, version, created_at, updated_at, idem_key, idem_status, idem_body,
+                                 inbox_consumer, inbox_message, i)
+        ),
+        e AS (
+          SELECT * FROM unnest(${events.map((e) => e.i)}::int[], ${events.map((e) => e.id)}::uuid[],
+                               ${events.map((e) => e.encoded.type)}::text[],
+                               ${events.map((e) => e.encoded.schemaVersion)}::smallint[],
+                               ${events.map((e) => JSON.stringify(e.encoded.data))}::jsonb[])
+            WITH ORDINALITY AS e(i, event_id, type, schema_version, data, n)
+        ),
+        chk AS (
+          SELECT r.i,
+                 (SELECT coalesce(max(x.version), 0) FROM events x WHERE x.stream_id = r.stream_id)::int AS current,
+                 (SELECT count(*) FROM e JOIN events x ON x.event_id = e.event_id WHERE e.i = r.i)::int AS duplicates
+          FROM r
+        ),
+        ok AS (SELECT r.* FROM r JOIN chk ON chk.i = r.i WHERE chk.current = r.expected AND chk.duplicates = 0),
+        ins AS (
+          INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata)
+          SELECT ok.stream_id, ok.expected + (row_number() OVER (PARTITION BY e.i ORDER BY e.n))::int, e.event_id,
+                 e.type, e.schema_version, e.data, ok.metadata
+          FROM e JOIN ok ON ok.i = e.i
+          ORDER BY e.n
+          RETURNING position, stream_id
+        ),
+        ob AS (INSERT INTO outbox (position, stream_id) SELECT position, stream_id FROM ins),
+        proj AS (
+          INSERT INTO orders (order_id, user_id, amount_minor, currency, status, payment_id, reason, version,
+                              created_at, updated_at)
+          SELECT ok.stream_id, ok.user_id, ok.amount_minor, ok.currency, ok.status, ok.payment_id, ok.reason, ok.version,
+                 ok.created_at, ok.updated_at
+          FROM ok
+          ON CONFLICT (order_id) DO UPDATE SET
+            status = EXCLUDED.status, payment_id = EXCLUDED.payment_id, reason = EXCLUDED.reason,
+            version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+          WHERE orders.version < EXCLUDED.version
+        ),
+        idem AS (
+          UPDATE idempotency_keys k
+             SET status = 'completed', response_status = ok.idem_status, response_body = ok.idem_body
+            FROM ok WHERE k.key = ok.idem_key
+        ),
+        inb AS (
+          INSERT INTO inbox (consumer, message_id)
+          SELECT ok.inbox_consumer, ok.inbox_message FROM ok WHERE ok.inbox_consumer IS NOT NULL
+          ON CONFLICT DO NOTHING
+        )
+        SELECT chk.i::int AS i, chk.current, chk.duplicates,
+               (SELECT count(*) FROM ins WHERE ins.stream_id = r.stream_id)::int AS inserted
+        FROM chk JOIN r ON r.i = chk.i
+        ORDER BY chk.i`.pipe(
+        Effect.map((results) =>
+          results.map((result, k): Either.Either<AppendResult, ConcurrencyConflict> => {
+            const { events: own, expectedVersion, streamId } = requests[k]!
+            if (result.inserted > 0) return Either.right({ version: expectedVersion + result.inserted, duplicate: false })
+            if (result.duplicates === own.length) return Either.right({ version: result.current, duplicate: true })
+            return Either.left(new ConcurrencyConflict({ streamId, expectedVersion, actualVersion: result.current }))
+          })
+        ),
+        Effect.catchIf(isUniqueViolation, () => Effect.succeed(undefined)),
+        Effect.orDie
+      )
+    }
+
+    const writeRound = (round: ReadonlyArray<Pending>) =>
+      Effect.gen(function*() {
+        if (round.length === 1) return yield* Deferred.complete(round[0]!.done, appendOne(round[0]!.request))
+        const outcomes = yield* Effect.exit(appendMany(round.map((p) => p.request)))
+        if (outcomes._tag === "Failure") {
+          return yield* Effect.forEach(round, (p) => Deferred.failCause(p.done, outcomes.cause), { discard: true })
+        }
+        if (outcomes.value === undefined) {
+          // a concurrent writer elsewhere: nothing was written; one by one, each gets its precise answer
+          return yield* Effect.forEach(round, (p) => Deferred.complete(p.done, appendOne(p.request)), { discard: true })
+        }
+        const results = outcomes.value
+        yield* Effect.forEach(round, (p, k) => Deferred.complete(p.done, results[k]!), { discard: true })
+      }).pipe(Effect.onInterrupt(() => Effect.forEach(round, (p) => Deferred.interrupt(p.done), { discard: true })))
+
+    const queue = yield* Queue.unbounded<Pending>()
+    yield* Effect.addFinalizer(() => Queue.shutdown(queue))
+    const writer = Queue.takeBetween(queue, 1, config.batchMax).pipe(
+      Effect.flatMap((taken) => Effect.forEach(roundsOf(Chunk.toReadonlyArray(taken)), writeRound, { discard: true })),
+      Effect.forever
+    )
+    for (let i = 0; i < config.writers; i++) yield* Effect.forkScoped(writer)
+
+    return EventStore.of({
+      append: (request) =>
+        Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+          transaction._tag === "Some"
+            // inside the caller's transaction the append is part of it: written on its connection, not batched
+            ? appendOne(request)
+            : Effect.flatMap(Deferred.make<AppendResult, ConcurrencyConflict>(), (done) =>
+              Queue.offer(queue, { request, done }).pipe(Effect.zipRight(Deferred.await(done))))),
 
       readStream: (streamId) =>
         sql<EventRow>`

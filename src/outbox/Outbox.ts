@@ -39,7 +39,7 @@ export const PgOutbox = Layer.effect(
               LIMIT ${limit}`
             if (rows.length === 0) return 0
             yield* publish(rows.map(toRecordedEvent))
-            yield* sql`UPDATE outbox SET published_at = now() WHERE position = ANY(${rows.map((r) => r.position)}::bigint[])`
+            yield* sql`UPDATE outbox SET published_at = clock_timestamp() WHERE position = ANY(${rows.map((r) => r.position)}::bigint[])`
             return rows.length
           })
         ).pipe(Effect.catchTag("SqlError", Effect.die))

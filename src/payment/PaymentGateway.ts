@@ -6,6 +6,7 @@
  */
 import { Config, Context, Data, Duration, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
+import { Agent, request as httpRequest } from "node:http"
 
 export interface ChargeRequest {
   readonly idempotencyKey: string
@@ -27,43 +28,70 @@ export class PaymentGateway extends Context.Tag("PaymentGateway")<PaymentGateway
 
 export const PaymentGatewayConfig = Config.all({
   url: Config.string("PAYMENT_PROVIDER_URL").pipe(Config.withDefault("http://127.0.0.1:3100")),
-  timeoutMs: Config.integer("PAYMENT_TIMEOUT_MS").pipe(Config.withDefault(5000))
+  timeoutMs: Config.integer("PAYMENT_TIMEOUT_MS").pipe(Config.withDefault(5000)),
+  maxConnections: Config.integer("PAYMENT_MAX_CONNECTIONS").pipe(Config.withDefault(64))
 })
 
-export const httpPaymentGateway = (url: string, timeoutMs: number) =>
-  PaymentGateway.of({
+/**
+ * Over HTTP/1.1 with a keep-alive agent of at most `maxConnections` sockets: calls beyond it wait for a free
+ * connection (within the timeout) instead of opening a socket each — under load, fetch opened hundreds.
+ */
+export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnections = 64) => {
+  const target = new URL(url)
+  const path = `${target.pathname.replace(/\/$/, "")}/charges`
+  const agent = new Agent({ keepAlive: true, maxSockets: maxConnections })
+  const unavailable = (message: string) => new PaymentUnavailable({ message })
+  return PaymentGateway.of({
     charge: (request) =>
-      Effect.tryPromise({
-        try: async (signal) => {
-          const response = await fetch(`${url}/charges`, {
-            method: "POST",
-            headers: { "content-type": "application/json", "idempotency-key": request.idempotencyKey },
-            body: JSON.stringify({
-              orderId: request.orderId,
-              amountMinor: request.amountMinor.toString(),
-              currency: request.currency
-            }),
-            signal
-          })
-          const body = await response.json().catch(() => ({})) as { outcome?: string; chargeId?: string }
-          if (response.status >= 500 || response.status === 429) throw new Error(`provider answered ${response.status}`)
-          if ((body.outcome === "succeeded" || body.outcome === "declined") && typeof body.chargeId === "string") {
-            return { outcome: body.outcome, chargeId: body.chargeId } as ChargeResult
+      Effect.async<ChargeResult, PaymentUnavailable>((resume) => {
+        const payload = JSON.stringify({
+          orderId: request.orderId,
+          amountMinor: request.amountMinor.toString(),
+          currency: request.currency
+        })
+        const call = httpRequest({
+          agent,
+          host: target.hostname,
+          port: target.port,
+          path,
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(payload),
+            "idempotency-key": request.idempotencyKey
           }
-          throw new Error(`provider answered ${response.status} ${JSON.stringify(body)}`)
-        },
-        catch: (e) => new PaymentUnavailable({ message: e instanceof Error ? e.message : String(e) })
+        }, (response) => {
+          const chunks: Array<Buffer> = []
+          response.on("data", (chunk: Buffer) => chunks.push(chunk))
+          response.on("error", (e) => resume(Effect.fail(unavailable(e.message))))
+          response.on("end", () => {
+            const status = response.statusCode ?? 0
+            let body: { outcome?: string; chargeId?: string } = {}
+            try {
+              body = JSON.parse(Buffer.concat(chunks).toString("utf8"))
+            } catch { /* not JSON: judged by the status below */ }
+            if (status >= 500 || status === 429) return resume(Effect.fail(unavailable(`provider answered ${status}`)))
+            if ((body.outcome === "succeeded" || body.outcome === "declined") && typeof body.chargeId === "string") {
+              return resume(Effect.succeed({ outcome: body.outcome, chargeId: body.chargeId }))
+            }
+            resume(Effect.fail(unavailable(`provider answered ${status} ${JSON.stringify(body)}`)))
+          })
+        })
+        call.on("error", (e) => resume(Effect.fail(unavailable(e.message))))
+        call.end(payload)
+        return Effect.sync(() => call.destroy())
       }).pipe(
         Effect.timeoutFail({
           duration: Duration.millis(timeoutMs),
-          onTimeout: () => new PaymentUnavailable({ message: `no answer within ${timeoutMs} ms` })
+          onTimeout: () => unavailable(`no answer within ${timeoutMs} ms`)
         })
       )
   })
+}
 
 export const HttpPaymentGateway = Layer.effect(
   PaymentGateway,
-  Effect.map(PaymentGatewayConfig, (c) => httpPaymentGateway(c.url, c.timeoutMs))
+  Effect.map(PaymentGatewayConfig, (c) => httpPaymentGateway(c.url, c.timeoutMs, c.maxConnections))
 ).pipe(Layer.orDie)
 
 /** In-memory provider with a ledger by key and scripted faults (for property runs and unit tests). */

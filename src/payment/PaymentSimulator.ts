@@ -72,17 +72,24 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
           const s = yield* Ref.get(settings)
           if (s.outage) return unavailable("provider outage")
           if (s.latencyMs > 0) yield* Effect.sleep(Duration.millis(s.latencyMs))
-          const [known] = yield* sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome FROM provider_charges WHERE idempotency_key = ${key}`
-          if (known) return HttpServerResponse.unsafeJson(asJson(known, true))
-          if (Math.random() < s.transientErrorRate) return unavailable("simulated transient error")
+          const known = sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome FROM provider_charges WHERE idempotency_key = ${key}`
+          if (s.transientErrorRate > 0) {
+            // a known key is answered, never failed: only a new charge may meet a simulated transient error
+            const [row] = yield* known
+            if (row) return HttpServerResponse.unsafeJson(asJson(row, true))
+            if (Math.random() < s.transientErrorRate) return unavailable("simulated transient error")
+          }
           const outcome = Math.random() < s.declineRate ? "declined" : "succeeded"
-          yield* sql`
+          // one statement on the common path: the insert answers a new key, a known key is read after
+          const [created] = yield* sql<LedgerRow>`
             INSERT INTO provider_charges (idempotency_key, charge_id, order_id, amount_minor, currency, outcome)
             VALUES (${key}, ${randomUUID()}, ${body.value.orderId}, ${body.value.amountMinor.toString()}::bigint,
                     ${body.value.currency}, ${outcome})
-            ON CONFLICT (idempotency_key) DO NOTHING`
-          const [row] = yield* sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome FROM provider_charges WHERE idempotency_key = ${key}`
-          return HttpServerResponse.unsafeJson(asJson(row!, false), { status: 201 })
+            ON CONFLICT (idempotency_key) DO NOTHING
+            RETURNING idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome`
+          if (created) return HttpServerResponse.unsafeJson(asJson(created, false), { status: 201 })
+          const [row] = yield* known
+          return HttpServerResponse.unsafeJson(asJson(row!, true))
         }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
       ),
       HttpRouter.get(

@@ -141,6 +141,8 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
 
     const handle = (eventId: string, orderId: OrderId, type: string) =>
       Effect.gen(function*() {
+        // only OrderPlaced starts work here: the other events need no inbox lookup
+        if (type !== "OrderPlaced") return "ignored" as Outcome
         if (yield* inbox.isProcessed(consumer, eventId)) {
           yield* Metric.increment(duplicatesSkipped)
           yield* Effect.logInfo("duplicate event skipped").pipe(
@@ -148,7 +150,6 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           )
           return "duplicate" as Outcome
         }
-        if (type !== "OrderPlaced") return "ignored" as Outcome
         yield* Metric.increment(eventsProcessed)
         const started = yield* actors.execute(
           new StartPayment({

@@ -1,0 +1,435 @@
+/**
+ * `npm run bench`: throughput and latency of the whole system, side by side with baselines measured in the
+ * same run on the same machine (issue #6). Starts (or reuses) PostgreSQL and the Kafka broker, then:
+ *
+ *   noop      a do-nothing POST /orders on our own HTTP stack (bench/servers/noop.ts)
+ *   express   baseline (a): Express + pg doing the seed system's POST transaction (bench/servers/express.ts)
+ *   pgbench   baseline (b): the same transaction as a pgbench script, at the same concurrency (10)
+ *   ours      the real system, every role in one process (`src/main.ts all`), provider simulator at 20 ms
+ *   rebuild   bench/rebuild.ts: projection rebuild on 1M events vs a SQL-only CREATE TABLE AS (baseline c)
+ *
+ * Each HTTP scenario gets an open-loop constant-arrival-rate load (bench/lib/loadgen.ts) stepped through
+ * increasing rates until it stops keeping up. A step is *sustained* when every request got its 201, the
+ * accepted rate is ≥ 97% of the offered one and the POST p99 (measured from each request's due time) is
+ * ≤ 500 ms. For `ours`, each step then waits until its orders are PAID and reads from the database: POST→PAID
+ * latency (OrderPaid.recorded_at − OrderPlaced.recorded_at), PAID orders/s, relay lag (outbox row committed →
+ * acknowledged by Kafka); consumer lag is sampled from /metrics during the step. The end-to-end maximum is the
+ * highest step whose orders were PAID at ≥ 97% of the offered rate; a last step runs at 70% of it.
+ * CPU-seconds per order come from /proc for each process (the app, all of PostgreSQL, the Kafka JVM, the load
+ * generator); peak RSS is the app's VmHWM.
+ *
+ * Writes bench/results/bench.{json,md} and bench/results/latency.svg. Nothing here asserts a speed.
+ * Environment: BENCH_STEP_SECONDS (default 10), BENCH_RATES (comma list), BENCH_SCENARIOS (comma list of
+ * noop,express,pgbench,ours,rebuild), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs"
+import { cpus, totalmem } from "node:os"
+import { fileURLToPath } from "node:url"
+import pg from "pg"
+import { latencyChart } from "./lib/chart.js"
+import { runStep, type StepResult, newHistogram, summarize } from "./lib/loadgen.js"
+import { parentOf, peakRssMiB, pidsMatching, treeCpuSeconds } from "./lib/procstat.js"
+
+const here = fileURLToPath(new URL(".", import.meta.url))
+const root = fileURLToPath(new URL("..", import.meta.url))
+const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 10)
+const rates = (process.env.BENCH_RATES ?? "250,500,1000,1500,2000,2500,3000,3500,4000,5000,6000,8000")
+  .split(",").map(Number)
+const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,ours,rebuild").split(","))
+const rebuildOrders = process.env.BENCH_REBUILD_ORDERS ?? "333334"
+const concurrency = 10
+const providerLatencyMs = 20
+
+const baseUrl = new URL(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/orders")
+const dbUrl = (name: string) => {
+  const u = new URL(baseUrl)
+  u.pathname = `/${name}`
+  return u.toString()
+}
+const benchDb = "orders_bench"
+const log = (...args: Array<unknown>) => console.error(new Date().toISOString().slice(11, 19), ...args)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
+
+// ---------------------------------------------------------------------------------------------------- setup
+
+const sh = (script: string, ...args: Array<string>) =>
+  execFileSync("bash", [`${root}/scripts/${script}`, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim()
+
+const psql = (url: string, ...args: Array<string>) => execFileSync("psql", [url, "-q", "-v", "ON_ERROR_STOP=1", ...args], { stdio: "inherit" })
+
+const freshDatabase = () => {
+  psql(dbUrl("postgres"), "-c", `DROP DATABASE IF EXISTS ${benchDb} WITH (FORCE)`, "-c", `CREATE DATABASE ${benchDb}`)
+  psql(dbUrl(benchDb), "-f", `${here}/sql/seed-schema.sql`)
+}
+
+const userIds = Array.from({ length: 1000 }, () => crypto.randomUUID())
+const orderBody = (i: number) =>
+  JSON.stringify({ userId: userIds[i % userIds.length], amount: `${10 + (i % 90)}.${String(i % 100).padStart(2, "0")}`, currency: "EUR" })
+
+// ------------------------------------------------------------------------------------------------ processes
+
+interface Server {
+  readonly child: ChildProcess
+  readonly url: string
+}
+
+/** Starts `node <args>` (TypeScript entry points get tsx) and waits until `ready` answers 2xx. */
+const startServer = async (name: string, args: Array<string>, env: Record<string, string>, ready: string): Promise<Server> => {
+  mkdirSync(`${here}/results/logs`, { recursive: true })
+  const out = openSync(`${here}/results/logs/${name}.log`, "w")
+  const child = spawn(process.execPath, [...(args[0]!.endsWith(".ts") ? ["--import", "tsx"] : []), ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", out, out]
+  })
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: see bench/results/logs/${name}.log`)
+    const probe: RequestInit = ready.endsWith("/orders")
+      ? { method: "POST", headers: { "content-type": "application/json" }, body: orderBody(0) }
+      : {}
+    const answer = await fetch(ready, probe).then((r) => r.status).catch(() => 0)
+    if (answer >= 200 && answer < 300) return { child, url: new URL(ready).origin }
+    await sleep(100)
+  }
+  throw new Error(`${name} did not become ready`)
+}
+
+const stopServer = async (server: Server) => {
+  server.child.kill("SIGTERM")
+  for (let i = 0; i < 100 && server.child.exitCode === null; i++) await sleep(100)
+  if (server.child.exitCode === null) server.child.kill("SIGKILL")
+}
+
+interface CpuProbe {
+  readonly name: string
+  readonly read: () => number
+}
+
+const postgresProbe = async (pool: pg.Pool): Promise<CpuProbe> => {
+  const { rows } = await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")
+  const postmaster = parentOf(rows[0]!.pid)!
+  return { name: "postgresql", read: () => treeCpuSeconds(postmaster) }
+}
+
+const kafkaProbe = (): CpuProbe | undefined => {
+  const [pid] = pidsMatching("kafka.Kafka")
+  return pid === undefined ? undefined : { name: "kafka", read: () => treeCpuSeconds(pid) }
+}
+
+const selfProbe: CpuProbe = {
+  name: "load generator",
+  read: () => {
+    const u = process.cpuUsage()
+    return (u.user + u.system) / 1e6
+  }
+}
+
+const sampleCpu = (probes: ReadonlyArray<CpuProbe>) => Object.fromEntries(probes.map((p) => [p.name, p.read()]))
+
+// ----------------------------------------------------------------------------------------------- scenarios
+
+interface StepReport extends Omit<StepResult, "bodies"> {
+  readonly sustained: boolean
+  readonly cpuSecondsPerOrder: Readonly<Record<string, number>>
+  readonly pipeline?: PipelineReport
+}
+
+interface PipelineReport {
+  readonly paid: number
+  readonly paidPerSecond: number
+  readonly keptUp: boolean
+  readonly postToPaidMs: ReturnType<typeof summarize>
+  readonly relayLagMs: ReturnType<typeof summarize>
+  readonly consumerLagMessages: { readonly max: number; readonly p99: number }
+  readonly drainSeconds: number
+}
+
+const isSustained = (r: StepResult) =>
+  r.errors === 0 && r.acceptedRate >= 0.97 * r.offeredRate && r.latencyMs.p99 <= 500
+
+const stepLine = (name: string, r: StepReport) =>
+  log(
+    `${name} @${r.offeredRate}/s: accepted ${Math.round(r.acceptedRate)}/s, p50 ${round(r.latencyMs.p50)} p99 ${round(r.latencyMs.p99)} max ${
+      round(r.latencyMs.max)
+    } ms, errors ${r.errors}${r.pipeline ? `, PAID ${Math.round(r.pipeline.paidPerSecond)}/s, POST→PAID p99 ${round(r.pipeline.postToPaidMs.p99)} ms, relay p99 ${round(r.pipeline.relayLagMs.p99)} ms` : ""}${
+      r.sustained ? "" : " — not sustained"
+    }`
+  )
+
+/** Steps through the rates; after the first unsustained step, one more (the knee), then stop. */
+const ladder = async (
+  name: string,
+  server: Server,
+  probes: ReadonlyArray<CpuProbe>,
+  afterStep?: (result: StepResult, started: number) => Promise<PipelineReport>
+) => {
+  const steps: Array<StepReport> = []
+  let misses = 0
+  for (const rate of rates) {
+    const before = sampleCpu(probes)
+    const started = Date.now()
+    const result = await runStep({ url: `${server.url}/orders`, rate, seconds: stepSeconds, body: orderBody, collect: afterStep !== undefined })
+    const pipeline = afterStep ? await afterStep(result, started) : undefined
+    const after = sampleCpu(probes)
+    const cpuSecondsPerOrder = Object.fromEntries(
+      probes.map((p) => [p.name, result.ok > 0 ? (after[p.name]! - before[p.name]!) / result.ok : 0])
+    )
+    const { bodies: _, ...rest } = result
+    const report: StepReport = { ...rest, sustained: isSustained(result), cpuSecondsPerOrder, ...(pipeline ? { pipeline } : {}) }
+    steps.push(report)
+    stepLine(name, report)
+    if (!report.sustained && ++misses >= 2) break
+    await sleep(1000)
+  }
+  return steps
+}
+
+const maxSustained = (steps: ReadonlyArray<StepReport>) =>
+  steps.filter((s) => s.sustained).reduce<StepReport | undefined>((best, s) => (!best || s.acceptedRate > best.acceptedRate ? s : best), undefined)
+
+const runHttpBaseline = async (name: string, args: Array<string>, port: number, probes: ReadonlyArray<CpuProbe>) => {
+  log(`scenario ${name}`)
+  const server = await startServer(name, [...args], {}, `http://127.0.0.1:${port}/orders`)
+  const appProbe: CpuProbe = { name: "server", read: () => treeCpuSeconds(server.child.pid!) }
+  try {
+    const steps = await ladder(name, server, [appProbe, ...probes])
+    return { steps, peakRssMiB: peakRssMiB(server.child.pid!) }
+  } finally {
+    await stopServer(server)
+  }
+}
+
+const runPgbench = () => {
+  log("scenario pgbench")
+  const out = execFileSync("pgbench", [
+    "-n", "-c", String(concurrency), "-j", "2", "-T", String(stepSeconds), "-f", `${here}/sql/pgbench-seed-post.sql`, dbUrl(benchDb)
+  ], { encoding: "utf8" })
+  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0)
+  const latency = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? 0)
+  log(`pgbench: ${Math.round(tps)} tps, latency average ${latency} ms (closed loop, ${concurrency} clients)`)
+  return { clients: concurrency, seconds: stepSeconds, tps, latencyAverageMs: latency }
+}
+
+const metricValue = (text: string, name: string) => {
+  const line = text.split("\n").find((l) => l.startsWith(name))
+  return line ? Number(line.split(" ").pop()) : NaN
+}
+
+const runOurs = async (pool: pg.Pool, probes: ReadonlyArray<CpuProbe>, brokers: string) => {
+  log("scenario ours (all roles in one process)")
+  const env = {
+    DATABASE_URL: dbUrl(benchDb),
+    KAFKA_BROKERS: brokers,
+    KAFKA_TOPIC_PREFIX: `bench-${Date.now()}-`,
+    PORT: "3203",
+    HOST: "127.0.0.1",
+    PROVIDER_PORT: "3204",
+    PAYMENT_PROVIDER_URL: "http://127.0.0.1:3204",
+    PROVIDER_LATENCY_MS: String(providerLatencyMs),
+    PAYMENT_WORKER_GROUP: `bench-worker-${Date.now()}`
+  }
+  // the compiled build, as deployed (`npm start` runs it too): under tsx the same process carries ~100 MB of
+  // transpiler and source maps
+  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+  const server = await startServer("ours", ["dist/main.js", "all"], env, "http://127.0.0.1:3203/health/ready")
+  const appProbe: CpuProbe = { name: "app (all roles)", read: () => treeCpuSeconds(server.child.pid!) }
+  const allProbes = [appProbe, ...probes]
+
+  const pipeline = async (result: StepResult, started: number): Promise<PipelineReport> => {
+    const ids = result.bodies.map((b) => (b as { orderId: string }).orderId)
+    const lagSamples: Array<number> = []
+    // wait until the step's orders are PAID (the relay, worker and provider drain the backlog)
+    const drainStart = Date.now()
+    let paid = 0
+    while (Date.now() - drainStart < 180_000) {
+      const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text()).catch(() => "")
+      const lag = metricValue(metrics, "consumer_lag_messages")
+      if (Number.isFinite(lag) && lag >= 0) lagSamples.push(lag)
+      const { rows } = await pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM orders WHERE order_id = ANY($1::uuid[]) AND status = 'PAID'",
+        [ids]
+      )
+      paid = rows[0]!.n
+      if (paid === ids.length) break
+      await sleep(250)
+    }
+    const drainSeconds = (Date.now() - drainStart) / 1000
+    const { rows } = await pool.query<{ ms: number; placed: number; paid: number }>(
+      `SELECT extract(epoch FROM (done.recorded_at - placed.recorded_at)) * 1000 AS ms,
+              extract(epoch FROM placed.recorded_at) * 1000 AS placed, extract(epoch FROM done.recorded_at) * 1000 AS paid
+       FROM events placed JOIN events done ON done.stream_id = placed.stream_id AND done.type = 'OrderPaid'
+       WHERE placed.type = 'OrderPlaced' AND placed.stream_id = ANY($1::uuid[])`,
+      [ids]
+    )
+    const toPaid = newHistogram()
+    for (const r of rows) toPaid.recordValue(Math.max(1, Math.round(Number(r.ms) * 1000)))
+    const first = Math.min(...rows.map((r) => Number(r.placed)))
+    const last = Math.max(...rows.map((r) => Number(r.paid)))
+    const span = Math.max((last - first) / 1000, stepSeconds)
+    const relay = await pool.query<{ ms: number }>(
+      `SELECT extract(epoch FROM (published_at - created_at)) * 1000 AS ms FROM outbox
+       WHERE stream_id = ANY($1::uuid[]) AND published_at IS NOT NULL`,
+      [ids]
+    )
+    const relayLag = newHistogram()
+    for (const r of relay.rows) relayLag.recordValue(Math.max(1, Math.round(Number(r.ms) * 1000)))
+    const sortedLag = [...lagSamples].sort((a, b) => a - b)
+    void started
+    const paidPerSecond = rows.length / span
+    return {
+      paid: rows.length,
+      paidPerSecond,
+      keptUp: rows.length === ids.length && paidPerSecond >= 0.97 * result.offeredRate,
+      postToPaidMs: summarize(toPaid),
+      relayLagMs: summarize(relayLag),
+      consumerLagMessages: {
+        max: sortedLag[sortedLag.length - 1] ?? 0,
+        p99: sortedLag[Math.min(sortedLag.length - 1, Math.floor(sortedLag.length * 0.99))] ?? 0
+      },
+      drainSeconds
+    }
+  }
+
+  try {
+    const steps = await ladder("ours", server, allProbes, pipeline)
+    const endToEnd = steps.filter((s) => s.sustained && s.pipeline?.keptUp)
+      .reduce<StepReport | undefined>((best, s) => (!best || s.offeredRate > best.offeredRate ? s : best), undefined)
+    let atSeventyPercent: StepReport | undefined
+    if (endToEnd) {
+      const rate = Math.max(1, Math.round(endToEnd.offeredRate * 0.7))
+      const before = sampleCpu(allProbes)
+      const result = await runStep({ url: `${server.url}/orders`, rate, seconds: stepSeconds, body: orderBody, collect: true })
+      const p = await pipeline(result, Date.now())
+      const after = sampleCpu(allProbes)
+      const { bodies: _, ...rest } = result
+      atSeventyPercent = {
+        ...rest,
+        sustained: isSustained(result),
+        pipeline: p,
+        cpuSecondsPerOrder: Object.fromEntries(allProbes.map((q) => [q.name, result.ok > 0 ? (after[q.name]! - before[q.name]!) / result.ok : 0]))
+      }
+      stepLine("ours at 70% of the end-to-end maximum", atSeventyPercent)
+    }
+    return { steps, endToEndMax: endToEnd?.offeredRate ?? 0, atSeventyPercent, peakRssMiB: peakRssMiB(server.child.pid!) }
+  } finally {
+    await stopServer(server)
+  }
+}
+
+const runRebuild = () => {
+  log("scenario rebuild")
+  execFileSync(process.execPath, ["--import", "tsx", `${here}/rebuild.ts`, rebuildOrders], { cwd: root, stdio: ["ignore", "inherit", "inherit"] })
+  return JSON.parse(readFileSync(`${here}/results/rebuild.json`, "utf8")) as {
+    events: number
+    ours: { eventsPerSecond: number }
+    sqlOnlyBaseline: { eventsPerSecond: number }
+    ratioToBaseline: number
+  }
+}
+
+// -------------------------------------------------------------------------------------------------- report
+
+const fmt = (n: number | undefined, digits = 1) => (n === undefined || !Number.isFinite(n) ? "–" : n.toLocaleString("en", { maximumFractionDigits: digits }))
+
+const main = async () => {
+  sh("postgres.sh")
+  const brokers = scenarios.has("ours") ? sh("kafka.sh", "start") : ""
+  freshDatabase()
+  const pool = new pg.Pool({ connectionString: dbUrl(benchDb), max: 2 })
+  const probes = [await postgresProbe(pool), ...(kafkaProbe() ? [kafkaProbe()!] : []), selfProbe]
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    postgres: (await pool.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v
+  }
+
+  const noop = scenarios.has("noop") ? await runHttpBaseline("noop", ["bench/servers/noop.ts", "3201"], 3201, probes) : undefined
+  const express = scenarios.has("express")
+    ? await runHttpBaseline("express", ["bench/servers/express.ts", "3202", dbUrl(benchDb)], 3202, probes)
+    : undefined
+  const pgbench = scenarios.has("pgbench") ? runPgbench() : undefined
+  const ours = scenarios.has("ours") ? await runOurs(pool, probes, brokers) : undefined
+  await pool.end()
+  const rebuild = scenarios.has("rebuild") ? runRebuild() : undefined
+
+  const oursMax = ours && maxSustained(ours.steps)
+  const noopMax = noop && maxSustained(noop.steps)
+  const expressMax = express && maxSustained(express.steps)
+  const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? a / b : undefined)
+  const seventy = ours?.atSeventyPercent?.pipeline
+  const targets = [
+    { target: "POST /orders sustained ≥ 2× Express + pg (a)", value: ratio(oursMax?.acceptedRate, expressMax?.acceptedRate), goal: 2, unit: "×" },
+    { target: "POST /orders sustained ≥ 0.7× do-nothing handler on our stack", value: ratio(oursMax?.acceptedRate, noopMax?.acceptedRate), goal: 0.7, unit: "×" },
+    { target: "≥ 1,000 orders/s reaching PAID (provider 20 ms)", value: ours?.endToEndMax, goal: 1000, unit: "/s" },
+    { target: "p99 POST→PAID ≤ 100 ms at 70% of the end-to-end maximum", value: seventy?.postToPaidMs.p99, goal: 100, unit: "ms", lower: true },
+    { target: "relay lag p99 ≤ 20 ms (at 70%)", value: seventy?.relayLagMs.p99, goal: 20, unit: "ms", lower: true },
+    { target: "rebuild ≥ 0.4× SQL-only (c)", value: rebuild?.ratioToBaseline, goal: 0.4, unit: "×" },
+    { target: "all-in-one peak RSS ≤ 300 MB", value: ours?.peakRssMiB, goal: 300, unit: "MiB", lower: true }
+  ].map((t) => ({ ...t, met: t.value === undefined ? undefined : t.lower ? t.value <= t.goal : t.value >= t.goal }))
+
+  const report = { measuredAt: new Date().toISOString(), machine, stepSeconds, concurrency, providerLatencyMs, noop, express, pgbench, ours, rebuild, targets }
+  mkdirSync(`${here}/results`, { recursive: true })
+  writeFileSync(`${here}/results/bench.json`, JSON.stringify(report, null, 2) + "\n")
+
+  const series = [
+    ...(noop ? [{ name: "do-nothing (our stack)", points: noop.steps }] : []),
+    ...(express ? [{ name: "Express + pg (a)", points: express.steps }] : []),
+    ...(ours ? [{ name: "ours (all roles)", points: ours.steps }] : [])
+  ].map((s) => ({ name: s.name, points: s.points.map((p) => ({ rate: p.offeredRate, p50: p.latencyMs.p50, p99: p.latencyMs.p99 })) }))
+  writeFileSync(`${here}/results/latency.svg`, latencyChart(`POST /orders latency vs offered rate — ${machine.cpus} cores, ${machine.cpuModel}`, series))
+
+  const lines: Array<string> = []
+  lines.push(
+    `Measured ${report.measuredAt.slice(0, 16).replace("T", " ")} UTC on ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}; ${stepSeconds} s per step, open loop.`,
+    "",
+    "| POST /orders, max sustained | accepted/s | p50 ms | p90 ms | p99 ms | max ms | CPU ms/order (server · PostgreSQL) |",
+    "| --- | --- | --- | --- | --- | --- | --- |"
+  )
+  const row = (name: string, s: StepReport | undefined, serverKey: string) =>
+    s && lines.push(
+      `| ${name} | ${fmt(s.acceptedRate, 0)} | ${fmt(s.latencyMs.p50, 2)} | ${fmt(s.latencyMs.p90, 2)} | ${fmt(s.latencyMs.p99, 2)} | ${fmt(s.latencyMs.max, 1)} | ${
+        fmt((s.cpuSecondsPerOrder[serverKey] ?? 0) * 1000, 3)
+      } · ${fmt((s.cpuSecondsPerOrder["postgresql"] ?? 0) * 1000, 3)} |`
+    )
+  row("do-nothing handler, our HTTP stack", noopMax, "server")
+  row("(a) Express + pg, seed transaction", expressMax, "server")
+  if (pgbench) lines.push(`| (b) pgbench, seed transaction, ${pgbench.clients} clients (closed loop) | ${fmt(pgbench.tps, 0)} | – | – | – | – | – |`)
+  row("**ours**, all roles in one process", oursMax, "app (all roles)")
+  if (ours) {
+    lines.push(
+      "",
+      "| ours, end to end (provider 20 ms) | offered/s | accepted/s | PAID/s | POST→PAID p50 / p99 / max ms | relay lag p50 / p99 ms | consumer lag max (msgs) | CPU ms/order app · PG · Kafka |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    )
+    const e2e = (label: string, s: StepReport) =>
+      lines.push(
+        `| ${label} | ${s.offeredRate} | ${fmt(s.acceptedRate, 0)} | ${fmt(s.pipeline?.paidPerSecond, 0)} | ${fmt(s.pipeline?.postToPaidMs.p50)} / ${
+          fmt(s.pipeline?.postToPaidMs.p99)
+        } / ${fmt(s.pipeline?.postToPaidMs.max)} | ${fmt(s.pipeline?.relayLagMs.p50)} / ${fmt(s.pipeline?.relayLagMs.p99)} | ${
+          fmt(s.pipeline?.consumerLagMessages.max, 0)
+        } | ${fmt((s.cpuSecondsPerOrder["app (all roles)"] ?? 0) * 1000, 2)} · ${fmt((s.cpuSecondsPerOrder["postgresql"] ?? 0) * 1000, 2)} · ${
+          fmt((s.cpuSecondsPerOrder["kafka"] ?? 0) * 1000, 2)
+        } |`
+      )
+    for (const s of ours.steps) e2e(`step${s.sustained && s.pipeline?.keptUp ? "" : " (not kept up)"}`, s)
+    if (ours.atSeventyPercent) e2e("**70% of end-to-end max**", ours.atSeventyPercent)
+    lines.push("", `All-in-one process peak RSS: ${fmt(ours.peakRssMiB, 0)} MiB.`)
+  }
+  if (rebuild) {
+    lines.push("", `Rebuild of ${rebuild.events.toLocaleString("en")} events: ours ${fmt(rebuild.ours.eventsPerSecond, 0)} events/s, SQL-only (c) ${fmt(rebuild.sqlOnlyBaseline.eventsPerSecond, 0)} events/s.`)
+  }
+  lines.push("", "| target | measured | met |", "| --- | --- | --- |")
+  for (const t of targets) lines.push(`| ${t.target} | ${t.value === undefined ? "not measured" : `${fmt(t.value, 2)} ${t.unit}`} | ${t.met === undefined ? "–" : t.met ? "yes" : "**no**"} |`)
+  const markdown = lines.join("\n") + "\n"
+  writeFileSync(`${here}/results/bench.md`, markdown)
+  console.log(markdown)
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.error(e)
+  process.exit(1)
+})
