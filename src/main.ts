@@ -7,6 +7,7 @@
  *   projector          the async stats projection (revenue per day, orders per state)
  *   payment-provider   the payment provider simulator
  *   migrate            apply pending migrations and exit
+ * Roles combine with commas: `api,relay,worker,projector` is the whole system without the provider simulator.
  * The database is created when missing and migrations are applied at startup of every role.
  * SIGTERM/SIGINT: every role stops taking work, finishes what is in flight (the worker commits its offsets,
  * the server drains requests) and exits.
@@ -19,7 +20,7 @@ import { AppConfig } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
 import { KafkaLive } from "./kafka/Kafka.js"
-import { LoggingLive } from "./observability/Logging.js"
+import { BufferedLoggingLive } from "./observability/Logging.js"
 import { Relay, RelayLive } from "./outbox/Relay.js"
 import { StatsProjection, StatsProjectorLive } from "./projection/AsyncProjections.js"
 import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
@@ -30,9 +31,9 @@ import { DatabaseLive } from "./Sql.js"
 const roles = ["all", "api", "relay", "worker", "projector", "payment-provider", "migrate"] as const
 type Role = (typeof roles)[number]
 
-const role = (process.argv[2] ?? "all") as Role
-if (!roles.includes(role)) {
-  process.stderr.write(`unknown role ${JSON.stringify(role)}; one of: ${roles.join(", ")}\n`)
+const requested = (process.argv[2] ?? "all").split(",") as Array<Role>
+if (requested.some((r) => !roles.includes(r)) || (requested.includes("migrate") && requested.length > 1)) {
+  process.stderr.write(`unknown role ${JSON.stringify(process.argv[2])}; one or more of: ${roles.join(", ")}\n`)
   process.exit(2)
 }
 
@@ -76,10 +77,14 @@ const layers: Record<Exclude<Role, "migrate">, Layer.Layer<never, unknown, Layer
   all: Layer.mergeAll(ProviderRole, Api, RelayRole, WorkerRole, ProjectorRole)
 }
 
-const program = role === "migrate"
+const program = requested[0] === "migrate"
   ? Effect.scoped(Layer.build(Database)).pipe(
     Effect.zipRight(Effect.logInfo("migrations applied").pipe(Effect.annotateLogs({ type: "STARTUP" })))
   )
-  : Layer.launch(layers[role].pipe(Layer.provide(Shared)))
+  : Layer.launch(
+    requested.map((r) => layers[r as Exclude<Role, "migrate">]).reduce((all, layer) => Layer.merge(all, layer)).pipe(
+      Layer.provide(Shared)
+    )
+  )
 
-program.pipe(Effect.provide(LoggingLive), NodeRuntime.runMain({ disablePrettyLogger: true }))
+program.pipe(Effect.provide(BufferedLoggingLive), NodeRuntime.runMain({ disablePrettyLogger: true }))

@@ -53,7 +53,8 @@ export const ActorConfig = Config.all({
   cacheMax: Config.integer("ACTOR_CACHE_MAX").pipe(Config.withDefault(20_000))
 })
 
-const conflictRetries = 8
+/** Attempts after a conflict: one at once (it reloads the stream), then up to this many with backoff (9 in all). */
+const conflictRetries = 7
 
 export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
   scoped: Effect.gen(function*() {
@@ -156,7 +157,13 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
     const execute = (command: OrderCommand, options: ExecuteOptions = {}) =>
       Effect.acquireUseRelease(
         acquire(command.orderId),
-        (actor) => actor.mailbox.withPermits(1)(attempt(actor, command, options).pipe(Effect.retry(retryConflicts))),
+        (actor) =>
+          actor.mailbox.withPermits(1)(
+            // the retry schedule is only set up once a conflict happened: the common path does not pay for it
+            attempt(actor, command, options).pipe(
+              Effect.catchTag("ConcurrencyConflict", () => Effect.retry(attempt(actor, command, options), retryConflicts))
+            )
+          ),
         release
       )
 

@@ -50,7 +50,7 @@ export const MemoryEventStore = Layer.effect(
             idem.status = "completed"
             idem.response = { status: request.idempotency.status, body: request.idempotency.body }
           }
-          if (request.inbox) db.inbox.add(`${request.inbox.consumer}/${request.inbox.messageId}`)
+          if (request.inbox) db.inbox.add(`${request.inbox.consumer}/${request.inbox.messageId.toLowerCase()}`)
           return Effect.succeed({ version: stream.length, duplicate: false })
         }),
       readStream: (streamId) => Effect.sync(() => [...(db.streams.get(streamId) ?? [])])

@@ -4,17 +4,17 @@
  * The version guard is twofold: the statement inserts nothing unless the stream is at `expectedVersion`,
  * and UNIQUE(stream_id, version) stops two concurrent appends that both saw the same version.
  *
- * Group commit: appends wait in a queue that `APPEND_WRITERS` writer fibers drain; a writer takes whatever
- * has queued (up to `APPEND_BATCH_MAX`) and writes it as ONE statement over arrays — one round trip and one
- * commit for many orders, each request still checked and answered on its own (its version, its duplicates).
- * Nothing waits for a batch to fill: a lone append goes at once, batches form only while writers are busy.
- * One statement never holds two appends of the same stream (a later one goes in the next round). If the
+ * Group commit (src/Batcher.ts): appends made while `APPEND_WRITERS` writers are busy are written together,
+ * up to `APPEND_BATCH_MAX`, as ONE statement over arrays — one round trip and one commit for many orders,
+ * each request still checked and answered on its own (its version, its duplicates). A lone append goes at
+ * once. One statement never holds two appends of the same stream (a later one goes in the next round). If the
  * batch statement hits a unique violation (another process appended concurrently), it wrote nothing, and its
  * requests are retried one by one, where the violation is sorted out precisely. An append made inside a
  * transaction (sql.withTransaction) is not batched: it belongs to that transaction.
  */
 import { SqlClient, type SqlError } from "@effect/sql"
-import { Chunk, Config, Deferred, Effect, Either, Layer, Queue } from "effect"
+import { Config, Effect, Either, Layer } from "effect"
+import { makeBatcher } from "../Batcher.js"
 import type { Order, OrderId } from "../domain/Order.js"
 import { Money } from "../domain/Money.js"
 import { decodeEvent, encodeEvent } from "./EventCodec.js"
@@ -33,20 +33,16 @@ export const AppendConfig = Config.all({
   writers: Config.integer("APPEND_WRITERS").pipe(Config.withDefault(3))
 })
 
-interface Pending {
-  readonly request: AppendRequest
-  readonly done: Deferred.Deferred<AppendResult, ConcurrencyConflict>
-}
-
-/** Split a batch so that no statement holds two appends of one stream (they go in later rounds, in order). */
-const roundsOf = (batch: ReadonlyArray<Pending>): Array<Array<Pending>> => {
-  const rounds: Array<Array<Pending>> = []
+/** Indices of a batch split so that no statement holds two appends of one stream (later ones go in later
+ * rounds, in order). */
+const roundsOf = (batch: ReadonlyArray<AppendRequest>): Array<Array<number>> => {
+  const rounds: Array<Array<number>> = []
   const last = new Map<string, number>()
-  for (const p of batch) {
-    const round = (last.get(p.request.streamId) ?? -1) + 1
-    last.set(p.request.streamId, round)
-    ;(rounds[round] ??= []).push(p)
-  }
+  batch.forEach((request, index) => {
+    const round = (last.get(request.streamId) ?? -1) + 1
+    last.set(request.streamId, round)
+    ;(rounds[round] ??= []).push(index)
+  })
   return rounds
 }
 
@@ -271,28 +267,29 @@ export const PgEventStore = Layer.scoped(
       )
     }
 
-    const writeRound = (round: ReadonlyArray<Pending>) =>
-      Effect.gen(function*() {
-        if (round.length === 1) return yield* Deferred.complete(round[0]!.done, appendOne(round[0]!.request))
-        const outcomes = yield* Effect.exit(appendMany(round.map((p) => p.request)))
-        if (outcomes._tag === "Failure") {
-          return yield* Effect.forEach(round, (p) => Deferred.failCause(p.done, outcomes.cause), { discard: true })
-        }
-        if (outcomes.value === undefined) {
-          // a concurrent writer elsewhere: nothing was written; one by one, each gets its precise answer
-          return yield* Effect.forEach(round, (p) => Deferred.complete(p.done, appendOne(p.request)), { discard: true })
-        }
-        const results = outcomes.value
-        yield* Effect.forEach(round, (p, k) => Deferred.complete(p.done, results[k]!), { discard: true })
-      }).pipe(Effect.onInterrupt(() => Effect.forEach(round, (p) => Deferred.interrupt(p.done), { discard: true })))
+    /** One round: a lone append alone; several in one statement, or one by one if that hit a violation. */
+    const writeRound = (requests: ReadonlyArray<AppendRequest>) =>
+      requests.length === 1
+        ? Effect.map(Effect.either(appendOne(requests[0]!)), (r) => [r])
+        : Effect.flatMap(appendMany(requests), (results) =>
+          results !== undefined
+            ? Effect.succeed(results)
+            // a concurrent writer elsewhere: nothing was written; one by one, each gets its precise answer
+            : Effect.forEach(requests, (r) => Effect.either(appendOne(r))))
 
-    const queue = yield* Queue.unbounded<Pending>()
-    yield* Effect.addFinalizer(() => Queue.shutdown(queue))
-    const writer = Queue.takeBetween(queue, 1, config.batchMax).pipe(
-      Effect.flatMap((taken) => Effect.forEach(roundsOf(Chunk.toReadonlyArray(taken)), writeRound, { discard: true })),
-      Effect.forever
-    )
-    for (let i = 0; i < config.writers; i++) yield* Effect.forkScoped(writer)
+    const batched = yield* makeBatcher({
+      maxBatch: config.batchMax,
+      workers: config.writers,
+      run: (requests: ReadonlyArray<AppendRequest>) =>
+        Effect.gen(function*() {
+          const results = new Array<Either.Either<AppendResult, ConcurrencyConflict>>(requests.length)
+          for (const round of roundsOf(requests)) {
+            const answers = yield* writeRound(round.map((i) => requests[i]!))
+            round.forEach((i, k) => results[i] = answers[k]!)
+          }
+          return results
+        })
+    })
 
     return EventStore.of({
       append: (request) =>
@@ -300,8 +297,7 @@ export const PgEventStore = Layer.scoped(
           transaction._tag === "Some"
             // inside the caller's transaction the append is part of it: written on its connection, not batched
             ? appendOne(request)
-            : Effect.flatMap(Deferred.make<AppendResult, ConcurrencyConflict>(), (done) =>
-              Queue.offer(queue, { request, done }).pipe(Effect.zipRight(Deferred.await(done))))),
+            : batched(request)),
 
       readStream: (streamId) =>
         sql<EventRow>`
