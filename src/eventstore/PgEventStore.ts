@@ -2,7 +2,9 @@
  * PostgreSQL EventStore. An append is ONE statement (one round trip, atomic): data-modifying CTEs insert the
  * events, their outbox rows, upsert the `orders` projection row and complete the idempotency record.
  * The version guard is twofold: the statement inserts nothing unless the stream is at `expectedVersion`,
- * and UNIQUE(stream_id, version) stops two concurrent appends that both saw the same version.
+ * and UNIQUE(stream_id, version) stops two concurrent appends that both saw the same version. A statement that
+ * wrote also NOTIFYs the outbox channel (delivered at its commit): relays in other processes wake up without
+ * a round trip of their own.
  *
  * Group commit (src/Batcher.ts): appends made while `APPEND_WRITERS` writers are busy are written together,
  * up to `APPEND_BATCH_MAX`, as ONE statement over arrays — one round trip and one commit for many orders,
@@ -15,6 +17,7 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Config, Effect, Either, Layer } from "effect"
 import { makeBatcher } from "../Batcher.js"
+import { OUTBOX_CHANNEL } from "../outbox/OutboxSignal.js"
 import type { Order, OrderId } from "../domain/Order.js"
 import { Money } from "../domain/Money.js"
 import { decodeEvent, encodeEvent } from "./EventCodec.js"
@@ -171,8 +174,11 @@ export const PgEventStore = Layer.scoped(
             SELECT ${request.inbox?.consumer ?? null}, ${request.inbox?.messageId ?? null}::uuid
             WHERE ${request.inbox !== undefined} AND EXISTS (SELECT 1 FROM ins)
             ON CONFLICT DO NOTHING
-          )
-          SELECT cur.v AS current, dup.n AS duplicates, (SELECT count(*) FROM ins)::int AS inserted FROM cur, dup`.pipe(
+          ),
+          note AS (SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM (SELECT 1 FROM ins LIMIT 1) wrote)
+          SELECT cur.v AS current, dup.n AS duplicates, (SELECT count(*) FROM ins)::int AS inserted,
+                 (SELECT count(*) FROM note)::int AS notified
+          FROM cur, dup`.pipe(
           Effect.map((rows) => rows[0]!),
           Effect.catchIf(isUniqueViolation, () => Effect.succeed(undefined)),
           Effect.orDie
@@ -249,9 +255,11 @@ export const PgEventStore = Layer.scoped(
           INSERT INTO inbox (consumer, message_id)
           SELECT ok.inbox_consumer, ok.inbox_message FROM ok WHERE ok.inbox_consumer IS NOT NULL
           ON CONFLICT DO NOTHING
-        )
+        ),
+        note AS (SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM (SELECT 1 FROM ins LIMIT 1) wrote)
         SELECT chk.i::int AS i, chk.current, chk.duplicates,
-               (SELECT count(*) FROM ins WHERE ins.stream_id = r.stream_id)::int AS inserted
+               (SELECT count(*) FROM ins WHERE ins.stream_id = r.stream_id)::int AS inserted,
+               (SELECT count(*) FROM note)::int AS notified
         FROM chk JOIN r ON r.i = chk.i
         ORDER BY chk.i`.pipe(
         Effect.map((results) =>

@@ -1,9 +1,10 @@
 /**
  * Wakes the relay when an append commits, so publishing has no fixed poll delay on the hot path.
- * In-process: a latch the relay waits on. Across processes: a NOTIFY on channel `outbox`, coalesced to at most
- * one per few milliseconds (and never inside the append's transaction, which it would serialize).
+ * In-process: a latch the relay waits on, opened by the order actors after each append. Across processes: the
+ * PostgreSQL append statement itself NOTIFYs channel `outbox` (one per statement, and a group-committed
+ * statement holds many orders); every process LISTENs and opens its own latch. (A separate, debounced NOTIFY
+ * query after appends cost about one round trip per two orders under load.)
  */
-import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
 
@@ -16,46 +17,29 @@ export class OutboxSignal extends Context.Tag("OutboxSignal")<OutboxSignal, {
   readonly await: (timeout: Duration.DurationInput) => Effect.Effect<void>
 }>() {}
 
-const make = (notify: Effect.Effect<void> | undefined) =>
-  Effect.gen(function*() {
-    const latch = yield* Effect.makeLatch(false)
-    let notifyPending = false
-    const flush = notify === undefined ? Effect.void : Effect.sleep(Duration.millis(2)).pipe(
-      Effect.zipRight(Effect.sync(() => notifyPending = false)),
-      Effect.zipRight(notify),
-      Effect.catchAllCause(() => Effect.void)
-    )
-    const signal = OutboxSignal.of({
-      wake: Effect.suspend(() => {
-        const local = latch.open
-        if (notify === undefined || notifyPending) return local
-        notifyPending = true
-        return Effect.zipRight(local, Effect.forkDaemon(flush))
-      }),
-      await: (timeout) =>
-        latch.await.pipe(
-          Effect.timeoutOption(timeout),
-          Effect.zipRight(latch.close)
-        )
-    })
-    return { signal, wakeLocal: latch.open }
+const make = Effect.gen(function*() {
+  const latch = yield* Effect.makeLatch(false)
+  return OutboxSignal.of({
+    wake: latch.open,
+    await: (timeout) =>
+      latch.await.pipe(
+        Effect.timeoutOption(timeout),
+        Effect.zipRight(latch.close)
+      )
   })
+})
 
 /** In-process only (memory layers, tests). */
-export const LocalOutboxSignal = Layer.effect(OutboxSignal, Effect.map(make(undefined), (s) => s.signal))
+export const LocalOutboxSignal = Layer.effect(OutboxSignal, make)
 
-/** In-process and across processes through PostgreSQL LISTEN/NOTIFY. */
+/** In-process, and from appends in any process through PostgreSQL LISTEN (the appends NOTIFY). */
 export const PgOutboxSignal = Layer.scoped(
   OutboxSignal,
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const pg = yield* PgClient.PgClient
-    const { signal, wakeLocal } = yield* make(
-      sql`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`.pipe(Effect.asVoid, Effect.orDie)
-    )
-    // a NOTIFY from any process (this one included) opens the local latch only: no echo
+    const signal = yield* make
     yield* pg.listen(OUTBOX_CHANNEL).pipe(
-      Stream.runForEach(() => wakeLocal),
+      Stream.runForEach(() => signal.wake),
       Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) }),
       Effect.forkScoped
     )

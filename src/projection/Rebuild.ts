@@ -11,7 +11,7 @@
  * verify: folds the whole log and compares it with the live table, row for row, both ways.
  */
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import type { Order, OrderState } from "../domain/Order.js"
 import { evolve, fold } from "../domain/OrderDecider.js"
 import { decodeEvent } from "../eventstore/EventCodec.js"
@@ -72,15 +72,20 @@ const foldLog = <E, R>(
   onPage: (events: number) => Effect.Effect<void>
 ) =>
   Effect.gen(function*() {
-    let after: readonly [string, number] = ["00000000-0000-0000-0000-000000000000", 0]
-    let events = 0
-    let current: { id: string; state: OrderState } | undefined
-    for (;;) {
-      const page = yield* sql<EventPage>`
+    const fetchPage = (after: readonly [string, number]) =>
+      sql<EventPage>`
         SELECT stream_id, version, type, schema_version, data FROM events
         WHERE (stream_id, version) > (${after[0]}::uuid, ${after[1]})
         ORDER BY stream_id, version LIMIT ${pageSize}`
+    let events = 0
+    let current: { id: string; state: OrderState } | undefined
+    // the next page is asked for before this one is folded: PostgreSQL reads while Node folds
+    let next = yield* Effect.fork(fetchPage(["00000000-0000-0000-0000-000000000000", 0]))
+    for (;;) {
+      const page = yield* Fiber.join(next)
       if (page.length === 0) break
+      const last = page[page.length - 1]!
+      next = yield* Effect.fork(fetchPage([last.stream_id, last.version]))
       const finished: Array<Order> = []
       for (const row of page) {
         if (current?.id !== row.stream_id) {
@@ -90,8 +95,6 @@ const foldLog = <E, R>(
         current.state = evolve(current.state, decodeEvent(row.type, row.schema_version, row.data))
       }
       events += page.length
-      const last = page[page.length - 1]!
-      after = [last.stream_id, last.version]
       yield* onOrders(finished)
       yield* onPage(events)
     }
