@@ -64,7 +64,8 @@ export const parseMoney = (amount: string, currency: string): Either.Either<Mone
   if (whole.length > MAX_INTEGER_DIGITS) return fail(`amount must be below 10^${MAX_INTEGER_DIGITS} ${currency}`)
   const minor = BigInt(whole + fraction.padEnd(exponent, "0"))
   if (minor <= 0n) return fail("amount must be greater than zero")
-  return Either.right(new Money({ minor, currency: currency as Currency }))
+  // every rule of the class was checked above (currency known, 0 < minor < 10^16): no second validation
+  return Either.right(new Money({ minor, currency: currency as Currency }, { disableValidation: true }))
 }
 
 /** Format minor units as the canonical decimal string of the currency ("299.90", "5", "1.250"). */

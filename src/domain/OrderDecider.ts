@@ -28,6 +28,11 @@ import {
 
 export type Decision = Either.Either<ReadonlyArray<OrderEvent>, Rejection>
 
+/** Events are made of a command's fields, which that command's construction validated already: checking them
+ * again cost ~30 µs per event (Schema class validation), a tenth of an order's CPU on the API path. Fields are
+ * given in the schema's order, so an event is the same object, key for key, as the one decoded from the log. */
+const valid = { disableValidation: true } as const
+
 const none: Decision = Either.right([])
 const emit = (event: OrderEvent): Decision => Either.right([event])
 const illegal = (order: Order, command: OrderCommand, why: string): Decision =>
@@ -50,7 +55,7 @@ export const decide = (command: OrderCommand, state: OrderState): Decision => {
           userId: command.userId,
           amount: command.amount,
           occurredAt: command.at
-        })
+        }, valid)
       )
     }
     const same = state.userId === command.userId && state.amount.minor === command.amount.minor &&
@@ -62,26 +67,26 @@ export const decide = (command: OrderCommand, state: OrderState): Decision => {
   if (state === undefined) {
     return Either.left(new OrderNotFound({ orderId: command.orderId, message: `order ${command.orderId} not found` }))
   }
-  const base = { eventId: command.commandId, orderId: command.orderId, occurredAt: command.at }
+  const { at: occurredAt, commandId: eventId, orderId } = command
   switch (command._tag) {
     case "StartPayment":
-      if (state.status === "CREATED") return emit(new PaymentRequested({ ...base, paymentId: command.paymentId }))
+      if (state.status === "CREATED") return emit(new PaymentRequested({ eventId, orderId, paymentId: command.paymentId, occurredAt }, valid))
       if (state.status === "PAYMENT_PENDING" && state.paymentId === command.paymentId) return none
       return illegal(state, command, "a payment can only start on a CREATED order")
     case "RecordPaymentSucceeded":
       if (state.status === "PAYMENT_PENDING" && state.paymentId === command.paymentId) {
-        return emit(new OrderPaid({ ...base, paymentId: command.paymentId }))
+        return emit(new OrderPaid({ eventId, orderId, paymentId: command.paymentId, occurredAt }, valid))
       }
       if (state.status === "PAID" && state.paymentId === command.paymentId) return none
       return illegal(state, command, "only the pending payment of the order can succeed")
     case "RecordPaymentFailed":
       if (state.status === "PAYMENT_PENDING" && state.paymentId === command.paymentId) {
-        return emit(new OrderFailed({ ...base, paymentId: command.paymentId, reason: command.reason }))
+        return emit(new OrderFailed({ eventId, orderId, paymentId: command.paymentId, reason: command.reason, occurredAt }, valid))
       }
       if (state.status === "FAILED" && state.paymentId === command.paymentId) return none
       return illegal(state, command, "only the pending payment of the order can fail")
     case "CancelOrder":
-      if (state.status === "CREATED") return emit(new OrderCancelled({ ...base, reason: command.reason }))
+      if (state.status === "CREATED") return emit(new OrderCancelled({ eventId, orderId, reason: command.reason, occurredAt }, valid))
       if (state.status === "CANCELLED") return none
       return illegal(
         state,

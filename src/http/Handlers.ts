@@ -142,13 +142,14 @@ export const OrdersHandlers = (settings: HttpSettings) =>
         )
         const amount = parseMoney(body.amount, body.currency)
         if (Either.isLeft(amount)) return yield* amount.left
+        // made of the decoded body, a parsed amount and fresh ids: validating it again cost ~30 µs per POST
         const command = new PlaceOrder({
           commandId: uuidv4() as PlaceOrder["commandId"],
           orderId: uuidv7() as OrderId,
           userId: body.userId,
           amount: amount.right,
           at: new Date()
-        })
+        }, { disableValidation: true })
         const metadata = { correlationId: correlationOf(request), causationId: command.commandId }
         const run = (options: ExecuteOptions) =>
           actors.execute(command, options).pipe(

@@ -121,9 +121,10 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           paymentId,
           at: new Date()
         }
+        // derived ids and the order's own fields: nothing left to validate
         const command = result.outcome === "succeeded"
-          ? new RecordPaymentSucceeded(base)
-          : new RecordPaymentFailed({ ...base, reason: "declined by the provider" })
+          ? new RecordPaymentSucceeded(base, { disableValidation: true })
+          : new RecordPaymentFailed({ ...base, reason: "declined by the provider" }, { disableValidation: true })
         const done = yield* actors.execute(command, messageId ? { inbox: { consumer, messageId } } : {}).pipe(
           Effect.catchTag("ConcurrencyConflict", Effect.die),
           Effect.either
