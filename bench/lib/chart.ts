@@ -17,13 +17,14 @@ export const latencyChart = (title: string, series: ReadonlyArray<Series>): stri
   const plotW = width - m.left - m.right
   const plotH = height - m.top - m.bottom
   const all = series.flatMap((s) => s.points)
-  const maxRate = Math.max(1, ...all.map((p) => p.rate))
-  const niceRate = 10 ** Math.floor(Math.log10(maxRate))
-  const xMax = Math.ceil(maxRate / niceRate) * niceRate
+  // offered rate on a log scale too: the yardsticks run to 10,000/s, the full system to a few hundred
+  const xMin = 10 ** Math.floor(Math.log10(Math.max(1, Math.min(...all.map((p) => p.rate)))))
+  const xMax = 10 ** Math.ceil(Math.log10(Math.max(10, ...all.map((p) => p.rate))))
   const values = all.flatMap((p) => [p.p50, p.p99]).filter((v) => v > 0)
   const yMin = 10 ** Math.floor(Math.log10(Math.max(0.01, Math.min(...values, 1))))
   const yMax = 10 ** Math.ceil(Math.log10(Math.max(...values, 10)))
-  const x = (rate: number) => m.left + (rate / xMax) * plotW
+  const x = (rate: number) =>
+    m.left + ((Math.log10(Math.max(rate, xMin)) - Math.log10(xMin)) / (Math.log10(xMax) - Math.log10(xMin))) * plotW
   const y = (ms: number) =>
     m.top + plotH - ((Math.log10(Math.max(ms, yMin)) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * plotH
   const parts: Array<string> = []
@@ -38,15 +39,18 @@ export const latencyChart = (title: string, series: ReadonlyArray<Series>): stri
       `<text x="${m.left - 8}" y="${y(v) + 4}" text-anchor="end">${v >= 1 ? v.toLocaleString("en") : v} ms</text>`
     )
   }
-  const xStep = xMax / 5
-  for (let r = 0; r <= xMax; r += xStep) {
-    parts.push(
-      `<line x1="${x(r)}" x2="${x(r)}" y1="${m.top}" y2="${m.top + plotH}" stroke="#eee"/>`,
-      `<text x="${x(r)}" y="${m.top + plotH + 18}" text-anchor="middle">${Math.round(r).toLocaleString("en")}</text>`
-    )
+  for (let decade = xMin; decade < xMax * 1.0001; decade *= 10) {
+    for (const k of [1, 2, 5]) {
+      const r = decade * k
+      if (r > xMax * 1.0001) break
+      parts.push(
+        `<line x1="${x(r)}" x2="${x(r)}" y1="${m.top}" y2="${m.top + plotH}" stroke="#eee"/>`,
+        `<text x="${x(r)}" y="${m.top + plotH + 18}" text-anchor="middle">${r.toLocaleString("en")}</text>`
+      )
+    }
   }
   parts.push(
-    `<text x="${m.left + plotW / 2}" y="${height - 10}" text-anchor="middle">offered rate (POST /orders per second, open loop)</text>`,
+    `<text x="${m.left + plotW / 2}" y="${height - 10}" text-anchor="middle">offered rate (POST /orders per second, open loop; log scale)</text>`,
     `<rect x="${m.left}" y="${m.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`
   )
   series.forEach((s, i) => {
