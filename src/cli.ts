@@ -15,8 +15,7 @@ import { type DeadLetter, DeadLetters } from "./deadletter/DeadLetters.js"
 import type { OrderId } from "./domain/Order.js"
 import { PgEventStore } from "./eventstore/PgEventStore.js"
 import { EventStore } from "./eventstore/EventStore.js"
-import { encodeEvent } from "./eventstore/EventCodec.js"
-import { toView } from "./http/Handlers.js"
+import { toEventView, toView } from "./http/Handlers.js"
 import { KafkaLive } from "./kafka/Kafka.js"
 import { LoggingLive } from "./observability/Logging.js"
 import { OrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
@@ -130,13 +129,7 @@ const events = Command.make("events", { json, orderId: orderIdArg }, ({ json, or
   Effect.gen(function*() {
     const recorded = yield* (yield* EventStore).readStream(orderId.toLowerCase() as OrderId)
     if (recorded.length === 0) return yield* notFound(`order ${orderId}`)
-    const rows = recorded.map((r) => ({
-      position: r.position.toString(),
-      version: r.version,
-      type: r.event._tag,
-      recordedAt: r.recordedAt.toISOString(),
-      data: encodeEvent(r.event).data
-    }))
+    const rows = recorded.map(toEventView)
     yield* print(json, rows, () => rows.map((r) => `${r.version} ${r.type} @${r.position} ${r.recordedAt}`).join("\n"))
   })).pipe(Command.withDescription("an order's event stream, in version order"))
 

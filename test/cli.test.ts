@@ -63,6 +63,10 @@ describe("operator CLI", () => {
         assert.strictEqual(JSON.parse(shown.out).state, "CANCELLED")
         const events = yield* cli("orders", "events", id, "--json")
         assert.deepStrictEqual(JSON.parse(events.out).map((e: any) => e.type), ["OrderPlaced", "OrderCancelled"])
+        // the same view as GET /orders/:id/events (src/http/Handlers.ts#toEventView)
+        assert.deepStrictEqual(Object.keys(JSON.parse(events.out)[0]).sort(), [
+          "data", "eventId", "metadata", "position", "recordedAt", "schemaVersion", "type", "version"
+        ])
         assert.strictEqual((yield* cli("orders", "show", newOrderId())).code, 3)
 
         const dlq = yield* cli("dlq", "list", "--json")

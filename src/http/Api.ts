@@ -85,6 +85,7 @@ export const EventView = Schema.Struct({
   data: Schema.Unknown,
   metadata: Schema.Unknown
 })
+export type EventView = typeof EventView.Type
 
 const OrderPath = Schema.Struct({ orderId: OrderId })
 

@@ -12,7 +12,7 @@ import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { formatMoney, Money, parseMoney } from "../domain/Money.js"
 import { CancelOrder, type Order, type OrderId, OrderNotFound, PlaceOrder } from "../domain/Order.js"
 import type { ConcurrencyConflict } from "../eventstore/EventStore.js"
-import { EventStore } from "../eventstore/EventStore.js"
+import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
 import { encodeEvent } from "../eventstore/EventCodec.js"
 import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
@@ -35,6 +35,7 @@ import {
   IdempotencyKeyMismatch,
   NotReady,
   OrderBusy,
+  type EventView,
   type OrderView,
   PayloadTooLarge,
   PlaceOrderBody,
@@ -61,6 +62,18 @@ export const toView = (order: Order): OrderView => ({
   reason: order.reason,
   createdAt: order.createdAt.toISOString(),
   updatedAt: order.updatedAt.toISOString()
+})
+
+/** A recorded event as the API and the CLI show it: its stored form (encoded data) with its place in the log. */
+export const toEventView = (r: RecordedEvent): EventView => ({
+  position: r.position.toString(),
+  version: r.version,
+  eventId: r.event.eventId,
+  type: r.event._tag,
+  schemaVersion: r.schemaVersion,
+  recordedAt: r.recordedAt.toISOString(),
+  data: encodeEvent(r.event).data,
+  metadata: r.metadata
 })
 
 const busy = (e: ConcurrencyConflict) =>
@@ -219,18 +232,7 @@ export const OrdersHandlers = (settings: HttpSettings) =>
               (events) => events.length > 0,
               () => new OrderNotFound({ orderId: path.orderId, message: `order ${path.orderId} not found` })
             ),
-            Effect.map((events) =>
-              events.map((r) => ({
-                position: r.position.toString(),
-                version: r.version,
-                eventId: r.event.eventId,
-                type: r.event._tag,
-                schemaVersion: r.schemaVersion,
-                recordedAt: r.recordedAt.toISOString(),
-                data: encodeEvent(r.event).data,
-                metadata: r.metadata
-              }))
-            )
+            Effect.map((events) => events.map(toEventView))
           ))
         .handle("cancel", ({ path, request }) => {
           const command = new CancelOrder({
