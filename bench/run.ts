@@ -47,7 +47,7 @@ const rebuildOrders = process.env.BENCH_REBUILD_ORDERS ?? "333334"
 const concurrency = 10
 const providerLatencyMs = 20
 /** Node flags of our process, as scripts/start.sh runs it. */
-const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "--max-old-space-size=256 --max-semi-space-size=8").split(" ").filter(Boolean)
+const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "--max-old-space-size=256").split(" ").filter(Boolean)
 
 const baseUrl = new URL(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/orders")
 const dbUrl = (name: string) => {
