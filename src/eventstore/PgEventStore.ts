@@ -130,67 +130,8 @@ export const PgEventStore = Layer.scoped(
         )
       )
 
-    const appendOne = Effect.fnUntraced(function*(request: AppendRequest) {
-        const { events, expectedVersion, streamId } = request
-        const encoded = events.map(encodeEvent)
-        const ids = events.map((e) => e.eventId)
-        const row = orderRowValues(request.state)
-        const idem = request.idempotency
-        const result = yield* sql<{ current: number; duplicates: number; inserted: number }>`
-          WITH cur AS (SELECT coalesce(max(version), 0)::int AS v FROM events WHERE stream_id = ${streamId}),
-          dup AS (SELECT count(*)::int AS n FROM events WHERE event_id = ANY(${ids}::uuid[])),
-          ins AS (
-            INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata)
-            SELECT ${streamId}, ${expectedVersion}::int + e.ord::int, e.event_id, e.type, e.schema_version, e.data::jsonb,
-                   ${JSON.stringify(request.metadata)}::jsonb
-            FROM unnest(${ids}::uuid[], ${encoded.map((e) => e.type)}::text[],
-                        ${encoded.map((e) => e.schemaVersion)}::smallint[],
-                        ${encoded.map((e) => JSON.stringify(e.data))}::text[])
-                   WITH ORDINALITY AS e(event_id, type, schema_version, data, ord),
-                 cur, dup
-            WHERE cur.v = ${expectedVersion} AND dup.n = 0
-            RETURNING position, stream_id
-          ),
-          ob AS (INSERT INTO outbox (position, stream_id) SELECT position, stream_id FROM ins),
-          proj AS (
-            INSERT INTO orders (order_id, user_id, amount_minor, currency, status, payment_id, reason, version,
-                                created_at, updated_at)
-            SELECT ${row.order_id}, ${row.user_id}, ${row.amount_minor}::bigint, ${row.currency}, ${row.status},
-                   ${row.payment_id}::uuid, ${row.reason}, ${row.version}, ${row.created_at}, ${row.updated_at}
-            WHERE EXISTS (SELECT 1 FROM ins)
-            ON CONFLICT (order_id) DO UPDATE SET
-              status = EXCLUDED.status, payment_id = EXCLUDED.payment_id, reason = EXCLUDED.reason,
-              version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
-            WHERE orders.version < EXCLUDED.version
-          ),
-          idem AS (
-            UPDATE idempotency_keys
-               SET status = 'completed', response_status = ${idem?.status ?? null}::smallint,
-                   response_body = ${idem ? JSON.stringify(idem.body) : null}::jsonb
-             WHERE key = ${idem?.key ?? null} AND EXISTS (SELECT 1 FROM ins)
-          ),
-          inb AS (
-            INSERT INTO inbox (consumer, message_id)
-            SELECT ${request.inbox?.consumer ?? null}, ${request.inbox?.messageId ?? null}::uuid
-            WHERE ${request.inbox !== undefined} AND EXISTS (SELECT 1 FROM ins)
-            ON CONFLICT DO NOTHING
-          ),
-          note AS (SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM (SELECT 1 FROM ins LIMIT 1) wrote)
-          SELECT cur.v AS current, dup.n AS duplicates, (SELECT count(*) FROM ins)::int AS inserted,
-                 (SELECT count(*) FROM note)::int AS notified
-          FROM cur, dup`.pipe(
-          Effect.map((rows) => rows[0]!),
-          Effect.catchIf(isUniqueViolation, () => Effect.succeed(undefined)),
-          Effect.orDie
-        )
-        if (result === undefined) return yield* conflictOrDuplicate(streamId, expectedVersion, ids)
-        if (result.inserted > 0) return { version: expectedVersion + result.inserted, duplicate: false }
-        if (result.duplicates === ids.length) return { version: result.current, duplicate: true }
-        return yield* new ConcurrencyConflict({ streamId, expectedVersion, actualVersion: result.current })
-      })
-
-    /** Several appends (of distinct streams) in one statement: each request's outcome, or `undefined` when a
-     * unique violation rolled the whole statement back. */
+    /** The append statement, for one request or several of distinct streams: each request's outcome, or
+     * `undefined` when a unique violation rolled the whole statement back. */
     const appendMany = (requests: ReadonlyArray<AppendRequest>) => {
       const col = <A>(f: (r: AppendRequest) => A) => requests.map(f)
       const rows = requests.map((r) => orderRowValues(r.state))
@@ -225,7 +166,10 @@ export const PgEventStore = Layer.scoped(
                  (SELECT count(*) FROM e JOIN events x ON x.event_id = e.event_id WHERE e.i = r.i)::int AS duplicates
           FROM r
         ),
-        ok AS (SELECT r.* FROM r JOIN chk ON chk.i = r.i WHERE chk.current = r.expected AND chk.duplicates = 0),
+        ok AS (
+          SELECT r.* FROM r JOIN chk ON chk.i = r.i
+          WHERE chk.current = r.expected AND chk.duplicates = 0 AND EXISTS (SELECT 1 FROM e WHERE e.i = r.i)
+        ),
         ins AS (
           INSERT INTO events (stream_id, version, event_id, type, schema_version, data, metadata)
           SELECT ok.stream_id, ok.expected + (row_number() OVER (PARTITION BY e.i ORDER BY e.n))::int, e.event_id,
@@ -257,6 +201,7 @@ export const PgEventStore = Layer.scoped(
           ON CONFLICT DO NOTHING
         ),
         note AS (SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM (SELECT 1 FROM ins LIMIT 1) wrote)
+        -- \`notified\` is read by nobody: selecting from \`note\` is what makes PostgreSQL evaluate it
         SELECT chk.i::int AS i, chk.current, chk.duplicates,
                (SELECT count(*) FROM ins WHERE ins.stream_id = r.stream_id)::int AS inserted,
                (SELECT count(*) FROM note)::int AS notified
@@ -274,6 +219,14 @@ export const PgEventStore = Layer.scoped(
         Effect.orDie
       )
     }
+
+    /** One append in its own statement; a unique violation (a concurrent append elsewhere) is sorted out by
+     * reading what is stored: the same events already there is a duplicate, anything else a conflict. */
+    const appendOne = (request: AppendRequest) =>
+      Effect.flatMap(appendMany([request]), (results) =>
+        results === undefined
+          ? conflictOrDuplicate(request.streamId, request.expectedVersion, request.events.map((e) => e.eventId))
+          : results[0]!)
 
     /** One round: a lone append alone; several in one statement, or one by one if that hit a violation. */
     const writeRound = (requests: ReadonlyArray<AppendRequest>) =>
