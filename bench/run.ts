@@ -174,28 +174,30 @@ const stepLine = (name: string, r: StepReport) =>
   )
 
 /** Steps through the rates; after the first unsustained step, one more (the knee), then stop. */
-const ladder = async (
-  name: string,
-  server: Server,
-  probes: ReadonlyArray<CpuProbe>,
-  afterStep?: (result: StepResult, started: number) => Promise<PipelineReport>
-) => {
+type AfterStep = (result: StepResult) => Promise<PipelineReport>
+
+/** One step at `rate`: the load, then `afterStep` (the pipeline's drain), with the CPU each process spent. */
+const measureStep = async (server: Server, probes: ReadonlyArray<CpuProbe>, rate: number, afterStep?: AfterStep) => {
+  const before = sampleCpu(probes)
+  const result = await runStep({ url: `${server.url}/orders`, rate, seconds: stepSeconds, body: orderBody, collect: afterStep !== undefined })
+  const pipeline = afterStep ? await afterStep(result) : undefined
+  const after = sampleCpu(probes)
+  const cpuSecondsPerOrder = Object.fromEntries(
+    probes.map((p) => [p.name, result.ok > 0 ? (after[p.name]! - before[p.name]!) / result.ok : 0])
+  )
+  const { bodies: _, ...rest } = result
+  const report: StepReport = { ...rest, sustained: isSustained(result), cpuSecondsPerOrder, ...(pipeline ? { pipeline } : {}) }
+  return report
+}
+
+const ladder = async (name: string, server: Server, probes: ReadonlyArray<CpuProbe>, afterStep?: AfterStep) => {
   const steps: Array<StepReport> = []
   let misses = 0
   // warm-up, not recorded: JIT compilation and connection pools, the same for every scenario
   await runStep({ url: `${server.url}/orders`, rate: rates[0]!, seconds: 5, body: orderBody })
   await sleep(2000)
   for (const rate of rates) {
-    const before = sampleCpu(probes)
-    const started = Date.now()
-    const result = await runStep({ url: `${server.url}/orders`, rate, seconds: stepSeconds, body: orderBody, collect: afterStep !== undefined })
-    const pipeline = afterStep ? await afterStep(result, started) : undefined
-    const after = sampleCpu(probes)
-    const cpuSecondsPerOrder = Object.fromEntries(
-      probes.map((p) => [p.name, result.ok > 0 ? (after[p.name]! - before[p.name]!) / result.ok : 0])
-    )
-    const { bodies: _, ...rest } = result
-    const report: StepReport = { ...rest, sustained: isSustained(result), cpuSecondsPerOrder, ...(pipeline ? { pipeline } : {}) }
+    const report = await measureStep(server, probes, rate, afterStep)
     steps.push(report)
     stepLine(name, report)
     if (!report.sustained && ++misses >= 2) break
@@ -207,9 +209,16 @@ const ladder = async (
 const maxSustained = (steps: ReadonlyArray<StepReport>) =>
   steps.filter((s) => s.sustained).reduce<StepReport | undefined>((best, s) => (!best || s.acceptedRate > best.acceptedRate ? s : best), undefined)
 
-const runHttpBaseline = async (name: string, args: Array<string>, port: number, probes: ReadonlyArray<CpuProbe>) => {
+/** A server with nothing behind its POST /orders to wait for: the ladder, its CPU and its peak RSS. */
+const runHttpScenario = async (
+  name: string,
+  args: Array<string>,
+  ready: string,
+  probes: ReadonlyArray<CpuProbe>,
+  env: Record<string, string> = {}
+) => {
   log(`scenario ${name}`)
-  const server = await startServer(name, [...args], {}, `http://127.0.0.1:${port}/orders`)
+  const server = await startServer(name, args, env, ready)
   const appProbe: CpuProbe = { name: "server", read: () => treeCpuSeconds(server.child.pid!) }
   try {
     const steps = await ladder(name, server, [appProbe, ...probes])
@@ -235,21 +244,6 @@ const metricValue = (text: string, name: string) => {
   return line ? Number(line.split(" ").pop()) : NaN
 }
 
-/** Our POST path alone: the api role in its own process (compiled, same flags as `npm start`). */
-const runApiOnly = async (probes: ReadonlyArray<CpuProbe>, brokers: string) => {
-  log("scenario api (our POST /orders alone)")
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
-  const env = { DATABASE_URL: dbUrl(benchDb), KAFKA_BROKERS: brokers, PORT: "3205", HOST: "127.0.0.1" }
-  const server = await startServer("api", [...nodeFlags, "dist/main.js", "api"], env, "http://127.0.0.1:3205/health/ready")
-  const appProbe: CpuProbe = { name: "server", read: () => treeCpuSeconds(server.child.pid!) }
-  try {
-    const steps = await ladder("api", server, [appProbe, ...probes])
-    return { steps, peakRssMiB: peakRssMiB(server.child.pid!) }
-  } finally {
-    await stopServer(server)
-  }
-}
-
 const runOurs = async (pool: pg.Pool, probes: ReadonlyArray<CpuProbe>, brokers: string) => {
   log("scenario ours (all roles in one process)")
   const env = {
@@ -263,16 +257,13 @@ const runOurs = async (pool: pg.Pool, probes: ReadonlyArray<CpuProbe>, brokers: 
     PROVIDER_LATENCY_MS: String(providerLatencyMs),
     PAYMENT_WORKER_GROUP: `bench-worker-${Date.now()}`
   }
-  // the compiled build, as deployed (`npm start` runs it too): under tsx the same process carries ~100 MB of
-  // transpiler and source maps
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
   const provider = await startServer("provider", ["dist/main.js", "payment-provider"], env, "http://127.0.0.1:3204/control")
   const server = await startServer("ours", [...nodeFlags, "dist/main.js", "api,relay,worker,projector"], env, "http://127.0.0.1:3203/health/ready")
   const appProbe: CpuProbe = { name: "app (all roles)", read: () => treeCpuSeconds(server.child.pid!) }
   const providerProbe: CpuProbe = { name: "provider simulator", read: () => treeCpuSeconds(provider.child.pid!) }
   const allProbes = [appProbe, providerProbe, ...probes]
 
-  const pipeline = async (result: StepResult, started: number): Promise<PipelineReport> => {
+  const pipeline = async (result: StepResult): Promise<PipelineReport> => {
     const ids = result.bodies.map((b) => (b as { orderId: string }).orderId)
     const lagSamples: Array<number> = []
     // wait until the step's orders are PAID (the relay, worker and provider drain the backlog)
@@ -329,7 +320,6 @@ const runOurs = async (pool: pg.Pool, probes: ReadonlyArray<CpuProbe>, brokers: 
       return summarize(h)
     }
     const sortedLag = [...lagSamples].sort((a, b) => a - b)
-    void started
     const paidPerSecond = rows.length / span
     return {
       paid: rows.length,
@@ -353,18 +343,7 @@ const runOurs = async (pool: pg.Pool, probes: ReadonlyArray<CpuProbe>, brokers: 
       .reduce<StepReport | undefined>((best, s) => (!best || s.offeredRate > best.offeredRate ? s : best), undefined)
     let atSeventyPercent: StepReport | undefined
     if (endToEnd) {
-      const rate = Math.max(1, Math.round(endToEnd.offeredRate * 0.7))
-      const before = sampleCpu(allProbes)
-      const result = await runStep({ url: `${server.url}/orders`, rate, seconds: stepSeconds, body: orderBody, collect: true })
-      const p = await pipeline(result, Date.now())
-      const after = sampleCpu(allProbes)
-      const { bodies: _, ...rest } = result
-      atSeventyPercent = {
-        ...rest,
-        sustained: isSustained(result),
-        pipeline: p,
-        cpuSecondsPerOrder: Object.fromEntries(allProbes.map((q) => [q.name, result.ok > 0 ? (after[q.name]! - before[q.name]!) / result.ok : 0]))
-      }
+      atSeventyPercent = await measureStep(server, allProbes, Math.max(1, Math.round(endToEnd.offeredRate * 0.7)), pipeline)
       stepLine("ours at 70% of the end-to-end maximum", atSeventyPercent)
     }
     return { steps, endToEndMax: endToEnd?.offeredRate ?? 0, atSeventyPercent, peakRssMiB: peakRssMiB(server.child.pid!) }
@@ -403,12 +382,27 @@ const main = async () => {
     postgres: (await pool.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v
   }
 
-  const noop = scenarios.has("noop") ? await runHttpBaseline("noop", ["bench/servers/noop.ts", "3201"], 3201, probes) : undefined
+  const noop = scenarios.has("noop")
+    ? await runHttpScenario("noop", ["bench/servers/noop.ts", "3201"], "http://127.0.0.1:3201/orders", probes)
+    : undefined
   const express = scenarios.has("express")
-    ? await runHttpBaseline("express", ["bench/servers/express.ts", "3202", dbUrl(benchDb)], 3202, probes)
+    ? await runHttpScenario("express", ["bench/servers/express.ts", "3202", dbUrl(benchDb)], "http://127.0.0.1:3202/orders", probes)
     : undefined
   const pgbench = scenarios.has("pgbench") ? runPgbench() : undefined
-  const api = scenarios.has("api") ? await runApiOnly(probes, brokers) : undefined
+  // our scenarios run the compiled build, as deployed (`npm start` runs it too): under tsx the same process
+  // carries ~100 MB of transpiler and source maps
+  if (scenarios.has("api") || scenarios.has("ours")) {
+    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+  }
+  // our POST path alone: the api role in its own process, nothing consuming the outbox
+  const api = scenarios.has("api")
+    ? await runHttpScenario("api", [...nodeFlags, "dist/main.js", "api"], "http://127.0.0.1:3205/health/ready", probes, {
+      DATABASE_URL: dbUrl(benchDb),
+      KAFKA_BROKERS: brokers,
+      PORT: "3205",
+      HOST: "127.0.0.1"
+    })
+    : undefined
   // what the api scenario wrote is not for the pipeline of the next one to publish and charge
   if (api) await pool.query("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
   const ours = scenarios.has("ours") ? await runOurs(pool, probes, brokers) : undefined
