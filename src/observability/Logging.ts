@@ -7,16 +7,16 @@ import { Cause, Effect, HashMap, Layer, Logger, LogLevel } from "effect"
 
 const jsonLineLogger = (write: (line: string) => void) =>
   Logger.make<unknown, void>(({ annotations, cause, date, logLevel, message }) => {
-  const line: Record<string, unknown> = {
-    ts: date.toISOString(),
-    level: logLevel.label,
-    type: "LOG",
-    msg: Array.isArray(message) ? message.map(String).join(" ") : String(message)
-  }
-  for (const [key, value] of HashMap.toEntries(annotations)) line[key] = value
-  if (!Cause.isEmpty(cause)) line.cause = Cause.pretty(cause)
-  write(JSON.stringify(line) + "\n")
-})
+    const line: Record<string, unknown> = {
+      ts: date.toISOString(),
+      level: logLevel.label,
+      type: "LOG",
+      msg: Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    }
+    for (const [key, value] of HashMap.toEntries(annotations)) line[key] = value
+    if (!Cause.isEmpty(cause)) line.cause = Cause.pretty(cause)
+    write(JSON.stringify(line) + "\n")
+  })
 
 /**
  * Lines written in one turn of the event loop go out as one write (stdout to a file or pipe is a
