@@ -11,15 +11,17 @@ import { CrashPoints } from "../src/CrashPoints.js"
 import { Kafka, type OutgoingMessage, topicsFor } from "../src/kafka/Kafka.js"
 import { Relay } from "../src/outbox/Relay.js"
 import { MemoryPaymentGateway, MemoryProvider, PaymentGateway } from "../src/payment/PaymentGateway.js"
-import { PaymentProcessor } from "../src/payment/PaymentWorker.js"
+import { PaymentProcessor } from "../src/payment/PaymentProcess.js"
 import { parseLogLevel } from "../src/observability/Logging.js"
 import { onTestDatabase } from "../test/support/TestDatabase.js"
 import type { Backend } from "./support.js"
 
 export const workerEnv = ConfigProvider.fromMap(new Map([
   ["PAYMENT_WORKER_GROUP", "props"],
+  ["PAYMENT_QUICK_ATTEMPTS", "1"],
   ["PAYMENT_MAX_ATTEMPTS", "3"],
   ["PAYMENT_RETRY_BASE_MS", "1"],
+  ["PAYMENT_RETRY_DELAY_MS", "0"],
   ["BREAKER_THRESHOLD", "1000000"],
   ["BREAKER_COOLDOWN_MS", "1"]
 ]))
@@ -75,6 +77,7 @@ export const MemoryKafka = Layer.effect(
     Kafka.of({
       topics: topicsFor("props."),
       send: (_, messages) => Effect.sync(() => void log.push(...messages)),
+      sendRaw: () => Effect.dieMessage("MemoryKafka carries order events only"),
       lag: () => Effect.succeed(0),
       consumer: () => Effect.dieMessage("MemoryKafka has no consumers: the property drives consumption")
     }))

@@ -11,7 +11,8 @@
  *      quiescence every order is settled, its log legal and contiguous, the projection = the fold, no outbox
  *      row unpublished, each order's events on the topic in version order, exactly one charge per payment.
  * P10 — retries and dead letters: random provider fault schedules → each message ends processed, or parked
- *      after exactly N attempts with no charge; replaying a parked message charges at most once.
+ *      after exactly N failed passes (the message's own, then durable retries the scheduler re-drives) with no
+ *      charge; replaying a parked message charges at most once.
  * Mutation checks: the same properties run against a broken variant (the provider called without the
  * idempotency key) and must fail.
  * Every run drives the same relay code as production (over the in-memory or PostgreSQL outbox, into an
@@ -24,7 +25,7 @@ import { CrashPoints, isSimulatedCrash } from "../src/CrashPoints.js"
 import type { OrderId } from "../src/domain/Order.js"
 import { uuidv7 } from "../src/Ids.js"
 import { MemoryProvider } from "../src/payment/PaymentGateway.js"
-import { PaymentProcessor } from "../src/payment/PaymentWorker.js"
+import { PaymentProcessor } from "../src/payment/PaymentProcess.js"
 import { cmd } from "../test/support/fixtures.js"
 import { checkStoredOrder } from "../test/support/invariants.js"
 import { fromMessage } from "../src/kafka/Envelope.js"
@@ -146,7 +147,15 @@ const runScenario = (stores: Layer.Layer<any>, scenario: Scenario, broken: boole
         if (d.crash === "afterCharge") yield* crashes.arm("worker.afterChargeBeforeCommit")
         for (let attempt = 0; attempt < 20; attempt++) {
           const used = process
-          const exit = yield* Effect.exit(used.processor.handle(eventIds[d.order]!, orderIds[d.order]!, "OrderPlaced"))
+          // the message's pass, then the scheduler's due retries (durable retries: each a pass of its own)
+          const exit = yield* Effect.exit(used.processor.handle(eventIds[d.order]!, orderIds[d.order]!).pipe(
+            Effect.flatMap((outcome) =>
+              Effect.iterate(outcome, {
+                while: (o) => o === "retry-scheduled",
+                body: () => used.processor.redrive(orderIds[d.order]!)
+              })
+            )
+          ))
           if (Exit.isSuccess(exit)) {
             if (d.crash === "afterCommit" && attempt === 0) {
               yield* restart // processed, then died before committing the offset: redelivered
@@ -155,7 +164,7 @@ const runScenario = (stores: Layer.Layer<any>, scenario: Scenario, broken: boole
             return
           }
           const failure = exit.cause
-          if (failure._tag === "Fail" && failure.error._tag === "ChargeExhausted") {
+          if (failure._tag === "Fail" && failure.error._tag === "PaymentParked") {
             if (failure.error.attempts !== 3) violations.push(`parked after ${failure.error.attempts} attempts, not 3`)
             // parked, with no charge made for it (a later copy of the message may still succeed)
             const paid = yield* Effect.map(process.actors.load(orderIds[d.order]!), (s) => s?.status)

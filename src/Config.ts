@@ -1,6 +1,13 @@
 /** Configuration from the environment, with defaults for local development (README: Configuration). */
 import { Config, Redacted } from "effect"
 
+/** The consumer group of the payment worker, also the inbox's consumer name: one per deployment, so two
+ * deployments with different topic prefixes on one broker never share a group. */
+export const WorkerGroup = Config.all({
+  prefix: Config.string("KAFKA_TOPIC_PREFIX").pipe(Config.withDefault("")),
+  group: Config.option(Config.string("PAYMENT_WORKER_GROUP"))
+}).pipe(Config.map(({ group, prefix }) => group._tag === "Some" ? group.value : `${prefix}payment-worker`))
+
 export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/orders"
 
 export const AppConfig = Config.all({
@@ -14,6 +21,6 @@ export const AppConfig = Config.all({
   idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
   /** Bearer token of the admin API (dead letters). The default is for local development only. */
   adminToken: Config.redacted("ADMIN_TOKEN").pipe(Config.withDefault(Redacted.make("dev-admin-token"))),
-  workerGroup: Config.string("PAYMENT_WORKER_GROUP").pipe(Config.withDefault("payment-worker"))
+  workerGroup: WorkerGroup
 })
 export type AppConfig = Config.Config.Success<typeof AppConfig>

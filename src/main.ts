@@ -25,7 +25,10 @@ import { Relay, RelayLive } from "./outbox/Relay.js"
 import { StatsProjection, StatsProjectorLive } from "./projection/AsyncProjections.js"
 import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
 import { PaymentSimulatorLive, SimulatorConfig } from "./payment/PaymentSimulator.js"
-import { PaymentProcessor, PaymentWorkerLive, SweeperLive } from "./payment/PaymentWorker.js"
+import { PaymentProcessor } from "./payment/PaymentProcess.js"
+import { PaymentSchedulerLive } from "./payment/PaymentScheduler.js"
+import { PaymentWorkerLive } from "./payment/PaymentWorker.js"
+import { Readiness } from "./Readiness.js"
 import { DatabaseLive } from "./Sql.js"
 
 const roles = ["all", "api", "relay", "worker", "projector", "payment-provider", "migrate"] as const
@@ -51,7 +54,7 @@ const Api = Layer.unwrapEffect(
 
 const RelayRole = RelayLive.pipe(Layer.provide(Relay.Default), Layer.provide(KafkaLive))
 
-const WorkerRole = Layer.mergeAll(PaymentWorkerLive, SweeperLive).pipe(
+const WorkerRole = Layer.mergeAll(PaymentWorkerLive, PaymentSchedulerLive).pipe(
   Layer.provide(PaymentProcessor.Default),
   Layer.provide(DeadLetters.Default),
   Layer.provide(HttpPaymentGateway),
@@ -64,7 +67,7 @@ const ProviderRole = Layer.unwrapEffect(Effect.map(SimulatorConfig, (config) => 
 
 /** What every role may use: the database, the stores, the order actors. (Kafka: only the roles that need it.) */
 const Shared = Domain.pipe(
-  Layer.provideMerge(Layer.mergeAll(PgStores, CrashPoints.none)),
+  Layer.provideMerge(Layer.mergeAll(PgStores, CrashPoints.none, Readiness.Default)),
   Layer.provideMerge(Database)
 )
 
@@ -87,4 +90,25 @@ const program = requested[0] === "migrate"
     )
   )
 
-program.pipe(Effect.provide(BufferedLoggingLive), NodeRuntime.runMain({ disablePrettyLogger: true }))
+// The shutdown deadline (SHUTDOWN_TIMEOUT_MS): each role stops within it (the worker abandons in-flight work
+// that would not finish); should anything still hang, the process exits anyway, after saying so.
+const deadline = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 15_000)
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    setTimeout(() => {
+      process.stdout.write(JSON.stringify({
+        ts: new Date().toISOString(),
+        level: "ERROR",
+        type: "SHUTDOWN_TIMEOUT",
+        msg: `shutdown did not finish within ${deadline} ms: exiting`
+      }) + "\n")
+      process.exit(1)
+    }, deadline + 2_000).unref()
+  })
+}
+
+program.pipe(
+  Effect.onInterrupt(() => Effect.logInfo("shut down").pipe(Effect.annotateLogs({ type: "SHUTDOWN", roles: requested.join(",") }))),
+  Effect.provide(BufferedLoggingLive),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

@@ -18,12 +18,14 @@ describe("dead letters", () => {
         for (let offset = 0; offset < 12; offset++) {
           yield* deadLetters.park({
             consumer: "worker",
-            topic: "orders.events",
-            partition: 0,
-            offset: String(offset),
-            key: null,
-            value: "not an envelope",
-            headers: {},
+            message: {
+              topic: "orders.events",
+              partition: 0,
+              offset: String(offset),
+              key: null,
+              value: Buffer.from("not an envelope"),
+              headers: []
+            },
             error: "undecodable",
             attempts: 0
           })

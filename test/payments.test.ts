@@ -15,7 +15,7 @@ import { toMessage } from "../src/kafka/Envelope.js"
 import { Kafka } from "../src/kafka/Kafka.js"
 import { PaymentSimulator, type SimulatorSettings } from "../src/payment/PaymentSimulator.js"
 import { breakerOpened } from "../src/payment/CircuitBreaker.js"
-import { duplicatesSkipped, paymentRetries } from "../src/payment/PaymentWorker.js"
+import { duplicatesSkipped, paymentRetries } from "../src/payment/PaymentProcess.js"
 import { cmd, newId } from "./support/fixtures.js"
 import { checkStoredOrder } from "./support/invariants.js"
 import { adminToken, call, postJson } from "./support/TestApp.js"
@@ -153,7 +153,7 @@ describe("payments end to end", () => {
         assert.strictEqual(list.status, 200)
         const poison = list.body.find((d: any) => d.key === "poison")
         assert.strictEqual(poison.attempts, 0)
-        assert.match(poison.error, /undecodable/)
+        assert.match(poison.error, /not JSON/)
         const discarded = yield* call("POST", `/admin/dead-letters/${poison.id}/discard`, { headers: admin })
         assert.strictEqual(discarded.body.status, "discarded")
         assert.strictEqual((yield* call("POST", `/admin/dead-letters/${poison.id}/discard`, { headers: admin })).status, 409)

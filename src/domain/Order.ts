@@ -56,6 +56,21 @@ export class OrderFailed extends Schema.TaggedClass<OrderFailed>()("OrderFailed"
   occurredAt: Schema.Date
 }) {}
 
+/**
+ * A payment attempt failed transiently and the next one is due at `dueAt` (durable retry, re-driven by the
+ * payment scheduler); `dueAt` null: the attempts are exhausted and the payment is parked for an operator.
+ * `attempt` counts provider calls that failed so far for this payment (a wait on the open breaker is none).
+ */
+export class PaymentRetryScheduled extends Schema.TaggedClass<PaymentRetryScheduled>()("PaymentRetryScheduled", {
+  eventId: EventId,
+  orderId: OrderId,
+  paymentId: PaymentId,
+  attempt: Schema.Int.pipe(Schema.nonNegative()),
+  dueAt: Schema.NullOr(Schema.Date),
+  error: Reason,
+  occurredAt: Schema.Date
+}) {}
+
 export class OrderCancelled extends Schema.TaggedClass<OrderCancelled>()("OrderCancelled", {
   eventId: EventId,
   orderId: OrderId,
@@ -63,7 +78,14 @@ export class OrderCancelled extends Schema.TaggedClass<OrderCancelled>()("OrderC
   occurredAt: Schema.Date
 }) {}
 
-export const OrderEvent = Schema.Union(OrderPlaced, PaymentRequested, OrderPaid, OrderFailed, OrderCancelled)
+export const OrderEvent = Schema.Union(
+  OrderPlaced,
+  PaymentRequested,
+  PaymentRetryScheduled,
+  OrderPaid,
+  OrderFailed,
+  OrderCancelled
+)
 export type OrderEvent = typeof OrderEvent.Type
 export type OrderEventType = OrderEvent["_tag"]
 
@@ -99,6 +121,16 @@ export class RecordPaymentFailed extends Schema.TaggedClass<RecordPaymentFailed>
   at: Schema.Date
 }) {}
 
+export class SchedulePaymentRetry extends Schema.TaggedClass<SchedulePaymentRetry>()("SchedulePaymentRetry", {
+  commandId: CommandId,
+  orderId: OrderId,
+  paymentId: PaymentId,
+  attempt: Schema.Int.pipe(Schema.nonNegative()),
+  dueAt: Schema.NullOr(Schema.Date),
+  error: Reason,
+  at: Schema.Date
+}) {}
+
 export class CancelOrder extends Schema.TaggedClass<CancelOrder>()("CancelOrder", {
   commandId: CommandId,
   orderId: OrderId,
@@ -106,7 +138,14 @@ export class CancelOrder extends Schema.TaggedClass<CancelOrder>()("CancelOrder"
   at: Schema.Date
 }) {}
 
-export const OrderCommand = Schema.Union(PlaceOrder, StartPayment, RecordPaymentSucceeded, RecordPaymentFailed, CancelOrder)
+export const OrderCommand = Schema.Union(
+  PlaceOrder,
+  StartPayment,
+  SchedulePaymentRetry,
+  RecordPaymentSucceeded,
+  RecordPaymentFailed,
+  CancelOrder
+)
 export type OrderCommand = typeof OrderCommand.Type
 
 // ---- state ----

@@ -5,6 +5,9 @@
  * A command that is already satisfied (PlaceOrder of the same order, StartPayment for the pending payment,
  * the same payment result again, Cancel of a cancelled order) yields no events and no rejection.
  *
+ * SchedulePaymentRetry records a failed attempt of the pending payment (the order stays PAYMENT_PENDING); once
+ * that payment is settled it is satisfied already (a scheduler racing the result appends nothing).
+ *
  * Cancelling while PAYMENT_PENDING is rejected: the charge may already be under way at the provider, and a
  * cancelled-but-charged order is worse for the customer than a refused cancel. The client may cancel a
  * CREATED order; once a payment has started, the payment result decides.
@@ -23,6 +26,7 @@ import {
   OrderPlaced,
   type OrderState,
   PaymentRequested,
+  PaymentRetryScheduled,
   type Rejection
 } from "./Order.js"
 
@@ -73,6 +77,14 @@ export const decide = (command: OrderCommand, state: OrderState): Decision => {
       if (state.status === "CREATED") return emit(new PaymentRequested({ eventId, orderId, paymentId: command.paymentId, occurredAt }, valid))
       if (state.status === "PAYMENT_PENDING" && state.paymentId === command.paymentId) return none
       return illegal(state, command, "a payment can only start on a CREATED order")
+    case "SchedulePaymentRetry":
+      if (state.paymentId !== command.paymentId) return illegal(state, command, "not the order's payment")
+      if (state.status === "PAYMENT_PENDING") {
+        const { attempt, dueAt, error, paymentId } = command
+        return emit(new PaymentRetryScheduled({ eventId, orderId, paymentId, attempt, dueAt, error, occurredAt }, valid))
+      }
+      if (state.status === "PAID" || state.status === "FAILED") return none
+      return illegal(state, command, "only a pending payment can be retried")
     case "RecordPaymentSucceeded":
       if (state.status === "PAYMENT_PENDING" && state.paymentId === command.paymentId) {
         return emit(new OrderPaid({ eventId, orderId, paymentId: command.paymentId, occurredAt }, valid))
@@ -108,6 +120,7 @@ const apply = Match.type<OrderEvent>().pipe(
   Match.tagsExhaustive({
     OrderPlaced: () => (order) => order,
     PaymentRequested: (e) => (order) => moved(order, e.occurredAt, { status: "PAYMENT_PENDING", paymentId: e.paymentId }),
+    PaymentRetryScheduled: (e) => (order) => moved(order, e.occurredAt, {}),
     OrderPaid: (e) => (order) => moved(order, e.occurredAt, { status: "PAID" }),
     OrderFailed: (e) => (order) => moved(order, e.occurredAt, { status: "FAILED", reason: e.reason }),
     OrderCancelled: (e) => (order) => moved(order, e.occurredAt, { status: "CANCELLED", reason: e.reason })

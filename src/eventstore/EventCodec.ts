@@ -8,6 +8,7 @@ import { OrderEvent, type OrderEventType } from "../domain/Order.js"
 export const schemaVersions: Readonly<Record<OrderEventType, number>> = {
   OrderPlaced: 1,
   PaymentRequested: 1,
+  PaymentRetryScheduled: 1,
   OrderPaid: 1,
   OrderFailed: 1,
   OrderCancelled: 1

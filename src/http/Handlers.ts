@@ -19,6 +19,7 @@ import { uuidv4, uuidv7 } from "../Ids.js"
 import { StatsProjection } from "../projection/AsyncProjections.js"
 import { OrdersReadModel } from "../projection/OrdersProjection.js"
 import { RebuildJobs } from "../projection/Rebuild.js"
+import { Readiness } from "../Readiness.js"
 import { latestMigrationId } from "../Sql.js"
 import { type DeadLetter, DeadLetters } from "../deadletter/DeadLetters.js"
 import { Kafka } from "../kafka/Kafka.js"
@@ -255,13 +256,21 @@ export const HealthHandlers = HttpApiBuilder.group(Api, "health", (handlers) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const latest = yield* latestMigrationId
+    const readiness = yield* Readiness
+    // the other roles of this process must be doing their work too (the worker: its consumer consuming)
+    const roles = Effect.flatMap(readiness.report, (checks) => {
+      const failing = checks.filter((c) => !c.ok)
+      return failing.length === 0
+        ? Effect.succeed({ status: "ready" as const })
+        : Effect.fail(new NotReady({ message: `not ready: ${failing.map((c) => `${c.name} ${JSON.stringify(c.detail ?? null)}`).join("; ")}` }))
+    })
     return handlers
       .handle("live", () => Effect.succeed({ status: "ok" as const }))
       .handle("ready", () =>
         sql<{ applied: number | null }>`SELECT max(migration_id)::int AS applied FROM effect_sql_migrations`.pipe(
           Effect.flatMap(([row]) =>
             (row?.applied ?? 0) >= latest
-              ? Effect.succeed({ status: "ready" as const })
+              ? roles
               : Effect.fail(new NotReady({ message: `migrations pending: ${row?.applied ?? 0} of ${latest} applied` }))
           ),
           Effect.catchTag("SqlError", () => Effect.fail(new NotReady({ message: "the database does not answer" })))

@@ -45,12 +45,78 @@ export const toMessage = (recorded: RecordedEvent): OutgoingMessage => {
   return { key: recorded.streamId, value: JSON.stringify(envelope), headers }
 }
 
-const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(Envelope))
+const decodeEnvelope = Schema.decodeUnknownEither(Envelope)
 
-/** The envelope and its event, or why the message cannot be understood (it goes to dead letters at once). */
-export const fromMessage = (value: string): Either.Either<{ envelope: Envelope; event: OrderEvent }, string> =>
-  Either.flatMap(Either.mapLeft(decodeEnvelope(value), (e) => `undecodable envelope: ${e.message}`), (envelope) =>
-    Either.try({
-      try: () => ({ envelope, event: decodeEvent(envelope.type, envelope.schemaVersion, envelope.data) }),
-      catch: (e) => `undecodable ${envelope.type} v${envelope.schemaVersion}: ${e instanceof Error ? e.message : e}`
-    }))
+/** Largest value a consumer tries to understand (an envelope is well under 1 KiB); larger ones are parked. */
+export const MAX_VALUE_BYTES = 64 * 1024
+/** Deepest JSON nesting a consumer parses; the envelope needs 3 levels, its data 2 more. */
+export const MAX_DEPTH = 32
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** The deepest array/object nesting of a JSON text, scanning without recursion (strings skipped). */
+export const jsonDepth = (text: string): number => {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // backslash: skip the escaped character
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 123 || c === 91) {
+      if (++depth > deepest) deepest = depth
+    } else if (c === 125 || c === 93) depth--
+  }
+  return deepest
+}
+
+const decodeText = (value: string | Uint8Array | null | undefined): Either.Either<string, string> => {
+  if (value === null || value === undefined) return Either.left("tombstone: the message has no value")
+  if (typeof value === "string") return Either.right(value)
+  if (value.length > MAX_VALUE_BYTES) return Either.left(`value of ${value.length} bytes is over ${MAX_VALUE_BYTES}`)
+  try {
+    return Either.right(utf8.decode(value))
+  } catch {
+    return Either.left("value is not valid UTF-8")
+  }
+}
+
+/**
+ * The envelope and its event, or why the message cannot be understood (it goes to dead letters at once).
+ * Total: any bytes, any size, any depth give one or the other, never a throw — size and depth are bounded
+ * before anything is parsed. `key`, when given, must be the envelope's order id (the partitioning promise).
+ */
+export const fromMessage = (
+  value: string | Uint8Array | null | undefined,
+  key?: string | null
+): Either.Either<{ envelope: Envelope; event: OrderEvent }, string> => {
+  try {
+    const text = decodeText(value)
+    if (Either.isLeft(text)) return Either.left(text.left)
+    if (text.right.length === 0) return Either.left("empty value")
+    if (text.right.length > MAX_VALUE_BYTES) return Either.left(`value of ${text.right.length} characters is too large`)
+    if (jsonDepth(text.right) > MAX_DEPTH) return Either.left(`JSON nested deeper than ${MAX_DEPTH}`)
+    let json: unknown
+    try {
+      json = JSON.parse(text.right)
+    } catch (e) {
+      return Either.left(`not JSON: ${e instanceof Error ? e.message : String(e)}`)
+    }
+    const envelope = decodeEnvelope(json)
+    if (Either.isLeft(envelope)) return Either.left(`undecodable envelope: ${envelope.left.message}`)
+    const e = envelope.right
+    if (key !== undefined && key !== e.orderId) {
+      return Either.left(`message key ${JSON.stringify(key)} is not the envelope's order id ${e.orderId}`)
+    }
+    try {
+      return Either.right({ envelope: e, event: decodeEvent(e.type, e.schemaVersion, e.data) })
+    } catch (err) {
+      return Either.left(`undecodable ${e.type} v${e.schemaVersion}: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  } catch (err) {
+    // a bug in the checks above must not stop consumption either: the message is parked with this reason
+    return Either.left(`decoding failed: ${err instanceof Error ? err.message : String(err)}`)
+  }
+}

@@ -3,12 +3,13 @@
  * idempotent producer (acks = all, at most 5 requests in flight); topics created by the admin client at
  * startup (never by broker auto-creation); consumers made per group.
  */
-import { Config, Context, Effect, Layer, type Scope } from "effect"
+import { Config, Context, Effect, Layer, Metric, Runtime, type Scope } from "effect"
 import {
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
   Kafka as KafkaJs,
+  type logCreator,
   logLevel,
   type Message
 } from "kafkajs"
@@ -42,13 +43,53 @@ export interface OutgoingMessage {
   readonly headers: Record<string, string>
 }
 
+/** A message as bytes: what came off a topic, or goes back to one unchanged (dead letters, replays). */
+export interface RawMessage {
+  readonly key: Uint8Array | null
+  readonly value: Uint8Array | null
+  /** In message order; a name may repeat. */
+  readonly headers: ReadonlyArray<readonly [name: string, value: string | Uint8Array]>
+}
+
+/** A consumed message: its bytes and where it came from. */
+export interface IncomingMessage extends RawMessage {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: string
+  readonly headers: ReadonlyArray<readonly [name: string, value: Uint8Array]>
+}
+
+const toKafkaHeaders = (headers: RawMessage["headers"]): IHeaders => {
+  const out: Record<string, Buffer | Array<Buffer>> = {}
+  for (const [name, value] of headers) {
+    const bytes = Buffer.from(value)
+    const before = out[name]
+    out[name] = before === undefined ? bytes : Array.isArray(before) ? [...before, bytes] : [before, bytes]
+  }
+  return out
+}
+
+/** kafkajs headers as ordered (name, bytes) pairs; a repeated name gives several pairs. */
+export const fromKafkaHeaders = (headers: IHeaders | undefined): Array<readonly [string, Uint8Array]> =>
+  Object.entries(headers ?? {}).flatMap(([name, value]) =>
+    (Array.isArray(value) ? value : [value]).flatMap((v) => v === undefined ? [] : [[name, Buffer.from(v)] as const])
+  )
+
+export const kafkaClientLogs = Metric.counter("kafka_client_log_lines_total", {
+  description: "warnings and errors the Kafka client logged (bridged into the JSON log as KAFKA_CLIENT lines)",
+  incremental: true
+})
+
 export class Kafka extends Context.Tag("Kafka")<Kafka, {
   readonly topics: Topics
   /** Send to one topic; resolves once the broker acknowledged (acks = all). */
   readonly send: (topic: string, messages: ReadonlyArray<OutgoingMessage>) => Effect.Effect<void, KafkaError>
+  /** Send messages byte for byte (keys, values and headers as given). */
+  readonly sendRaw: (topic: string, messages: ReadonlyArray<RawMessage>) => Effect.Effect<void, KafkaError>
   /** Messages of `topic` the group has not committed yet, summed over partitions. */
   readonly lag: (groupId: string, topic: string) => Effect.Effect<number, KafkaError>
-  /** A consumer of the group, connected and subscribed; disconnected when the scope closes. */
+  /** A consumer of the group, connected and subscribed; disconnected when the scope closes. kafkajs never
+   * restarts it by itself: a crash stops it (CRASH event) and its owner decides (src/kafka/KeyedConsumer.ts). */
   readonly consumer: (
     groupId: string,
     topics: ReadonlyArray<string>
@@ -58,12 +99,25 @@ export class Kafka extends Context.Tag("Kafka")<Kafka, {
 const attempt = <A>(what: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (e) => new KafkaError(`${what}: ${e instanceof Error ? e.message : String(e)}`) })
 
+/** kafkajs's own log lines at WARN and above, as our JSON lines (type KAFKA_CLIENT) with a metric. */
+const bridgeLogs = (runtime: Runtime.Runtime<never>): logCreator => () => ({ label, level, log, namespace }) => {
+  const { message, timestamp: _t, logger: _l, stack: _s, ...fields } = log as Record<string, unknown>
+  const line = (level <= logLevel.ERROR ? Effect.logError : Effect.logWarning)(String(message)).pipe(
+    Effect.annotateLogs({ type: "KAFKA_CLIENT", namespace, kafkaLevel: label, ...fields }),
+    Effect.zipRight(Metric.increment(kafkaClientLogs))
+  )
+  Runtime.runFork(runtime)(line)
+}
+
 export const makeKafka = (config: KafkaConfig) =>
   Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    yield* Metric.incrementBy(kafkaClientLogs, 0)
     const client = new KafkaJs({
       clientId: config.clientId,
       brokers: config.brokers.split(",").map((b) => b.trim()),
-      logLevel: logLevel.NOTHING,
+      logLevel: logLevel.WARN,
+      logCreator: bridgeLogs(runtime),
       retry: { initialRetryTime: 100, retries: 8 }
     })
     const topics = topicsFor(config.topicPrefix)
@@ -75,7 +129,13 @@ export const makeKafka = (config: KafkaConfig) =>
         waitForLeaders: true,
         topics: [
           { topic: topics.orderEvents, numPartitions: config.partitions, replicationFactor: 1 },
-          { topic: topics.deadLetters, numPartitions: 1, replicationFactor: 1 }
+          // room for any message of the source topic plus the dlq-* headers
+          {
+            topic: topics.deadLetters,
+            numPartitions: 1,
+            replicationFactor: 1,
+            configEntries: [{ name: "max.message.bytes", value: String(4 * 1024 * 1024) }]
+          }
         ]
       }))
     yield* Effect.addFinalizer(() => Effect.promise(() => admin.disconnect()))
@@ -101,6 +161,17 @@ export const makeKafka = (config: KafkaConfig) =>
       send: (topic, messages) =>
         attempt(`send to ${topic}`, () =>
           producer.send({ topic, acks: -1, messages: messages as Array<Message> })).pipe(Effect.asVoid),
+      sendRaw: (topic, messages) =>
+        attempt(`send to ${topic}`, () =>
+          producer.send({
+            topic,
+            acks: -1,
+            messages: messages.map((m) => ({
+              key: m.key === null ? null : Buffer.from(m.key),
+              value: m.value === null ? null : Buffer.from(m.value),
+              headers: toKafkaHeaders(m.headers)
+            }))
+          })).pipe(Effect.asVoid),
       consumer: (groupId, subscribed) =>
         Effect.acquireRelease(
           Effect.gen(function*() {
@@ -109,7 +180,7 @@ export const makeKafka = (config: KafkaConfig) =>
               sessionTimeout: 10_000,
               heartbeatInterval: 1_000,
               maxWaitTimeInMs: 100,
-              retry: { retries: 20 }
+              retry: { retries: 20, restartOnFailure: () => Promise.resolve(false) }
             })
             yield* attempt("consumer connect", () => consumer.connect())
             yield* attempt("subscribe", () => consumer.subscribe({ topics: [...subscribed], fromBeginning: true }))

@@ -80,7 +80,9 @@ export const makeCircuitBreaker = (options: BreakerOptions) =>
 
     return {
       run,
-      state: () => state._tag
+      state: () => state._tag,
+      /** How long calls will still be refused (0: the next call goes through, or is the probe). */
+      refusedFor: Effect.map(Clock.currentTimeMillis, (now) => state._tag === "Open" ? Math.max(0, state.until - now) : 0)
     } as const
   })
 

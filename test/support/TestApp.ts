@@ -6,6 +6,7 @@ import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
 import { Domain, HttpLive, PgStores } from "../../src/App.js"
 import { DeadLetters } from "../../src/deadletter/DeadLetters.js"
+import { Readiness } from "../../src/Readiness.js"
 import { onTestDatabase } from "./TestDatabase.js"
 import { suiteId, TestKafka } from "./TestKafka.js"
 
@@ -29,6 +30,7 @@ export const TestApp = (suite: string) => {
       Layer.provide(DeadLetters.Default),
       Layer.provideMerge(Domain),
       Layer.provideMerge(PgStores),
+      Layer.provideMerge(Readiness.Default),
       Layer.provideMerge(TestKafka(id))
     )
   )

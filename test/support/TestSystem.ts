@@ -12,7 +12,10 @@ import { Relay, RelayLive } from "../../src/outbox/Relay.js"
 import { StatsProjection, StatsProjectorLive } from "../../src/projection/AsyncProjections.js"
 import { httpPaymentGateway, PaymentGateway } from "../../src/payment/PaymentGateway.js"
 import { PaymentSimulator, PaymentSimulatorLive } from "../../src/payment/PaymentSimulator.js"
-import { PaymentProcessor, PaymentWorkerLive, SweeperLive } from "../../src/payment/PaymentWorker.js"
+import { PaymentProcessor } from "../../src/payment/PaymentProcess.js"
+import { PaymentSchedulerLive } from "../../src/payment/PaymentScheduler.js"
+import { PaymentWorkerLive } from "../../src/payment/PaymentWorker.js"
+import { Readiness } from "../../src/Readiness.js"
 import { testSettings } from "./TestApp.js"
 import { onTestDatabase } from "./TestDatabase.js"
 import { suiteId, TestKafka } from "./TestKafka.js"
@@ -22,6 +25,7 @@ export interface SystemOptions {
   readonly latencyMs?: number
   /** Another Kafka cluster than the one globalSetup started. */
   readonly brokers?: string
+  readonly partitions?: number
 }
 
 export const TestSystem = (suite: string, options: SystemOptions = {}) => {
@@ -29,8 +33,13 @@ export const TestSystem = (suite: string, options: SystemOptions = {}) => {
   const group = `worker-${id}`
   const env = new Map(Object.entries({
     PAYMENT_WORKER_GROUP: group,
-    PAYMENT_MAX_ATTEMPTS: "4",
+    PAYMENT_QUICK_ATTEMPTS: "2",
+    PAYMENT_MAX_ATTEMPTS: "10",
     PAYMENT_RETRY_BASE_MS: "20",
+    PAYMENT_RETRY_DELAY_MS: "100",
+    PAYMENT_RETRY_MAX_DELAY_MS: "500",
+    RETRY_POLL_MS: "100",
+    CONSUMER_COMMIT_INTERVAL_MS: "100",
     BREAKER_THRESHOLD: "3",
     BREAKER_COOLDOWN_MS: "300",
     SWEEP_INTERVAL_MS: "500",
@@ -52,7 +61,7 @@ export const TestSystem = (suite: string, options: SystemOptions = {}) => {
     HttpLive(testSettings(group)),
     RelayLive,
     PaymentWorkerLive,
-    SweeperLive,
+    PaymentSchedulerLive,
     StatsProjectorLive.pipe(Layer.provide(StatsProjection.Default))
   ).pipe(
     Layer.provideMerge(PaymentProcessor.Default),
@@ -61,7 +70,7 @@ export const TestSystem = (suite: string, options: SystemOptions = {}) => {
     Layer.provideMerge(Gateway),
     Layer.provideMerge(Simulator),
     Layer.provideMerge(Domain),
-    Layer.provideMerge(Layer.mergeAll(PgStores, CrashPoints.armable, TestKafka(id, 3, options.brokers))),
+    Layer.provideMerge(Layer.mergeAll(PgStores, CrashPoints.armable, Readiness.Default, TestKafka(id, options.partitions ?? 3, options.brokers))),
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env)))
   )
   return onTestDatabase(suite, Roles)

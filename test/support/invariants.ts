@@ -19,6 +19,7 @@ export const illegalSuccessor = (state: OrderState, event: OrderEvent): string |
     case "PaymentRequested":
     case "OrderCancelled":
       return state.status === "CREATED" ? undefined : at
+    case "PaymentRetryScheduled":
     case "OrderPaid":
     case "OrderFailed":
       return state.status === "PAYMENT_PENDING" && state.paymentId === event.paymentId ? undefined : at

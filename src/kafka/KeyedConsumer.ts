@@ -1,0 +1,351 @@
+/**
+ * A supervised, keyed Kafka consumer (DESIGN §8). The caller supplies "handle one message"; this module does
+ * the rest:
+ * - messages of one key run in order, different keys concurrently, across batches and fetches: a batch is
+ *   taken (offsets resolved, so kafkajs fetches on) and handed to per-key queues at once;
+ * - the committed offset of a partition is the end of its contiguous prefix of finished messages
+ *   (OffsetTracker), committed every `commitIntervalMs`, on rebalance and at shutdown — never past an
+ *   unfinished message; at most `maxInFlightPerPartition` unfinished messages per partition (the partition is
+ *   paused beyond, resumed below half);
+ * - a message fetched again while we hold it (after a rebalance or a restart) is not taken twice (logged as
+ *   REDELIVERY); after a rebalance, queued messages of partitions no longer ours are dropped, not handled;
+ * - kafkajs never restarts the consumer itself: a crash (or an unexpected stop, or a failed connect) is
+ *   logged as CONSUMER_CRASH and the consumer is rebuilt with exponential backoff; rebalances are REBALANCE
+ *   lines, failed commits COMMIT_FAILED; `status` tells readiness whether the consumer is really consuming;
+ * - shutdown (scope close): stop fetching, give in-flight work until the deadline, interrupt the rest,
+ *   commit what finished, disconnect, log SHUTDOWN.
+ * `handle` must be total (contain its failures); a defect that escapes it is logged and the message handled
+ * again after a pause, so a bug cannot skip a message nor stop the others.
+ */
+import { Cause, Deferred, Duration, Effect, Exit, FiberSet, Metric, Schedule, type Scope } from "effect"
+import type { Consumer, EachBatchPayload } from "kafkajs"
+import { type IncomingMessage, Kafka, fromKafkaHeaders } from "./Kafka.js"
+import { OffsetTracker } from "./OffsetTracker.js"
+
+export interface KeyedConsumerOptions {
+  readonly groupId: string
+  readonly topics: ReadonlyArray<string>
+  readonly handle: (message: IncomingMessage) => Effect.Effect<void>
+  readonly maxInFlightPerPartition: number
+  readonly commitIntervalMs: number
+  /** From the start of shutdown: how long in-flight messages may take before they are interrupted. */
+  readonly shutdownGraceMs: number
+}
+
+export type ConsumerState = "starting" | "consuming" | "restarting" | "stopped"
+
+export interface ConsumerStatus {
+  readonly state: ConsumerState
+  readonly assignedPartitions: number
+  readonly inFlight: number
+  readonly restarts: number
+  readonly lastError: string | null
+}
+
+const metrics = (groupId: string) => {
+  const tag = <M extends Metric.Metric<any, any, any>>(m: M) => Metric.tagged(m, "group", groupId) as M
+  return {
+    up: tag(Metric.gauge("kafka_consumer_up", { description: "1 while the consumer is joined and consuming" })),
+    assigned: tag(Metric.gauge("kafka_consumer_assigned_partitions", { description: "partitions assigned to this consumer" })),
+    inFlight: tag(Metric.gauge("kafka_consumer_in_flight_messages", { description: "messages taken and not finished" })),
+    restarts: tag(Metric.counter("kafka_consumer_restarts_total", { description: "consumer crashes recovered by a restart", incremental: true })),
+    rebalances: tag(Metric.counter("kafka_consumer_rebalances_total", { description: "group rebalances seen", incremental: true })),
+    commitFailures: tag(Metric.counter("kafka_consumer_commit_failures_total", { description: "offset commits that failed (retried)", incremental: true })),
+    redeliveries: tag(Metric.counter("kafka_consumer_redeliveries_total", { description: "messages fetched again while held or finished here", incremental: true })),
+    handlerDefects: tag(Metric.counter("kafka_consumer_handler_defects_total", { description: "handler defects (message handled again)", incremental: true }))
+  }
+}
+
+interface Entry {
+  readonly message: IncomingMessage
+  readonly tracker: OffsetTracker
+}
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
+/** The message key as a map key: the same bytes, the same queue; a message without key is its own queue. */
+const queueKey = (m: IncomingMessage) =>
+  m.key === null ? `\u0001${m.topic}/${m.partition}/${m.offset}` : Buffer.from(m.key).toString("latin1")
+
+/**
+ * Per-key serial, cross-key concurrent execution with per-partition offset tracking; no Kafka in it, so
+ * properties can drive it (`offer` what a fetch returned, `committable` what may be committed).
+ */
+export const makeKeyedDispatcher = (handle: (message: IncomingMessage) => Effect.Effect<void>, onDefect: (m: IncomingMessage, cause: Cause.Cause<never>) => Effect.Effect<void> = () => Effect.void) =>
+  Effect.gen(function*() {
+    const fibers = yield* FiberSet.make<void, never>()
+    const run = yield* FiberSet.runtime(fibers)<never>()
+    const partitions = new Map<string, OffsetTracker>()
+    const queues = new Map<string, Array<Entry>>()
+
+    const handleOnce = (message: IncomingMessage): Effect.Effect<void> =>
+      handle(message).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : onDefect(message, cause).pipe(Effect.zipRight(Effect.sleep(Duration.seconds(1))), Effect.zipRight(Effect.suspend(() => handleOnce(message))))
+        )
+      )
+
+    const drain = (key: string): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const queue = queues.get(key)!
+        while (queue.length > 0) {
+          const { message, tracker } = queue[0]!
+          // a partition revoked meanwhile: its messages are someone else's now
+          if (partitions.get(tpKey(message.topic, message.partition)) === tracker) {
+            yield* handleOnce(message)
+            tracker.finish(BigInt(message.offset))
+          }
+          queue.shift()
+        }
+        queues.delete(key)
+      }).pipe(Effect.onInterrupt(() => Effect.sync(() => queues.delete(key))))
+
+    const trackerOf = (topic: string, partition: number) => {
+      const k = tpKey(topic, partition)
+      let tracker = partitions.get(k)
+      if (tracker === undefined) {
+        tracker = new OffsetTracker()
+        partitions.set(k, tracker)
+      }
+      return tracker
+    }
+
+    return {
+      /** Take a message; false when it is held or finished here already (a redelivery). */
+      offer: (message: IncomingMessage): boolean => {
+        const tracker = trackerOf(message.topic, message.partition)
+        if (!tracker.add(BigInt(message.offset))) return false
+        const key = queueKey(message)
+        const queue = queues.get(key)
+        if (queue !== undefined) queue.push({ message, tracker })
+        else {
+          queues.set(key, [{ message, tracker }])
+          run(drain(key))
+        }
+        return true
+      },
+      inFlight: (topic: string, partition: number) => partitions.get(tpKey(topic, partition))?.inFlight ?? 0,
+      totalInFlight: () => [...partitions.values()].reduce((n, t) => n + t.inFlight, 0),
+      /** Partitions held, with the offset each may commit. */
+      committable: () =>
+        [...partitions.entries()].flatMap(([k, tracker]) => {
+          const offset = tracker.committable()
+          const [topic, partition] = k.split("\u0000")
+          return offset === undefined ? [] : [{ topic: topic!, partition: Number(partition), offset, tracker }]
+        }),
+      /** Keep only these partitions (after a rebalance); what others held is dropped. */
+      retain: (assigned: ReadonlySet<string>) => {
+        const dropped: Array<{ topic: string; partition: number; inFlight: number }> = []
+        for (const [k, tracker] of partitions) {
+          if (assigned.has(k)) continue
+          partitions.delete(k)
+          const [topic, partition] = k.split("\u0000")
+          dropped.push({ topic: topic!, partition: Number(partition), inFlight: tracker.inFlight })
+        }
+        return dropped
+      },
+      awaitIdle: FiberSet.awaitEmpty(fibers),
+      interruptAll: FiberSet.clear(fibers)
+    } as const
+  })
+
+export type KeyedDispatcher = Effect.Effect.Success<ReturnType<typeof makeKeyedDispatcher>>
+
+export { tpKey }
+
+/** Run a keyed consumer until the scope closes; returns its status (for readiness and tests). */
+export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<Effect.Effect<ConsumerStatus>, never, Kafka | Scope.Scope> =>
+  Effect.gen(function*() {
+    const kafka = yield* Kafka
+    const m = metrics(options.groupId)
+    const log = (level: "Info" | "Warning" | "Error", msg: string, type: string, fields: Record<string, unknown> = {}) =>
+      (level === "Info" ? Effect.logInfo : level === "Warning" ? Effect.logWarning : Effect.logError)(msg).pipe(
+        Effect.annotateLogs({ type, group: options.groupId, ...fields })
+      )
+    for (const c of [m.restarts, m.rebalances, m.commitFailures, m.redeliveries, m.handlerDefects]) yield* Metric.incrementBy(c, 0)
+
+    const dispatcher = yield* makeKeyedDispatcher(options.handle, (message, cause) =>
+      log("Error", "message handler failed; handling it again", "CONSUMER_HANDLER_DEFECT", {
+        source: `${message.topic}/${message.partition}/${message.offset}`,
+        error: Cause.pretty(cause).slice(0, 1000)
+      }).pipe(Effect.zipRight(Metric.increment(m.handlerDefects))))
+
+    let state: ConsumerState = "starting"
+    let assigned = 0
+    let restarts = 0
+    let lastError: string | null = null
+    let current: Consumer | undefined
+    let stopping = false
+    const committed = new Map<string, bigint>()
+    const paused = new Set<string>()
+    const setState = (s: ConsumerState) => Effect.sync(() => state = s).pipe(Effect.zipRight(Metric.set(m.up, s === "consuming" ? 1 : 0)))
+
+    /** Commit every partition whose finished prefix moved. A failure is logged and retried at the next tick. */
+    const commit = Effect.suspend(() => {
+      const consumer = current
+      if (consumer === undefined) return Effect.void
+      const due = dispatcher.committable().filter((c) => (committed.get(tpKey(c.topic, c.partition)) ?? -1n) < c.offset)
+      if (due.length === 0) return Effect.void
+      return Effect.tryPromise(() =>
+        consumer.commitOffsets(due.map((c) => ({ topic: c.topic, partition: c.partition, offset: c.offset.toString() })))
+      ).pipe(
+        Effect.tap(() => Effect.sync(() => due.forEach((c) => committed.set(tpKey(c.topic, c.partition), c.offset)))),
+        Effect.catchAll((e) =>
+          log("Warning", "offset commit failed; retried at the next tick", "COMMIT_FAILED", {
+            partitions: due.map((c) => `${c.topic}/${c.partition}@${c.offset}`).join(","),
+            error: e.error instanceof Error ? e.error.message : String(e.error)
+          }).pipe(Effect.zipRight(Metric.increment(m.commitFailures))))
+      )
+    })
+
+    /** Pause partitions holding too much unfinished work; resume those below half. */
+    const balance = Effect.sync(() => {
+      const consumer = current
+      if (consumer === undefined) return
+      for (const k of [...paused]) {
+        const [topic, partition] = k.split("\u0000")
+        if (dispatcher.inFlight(topic!, Number(partition)) <= options.maxInFlightPerPartition / 2) {
+          paused.delete(k)
+          consumer.resume([{ topic: topic!, partitions: [Number(partition)] }])
+        }
+      }
+    })
+
+    const tick = Effect.all([commit, balance, Metric.set(m.inFlight, dispatcher.totalInFlight())], { discard: true })
+    yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(Duration.millis(options.commitIntervalMs))))
+
+    const eachBatch = (payload: EachBatchPayload) =>
+      Effect.gen(function*() {
+        const { batch } = payload
+        const { partition, topic } = batch
+        let redelivered = 0
+        let lastTaken: string | undefined
+        for (const message of batch.messages) {
+          if (stopping) break
+          if (dispatcher.inFlight(topic, partition) >= options.maxInFlightPerPartition) {
+            paused.add(tpKey(topic, partition))
+            payload.pause()
+            break
+          }
+          const taken = dispatcher.offer({
+            topic,
+            partition,
+            offset: message.offset,
+            key: message.key ?? null,
+            value: message.value ?? null,
+            headers: fromKafkaHeaders(message.headers)
+          })
+          if (!taken) redelivered++
+          lastTaken = message.offset
+        }
+        // the fetch position moves past what was taken; what was not is fetched again after a resume
+        if (lastTaken !== undefined) payload.resolveOffset(lastTaken)
+        if (redelivered > 0) {
+          yield* log("Info", "messages fetched again that this consumer holds or finished", "REDELIVERY", {
+            topic,
+            partition,
+            count: redelivered
+          })
+          yield* Metric.incrementBy(m.redeliveries, redelivered)
+        }
+      })
+
+    const runOnce: Effect.Effect<never, string, Scope.Scope> = Effect.gen(function*() {
+      const runtime = yield* Effect.runtime<never>()
+      const stopped = yield* Deferred.make<never, string>()
+      const consumer = yield* kafka.consumer(options.groupId, options.topics).pipe(Effect.mapError((e) => e.message))
+      const fork = <A>(effect: Effect.Effect<A>) => void Effect.runFork(Effect.provide(effect, runtime))
+      consumer.on(consumer.events.CRASH, ({ payload }) =>
+        fork(Deferred.fail(stopped, `crash: ${payload.error?.message ?? String(payload.error)}`)))
+      consumer.on(consumer.events.STOP, () => {
+        if (!stopping) fork(Deferred.fail(stopped, "the consumer stopped"))
+      })
+      consumer.on(consumer.events.REBALANCING, () =>
+        fork(Effect.all([
+          log("Info", "group rebalancing: committing what is finished", "REBALANCE", { phase: "started" }),
+          Metric.increment(m.rebalances),
+          commit
+        ], { discard: true })))
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        const mine = new Set<string>()
+        for (const [topic, parts] of Object.entries(payload.memberAssignment)) {
+          for (const p of parts) mine.add(tpKey(topic, p))
+        }
+        const dropped = dispatcher.retain(mine)
+        for (const d of dropped) {
+          committed.delete(tpKey(d.topic, d.partition))
+          paused.delete(tpKey(d.topic, d.partition))
+        }
+        assigned = mine.size
+        fork(Effect.all([
+          log("Info", "joined the group", "REBALANCE", {
+            phase: "joined",
+            partitions: [...mine].map((k) => k.replace("\u0000", "/")).join(","),
+            revoked: dropped.map((d) => `${d.topic}/${d.partition}(${d.inFlight} in flight)`).join(",")
+          }),
+          Metric.set(m.assigned, mine.size),
+          setState("consuming")
+        ], { discard: true }))
+      })
+      current = consumer
+      yield* Effect.tryPromise({
+        try: () =>
+          consumer.run({
+            autoCommit: false,
+            eachBatchAutoResolve: false,
+            partitionsConsumedConcurrently: 64,
+            eachBatch: (payload) => Effect.runPromise(Effect.provide(eachBatch(payload), runtime))
+          }),
+        catch: (e) => `run: ${e instanceof Error ? e.message : String(e)}`
+      })
+      return yield* Deferred.await(stopped)
+    }).pipe(Effect.ensuring(Effect.sync(() => current = undefined)))
+
+    const supervised = Effect.scoped(runOnce).pipe(
+      Effect.tapError((error) =>
+        Effect.suspend(() => {
+          restarts++
+          lastError = error
+          assigned = 0
+          return Effect.all([
+            setState("restarting"),
+            Metric.set(m.assigned, 0),
+            Metric.increment(m.restarts),
+            log("Error", "consumer crashed; restarting it", "CONSUMER_CRASH", { error, restarts })
+          ], { discard: true })
+        })),
+      Effect.retry(Schedule.exponential(Duration.millis(500)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(30))), Schedule.jittered))
+    )
+    yield* Effect.forkScoped(supervised)
+    yield* log("Info", "consumer started", "STARTUP", { topics: options.topics.join(",") })
+
+    // shutdown, in this order: stop fetching (pause: the member stays in the group, so it can still commit),
+    // let in-flight work finish until the grace ends, interrupt the rest (it is redelivered: none of it was
+    // committed), commit what finished, then leave the group and log
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        stopping = true
+        const consumer = current
+        if (consumer !== undefined) consumer.pause(options.topics.map((topic) => ({ topic })))
+        const idle = yield* dispatcher.awaitIdle.pipe(Effect.timeout(Duration.millis(options.shutdownGraceMs)), Effect.exit)
+        const abandoned = dispatcher.totalInFlight()
+        if (Exit.isFailure(idle)) yield* dispatcher.interruptAll
+        yield* commit.pipe(Effect.timeout(Duration.seconds(3)), Effect.ignore)
+        if (consumer !== undefined) {
+          yield* Effect.promise(() => consumer.stop()).pipe(Effect.timeout(Duration.seconds(3)), Effect.ignore)
+        }
+        yield* setState("stopped")
+        yield* log("Info", "consumer stopped", "SHUTDOWN", { abandoned })
+      })
+    )
+
+    return Effect.sync((): ConsumerStatus => ({
+      state,
+      assignedPartitions: assigned,
+      inFlight: dispatcher.totalInFlight(),
+      restarts,
+      lastError
+    }))
+  })

@@ -1,0 +1,263 @@
+/**
+ * The payment of one order (DESIGN §8), apart from Kafka: used by the consumer (an OrderPlaced message), the
+ * scheduler (a due retry, an order stuck in CREATED or PAYMENT_PENDING) and the property tests.
+ *
+ *   inbox check → StartPayment (PAYMENT_PENDING) → charge, idempotency key = payment id →
+ *   RecordPayment… (PAID / FAILED) appended together with the inbox row, in one transaction.
+ *
+ * Command, event and payment ids are derived from the OrderPlaced event id, so every path that drives the
+ * same order issues the very same commands and charge: the provider answers a known key with its first
+ * result, and the appends are no-ops. It can never charge twice nor append twice.
+ *
+ * Failures never hold a message: a few quick attempts in process (`PAYMENT_QUICK_ATTEMPTS`, backoff
+ * `PAYMENT_RETRY_BASE_MS`); then the retry becomes durable — PaymentRetryScheduled { attempt, dueAt } in the
+ * order's own stream — and the message is finished; the scheduler calls again when it is due (exponential from
+ * `PAYMENT_RETRY_DELAY_MS`, capped at `PAYMENT_RETRY_MAX_DELAY_MS`, jittered). After `PAYMENT_MAX_ATTEMPTS`
+ * failed passes the payment is parked: PaymentRetryScheduled with no due time, a dead letter for the operator
+ * (whose replay drives it again), and the order stays PAYMENT_PENDING — never FAILED on a guess, since the
+ * provider may have taken a charge it could not confirm. The open breaker makes no call: the retry is due when
+ * the breaker lets a probe through, and costs no attempt.
+ */
+import { Config, Duration, Effect, Either, Metric, Random, Schedule, Schema } from "effect"
+import { OrderActors } from "../actor/OrderActors.js"
+import { WorkerGroup } from "../Config.js"
+import { CrashPoints } from "../CrashPoints.js"
+import {
+  type EventId,
+  type Order,
+  type OrderId,
+  type PaymentId,
+  RecordPaymentFailed,
+  RecordPaymentSucceeded,
+  SchedulePaymentRetry,
+  StartPayment
+} from "../domain/Order.js"
+import { EventStore } from "../eventstore/EventStore.js"
+import { deriveId } from "../Ids.js"
+import { Inbox } from "../inbox/Inbox.js"
+import { type BreakerOpen, breakerOpened, makeCircuitBreaker } from "./CircuitBreaker.js"
+import { type ChargeResult, PaymentGateway, type PaymentUnavailable } from "./PaymentGateway.js"
+
+export const PaymentConfig = Config.all({
+  groupId: WorkerGroup,
+  quickAttempts: Config.integer("PAYMENT_QUICK_ATTEMPTS").pipe(Config.withDefault(3)),
+  retryBaseMs: Config.integer("PAYMENT_RETRY_BASE_MS").pipe(Config.withDefault(100)),
+  maxAttempts: Config.integer("PAYMENT_MAX_ATTEMPTS").pipe(Config.withDefault(8)),
+  retryDelayMs: Config.integer("PAYMENT_RETRY_DELAY_MS").pipe(Config.withDefault(1000)),
+  retryMaxDelayMs: Config.integer("PAYMENT_RETRY_MAX_DELAY_MS").pipe(Config.withDefault(60_000)),
+  breakerThreshold: Config.integer("BREAKER_THRESHOLD").pipe(Config.withDefault(3)),
+  breakerCooldownMs: Config.integer("BREAKER_COOLDOWN_MS").pipe(Config.withDefault(2000))
+})
+export type PaymentConfig = Config.Config.Success<typeof PaymentConfig>
+
+export const eventsProcessed = Metric.counter("worker_events_processed_total", { incremental: true })
+export const duplicatesSkipped = Metric.counter("worker_duplicates_skipped_total", { incremental: true })
+export const paymentsSucceeded = Metric.counter("payments_succeeded_total", { incremental: true })
+export const paymentsFailed = Metric.counter("payments_failed_total", { incremental: true })
+export const paymentRetries = Metric.counter("payment_retries_total", {
+  description: "failed provider calls retried (in process or scheduled)",
+  incremental: true
+})
+export const paymentRetriesScheduled = Metric.counter("payment_retries_scheduled_total", {
+  description: "durable retries recorded in the order's stream",
+  incremental: true
+})
+export const paymentsParked = Metric.counter("payments_parked_total", {
+  description: "payments whose attempts are exhausted, left PAYMENT_PENDING for an operator",
+  incremental: true
+})
+
+/** Not settled now, parked for the operator after `attempts` failed passes. */
+export class PaymentParked extends Schema.TaggedError<PaymentParked>()("PaymentParked", {
+  orderId: Schema.String,
+  attempts: Schema.Int,
+  message: Schema.String
+}) {}
+
+export type Outcome = "processed" | "duplicate" | "ignored" | "retry-scheduled" | "parked"
+
+export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("PaymentProcessor", {
+  effect: Effect.gen(function*() {
+    const config = yield* PaymentConfig
+    const actors = yield* OrderActors
+    const store = yield* EventStore
+    const inbox = yield* Inbox
+    const gateway = yield* PaymentGateway
+    const crash = yield* CrashPoints
+    const breaker = yield* makeCircuitBreaker({
+      threshold: config.breakerThreshold,
+      cooldown: Duration.millis(config.breakerCooldownMs)
+    })
+    const consumer = config.groupId
+    // counters exist (at 0) from the start, so /metrics always lists them
+    for (
+      const c of [eventsProcessed, duplicatesSkipped, paymentsSucceeded, paymentsFailed, paymentRetries,
+        paymentRetriesScheduled, paymentsParked, breakerOpened]
+    ) {
+      yield* Metric.incrementBy(c, 0)
+    }
+
+    /** Quick attempts in process; stops at once when the breaker is open. */
+    const charge = (order: Order): Effect.Effect<ChargeResult, PaymentUnavailable | BreakerOpen> =>
+      breaker.run(
+        gateway.charge({
+          idempotencyKey: order.paymentId!,
+          orderId: order.orderId,
+          amountMinor: order.amount.minor,
+          currency: order.amount.currency
+        }),
+        (e: PaymentUnavailable) => e._tag === "PaymentUnavailable"
+      ).pipe(
+        Effect.tapError((e) =>
+          e._tag === "PaymentUnavailable"
+            ? Metric.increment(paymentRetries).pipe(Effect.zipRight(Effect.logInfo("payment call failed").pipe(
+              Effect.annotateLogs({ type: "PAYMENT_CALL_FAILED", orderId: order.orderId, error: e.message })
+            )))
+            : Effect.void
+        ),
+        Effect.retry({
+          schedule: Schedule.exponential(Duration.millis(config.retryBaseMs)).pipe(
+            Schedule.jittered,
+            Schedule.intersect(Schedule.recurs(Math.max(0, config.quickAttempts - 1)))
+          ),
+          while: (e) => e._tag === "PaymentUnavailable"
+        })
+      )
+
+    /** Failed passes of this payment so far, from the order's stream. */
+    const attemptsSoFar = (order: Order) =>
+      Effect.map(store.readStream(order.orderId), (events) =>
+        events.reduce((n, r) =>
+          r.event._tag === "PaymentRetryScheduled" && r.event.paymentId === order.paymentId ? Math.max(n, r.event.attempt) : n, 0))
+
+    /** Record a failed pass: the next retry is due later, or the payment is parked. */
+    const failed = (order: Order, error: PaymentUnavailable | BreakerOpen) =>
+      Effect.gen(function*() {
+        const paymentId = order.paymentId as PaymentId
+        const previous = yield* attemptsSoFar(order)
+        const called = error._tag === "PaymentUnavailable"
+        const attempt = previous + (called ? 1 : 0)
+        const message = called ? error.message : "circuit breaker open"
+        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+        const parked = attempt >= config.maxAttempts
+        let dueAt: Date | null = null
+        if (!parked) {
+          const backoff = called ? Math.min(config.retryMaxDelayMs, config.retryDelayMs * 2 ** (attempt - 1)) : 0
+          const jitter = yield* Random.nextRange(0.8, 1.2)
+          const wait = Math.max(backoff * jitter, error._tag === "BreakerOpen" ? error.retryAfterMs : 0)
+          dueAt = new Date(now + Math.round(wait))
+        }
+        yield* actors.execute(
+          new SchedulePaymentRetry({
+            commandId: deriveId(paymentId, `retry/${attempt}/${dueAt?.getTime() ?? "parked"}`) as EventId,
+            orderId: order.orderId,
+            paymentId,
+            attempt,
+            dueAt,
+            error: message.slice(0, 500),
+            at: new Date(now)
+          }, { disableValidation: true })
+        ).pipe(Effect.catchTag("ConcurrencyConflict", Effect.die), Effect.ignore)
+        if (parked) {
+          yield* Metric.increment(paymentsParked)
+          yield* Effect.logWarning("payment attempts exhausted: parked for an operator").pipe(
+            Effect.annotateLogs({ type: "PAYMENT_PARKED", orderId: order.orderId, paymentId, attempts: attempt, error: message })
+          )
+          return yield* new PaymentParked({ orderId: order.orderId, attempts: attempt, message })
+        }
+        yield* Metric.increment(paymentRetriesScheduled)
+        yield* Effect.logInfo("payment retry scheduled").pipe(
+          Effect.annotateLogs({ type: "RETRY_SCHEDULED", orderId: order.orderId, paymentId, attempt, dueAt: dueAt!.toISOString(), error: message })
+        )
+        return "retry-scheduled" as Outcome
+      })
+
+    /** Record the provider's answer; the inbox row (when given) goes into the same transaction. */
+    const record = (order: Order, result: ChargeResult, messageId: string | undefined) =>
+      Effect.gen(function*() {
+        const paymentId = order.paymentId as PaymentId
+        const base = {
+          commandId: deriveId(paymentId, "result") as EventId,
+          orderId: order.orderId,
+          paymentId,
+          at: new Date()
+        }
+        // derived ids and the order's own fields: nothing left to validate
+        const command = result.outcome === "succeeded"
+          ? new RecordPaymentSucceeded(base, { disableValidation: true })
+          : new RecordPaymentFailed({ ...base, reason: "declined by the provider" }, { disableValidation: true })
+        const done = yield* actors.execute(command, messageId ? { inbox: { consumer, messageId } } : {}).pipe(
+          Effect.catchTag("ConcurrencyConflict", Effect.die),
+          Effect.either
+        )
+        if (Either.isLeft(done) || done.right.events.length === 0) {
+          // recorded already (by the scheduler, or before a crash): nothing appended, so write the inbox row alone
+          if (messageId) yield* inbox.markProcessed(consumer, messageId)
+          return "processed" as Outcome
+        }
+        yield* Metric.increment(result.outcome === "succeeded" ? paymentsSucceeded : paymentsFailed)
+        yield* Effect.logInfo("payment result").pipe(
+          Effect.annotateLogs({ type: "PAYMENT_RESULT", orderId: order.orderId, outcome: result.outcome, chargeId: result.chargeId })
+        )
+        return "processed" as Outcome
+      })
+
+    /** Charge a PAYMENT_PENDING order and record the answer, or the failed pass. */
+    const pay = (order: Order, messageId: string | undefined) =>
+      charge(order).pipe(
+        Effect.matchEffect({
+          onFailure: (e) => failed(order, e),
+          onSuccess: (result) =>
+            crash.hit("worker.afterChargeBeforeCommit").pipe(Effect.zipRight(record(order, result, messageId)))
+        })
+      )
+
+    /** An OrderPlaced event (from Kafka, or re-driven): start the payment and charge it. */
+    const handle = (eventId: string, orderId: OrderId) =>
+      Effect.gen(function*() {
+        if (yield* inbox.isProcessed(consumer, eventId)) {
+          yield* Metric.increment(duplicatesSkipped)
+          yield* Effect.logInfo("duplicate event skipped").pipe(
+            Effect.annotateLogs({ type: "DUPLICATE_EVENT", orderId, eventId })
+          )
+          return "duplicate" as Outcome
+        }
+        yield* Metric.increment(eventsProcessed)
+        const started = yield* actors.execute(
+          new StartPayment({
+            commandId: deriveId(eventId, "start") as EventId,
+            orderId,
+            paymentId: deriveId(eventId, "payment") as PaymentId,
+            at: new Date()
+          })
+        ).pipe(Effect.catchTag("ConcurrencyConflict", Effect.die), Effect.either)
+        if (Either.isLeft(started) || started.right.order.status !== "PAYMENT_PENDING") {
+          // cancelled before payment, or already settled: nothing to charge
+          yield* inbox.markProcessed(consumer, eventId)
+          return "processed" as Outcome
+        }
+        return yield* pay(started.right.order, eventId)
+      })
+
+    return {
+      consumer,
+      handle,
+      /**
+       * Drive an order the pipeline left behind (a due retry, a lost or parked message): CREATED starts its
+       * payment as its OrderPlaced would; PAYMENT_PENDING charges again with its payment id (same key).
+       */
+      redrive: (orderId: OrderId) =>
+        Effect.gen(function*() {
+          const order = yield* actors.load(orderId)
+          if (order?.status === "CREATED") {
+            const [placed] = yield* store.readStream(orderId)
+            return placed === undefined ? "ignored" as Outcome : yield* handle(placed.event.eventId, orderId)
+          }
+          if (order?.status === "PAYMENT_PENDING") return yield* pay(order, undefined)
+          return "ignored" as Outcome
+        }),
+      breakerState: breaker.state,
+      breakerRefusedFor: breaker.refusedFor
+    } as const
+  })
+}) {}

@@ -1,0 +1,106 @@
+/**
+ * The payment scheduler of the worker role (DESIGN §8): whatever happened to an order's message, the order is
+ * driven to an end. Every `RETRY_POLL_MS` it takes, from the `orders` projection joined to each order's last
+ * event:
+ * - PAYMENT_PENDING orders whose last event is a PaymentRetryScheduled that is due: charged again (same key);
+ * - orders stuck in CREATED (their OrderPlaced never handled) or PAYMENT_PENDING with no retry scheduled, for
+ *   longer than `SWEEP_AFTER_MS`: re-driven as their message would have been (a lost, parked or skipped one).
+ * A payment parked by its last attempt (a PaymentRetryScheduled without due time) is the operator's: it gets a
+ * dead letter (the order's OrderPlaced message), and its replay drives it again.
+ * Several workers may run it at once: the derived ids and the provider's idempotency key make that harmless.
+ */
+import { SqlClient } from "@effect/sql"
+import { Cause, Config, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { DeadLetters } from "../deadletter/DeadLetters.js"
+import type { OrderId } from "../domain/Order.js"
+import { EventStore } from "../eventstore/EventStore.js"
+import { toMessage } from "../kafka/Envelope.js"
+import { Kafka } from "../kafka/Kafka.js"
+import { PaymentProcessor } from "./PaymentProcess.js"
+
+export const SchedulerConfig = Config.all({
+  pollMs: Config.integer("RETRY_POLL_MS").pipe(Config.withDefault(1000)),
+  sweepAfterMs: Config.integer("SWEEP_AFTER_MS").pipe(Config.withDefault(30_000)),
+  batch: Config.integer("SCHEDULER_BATCH").pipe(Config.withDefault(200))
+})
+
+export const redriven = Metric.counter("payment_scheduler_redriven_total", {
+  description: "orders the scheduler drove (due retries and stuck orders)",
+  incremental: true
+})
+export const schedulerErrors = Metric.counter("payment_scheduler_errors_total", {
+  description: "re-drives that failed (retried at the next pass)",
+  incremental: true
+})
+
+export const PaymentSchedulerLive = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const config = yield* SchedulerConfig
+    const sql = yield* SqlClient.SqlClient
+    const store = yield* EventStore
+    const kafka = yield* Kafka
+    const processor = yield* PaymentProcessor
+    const deadLetters = yield* DeadLetters
+    yield* Metric.incrementBy(redriven, 0)
+    yield* Metric.incrementBy(schedulerErrors, 0)
+
+    const due = sql<{ order_id: string; why: string }>`
+      SELECT o.order_id, CASE WHEN e.type = 'PaymentRetryScheduled' THEN 'RETRY_DUE' ELSE 'STUCK' END AS why
+      FROM orders o JOIN events e ON e.stream_id = o.order_id AND e.version = o.version
+      WHERE o.status IN ('CREATED', 'PAYMENT_PENDING')
+        AND CASE WHEN e.type = 'PaymentRetryScheduled'
+                 THEN (e.data->>'dueAt') IS NOT NULL AND (e.data->>'dueAt')::timestamptz <= now()
+                 ELSE o.updated_at < now() - ${config.sweepAfterMs} * interval '1 millisecond' END
+      ORDER BY o.updated_at LIMIT ${config.batch}`
+
+    /** The dead letter of a parked payment: its OrderPlaced message, so that a replay drives it again. */
+    const park = (orderId: OrderId, attempts: number, error: string) =>
+      Effect.gen(function*() {
+        const [placed] = yield* store.readStream(orderId)
+        if (placed === undefined) return
+        const message = toMessage(placed)
+        yield* deadLetters.park({
+          consumer: processor.consumer,
+          message: {
+            topic: kafka.topics.orderEvents,
+            partition: -1,
+            offset: `payment/${attempts}/${placed.event.eventId}`,
+            key: Buffer.from(message.key),
+            value: Buffer.from(message.value),
+            headers: Object.entries(message.headers).map(([k, v]) => [k, Buffer.from(v)] as const)
+          },
+          error: `payment provider unavailable: ${error}`,
+          attempts
+        })
+      })
+
+    const drive = (orderId: OrderId, why: string) =>
+      Effect.logInfo("re-driving an order").pipe(
+        Effect.annotateLogs({ type: why === "RETRY_DUE" ? "RETRY_DUE" : "SWEEP", orderId }),
+        Effect.zipRight(Metric.increment(redriven)),
+        Effect.zipRight(processor.redrive(orderId)),
+        Effect.catchTag("PaymentParked", (e) => park(orderId, e.attempts, e.message)),
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logWarning("re-drive failed; next pass retries").pipe(
+            Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "scheduler", orderId, error: Cause.pretty(cause).slice(0, 500) }),
+            Effect.zipRight(Metric.increment(schedulerErrors))
+          )
+        )
+      )
+
+    const pass = Effect.gen(function*() {
+      // while the breaker is open, due retries wait (a call would fail fast and cost nothing but churn)
+      if ((yield* processor.breakerRefusedFor) > 0) return
+      const rows = yield* due
+      yield* Effect.forEach(rows, (r) => drive(r.order_id as OrderId, r.why), { concurrency: 16, discard: true })
+    }).pipe(
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logWarning("scheduler pass failed").pipe(
+          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "scheduler", error: Cause.pretty(cause).slice(0, 500) }),
+          Effect.zipRight(Metric.increment(schedulerErrors))
+        )
+      )
+    )
+    yield* Effect.forkScoped(Effect.repeat(pass, Schedule.spaced(Duration.millis(config.pollMs))))
+  })
+)
