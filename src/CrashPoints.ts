@@ -11,6 +11,7 @@ export type CrashPoint =
   | "relay.midBatch"
   | "worker.afterChargeBeforeCommit"
   | "worker.afterCommitBeforeOffsetCommit"
+  | "worker.consumerBatch"
 
 export class SimulatedCrash extends Error {
   override readonly name = "SimulatedCrash"

@@ -30,6 +30,8 @@ export interface KeyedConsumerOptions {
   readonly commitIntervalMs: number
   /** From the start of shutdown: how long in-flight messages may take before they are interrupted. */
   readonly shutdownGraceMs: number
+  /** Run before each batch is taken; a defect here crashes the consumer (tests use it to inject a crash). */
+  readonly beforeBatch?: Effect.Effect<void>
 }
 
 export type ConsumerState = "starting" | "consuming" | "restarting" | "stopped"
@@ -42,7 +44,8 @@ export interface ConsumerStatus {
   readonly lastError: string | null
 }
 
-const metrics = (groupId: string) => {
+/** The consumer's metrics, tagged with its group. */
+export const consumerMetrics = (groupId: string) => {
   const tag = <M extends Metric.Metric<any, any, any>>(m: M) => Metric.tagged(m, "group", groupId) as M
   return {
     up: tag(Metric.gauge("kafka_consumer_up", { description: "1 while the consumer is joined and consuming" })),
@@ -159,7 +162,7 @@ export { tpKey }
 export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<Effect.Effect<ConsumerStatus>, never, Kafka | Scope.Scope> =>
   Effect.gen(function*() {
     const kafka = yield* Kafka
-    const m = metrics(options.groupId)
+    const m = consumerMetrics(options.groupId)
     const log = (level: "Info" | "Warning" | "Error", msg: string, type: string, fields: Record<string, unknown> = {}) =>
       (level === "Info" ? Effect.logInfo : level === "Warning" ? Effect.logWarning : Effect.logError)(msg).pipe(
         Effect.annotateLogs({ type, group: options.groupId, ...fields })
@@ -218,6 +221,7 @@ export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<E
 
     const eachBatch = (payload: EachBatchPayload) =>
       Effect.gen(function*() {
+        if (options.beforeBatch) yield* options.beforeBatch
         const { batch } = payload
         const { partition, topic } = batch
         let redelivered = 0
@@ -296,7 +300,14 @@ export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<E
             autoCommit: false,
             eachBatchAutoResolve: false,
             partitionsConsumedConcurrently: 64,
-            eachBatch: (payload) => Effect.runPromise(Effect.provide(eachBatch(payload), runtime))
+            // a defect here is a bug of ours: crash (non-retriable) so the supervisor logs it and restarts,
+            // rather than kafkajs retrying the batch silently
+            eachBatch: (payload) =>
+              Effect.runPromise(Effect.provide(eachBatch(payload), runtime)).catch((e: unknown) => {
+                throw Object.assign(new Error(`taking a batch failed: ${e instanceof Error ? e.message : String(e)}`), {
+                  retriable: false
+                })
+              })
           }),
         catch: (e) => `run: ${e instanceof Error ? e.message : String(e)}`
       })

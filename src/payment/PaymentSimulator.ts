@@ -5,7 +5,8 @@
  *                  the first result of a key is stored and answered again; 503 while in outage or on a
  *                  simulated transient error (nothing charged then)
  *   GET  /charges?orderId=&idempotencyKey=   the ledger
- *   GET|PUT /control  {latencyMs, declineRate, transientErrorRate, outage}: failure modes, changeable live
+ *   GET|PUT /control  {latencyMs, declineRate, transientErrorRate, outage, failingOrders}: failure modes,
+ *                     changeable live
  */
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -18,7 +19,9 @@ export const SimulatorSettings = Schema.Struct({
   latencyMs: Schema.Number.pipe(Schema.between(0, 60_000)),
   declineRate: Schema.Number.pipe(Schema.between(0, 1)),
   transientErrorRate: Schema.Number.pipe(Schema.between(0, 1)),
-  outage: Schema.Boolean
+  outage: Schema.Boolean,
+  /** Charges of these orders answer 503 (one slow order among healthy ones). */
+  failingOrders: Schema.optional(Schema.Array(Schema.String))
 })
 export type SimulatorSettings = typeof SimulatorSettings.Type
 
@@ -71,6 +74,7 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
           if (body._tag === "None") return HttpServerResponse.unsafeJson({ error: "bad charge" }, { status: 400 })
           const s = yield* Ref.get(settings)
           if (s.outage) return unavailable("provider outage")
+          if (s.failingOrders?.includes(body.value.orderId)) return unavailable("simulated failure of this order")
           if (s.latencyMs > 0) yield* Effect.sleep(Duration.millis(s.latencyMs))
           const known = sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome FROM provider_charges WHERE idempotency_key = ${key}`
           if (s.transientErrorRate > 0) {

@@ -98,6 +98,7 @@ export const PaymentWorkerLive = Layer.scopedDiscard(
     const processor = yield* PaymentProcessor
     const readiness = yield* Readiness
     const config = yield* ConsumerConfig
+    const crash = yield* CrashPoints
     yield* Metric.incrementBy(messageRetries, 0)
     const handle = yield* makeMessageHandler
     const status = yield* runKeyedConsumer({
@@ -107,7 +108,8 @@ export const PaymentWorkerLive = Layer.scopedDiscard(
       maxInFlightPerPartition: config.maxInFlightPerPartition,
       commitIntervalMs: config.commitIntervalMs,
       // the rest of the deadline is for committing, leaving the group and the other roles
-      shutdownGraceMs: Math.max(0, config.shutdownTimeoutMs - 5_000)
+      shutdownGraceMs: Math.max(0, config.shutdownTimeoutMs - 5_000),
+      beforeBatch: crash.hit("worker.consumerBatch")
     })
     yield* readiness.register("worker.consumer", Effect.map(status, (s: ConsumerStatus) => ({
       ok: s.state === "consuming",
