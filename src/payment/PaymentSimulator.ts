@@ -5,6 +5,7 @@
  *                  the first result of a key is stored and answered again; 503 while in outage or on a
  *                  simulated transient error (nothing charged then)
  *   GET  /charges?orderId=&idempotencyKey=   the ledger
+ *   GET  /failures   the orders that were answered an error at least once
  *   GET|PUT /control  {latencyMs, declineRate, transientErrorRate, outage, failingOrders}: failure modes,
  *                     changeable live
  */
@@ -54,6 +55,12 @@ const unavailable = (why: string) => HttpServerResponse.unsafeJson({ error: why 
 export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    // orders that were answered an error at least once (GET /failures: the benchmark tells them apart)
+    const failed = new Set<string>()
+    const refuse = (orderId: string, why: string) => {
+      if (failed.size < 1_000_000) failed.add(orderId)
+      return unavailable(why)
+    }
     const asJson = (row: LedgerRow, replayed: boolean) => ({
       idempotencyKey: row.idempotency_key,
       chargeId: row.charge_id,
@@ -73,15 +80,15 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
           const body = yield* HttpServerRequest.schemaBodyJson(ChargeBody).pipe(Effect.option)
           if (body._tag === "None") return HttpServerResponse.unsafeJson({ error: "bad charge" }, { status: 400 })
           const s = yield* Ref.get(settings)
-          if (s.outage) return unavailable("provider outage")
-          if (s.failingOrders?.includes(body.value.orderId)) return unavailable("simulated failure of this order")
+          if (s.outage) return refuse(body.value.orderId, "provider outage")
+          if (s.failingOrders?.includes(body.value.orderId)) return refuse(body.value.orderId, "simulated failure of this order")
           if (s.latencyMs > 0) yield* Effect.sleep(Duration.millis(s.latencyMs))
           const known = sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome FROM provider_charges WHERE idempotency_key = ${key}`
           if (s.transientErrorRate > 0) {
             // a known key is answered, never failed: only a new charge may meet a simulated transient error
             const [row] = yield* known
             if (row) return HttpServerResponse.unsafeJson(asJson(row, true))
-            if (Math.random() < s.transientErrorRate) return unavailable("simulated transient error")
+            if (Math.random() < s.transientErrorRate) return refuse(body.value.orderId, "simulated transient error")
           }
           const outcome = Math.random() < s.declineRate ? "declined" : "succeeded"
           // one statement on the common path: the insert answers a new key, a known key is read after
@@ -111,6 +118,7 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
           return HttpServerResponse.unsafeJson(rows.map((r) => asJson(r, false)))
         }).pipe(Effect.catchAll(() => Effect.succeed(HttpServerResponse.unsafeJson({ error: "bad query" }, { status: 400 }))))
       ),
+      HttpRouter.get("/failures", Effect.sync(() => HttpServerResponse.unsafeJson({ orders: [...failed] }))),
       HttpRouter.get("/control", Effect.map(Ref.get(settings), (s) => HttpServerResponse.unsafeJson(s))),
       HttpRouter.put(
         "/control",
