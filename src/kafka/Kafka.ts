@@ -100,8 +100,18 @@ const attempt = <A>(what: string, f: () => Promise<A>) =>
   Effect.tryPromise({ try: f, catch: (e) => new KafkaError(`${what}: ${e instanceof Error ? e.message : String(e)}`) })
 
 /** kafkajs's own log lines at WARN and above, as our JSON lines (type KAFKA_CLIENT) with a metric. */
+/** Lines about choices made here on purpose: the producer retries a bounded number of times (a send that
+ * fails is the relay's to retry, duplicates are absorbed downstream), the default partitioner is ours, and
+ * creating topics that exist already is how startup makes sure they exist (the admin call reports it). */
+const expected = [
+  /^Limiting retries for the idempotent producer/,
+  /^KafkaJS v2\.0\.0 switched default partitioner/,
+  /^Response CreateTopics/
+]
+
 const bridgeLogs = (runtime: Runtime.Runtime<never>): logCreator => () => ({ label, level, log, namespace }) => {
   const { message, timestamp: _t, logger: _l, stack: _s, ...fields } = log as Record<string, unknown>
+  if (expected.some((e) => e.test(String(message)))) return
   const line = (level <= logLevel.ERROR ? Effect.logError : Effect.logWarning)(String(message)).pipe(
     Effect.annotateLogs({ type: "KAFKA_CLIENT", namespace, kafkaLevel: label, ...fields }),
     Effect.zipRight(Metric.increment(kafkaClientLogs))
