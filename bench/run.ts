@@ -42,7 +42,7 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 10)
 const rates = (process.env.BENCH_RATES ?? "200,300,400,500,600,800,1000,1250,1500,2000,2500,3000,4000,5000,6000,8000,10000")
   .split(",").map(Number)
-const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,ours,rebuild").split(","))
+const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,ours,split,previous,rebuild").split(","))
 const rebuildOrders = process.env.BENCH_REBUILD_ORDERS ?? "333334"
 const concurrency = 10
 const providerLatencyMs = 20
@@ -149,6 +149,9 @@ interface PipelineReport {
   readonly paidPerSecond: number
   readonly keptUp: boolean
   readonly postToPaidMs: ReturnType<typeof summarize>
+  /** POST→PAID of the orders the provider never answered an error (head-of-line blocking shows here). */
+  readonly postToPaidNoErrorMs: ReturnType<typeof summarize>
+  readonly ordersWithProviderError: number
   readonly relayLagMs: ReturnType<typeof summarize>
   readonly consumerLagMessages: { readonly max: number; readonly p99: number }
   readonly drainSeconds: number
@@ -239,27 +242,54 @@ const runPgbench = () => {
   return { clients: concurrency, seconds: stepSeconds, tps, latencyAverageMs: latency }
 }
 
+const control = (change: Record<string, unknown>) =>
+  fetch("http://127.0.0.1:3204/control", { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(change) })
+
 const metricValue = (text: string, name: string) => {
   const line = text.split("\n").find((l) => l.startsWith(name))
   return line ? Number(line.split(" ").pop()) : NaN
 }
 
-const runOurs = async (pool: pg.Pool, probes: ReadonlyArray<CpuProbe>, brokers: string) => {
-  log("scenario ours (all roles in one process)")
+interface PipelineLayout {
+  /** Scenario name (log files, report). */
+  readonly name: string
+  /** The checkout whose dist/ runs (the working tree, or the baseline's worktree). */
+  readonly root: string
+  /** The processes of the app: their roles. The first one serves the API. */
+  readonly processes: ReadonlyArray<string>
+  /** Run one more step at the 70% rate with this share of transient provider errors. */
+  readonly errorRate?: number
+}
+
+/** Our pipeline end to end: the app's processes and the provider simulator, a ladder, a 70% step (and the
+ * error step). Every scenario gets its own database, topics and consumer group. */
+const runPipeline = async (probes: ReadonlyArray<CpuProbe>, brokers: string, layout: PipelineLayout) => {
+  log(`scenario ${layout.name} (${layout.processes.join(" + ")})`)
+  const database = `orders_bench_${layout.name.replace(/[^a-z0-9]/g, "_")}`
+  psql(dbUrl("postgres"), "-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+  const stamp = Date.now()
   const env = {
-    DATABASE_URL: dbUrl(benchDb),
+    DATABASE_URL: dbUrl(database),
     KAFKA_BROKERS: brokers,
-    KAFKA_TOPIC_PREFIX: `bench-${Date.now()}-`,
+    KAFKA_TOPIC_PREFIX: `bench-${layout.name}-${stamp}-`,
     PORT: "3203",
     HOST: "127.0.0.1",
     PROVIDER_PORT: "3204",
     PAYMENT_PROVIDER_URL: "http://127.0.0.1:3204",
     PROVIDER_LATENCY_MS: String(providerLatencyMs),
-    PAYMENT_WORKER_GROUP: `bench-worker-${Date.now()}`
+    PAYMENT_WORKER_GROUP: `bench-worker-${layout.name}-${stamp}`
   }
-  const provider = await startServer("provider", ["dist/main.js", "payment-provider"], env, "http://127.0.0.1:3204/control")
-  const server = await startServer("ours", [...nodeFlags, "dist/main.js", "api,relay,worker,projector"], env, "http://127.0.0.1:3203/health/ready")
-  const appProbe: CpuProbe = { name: "app (all roles)", read: () => treeCpuSeconds(server.child.pid!) }
+  const dist = `${layout.root}/dist/main.js`
+  const pool = new pg.Pool({ connectionString: dbUrl(database), max: 2 })
+  const provider = await startServer(`${layout.name}-provider`, [dist, "payment-provider"], env, "http://127.0.0.1:3204/control")
+  const servers: Array<Server> = []
+  for (const [i, roles] of layout.processes.entries()) {
+    // the processes after the first serve no API: they are ready once the first one is
+    const ready = i === 0 ? "http://127.0.0.1:3203/health/ready" : "http://127.0.0.1:3204/control"
+    servers.push(await startServer(`${layout.name}-${i}`, [...nodeFlags, dist, roles], env, ready))
+  }
+  const server = servers[0]!
+  const appProbe: CpuProbe = { name: "app (all roles)", read: () => servers.reduce((n, s) => n + treeCpuSeconds(s.child.pid!), 0) }
   const providerProbe: CpuProbe = { name: "provider simulator", read: () => treeCpuSeconds(provider.child.pid!) }
   const allProbes = [appProbe, providerProbe, ...probes]
 
@@ -282,15 +312,24 @@ const runOurs = async (pool: pg.Pool, probes: ReadonlyArray<CpuProbe>, brokers: 
       await sleep(250)
     }
     const drainSeconds = (Date.now() - drainStart) / 1000
-    const { rows } = await pool.query<{ ms: number; paid: number }>(
-      `SELECT extract(epoch FROM (done.recorded_at - placed.recorded_at)) * 1000 AS ms,
+    const { rows } = await pool.query<{ id: string; ms: number; paid: number }>(
+      `SELECT placed.stream_id::text AS id, extract(epoch FROM (done.recorded_at - placed.recorded_at)) * 1000 AS ms,
               extract(epoch FROM done.recorded_at) * 1000 AS paid
        FROM events placed JOIN events done ON done.stream_id = placed.stream_id AND done.type = 'OrderPaid'
        WHERE placed.type = 'OrderPlaced' AND placed.stream_id = ANY($1::uuid[])`,
       [ids]
     )
+    const failures = new Set(
+      await fetch("http://127.0.0.1:3204/failures").then((r) => r.json() as Promise<{ orders: Array<string> }>)
+        .then((b) => b.orders).catch(() => [] as Array<string>)
+    )
     const toPaid = newHistogram()
-    for (const r of rows) toPaid.recordValue(Math.max(1, Math.round(Number(r.ms) * 1000)))
+    const toPaidNoError = newHistogram()
+    for (const r of rows) {
+      const us = Math.max(1, Math.round(Number(r.ms) * 1000))
+      toPaid.recordValue(us)
+      if (!failures.has(r.id)) toPaidNoError.recordValue(us)
+    }
     // the rate payments completed at: between the first and the last OrderPaid of the step
     const firstPaid = Math.min(...rows.map((r) => Number(r.paid)))
     const lastPaid = Math.max(...rows.map((r) => Number(r.paid)))
@@ -327,6 +366,8 @@ const runOurs = async (pool: pg.Pool, probes: ReadonlyArray<CpuProbe>, brokers: 
       // kept up: every order PAID, at the offered rate, and no backlog left when the POSTs ended
       keptUp: rows.length === ids.length && paidPerSecond >= 0.97 * result.offeredRate && drainSeconds <= 2,
       postToPaidMs: summarize(toPaid),
+      postToPaidNoErrorMs: summarize(toPaidNoError),
+      ordersWithProviderError: rows.length - toPaidNoError.totalCount,
       relayLagMs: summarize(relayLag),
       consumerLagMessages: {
         max: sortedLag[sortedLag.length - 1] ?? 0,
@@ -338,18 +379,53 @@ const runOurs = async (pool: pg.Pool, probes: ReadonlyArray<CpuProbe>, brokers: 
   }
 
   try {
-    const steps = await ladder("ours", server, allProbes, pipeline)
+    const steps = await ladder(layout.name, server, allProbes, pipeline)
     const endToEnd = steps.filter((s) => s.sustained && s.pipeline?.keptUp)
       .reduce<StepReport | undefined>((best, s) => (!best || s.offeredRate > best.offeredRate ? s : best), undefined)
     let atSeventyPercent: StepReport | undefined
+    let withErrors: StepReport | undefined
     if (endToEnd) {
-      atSeventyPercent = await measureStep(server, allProbes, Math.max(1, Math.round(endToEnd.offeredRate * 0.7)), pipeline)
-      stepLine("ours at 70% of the end-to-end maximum", atSeventyPercent)
+      const rate = Math.max(1, Math.round(endToEnd.offeredRate * 0.7))
+      atSeventyPercent = await measureStep(server, allProbes, rate, pipeline)
+      stepLine(`${layout.name} at 70% of the end-to-end maximum`, atSeventyPercent)
+      if (layout.errorRate !== undefined) {
+        await control({ transientErrorRate: layout.errorRate })
+        await sleep(1000)
+        withErrors = await measureStep(server, allProbes, rate, pipeline)
+        await control({ transientErrorRate: 0 })
+        stepLine(`${layout.name} at 70% with ${layout.errorRate * 100}% transient provider errors`, withErrors)
+      }
     }
-    return { steps, endToEndMax: endToEnd?.offeredRate ?? 0, atSeventyPercent, peakRssMiB: peakRssMiB(server.child.pid!) }
+    return {
+      processes: layout.processes,
+      steps,
+      endToEndMax: endToEnd?.offeredRate ?? 0,
+      atSeventyPercent,
+      withErrors,
+      peakRssMiB: Math.max(...servers.map((s) => peakRssMiB(s.child.pid!)))
+    }
   } finally {
-    await stopServer(server)
+    for (const s of servers.reverse()) await stopServer(s)
     await stopServer(provider)
+    await pool.end()
+  }
+}
+
+/** The pipeline of an earlier commit (BENCH_BASELINE_REF), built in a worktree beside this one: the same
+ * measurements of the code before a change, in the same run. */
+const baselineCheckout = (ref: string) => {
+  const dir = `${root}/bench/results/baseline-${ref.replace(/[^A-Za-z0-9]/g, "_")}`
+  try {
+    execFileSync("git", ["worktree", "remove", "--force", dir], { cwd: root, stdio: "ignore" }) // a leftover of an earlier run
+  } catch {
+    // none
+  }
+  execFileSync("git", ["worktree", "add", "--detach", dir, ref], { cwd: root, stdio: "inherit" })
+  execFileSync("ln", ["-s", `${root}/node_modules`, `${dir}/node_modules`])
+  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: dir, stdio: "inherit" })
+  return {
+    dir,
+    remove: () => execFileSync("git", ["worktree", "remove", "--force", dir], { cwd: root, stdio: "ignore" })
   }
 }
 
@@ -370,7 +446,7 @@ const fmt = (n: number | undefined, digits = 1) => (n === undefined || !Number.i
 
 const main = async () => {
   sh("postgres.sh")
-  const brokers = scenarios.has("ours") || scenarios.has("api") ? sh("kafka.sh", "start") : ""
+  const brokers = ["ours", "api", "split", "previous"].some((x) => scenarios.has(x)) ? sh("kafka.sh", "start") : ""
   freshDatabase()
   const pool = new pg.Pool({ connectionString: dbUrl(benchDb), max: 2 })
   const probes = [await postgresProbe(pool), ...(kafkaProbe() ? [kafkaProbe()!] : []), selfProbe]
@@ -391,7 +467,7 @@ const main = async () => {
   const pgbench = scenarios.has("pgbench") ? runPgbench() : undefined
   // our scenarios run the compiled build, as deployed (`npm start` runs it too): under tsx the same process
   // carries ~100 MB of transpiler and source maps
-  if (scenarios.has("api") || scenarios.has("ours")) {
+  if (["ours", "api", "split"].some((x) => scenarios.has(x))) {
     execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
   }
   // our POST path alone: the api role in its own process, nothing consuming the outbox
@@ -405,7 +481,24 @@ const main = async () => {
     : undefined
   // what the api scenario wrote is not for the pipeline of the next one to publish and charge
   if (api) await pool.query("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
-  const ours = scenarios.has("ours") ? await runOurs(pool, probes, brokers) : undefined
+  const ours = scenarios.has("ours")
+    ? await runPipeline(probes, brokers, { name: "ours", root, processes: ["api,relay,worker,projector"], errorRate: 0.05 })
+    : undefined
+  // the layout users deploy: the API apart from the pipeline's roles
+  const split = scenarios.has("split")
+    ? await runPipeline(probes, brokers, { name: "split", root, processes: ["api", "relay,worker,projector"] })
+    : undefined
+  // the code before the change, measured the same way in this run
+  const baselineRef = process.env.BENCH_BASELINE_REF ?? "0cb07b9"
+  let previous: Awaited<ReturnType<typeof runPipeline>> | undefined
+  if (scenarios.has("previous")) {
+    const checkout = baselineCheckout(baselineRef)
+    try {
+      previous = await runPipeline(probes, brokers, { name: "previous", root: checkout.dir, processes: ["api,relay,worker,projector"] })
+    } finally {
+      checkout.remove()
+    }
+  }
   await pool.end()
   const rebuild = scenarios.has("rebuild") ? runRebuild() : undefined
 
@@ -419,13 +512,37 @@ const main = async () => {
     { target: "POST /orders (api role) sustained ≥ 2× Express + pg (a)", value: ratio(apiMax?.acceptedRate, expressMax?.acceptedRate), goal: 2, unit: "×" },
     { target: "POST /orders (api role) sustained ≥ 0.7× do-nothing handler on our stack", value: ratio(apiMax?.acceptedRate, noopMax?.acceptedRate), goal: 0.7, unit: "×" },
     { target: "≥ 1,000 orders/s reaching PAID (provider 20 ms)", value: ours?.endToEndMax, goal: 1000, unit: "/s" },
+    { target: "PAID orders/s ≥ 2× the previous code (same run)", value: ratio(ours?.endToEndMax, previous?.endToEndMax), goal: 2, unit: "×" },
+    { target: "pickup stage (on Kafka → PaymentRequested) p50 ≤ 10 ms at 70%", value: seventy?.stagesMs.pickup.p50, goal: 10, unit: "ms", lower: true },
+    {
+      target: "5% transient provider errors: POST→PAID p99 of orders without error ≤ 1.2× the error-free run",
+      value: ratio(ours?.withErrors?.pipeline?.postToPaidNoErrorMs.p99, seventy?.postToPaidMs.p99),
+      goal: 1.2,
+      unit: "×",
+      lower: true
+    },
     { target: "p99 POST→PAID ≤ 100 ms at 70% of the end-to-end maximum", value: seventy?.postToPaidMs.p99, goal: 100, unit: "ms", lower: true },
     { target: "relay lag p99 ≤ 20 ms (at 70%)", value: seventy?.relayLagMs.p99, goal: 20, unit: "ms", lower: true },
     { target: "rebuild ≥ 0.4× SQL-only (c)", value: rebuild?.ratioToBaseline, goal: 0.4, unit: "×" },
     { target: "all-in-one peak RSS ≤ 300 MB", value: ours?.peakRssMiB, goal: 300, unit: "MiB", lower: true }
   ].map((t) => ({ ...t, met: t.value === undefined ? undefined : t.lower ? t.value <= t.goal : t.value >= t.goal }))
 
-  const report = { measuredAt: new Date().toISOString(), machine, stepSeconds, concurrency, providerLatencyMs, noop, express, pgbench, api, ours, rebuild, targets }
+  const report = {
+    measuredAt: new Date().toISOString(),
+    machine,
+    stepSeconds,
+    concurrency,
+    providerLatencyMs,
+    noop,
+    express,
+    pgbench,
+    api,
+    ours,
+    split,
+    previous: previous && { ref: baselineRef, ...previous },
+    rebuild,
+    targets
+  }
   mkdirSync(`${here}/results`, { recursive: true })
   writeFileSync(`${here}/results/bench.json`, JSON.stringify(report, null, 2) + "\n")
 
@@ -455,10 +572,16 @@ const main = async () => {
   if (pgbench) lines.push(`| (b) pgbench, seed transaction, ${pgbench.clients} clients (closed loop) | ${fmt(pgbench.tps, 0)} | – | – | – | – | – |`)
   row("**ours**, api role alone (outbox not consumed)", apiMax, "server")
   row("**ours**, all roles in one process, pipeline running", oursMax, "app (all roles)")
-  if (ours) {
+  const pipelines = [
+    { label: "ours, all roles in one process", run: ours },
+    { label: "ours, api | relay,worker,projector (two processes)", run: split },
+    { label: `previous code (${baselineRef}), all roles in one process`, run: previous }
+  ]
+  for (const { label, run } of pipelines) {
+    if (!run) continue
     lines.push(
       "",
-      "| ours, end to end (provider 20 ms) | offered/s | accepted/s | PAID/s | POST→PAID p50 / p99 / max ms | relay lag p50 / p99 ms | consumer lag max (msgs) | CPU ms/order app · PG · Kafka · provider · load gen |",
+      `| ${label}, end to end (provider 20 ms) | offered/s | accepted/s | PAID/s | POST→PAID p50 / p99 / max ms | relay lag p50 / p99 ms | consumer lag max (msgs) | CPU ms/order app · PG · Kafka · provider · load gen |`,
       "| --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     const e2e = (label: string, s: StepReport) =>
@@ -469,8 +592,9 @@ const main = async () => {
           fmt(s.pipeline?.consumerLagMessages.max, 0)
         } | ${["app (all roles)", "postgresql", "kafka", "provider simulator", "load generator"].map((k) => fmt((s.cpuSecondsPerOrder[k] ?? 0) * 1000, 2)).join(" · ")} |`
       )
-    for (const s of ours.steps) e2e(`step${s.sustained && s.pipeline?.keptUp ? "" : " (not kept up)"}`, s)
-    if (ours.atSeventyPercent) e2e("**70% of end-to-end max**", ours.atSeventyPercent)
+    for (const s of run.steps) e2e(`step${s.sustained && s.pipeline?.keptUp ? "" : " (not kept up)"}`, s)
+    if (run.atSeventyPercent) e2e("**70% of end-to-end max**", run.atSeventyPercent)
+    if (run.withErrors) e2e("70%, 5% transient provider errors", run.withErrors)
     lines.push(
       "",
       "| POST→PAID by stage, from the events' timestamps | relay: placed → on Kafka | pickup: on Kafka → PaymentRequested | charge + record: → OrderPaid |",
@@ -482,9 +606,19 @@ const main = async () => {
       const cell = (x: ReturnType<typeof summarize>) => `${fmt(x.p50)} / ${fmt(x.p99)}`
       lines.push(`| ${label} (p50 / p99 ms) | ${cell(g.relay)} | ${cell(g.pickup)} | ${cell(g.charge)} |`)
     }
-    for (const st of ours.steps) stagesRow(`${st.offeredRate}/s`, st)
-    if (ours.atSeventyPercent) stagesRow(`**${ours.atSeventyPercent.offeredRate}/s (70%)**`, ours.atSeventyPercent)
-    lines.push("", `All-in-one process peak RSS: ${fmt(ours.peakRssMiB, 0)} MiB.`)
+    for (const st of run.steps) stagesRow(`${st.offeredRate}/s`, st)
+    if (run.atSeventyPercent) stagesRow(`**${run.atSeventyPercent.offeredRate}/s (70%)**`, run.atSeventyPercent)
+    if (run.withErrors) stagesRow(`${run.withErrors.offeredRate}/s, 5% errors`, run.withErrors)
+    const errors = run.withErrors?.pipeline
+    if (errors) {
+      lines.push(
+        "",
+        `With 5% transient provider errors at ${run.withErrors!.offeredRate}/s: ${errors.ordersWithProviderError} orders met an error; POST→PAID p99 of the others ${
+          fmt(errors.postToPaidNoErrorMs.p99)
+        } ms (error-free run: ${fmt(run.atSeventyPercent?.pipeline?.postToPaidMs.p99)} ms), of all ${fmt(errors.postToPaidMs.p99)} ms.`
+      )
+    }
+    lines.push("", `Peak RSS of the app's largest process: ${fmt(run.peakRssMiB, 0)} MiB.`)
   }
   if (rebuild) {
     lines.push("", `Rebuild of ${rebuild.events.toLocaleString("en")} events: ours ${fmt(rebuild.ours.eventsPerSecond, 0)} events/s, SQL-only (c) ${fmt(rebuild.sqlOnlyBaseline.eventsPerSecond, 0)} events/s.`)
