@@ -205,6 +205,8 @@ describe("relay", () => {
         assert.strictEqual(yield* relay.publishBatch, 120)
         assert.strictEqual(yield* unpublished, 0)
         yield* Scope.close(scope, Exit.void)
+        // the term's connection went back to the pool without the lock
+        assert.deepStrictEqual(yield* leaderPid, [])
         assert.strictEqual(trace.batches, 5)
         // one statement per batch (it marks the batch before and reads the one after), plus the first read
         // and the last mark

@@ -42,6 +42,17 @@ export class Outbox extends Context.Tag("Outbox")<Outbox, {
   readonly lead: Effect.Effect<Option.Option<OutboxLeader>, LeadershipLost, Scope.Scope>
 }>() {}
 
+/**
+ * End a reserved connection's session so the pool discards it at release (pg-pool drops a client that is
+ * ending). @effect/sql-pg 0.53 keeps the `pg` client of a reserved connection in its `pg` field; if that
+ * ever changes this does nothing, and the unlock above remains the normal path.
+ */
+const endSession = (conn: unknown) =>
+  Effect.sync(() => {
+    const client = (conn as { readonly pg?: { readonly end?: () => Promise<void> } }).pg
+    client?.end?.().catch(() => undefined)
+  })
+
 const lost = (message: string) => (e: { readonly message: string }) => new LeadershipLost({ message: `${message}: ${e.message}` })
 
 export const PgOutbox = Layer.effect(
@@ -78,12 +89,19 @@ export const PgOutbox = Layer.effect(
           const [lockText, lockParams] = sql`SELECT pg_try_advisory_lock(${RELAY_LOCK}) AS ok`.compile()
           const [row] = yield* conn.execute(lockText, lockParams, undefined)
           if (row?.ok !== true) return Option.none<OutboxLeader>()
-          const [unlockText, unlockParams] = sql`SELECT pg_advisory_unlock(${RELAY_LOCK})`.compile()
-          // a dead connection lost the lock with its session (and the pool discards it); a live one unlocks
-          // before it goes back to the pool, or the pool would hold leadership with nobody publishing
+          const [unlockText, unlockParams] = sql`SELECT pg_advisory_unlock(${RELAY_LOCK}) AS ok`.compile()
+          // A dead connection lost the lock with its session (and the pool discards it). A live one must not go
+          // back to the pool still holding the lock — leadership would sit in an idle pooled session with
+          // nobody publishing — so it unlocks, and when that cannot be confirmed the session is ended.
           yield* Scope.addFinalizer(
             scope,
-            conn.execute(unlockText, unlockParams, undefined).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
+            conn.execute(unlockText, unlockParams, undefined).pipe(
+              Effect.disconnect,
+              Effect.timeout(Duration.seconds(5)),
+              Effect.map((rows) => rows[0]?.ok === true),
+              Effect.orElseSucceed(() => false),
+              Effect.flatMap((unlocked) => (unlocked ? Effect.void : endSession(conn)))
+            )
           )
           return Option.some(leader(conn))
         }).pipe(Effect.mapError(lost("could not try the relay lock")))
