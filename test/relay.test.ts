@@ -19,6 +19,7 @@ import {
   Layer,
   Logger,
   LogLevel,
+  Metric,
   Option,
   Scope
 } from "effect"
@@ -29,7 +30,7 @@ import type { OrderId, PaymentId } from "../src/domain/Order.js"
 import { fromMessage } from "../src/kafka/Envelope.js"
 import { Kafka } from "../src/kafka/Kafka.js"
 import { Outbox, RELAY_LOCK } from "../src/outbox/Outbox.js"
-import { Relay, RelayLive } from "../src/outbox/Relay.js"
+import { Relay, relayLeader, RelayLive } from "../src/outbox/Relay.js"
 import { cmd, newId, newOrderId } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 import { suiteId, TestKafka } from "./support/TestKafka.js"
@@ -254,9 +255,11 @@ describe("relay", () => {
         assert.include(b.logTypes, "LEADER_ACQUIRED")
         assert.deepStrictEqual([...a.markedEarly, ...b.markedEarly], [])
         assert.deepStrictEqual(yield* Effect.map(leaderPid, (p) => p.length), 1)
+        assert.strictEqual(yield* Metric.value(relayLeader).pipe(Effect.map((g) => g.value)), 1)
         assertVersionOrder(yield* readTopic([...first, ...second]), [...first, ...second])
         yield* Scope.close(relayA.scope, Exit.void)
         yield* Scope.close(relayB.scope, Exit.void)
+        assert.strictEqual(yield* Metric.value(relayLeader).pipe(Effect.map((g) => g.value)), 0)
       }))
 
     it.scoped("leader's backend terminated under load → the standby finishes, every event on the topic in order", () =>

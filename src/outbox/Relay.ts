@@ -46,7 +46,7 @@ export const eventsPublished = Metric.counter("relay_events_published_total", {
 })
 
 export const relayLeader = Metric.gauge("relay_leader", {
-  description: "1 while this process's relay holds the leadership lock, else 0"
+  description: "1 while this process's relay holds the leadership lock, else 0 (relays in this process that lead)"
 })
 
 export const leadershipLost = Metric.counter("relay_leadership_lost_total", {
@@ -70,7 +70,7 @@ export class Relay extends Effect.Service<Relay>()("Relay", {
     yield* Metric.incrementBy(eventsPublished, 0)
     yield* Metric.incrementBy(leadershipLost, 0)
     yield* Metric.incrementBy(relayErrors, 0)
-    yield* Metric.set(relayLeader, 0)
+    yield* Metric.incrementBy(relayLeader, 0)
     let leading = false
 
     /** One batch to the broker, in position order; resolves once every message is acked. */
@@ -117,12 +117,12 @@ export class Relay extends Effect.Service<Relay>()("Relay", {
       ))
       if (Option.isNone(leader)) return leader
       leading = true
-      yield* Metric.set(relayLeader, 1)
+      yield* Metric.increment(relayLeader)
       yield* Effect.logInfo("relay leadership acquired").pipe(Effect.annotateLogs({ type: "LEADER_ACQUIRED", role: "relay" }))
       yield* Effect.addFinalizer((exit) =>
         Effect.gen(function*() {
           leading = false
-          yield* Metric.set(relayLeader, 0)
+          yield* Metric.incrementBy(relayLeader, -1)
           yield* Metric.increment(leadershipLost)
           if (exit._tag === "Success" || Cause.isInterruptedOnly(exit.cause)) {
             return yield* Effect.logInfo("relay leadership released").pipe(
