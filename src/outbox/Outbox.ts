@@ -1,69 +1,147 @@
 /**
- * The outbox as the relay sees it, in PostgreSQL and in memory. `publishBatch` hands the oldest unpublished
- * events (position order) to `publish` and marks them published only if it succeeds — all or nothing: a
- * failure or crash inside `publish` leaves every row unpublished, to go again.
- * PostgreSQL: one transaction holding pg_try_advisory_xact_lock(RELAY_LOCK), so two relays never publish at
- * once (the loser gets 0 and waits for its next wake), and a key's events leave in order.
+ * The outbox as the relay sees it, in PostgreSQL and in memory: leadership, and one statement per batch.
+ *
+ * `lead` tries to become the one relay that publishes. PostgreSQL: a session-level `pg_try_advisory_lock` on a
+ * connection reserved from the pool for as long as the leadership lasts (its scope). The lock lives exactly as
+ * long as that database session: when the connection dies (network, pg_terminate_backend, server restart) the
+ * lock is gone and another relay can take it — and every later statement of the old leader fails on the dead
+ * connection, so it learns it lost the lock the next time it asks for work. Closing the scope unlocks and hands
+ * the connection back.
+ *
+ * `markAndRead` is the only statement of a batch, run on that same connection: mark the rows whose messages the
+ * broker acknowledged, and read the next unpublished rows in position order, skipping the rows still in flight.
+ * (The read cannot see the marks of its own statement, so it skips the rows being marked too.)
  */
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer } from "effect"
+import { Context, Data, Duration, Effect, ExecutionStrategy, Exit, Layer, Option, Scope } from "effect"
 import type { RecordedEvent } from "../eventstore/EventStore.js"
 import { MemoryDatabase } from "../eventstore/MemoryDatabase.js"
 import { type EventRow, toRecordedEvent } from "../eventstore/PgEventStore.js"
 
-/** Advisory lock key of relay leadership (any constant unique to this purpose). */
+/** Advisory lock key of relay leadership (any constant unique to this purpose; advisory locks are per database). */
 export const RELAY_LOCK = 7_318_001
 
+/** The leader's connection failed (it died, or a statement on it failed): the lock may be gone. */
+export class LeadershipLost extends Data.TaggedError("LeadershipLost")<{ readonly message: string }> {}
+
+/** What a leader can do while it holds the lock. */
+export interface OutboxLeader {
+  /**
+   * One round trip: stamp `acked` published (only rows the broker acknowledged belong here), then the oldest
+   * `limit` unpublished rows in position order, without `acked` and `inFlight`.
+   */
+  readonly markAndRead: (
+    acked: ReadonlyArray<bigint>,
+    inFlight: ReadonlyArray<bigint>,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<RecordedEvent>, LeadershipLost>
+}
+
 export class Outbox extends Context.Tag("Outbox")<Outbox, {
-  readonly publishBatch: <E>(
-    limit: number,
-    publish: (events: ReadonlyArray<RecordedEvent>) => Effect.Effect<void, E>
-  ) => Effect.Effect<number, E>
+  /** Leadership for the scope, or None when another relay holds it. Fails when the database is unreachable. */
+  readonly lead: Effect.Effect<Option.Option<OutboxLeader>, LeadershipLost, Scope.Scope>
 }>() {}
+
+/**
+ * End a reserved connection's session so the pool discards it at release (pg-pool drops a client that is
+ * ending). @effect/sql-pg 0.53 keeps the `pg` client of a reserved connection in its `pg` field; if that
+ * ever changes this does nothing, and the unlock above remains the normal path.
+ */
+const endSession = (conn: unknown) =>
+  Effect.sync(() => {
+    const client = (conn as { readonly pg?: { readonly end?: () => Promise<void> } }).pg
+    client?.end?.().catch(() => undefined)
+  })
+
+const lost = (message: string) => (e: { readonly message: string }) => new LeadershipLost({ message: `${message}: ${e.message}` })
 
 export const PgOutbox = Layer.effect(
   Outbox,
-  Effect.map(SqlClient.SqlClient, (sql) =>
-    Outbox.of({
-      publishBatch: (limit, publish) =>
-        sql.withTransaction(
-          Effect.gen(function*() {
-            const [lock] = yield* sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(${RELAY_LOCK}) AS ok`
-            if (!lock?.ok) return 0
-            const rows = yield* sql<EventRow>`
-              SELECT e.position::text AS position, e.stream_id, e.version, e.type, e.schema_version, e.data,
-                     e.metadata, e.recorded_at
-              FROM outbox o JOIN events e ON e.position = o.position
-              WHERE o.published_at IS NULL
-              ORDER BY o.position
-              LIMIT ${limit}`
-            if (rows.length === 0) return 0
-            yield* publish(rows.map(toRecordedEvent))
-            yield* sql`UPDATE outbox SET published_at = clock_timestamp() WHERE position = ANY(${rows.map((r) => r.position)}::bigint[])`
-            return rows.length
-          })
-        ).pipe(Effect.catchTag("SqlError", Effect.die))
-    }))
+  Effect.map(SqlClient.SqlClient, (sql) => {
+    const leader = (conn: Effect.Effect.Success<typeof sql.reserve>): OutboxLeader => ({
+      markAndRead: (acked, inFlight, limit) => {
+        const done = acked.map(String)
+        const [text, params] = sql`
+          WITH marked AS (
+            UPDATE outbox SET published_at = clock_timestamp()
+            WHERE position = ANY(${done}::bigint[]) AND published_at IS NULL
+          )
+          SELECT e.position::text AS position, e.stream_id, e.version, e.type, e.schema_version, e.data,
+                 e.metadata, e.recorded_at
+          FROM outbox o JOIN events e ON e.position = o.position
+          WHERE o.published_at IS NULL
+            AND o.position <> ALL(${done}::bigint[]) AND o.position <> ALL(${inFlight.map(String)}::bigint[])
+          ORDER BY o.position
+          LIMIT ${limit}`.compile()
+        return conn.execute(text, params, undefined).pipe(
+          Effect.map((rows) => (rows as ReadonlyArray<EventRow>).map(toRecordedEvent)),
+          Effect.mapError(lost("outbox statement failed on the leader's connection"))
+        )
+      }
+    })
+
+    return Outbox.of({
+      lead: Effect.gen(function*() {
+        // the connection is held only while leading: a standby hands it straight back
+        const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+        const attempt = Effect.gen(function*() {
+          const conn = yield* Scope.extend(sql.reserve, scope)
+          const [lockText, lockParams] = sql`SELECT pg_try_advisory_lock(${RELAY_LOCK}) AS ok`.compile()
+          const [row] = yield* conn.execute(lockText, lockParams, undefined)
+          if (row?.ok !== true) return Option.none<OutboxLeader>()
+          const [unlockText, unlockParams] = sql`SELECT pg_advisory_unlock(${RELAY_LOCK}) AS ok`.compile()
+          // A dead connection lost the lock with its session (and the pool discards it). A live one must not go
+          // back to the pool still holding the lock — leadership would sit in an idle pooled session with
+          // nobody publishing — so it unlocks, and when that cannot be confirmed the session is ended.
+          yield* Scope.addFinalizer(
+            scope,
+            conn.execute(unlockText, unlockParams, undefined).pipe(
+              Effect.disconnect,
+              Effect.timeout(Duration.seconds(5)),
+              Effect.map((rows) => rows[0]?.ok === true),
+              Effect.orElseSucceed(() => false),
+              Effect.flatMap((unlocked) => (unlocked ? Effect.void : endSession(conn)))
+            )
+          )
+          return Option.some(leader(conn))
+        }).pipe(Effect.mapError(lost("could not try the relay lock")))
+        const result = yield* attempt.pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+        if (Option.isNone(result)) yield* Scope.close(scope, Exit.void)
+        return result
+      })
+    })
+  })
 )
 
+/** The in-memory twin: one leader at a time per database, the same mark-and-read. */
 export const MemoryOutbox = Layer.effect(
   Outbox,
   Effect.map(MemoryDatabase, (db) => {
-    let busy = false
-    return Outbox.of({
-      publishBatch: (limit, publish) =>
-        Effect.suspend(() => {
-          if (busy) return Effect.succeed(0)
-          const rows = db.outbox.filter((r) => r.publishedAt === null).slice(0, limit)
-          if (rows.length === 0) return Effect.succeed(0)
-          busy = true
-          const events = rows.map((r) => db.events[Number(r.position) - 1]!)
-          return publish(events).pipe(
-            Effect.tap(() => Effect.sync(() => rows.forEach((r) => r.publishedAt = new Date()))),
-            Effect.as(rows.length),
-            Effect.ensuring(Effect.sync(() => busy = false))
-          )
+    let leading = false
+    const leader: OutboxLeader = {
+      markAndRead: (acked, inFlight, limit) =>
+        Effect.sync(() => {
+          const done = new Set(acked)
+          const skip = new Set(inFlight)
+          const now = new Date()
+          for (const row of db.outbox) if (row.publishedAt === null && done.has(row.position)) row.publishedAt = now
+          return db.outbox
+            .filter((r) => r.publishedAt === null && !skip.has(r.position))
+            .slice(0, limit)
+            .map((r) => db.events[Number(r.position) - 1]!)
         })
+    }
+    return Outbox.of({
+      lead: Effect.acquireRelease(
+        Effect.sync(() => {
+          if (leading) return Option.none<OutboxLeader>()
+          leading = true
+          return Option.some(leader)
+        }),
+        (held) => Effect.sync(() => {
+          if (Option.isSome(held)) leading = false
+        })
+      )
     })
   })
 )

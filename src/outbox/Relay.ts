@@ -1,29 +1,65 @@
 /**
- * The outbox relay (DESIGN §6): publishes committed outbox rows to Kafka, in position order, and marks them.
+ * The outbox relay (DESIGN §6): publishes committed outbox rows to Kafka and marks them published.
  *
- * One batch at a time (Outbox.publishBatch: in PostgreSQL a transaction holding an advisory lock), so two
- * relays never publish at once and a key's events leave in order (positions of one stream grow with its
- * versions: a later version's insert can only follow the commit of the earlier one). The batch is sent with
- * the idempotent producer and the rows are marked only after; a crash between send and mark leaves them
- * unpublished and they go again: duplicates on the wire, absorbed by the consumers' inbox.
- * Woken by OutboxSignal on commit; `RELAY_POLL_MS` is the slow safety net.
+ * One leader at a time. Leadership is a session-level advisory lock on a connection the leader holds while it
+ * leads (Outbox.lead); standbys try the lock every RELAY_STANDBY_RETRY_MS. A term ends when any statement on
+ * that connection fails (the session, hence the lock, may be gone), when a send fails, or at shutdown; the
+ * relay then releases the lock (if its session still lives) and competes again like a standby.
+ *
+ * A batch costs one statement (Outbox.markAndRead: mark the acked batch + read the next). It overlaps the
+ * send: while batch k is on its way to the broker, the statement marks batch k-1 and reads batch k+1.
+ * Why that is safe:
+ * - A key's events leave in version order. Sends are sequential: batch k+1 is sent only after batch k was
+ *   acked, and a batch's messages are sent in position order. Within one stream positions grow with versions
+ *   (version n+1 can only be inserted after version n committed), and every read returns a prefix, in position
+ *   order, of the committed unpublished rows not in flight; so a read that holds version n+1 of a key holds
+ *   version n too, unless n is in flight or already acked — sent before. A new leader starts from the rows not
+ *   marked, which contain everything not acked: on the wire a key's first copies stay in version order, and
+ *   duplicates (resent after a crash or failover) are absorbed by the consumers' inbox.
+ * - No row is marked before its ack: `acked` holds only the positions of a batch whose send resolved
+ *   (acks = all, idempotent producer), and it is marked by the statement that follows.
+ * - No two leaders sending: every send starts right after a statement on the lock's connection succeeded
+ *   (the lock was held then); when the connection dies the next statement fails and the old leader stops
+ *   before sending anything more. What cannot be taken back is a send already under way when the lock was
+ *   lost: it may overlap the new leader's first sends, which only duplicates rows (none of them was marked).
+ * - A crash anywhere (the named crash points, a send error) ends the term; the in-memory pipeline is thrown
+ *   away and the next term starts again from what the database says is unpublished.
+ * Woken by OutboxSignal on commit; RELAY_POLL_MS is the slow safety net (and the idle leader's heartbeat).
  */
-import { Cause, Config, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Cause, Config, Duration, Effect, Fiber, Layer, LogLevel, Metric, Option } from "effect"
 import { CrashPoints, isSimulatedCrash } from "../CrashPoints.js"
+import type { RecordedEvent } from "../eventstore/EventStore.js"
 import { toMessage } from "../kafka/Envelope.js"
 import { Kafka } from "../kafka/Kafka.js"
-import { Outbox } from "./Outbox.js"
+import { Outbox, type OutboxLeader } from "./Outbox.js"
 import { OutboxSignal } from "./OutboxSignal.js"
 
 export const RelayConfig = Config.all({
   batchSize: Config.integer("RELAY_BATCH_SIZE").pipe(Config.withDefault(500)),
-  pollMs: Config.integer("RELAY_POLL_MS").pipe(Config.withDefault(1000))
+  pollMs: Config.integer("RELAY_POLL_MS").pipe(Config.withDefault(1000)),
+  standbyMs: Config.integer("RELAY_STANDBY_RETRY_MS").pipe(Config.withDefault(1000))
 })
 
 export const eventsPublished = Metric.counter("relay_events_published_total", {
   description: "order events published to Kafka by the relay",
   incremental: true
 })
+
+export const relayLeader = Metric.gauge("relay_leader", {
+  description: "1 while this process's relay holds the leadership lock, else 0 (relays in this process that lead)"
+})
+
+export const leadershipLost = Metric.counter("relay_leadership_lost_total", {
+  description: "relay leadership terms that ended (errors, crashes, shutdown)",
+  incremental: true
+})
+
+export const relayErrors = Metric.counter("relay_errors_total", {
+  description: "relay failures: a term ended by an error, or the lock could not be tried",
+  incremental: true
+})
+
+const describe = (cause: Cause.Cause<unknown>) => Cause.pretty(cause).slice(0, 500)
 
 export class Relay extends Effect.Service<Relay>()("Relay", {
   effect: Effect.gen(function*() {
@@ -32,9 +68,13 @@ export class Relay extends Effect.Service<Relay>()("Relay", {
     const crash = yield* CrashPoints
     const { batchSize } = yield* RelayConfig
     yield* Metric.incrementBy(eventsPublished, 0)
+    yield* Metric.incrementBy(leadershipLost, 0)
+    yield* Metric.incrementBy(relayErrors, 0)
+    yield* Metric.incrementBy(relayLeader, 0)
+    let leading = false
 
-    /** Publish one batch; the number of rows published (0: nothing to do, or another relay holds the lock). */
-    const publishBatch = outbox.publishBatch(batchSize, (events) =>
+    /** One batch to the broker, in position order; resolves once every message is acked. */
+    const send = (events: ReadonlyArray<RecordedEvent>) =>
       Effect.gen(function*() {
         const messages = events.map(toMessage)
         yield* crash.hit("relay.beforeSend")
@@ -43,30 +83,96 @@ export class Relay extends Effect.Service<Relay>()("Relay", {
         yield* crash.hit("relay.midBatch")
         if (half < messages.length) yield* kafka.send(kafka.topics.orderEvents, messages.slice(half))
         yield* crash.hit("relay.afterSendBeforeMark")
-      })).pipe(Effect.tap((n) => Metric.incrementBy(eventsPublished, n)))
+      })
 
-    return { publishBatch } as const
+    /** Publish until nothing is left; the number of rows marked. Fails (ending the term) on any error. */
+    const drain = (leader: OutboxLeader) =>
+      Effect.gen(function*() {
+        let marked = 0
+        let acked: ReadonlyArray<bigint> = []
+        let ready = yield* leader.markAndRead([], [], batchSize)
+        while (ready.length > 0 || acked.length > 0) {
+          const inFlight = ready.map((e) => e.position)
+          // mark what was acked and read ahead; concurrently with the send when there is one
+          const statement = yield* Effect.fork(leader.markAndRead(acked, inFlight, batchSize))
+          if (ready.length > 0) yield* send(ready).pipe(Effect.onError(() => Fiber.interrupt(statement)))
+          const next = yield* Fiber.join(statement)
+          yield* Metric.incrementBy(eventsPublished, acked.length)
+          marked += acked.length
+          acked = inFlight
+          ready = next
+        }
+        return marked
+      })
+
+    /** Leadership for the scope (None: another relay leads), with its log lines and gauge. */
+    const lead = Effect.gen(function*() {
+      const leader = yield* outbox.lead.pipe(Effect.tapErrorCause((cause) =>
+        Effect.zipRight(
+          Metric.increment(relayErrors),
+          Effect.logWarning("relay could not try the leadership lock").pipe(
+            Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "relay", error: describe(cause) })
+          )
+        )
+      ))
+      if (Option.isNone(leader)) return leader
+      leading = true
+      yield* Metric.increment(relayLeader)
+      yield* Effect.logInfo("relay leadership acquired").pipe(Effect.annotateLogs({ type: "LEADER_ACQUIRED", role: "relay" }))
+      yield* Effect.addFinalizer((exit) =>
+        Effect.gen(function*() {
+          leading = false
+          yield* Metric.incrementBy(relayLeader, -1)
+          yield* Metric.increment(leadershipLost)
+          if (exit._tag === "Success" || Cause.isInterruptedOnly(exit.cause)) {
+            return yield* Effect.logInfo("relay leadership released").pipe(
+              Effect.annotateLogs({ type: "LEADER_LOST", role: "relay", reason: "released" })
+            )
+          }
+          yield* Metric.increment(relayErrors)
+          const simulated = isSimulatedCrash(Cause.squash(exit.cause))
+          // (a simulated crash stands for a process death, and is frequent in property runs: Info, not Warning)
+          yield* Effect.logWithLevel(
+            simulated ? LogLevel.Info : LogLevel.Warning,
+            simulated ? "relay crashed (simulated), leadership lost" : "relay leadership lost"
+          ).pipe(
+            Effect.annotateLogs({ type: "LEADER_LOST", role: "relay", reason: simulated ? "simulated crash" : "error", error: describe(exit.cause) })
+          )
+        })
+      )
+      return leader
+    })
+
+    /**
+     * One leadership term that publishes until nothing is left, then releases the lock (tests and property
+     * runs drive the relay with it): the rows published, 0 when there were none or another relay leads.
+     */
+    const publishBatch = Effect.scoped(
+      Effect.flatMap(lead, Option.match({ onNone: () => Effect.succeed(0), onSome: drain }))
+    )
+
+    return { publishBatch, lead, drain, isLeader: Effect.sync(() => leading) } as const
   })
 }) {}
 
-/** The relay role: publish while there is work, then wait for a wake (or the poll); errors back off and retry. */
+/**
+ * The relay role: try to lead; as leader publish while there is work, then wait for a wake (or the poll),
+ * until the term ends; as standby retry the lock every RELAY_STANDBY_RETRY_MS. After an error, back off.
+ */
 export const RelayLive = Layer.scopedDiscard(
   Effect.gen(function*() {
     const relay = yield* Relay
     const signal = yield* OutboxSignal
-    const { batchSize, pollMs } = yield* RelayConfig
-    const pass: Effect.Effect<void> = relay.publishBatch.pipe(
-      Effect.flatMap((n) => (n >= batchSize ? pass : signal.await(Duration.millis(pollMs)))),
-      // The relay keeps no state in memory: a failed pass (broker down, a simulated crash) is exactly a
-      // restart. Its transaction rolled back, so the rows go again on the next pass.
-      Effect.catchAllCause((cause) =>
-        Effect.logWarning(isSimulatedCrash(Cause.squash(cause)) ? "relay crashed (simulated)" : "relay pass failed").pipe(
-          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "relay", error: Cause.pretty(cause).slice(0, 500) }),
-          Effect.zipRight(Effect.sleep(Duration.millis(200)))
-        )
-      )
+    const { pollMs, standbyMs } = yield* RelayConfig
+    const term = (leader: OutboxLeader) =>
+      Effect.forever(Effect.zipRight(relay.drain(leader), signal.await(Duration.millis(pollMs))))
+    const attempt = Effect.scoped(
+      Effect.flatMap(relay.lead, Option.match({ onNone: () => Effect.sleep(Duration.millis(standbyMs)), onSome: term }))
+    ).pipe(
+      // the end of a term was logged as LEADER_LOST, a failed try of the lock as PROCESSING_ERROR
+      Effect.catchAllCause(() => Effect.sleep(Duration.millis(200)))
     )
     yield* Effect.logInfo("relay started").pipe(Effect.annotateLogs({ type: "STARTUP", role: "relay" }))
-    yield* Effect.forkScoped(Effect.repeat(pass, Schedule.forever))
+    yield* Effect.forkScoped(Effect.forever(attempt))
   })
 )
