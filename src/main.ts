@@ -3,7 +3,7 @@
  *   all (default)      every role below in one process, for development
  *   api                the HTTP API (orders, health, metrics, admin)
  *   relay              the outbox relay to Kafka
- *   worker             the payment worker and the stuck-payment sweeper
+ *   worker             the payment worker (keyed consumer) and the payment scheduler (due retries, stuck orders)
  *   projector          the async stats projection (revenue per day, orders per state)
  *   payment-provider   the payment provider simulator
  *   migrate            apply pending migrations and exit

@@ -42,7 +42,6 @@ export const TestSystem = (suite: string, options: SystemOptions = {}) => {
     CONSUMER_COMMIT_INTERVAL_MS: "100",
     BREAKER_THRESHOLD: "3",
     BREAKER_COOLDOWN_MS: "300",
-    SWEEP_INTERVAL_MS: "500",
     SWEEP_AFTER_MS: "600000",
     RELAY_POLL_MS: "200",
     STATS_POLL_MS: "100",
