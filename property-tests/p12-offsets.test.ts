@@ -1,5 +1,5 @@
 /**
- * P11 — committed offsets (DESIGN §8, invariants 1 and 9): messages of one partition finish in any order
+ * P12 — committed offsets (DESIGN §8, invariants 1 and 9): messages of one partition finish in any order
  * (different keys run concurrently); the offset the keyed consumer commits is never past an unfinished
  * message, and it reaches the end once everything finished. Random interleavings of takes (with gaps, as
  * compaction and transaction markers leave them, and with redeliveries of offsets already taken) and of
@@ -16,7 +16,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant("finish" as const), pick: fc.nat() })
 )
 
-describe("P11 offsets", () => {
+describe("P12 offsets", () => {
   it("random interleavings of completions never commit past an unfinished offset", async () => {
     await fc.assert(
       fc.property(fc.array(stepArb, { minLength: 1, maxLength: 200 }), (steps) => {
