@@ -7,14 +7,15 @@
 #   scripts/kafka.sh brokers  print the bootstrap address
 # When KAFKA_BROKERS is set, that cluster is used: start/stop do nothing.
 # Env: KAFKA_PORT (default 19092; the controller listens on KAFKA_PORT+1), KAFKA_HOME (jar cache + data,
-# default ~/.cache/orders-es/kafka), KAFKA_HEAP (default 512m).
+# default ~/.cache/orders-es/kafka), KAFKA_DATA_DIR (this broker's data, config, log and pid; default
+# $KAFKA_HOME/run-$KAFKA_PORT: a second broker needs only its own KAFKA_PORT), KAFKA_HEAP (default 512m).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 port="${KAFKA_PORT:-19092}"
 controller_port=$((port + 1))
 home="${KAFKA_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/orders-es/kafka}"
 libs="$home/libs"
-run="$home/run-$port"
+run="${KAFKA_DATA_DIR:-$home/run-$port}"
 pidfile="$run/kafka.pid"
 log="$run/server.log"
 
