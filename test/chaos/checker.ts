@@ -371,14 +371,14 @@ export const runChecks = (db: DatabaseSnapshot, seen: Observed): Array<CheckResu
     const failures: Array<string> = []
     for (const h of seen.hostile) {
       const dl = db.deadLetters.find((d) => d.topic === seen.eventsTopic && d.partition === h.partition && d.offset === h.offset)
-      if (!dl) failures.push(`${h.partition}/${h.offset} ${h.variant} (${h.bytes.length} bytes) is not parked`)
+      if (!dl) failures.push(`${h.partition}/${h.offset} ${h.variant} (${h.bytes.length} bytes, key ${h.key}) is not parked`)
       else if (!Buffer.from(dl.value, "utf8").equals(h.bytes) && dl.value !== h.bytes.toString("base64")) {
         failures.push(`${h.partition}/${h.offset} ${h.variant}: parked, but its value is not the message's bytes (${h.bytes.length} bytes sent, ${Buffer.byteLength(dl.value)} stored)`)
       }
     }
     results.push(check("hostile messages parked with their bytes", failures, `${seen.hostile.length} injected, ${seen.hostile.length - failures.length} parked intact`,
       { injected: seen.hostile.length, notParked: failures.filter((f) => f.includes("not parked")).length, altered: failures.filter((f) => f.includes("not the message")).length },
-      seen.hostile.map((h) => `offset ${h.offset}`)))
+      seen.hostile.filter((h) => failures.some((f) => f.startsWith(`${h.partition}/${h.offset} `))).map((h) => h.key)))
   }
 
   // 13. no dead letter lost: the table and the dead-letter topic name the same source messages

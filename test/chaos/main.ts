@@ -109,7 +109,7 @@ const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult
   const providerPort = options.portBase + 3
   const providerUrl = `http://127.0.0.1:${providerPort}`
   const roles = new Map<RoleName, RoleProcess>()
-  const logs = () => [...ROLE_NAMES.map((n) => ({ name: n, file: join(dir, `${n}.log`) })), { name: "broker", file: broker.logFile }]
+  const logs = () => ROLE_NAMES.map((n) => ({ name: n, file: join(dir, `${n}.log`) }))
   let nemesis: Nemesis | null = null
   const kafka = kafkaClient(broker.address, `chaos-${tag}`)
   const observer = new Observer(kafka, eventsTopic, `chaos-${tag}-observer`)
@@ -184,8 +184,11 @@ const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult
     await nemesis.heal()
     await loadGen.drain()
     for (const port of apiPorts) await waitFor(`api on ${port} after healing`, 60_000, answers(`http://127.0.0.1:${port}/health/ready`))
-    // claims left by a killed or paused api are taken over after the lease (IDEMPOTENCY_LEASE_MS)
-    const leaseLeft = nemesis.lastApiDisruption + 10_500 - Date.now()
+    // claims left by a killed or paused api, or by a request that failed, are taken over after the lease
+    // (IDEMPOTENCY_LEASE_MS): the keys are sent again only once it has passed, so a 409 then is a stuck key
+    let lastFailure = nemesis.lastApiDisruption
+    for (const e of loadGen.exchanges) if (e.status === null || e.status >= 500) lastFailure = Math.max(lastFailure, e.sentAt)
+    const leaseLeft = lastFailure + 10_500 - Date.now()
     if (leaseLeft > 0) await sleep(leaseLeft)
     const healedAt = Date.now()
     const resent = await loadGen.retryUnanswered()
@@ -258,8 +261,7 @@ const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult
   const excerpts = new Map<string, Array<string>>()
   for (const c of result.checks) {
     if (c.ok) continue
-    const ex = logExcerpts(logs(), c.samples)
-    excerpts.set(c.name, ex.length ? ex : errorLines(logs()))
+    excerpts.set(c.name, [...logExcerpts(logs(), c.samples), "-- the last warnings and errors of each role:", ...errorLines(logs())])
   }
   if (result.error) excerpts.set("runner", errorLines(logs()))
   writeFileSync(result.reportFile, renderSchedule(result, excerpts))

@@ -107,6 +107,7 @@ export const hostileBytes = (rng: Prng, variant: HostileVariant): Buffer => {
 
 export interface InjectedHostile {
   readonly variant: HostileVariant
+  readonly key: string
   readonly bytes: Buffer
   readonly partition: number
   readonly offset: string
@@ -305,10 +306,11 @@ export class Nemesis {
       case "hostile": {
         this.count(`hostile-${f.variant}`)
         const bytes = hostileBytes(this.rng, f.variant)
-        const r = await this.injector.send(this.topic, this.rng.uuid(), bytes, { "chaos-hostile": f.variant })
+        const key = this.rng.uuid()
+        const r = await this.injector.send(this.topic, key, bytes, { "chaos-hostile": f.variant })
         if ("error" in r) return this.timeline("skip", `${desc}: not delivered (${r.error.slice(0, 120)})`)
-        this.injectedHostile.push({ variant: f.variant, bytes, partition: r.partition, offset: r.offset })
-        this.timeline("fault", `${desc} (${bytes.length} bytes) at partition ${r.partition} offset ${r.offset}`)
+        this.injectedHostile.push({ variant: f.variant, key, bytes, partition: r.partition, offset: r.offset })
+        this.timeline("fault", `${desc} (${bytes.length} bytes, key ${key}) at partition ${r.partition} offset ${r.offset}`)
         return
       }
     }

@@ -46,7 +46,7 @@ export const errorLines = (logs: ReadonlyArray<{ name: string; file: string }>, 
   const out: Array<string> = []
   for (const l of logs) {
     if (!existsSync(l.file)) continue
-    const lines = readFileSync(l.file, "utf8").split("\n").filter((x) => /"level":"(ERROR|FATAL)"|Error|error:|"type":"(PROCESSING_ERROR|CONSUMER_CRASH|SHUTDOWN)"/.test(x))
+    const lines = readFileSync(l.file, "utf8").split("\n").filter((x) => /"level":"(WARN|ERROR|FATAL)"|^[^{]/.test(x) && x.trim() !== "")
     for (const line of lines.slice(-perLog)) out.push(`[${l.name}] ${line.slice(0, 400)}`)
   }
   return out
