@@ -9,6 +9,7 @@
  *   --rate R        orders/s (CHAOS_RATE, default 25)  --quiesce Q  liveness bound after healing (CHAOS_QUIESCE, 60)
  *   --faults a,b    fault families (CHAOS_FAULTS, default all): kill,pause,term,broker,pg,provider,duplicate,hostile
  *   --replay S      run exactly the schedule of seed S (same --duration and --faults give the same schedule)
+ *   --plan          print the schedules the seeds give and exit
  *   --keep          keep every schedule's database (by default only failing schedules' databases are kept)
  *
  * Plain TypeScript on node:child_process rather than Effect: the runner is an imperative supervisor of OS
@@ -55,6 +56,18 @@ for (const f of options.faults) {
 if (![options.schedules, options.seed, options.durationS, options.rate, options.quiesceS].every(Number.isFinite)) {
   console.error("--schedules, --seed, --duration, --rate and --quiesce take numbers")
   process.exit(2)
+}
+
+if (argv.includes("--plan")) {
+  // print the schedules the seeds give, and run nothing
+  for (let i = 0; i < options.schedules; i++) {
+    const seed = options.seed + i
+    process.stdout.write(`seed ${seed}:\n`)
+    for (const f of drawSchedule(new Prng(seed), options.durationS * 1000, options.faults)) {
+      process.stdout.write(`  at ${(f.at / 1000).toFixed(1).padStart(5)} s: ${describeFault(f)}\n`)
+    }
+  }
+  process.exit(0)
 }
 
 const runId = new Date().toISOString().replace(/[:.]/g, "-")
@@ -245,6 +258,7 @@ const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult
       quiescence,
       eventsTopic
     })
+    writeFileSync(join(dir, "exchanges.jsonl"), loadGen.exchanges.map((e) => JSON.stringify({ ...e, body: loadGen.requests.get(e.key)?.body, answer: e.body })).join("\n") + "\n")
     const unexpected = [...roles.values()].flatMap((r) => r.unexpectedExits.map((e) => `${r.spec.name} (code ${e.code}, signal ${e.signal})`))
     if (unexpected.length) note("note", `processes that exited on their own (restarted): ${unexpected.join("; ")}`)
     if (loadGen.notSent) note("note", `${loadGen.notSent} due requests not sent (in-flight bound reached)`)
