@@ -38,6 +38,7 @@ export class LoadGenerator {
   private stopped = false
   private pending = new Set<Promise<unknown>>()
   private readonly users: Array<string>
+  private readonly apiOf = new Map<string, readonly [string, string]>()
 
   constructor(
     private readonly rng: Prng,
@@ -57,6 +58,7 @@ export class LoadGenerator {
   }
 
   private async exchange(
+    api: string,
     purpose: Purpose,
     key: string,
     path: string,
@@ -68,7 +70,6 @@ export class LoadGenerator {
       this.notSent++
       return null
     }
-    const api = this.rng.pick(this.apis)
     const ex: Exchange = { key, purpose, api, sentAt: Date.now(), status: null, body: null, error: null, answeredAt: null, ...(orderId ? { orderId } : {}) }
     this.exchanges.push(ex)
     this.inFlight++
@@ -109,14 +110,17 @@ export class LoadGenerator {
       body: { userId: this.rng.pick(this.users), amount: `${major}${minor}`, currency }
     }
     this.requests.set(request.key, request)
+    // every draw of an order is made here, in arrival order, so a seed gives the same mix whatever the timing
+    const [api, otherApi] = this.rng.chance(0.5) ? [this.apis[0]!, this.apis[1]!] : [this.apis[1]!, this.apis[0]!]
     const retry = this.rng.chance(this.options.retryShare)
     const retryAfter = this.rng.int(0, 1500)
     const cancel = this.rng.chance(this.options.cancelShare)
     const cancelAfter = this.rng.int(0, 2000)
+    this.apiOf.set(request.key, [api, otherApi])
     void this.send(request, "first").then((ex) => {
       if (ex && ex.status === 201 && cancel) {
         const orderId = (ex.body as { orderId?: string }).orderId
-        if (orderId) this.later(cancelAfter, () => void this.exchange("cancel", request.key, `/orders/${orderId}/cancel`, {}, false, orderId))
+        if (orderId) this.later(cancelAfter, () => void this.exchange(otherApi, "cancel", request.key, `/orders/${orderId}/cancel`, {}, false, orderId))
       }
     })
     if (retry) this.later(retryAfter, () => void this.send(request, "deliberate-retry"))
@@ -124,10 +128,12 @@ export class LoadGenerator {
 
   /** Send an order request; a 5xx answer is retried at once (invariant 11: a failed keyed request can be retried at once). */
   async send(request: OrderRequest, purpose: Purpose): Promise<Exchange | null> {
-    const ex = await this.exchange(purpose, request.key, "/orders", request.body, true)
+    // first requests go to one api, everything else of the key to the other one
+    const [api, otherApi] = this.apiOf.get(request.key)!
+    const ex = await this.exchange(purpose === "first" ? api : otherApi, purpose, request.key, "/orders", request.body, true)
     if (ex && ex.status !== null && ex.status >= 500 && purpose !== "retry-after-5xx" && !this.stopped) {
       await new Promise((r) => setTimeout(r, 100))
-      return this.exchange("retry-after-5xx", request.key, "/orders", request.body, true)
+      return this.exchange(otherApi, "retry-after-5xx", request.key, "/orders", request.body, true)
     }
     return ex
   }
@@ -163,7 +169,7 @@ export class LoadGenerator {
     }
     const todo = [...this.requests.values()].filter((r) => !final.has(r.key))
     for (let i = 0; i < todo.length; i += 20) {
-      await Promise.all(todo.slice(i, i + 20).map((r) => this.exchange("retry-unanswered", r.key, "/orders", r.body, true)))
+      await Promise.all(todo.slice(i, i + 20).map((r) => this.exchange(this.apiOf.get(r.key)![0], "retry-unanswered", r.key, "/orders", r.body, true)))
     }
     this.stopped = true
     return todo.length
