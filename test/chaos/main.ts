@@ -16,7 +16,7 @@
  * processes (spawn, signals, timers) and a checker of rows; it uses none of the app's layers, so it keeps
  * working whatever the app's internals become.
  */
-import { mkdirSync, writeFileSync } from "node:fs"
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import pg from "pg"
 import { loadDatabase, runChecks } from "./checker.js"
@@ -105,9 +105,13 @@ const answers = (url: string) => async () => (await fetch(url, { signal: AbortSi
 const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult> => {
   const started = Date.now()
   const timeline: Array<TimelineEntry> = []
-  const note = (kind: string, detail: string) => timeline.push({ t: Date.now() - started, kind, detail })
   const dir = join(outDir, `seed-${seed}`)
   mkdirSync(dir, { recursive: true })
+  const note = (kind: string, detail: string) => {
+    const entry = { t: Date.now() - started, kind, detail }
+    timeline.push(entry)
+    appendFileSync(join(dir, "timeline.log"), `${new Date().toISOString()} ${(entry.t / 1000).toFixed(1)} s ${kind} ${detail}\n`)
+  }
   const database = `chaos_${seed}`
   const databaseUrl = `${options.databaseBase}/${database}`
   const tag = `${seed}-${Date.now().toString(36)}`

@@ -132,6 +132,7 @@ export class Nemesis {
   private heals = new Set<() => Promise<void> | void>()
   private busy = new Set<Promise<void>>()
   private provider: ProviderSettings = { ...PROVIDER_BASELINE }
+  private healing = false
 
   constructor(
     private readonly rng: Prng,
@@ -150,6 +151,7 @@ export class Nemesis {
   }
 
   private after(ms: number, heal: () => Promise<void> | void) {
+    if (this.healing) return this.track(Promise.resolve(heal()))
     const once = () => {
       if (!this.heals.has(once)) return
       this.heals.delete(once)
@@ -193,6 +195,7 @@ export class Nemesis {
 
   private async inject(f: Fault): Promise<void> {
     const desc = describeFault(f)
+    if (this.healing) return this.timeline("skip", `${desc}: the heal has begun`)
     switch (f.kind) {
       case "kill": {
         const role = this.roles.get(f.role)!
@@ -320,11 +323,17 @@ export class Nemesis {
   async heal(): Promise<void> {
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
-    const pending = [...this.heals]
-    this.heals.clear()
-    for (const h of pending) await h()
-    await Promise.allSettled([...this.busy])
-    if (this.broker.paused) this.broker.resume()
+    // first let everything run again: a fault in progress (a send to a stopped broker) may wait for it
+    this.broker.resume()
+    for (const role of this.roles.values()) role.resume()
+    this.healing = true
+    for (const h of [...this.heals]) await h() // each removes itself from this.heals
+    const stillBusy = await Promise.race([
+      Promise.allSettled([...this.busy]).then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), 30_000))
+    ])
+    if (stillBusy) this.timeline("note", `${this.busy.size} fault action(s) still running 30 s into the heal; going on`)
+    this.broker.resume()
     if (this.broker.down) await this.broker.restart()
     for (const role of this.roles.values()) {
       role.resume()

@@ -194,9 +194,10 @@ export class Broker {
     return true
   }
 
+  /** SIGCONT whether or not we think it is paused: harmless when it runs, and a heal must not depend on a flag */
   resume(): void {
     const pid = this.pid
-    if (pid !== undefined && this.paused) {
+    if (pid !== undefined) {
       try {
         process.kill(pid, "SIGCONT")
       } catch {
