@@ -24,7 +24,7 @@ import { Injector, kafkaClient, Observer, readTopics } from "./kafkaio.js"
 import { LoadGenerator } from "./load.js"
 import { describeFault, drawSchedule, FAULT_FAMILIES, type FaultFamily, Nemesis, TERM_DEADLINE_MS } from "./nemesis.js"
 import { Prng } from "./prng.js"
-import { Broker, ROLE_NAMES, type RoleName, RoleProcess, ROOT, runCommand } from "./procs.js"
+import { Broker, liveRoles, ROLE_NAMES, type RoleName, RoleProcess, ROOT, runCommand } from "./procs.js"
 import { errorLines, logExcerpts, renderSchedule, renderSummary, type ScheduleResult, type TimelineEntry } from "./report.js"
 
 // ---- options ----
@@ -307,8 +307,20 @@ const main = async () => {
   let interrupted = false
   process.once("SIGINT", () => {
     interrupted = true
-    say("chaos: interrupted; finishing the current schedule")
+    say("chaos: interrupted; finishing the current schedule (SIGINT again or SIGTERM: stop at once)")
+    process.once("SIGINT", stopNow)
   })
+  const stopNow = () => {
+    for (const r of liveRoles) {
+      try {
+        r.child?.kill("SIGKILL")
+      } catch {
+        // gone
+      }
+    }
+    broker.stop().finally(() => process.exit(130))
+  }
+  process.once("SIGTERM", stopNow)
   try {
     for (let i = 0; i < options.schedules && !interrupted; i++) {
       const seed = options.seed + i

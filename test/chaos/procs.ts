@@ -21,6 +21,9 @@ export interface RoleSpec {
 
 export type Timeline = (kind: string, detail: string) => void
 
+/** every role process started, so that an interrupted run leaves none behind */
+export const liveRoles = new Set<RoleProcess>()
+
 export class RoleProcess {
   child: ChildProcess | null = null
   /** set while the runner itself is stopping or killing the process: its exit is expected */
@@ -52,6 +55,7 @@ export class RoleProcess {
     })
     closeSync(fd)
     this.child = child
+    liveRoles.add(this)
     this.paused = false
     this.expectingExit = false
     this.exited = new Promise((resolve) => {
