@@ -118,6 +118,7 @@ const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult
   const prefix = `chaos-${tag}.`
   const eventsTopic = `${prefix}orders.events`
   const dlqTopic = `${prefix}orders.events.dlq`
+  broker.timeline = note
   const rng = new Prng(seed)
   const faults = drawSchedule(rng, options.durationS * 1000, options.faults)
   const load = new Prng(seed + 0x5eed)

@@ -153,7 +153,11 @@ export { run as runCommand }
 export class Broker {
   paused = false
   down = false
-  constructor(readonly port: number, readonly dataDir: string, private readonly timeline: Timeline) {}
+  /** where its restarts are noted: the current schedule's timeline */
+  timeline: Timeline
+  constructor(readonly port: number, readonly dataDir: string, timeline: Timeline) {
+    this.timeline = timeline
+  }
 
   get address(): string {
     return `127.0.0.1:${this.port}`
