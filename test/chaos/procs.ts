@@ -6,7 +6,24 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs"
+import { Socket } from "node:net"
 import { join } from "node:path"
+
+const answers = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = new Socket()
+    socket.setTimeout(1000)
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+    socket.once("timeout", () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.connect(port, "127.0.0.1")
+  })
 
 export const ROOT = new URL("../../", import.meta.url).pathname
 
@@ -223,6 +240,26 @@ export class Broker {
         return
       } catch (e) {
         this.timeline("error", `broker restart attempt ${attempt} failed: ${String(e).slice(0, 300)}`)
+        // kafka.sh waits 60 s; on a loaded machine the broker may still be booting: wait for it rather than
+        // start a second one on the same data dir
+        const pid = this.pid
+        const alive = pid !== undefined && (() => {
+          try {
+            process.kill(pid, 0)
+            return true
+          } catch {
+            return false
+          }
+        })()
+        for (let i = 0; alive && i < 120; i++) {
+          if (await answers(this.port)) {
+            this.down = false
+            this.paused = false
+            this.timeline("heal", `broker up again (${i} s after attempt ${attempt} gave up)`)
+            return
+          }
+          await new Promise((r) => setTimeout(r, 1000))
+        }
       }
     }
   }
