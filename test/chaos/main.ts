@@ -170,10 +170,10 @@ const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult
       roles.set(name, p)
       p.start()
     }
-    await waitFor("the provider", 60_000, answers(`${providerUrl}/control`))
-    for (const port of apiPorts) await waitFor(`api on ${port}`, 60_000, answers(`http://127.0.0.1:${port}/health/ready`))
+    await waitFor("the provider", 180_000, answers(`${providerUrl}/control`))
+    for (const port of apiPorts) await waitFor(`api on ${port}`, 180_000, answers(`http://127.0.0.1:${port}/health/ready`))
     // the relay and workers create the topics; the observer needs them
-    await waitFor("the topics", 60_000, async () => {
+    await waitFor("the topics", 180_000, async () => {
       const admin = kafka.admin()
       await admin.connect()
       try {
@@ -201,7 +201,7 @@ const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult
     note("heal", "load stopped; healing")
     await nemesis.heal()
     await loadGen.drain()
-    for (const port of apiPorts) await waitFor(`api on ${port} after healing`, 60_000, answers(`http://127.0.0.1:${port}/health/ready`))
+    for (const port of apiPorts) await waitFor(`api on ${port} after healing`, 180_000, answers(`http://127.0.0.1:${port}/health/ready`))
     // claims left by a killed or paused api, or by a request that failed, are taken over after the lease
     // (IDEMPOTENCY_LEASE_MS): the keys are sent again only once it has passed, so a 409 then is a stuck key
     let lastFailure = nemesis.lastApiDisruption
