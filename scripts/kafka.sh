@@ -77,6 +77,15 @@ java_cmd() {
 start() {
   if [ -n "${KAFKA_BROKERS:-}" ]; then brokers; return 0; fi
   if running && answering; then brokers; return 0; fi
+  if running; then
+    # still booting (a loaded machine): wait for it rather than start a second broker on the same data dir
+    for _ in $(seq 1 120); do
+      if answering; then brokers; return 0; fi
+      running || break
+      sleep 0.5
+    done
+    if running; then echo "kafka: the broker (pid $(cat "$pidfile")) runs but does not answer on $port" >&2; exit 1; fi
+  fi
   if answering; then
     echo "kafka: port $port is taken by a process this script did not start; set KAFKA_PORT or KAFKA_BROKERS" >&2
     exit 1
