@@ -64,6 +64,13 @@ export class Injector {
   constructor(kafka: Kafka) {
     this.producer = kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 2 } })
   }
+  /** Connect ahead of the first fault, so that a hostile message lands while orders still flow behind it. */
+  async connect(): Promise<void> {
+    if (!this.connected) {
+      await this.producer.connect()
+      this.connected = true
+    }
+  }
   /** Send one raw message; its partition and offset, or the error. */
   async send(topic: string, key: Buffer | string | null, value: Buffer, headers: Record<string, string>): Promise<{ partition: number; offset: string } | { error: string }> {
     try {

@@ -184,6 +184,7 @@ const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult
       }
     })
     await observer.start()
+    await injector.connect()
     note("start", `all roles up; load ${options.rate}/s for ${options.durationS} s; schedule: ${faults.length} faults`)
     for (const f of faults) note("plan", `at ${(f.at / 1000).toFixed(1)} s: ${describeFault(f)}`)
 
