@@ -67,6 +67,7 @@ const observed = (db: DatabaseSnapshot): Observed => ({
   topicComplete: true,
   termResults: [{ role: "worker1", exitedInMs: 800 }],
   termDeadlineMs: 15_000,
+  leaseMs: 10_000,
   verify: { code: 0, differences: 0, output: "" },
   quiescence: { reached: true, seconds: 2, boundSeconds: 60 },
   eventsTopic: "t.orders.events"

@@ -28,6 +28,8 @@ export interface Observed {
   readonly topicComplete: boolean
   readonly termResults: ReadonlyArray<{ role: string; exitedInMs: number | null }>
   readonly termDeadlineMs: number
+  /** IDEMPOTENCY_LEASE_MS of the roles */
+  readonly leaseMs: number
   readonly verify: { code: number; differences: number | null; output: string }
   readonly quiescence: { reached: boolean; seconds: number; boundSeconds: number }
   readonly eventsTopic: string
@@ -319,6 +321,7 @@ export const runChecks = (db: DatabaseSnapshot, seen: Observed): Array<CheckResu
     const failures: Array<string> = []
     let retried = 0
     let stuckAfter5xx = 0
+    const keyRows = new Map(db.keys.map((k) => [k.key, k]))
     for (const [key, ex] of byKey) {
       const ids = new Set(ex.filter((e) => e.status === 201 || e.status === 200).map(orderIdOf))
       if (ids.size > 1) failures.push(`${key}: answered with ${ids.size} different orders (${[...ids].join(", ")})`)
@@ -330,14 +333,16 @@ export const runChecks = (db: DatabaseSnapshot, seen: Observed): Array<CheckResu
           failures.push(`${key}: retried at once after a 5xx answer and got 409 (the failed request left its key claimed): ${JSON.stringify(e.body).slice(0, 200)}`)
         }
         if (e.purpose === "retry-unanswered" && e.status === 409) {
-          failures.push(`${key}: still 409 after healing and the lease (key stuck in flight)`)
+          // the lease runs from the server's claim, which may come seconds after the client sent
+          const claimed = keyRows.get(key)?.locked_at.getTime() ?? 0
+          if (e.sentAt >= claimed + seen.leaseMs) failures.push(`${key}: still 409 after healing and the lease (key stuck in flight)`)
         }
       }
     }
     const counts = new Map<string, number>()
     for (const k of db.keys) {
       const id = k.response_body?.orderId
-      if (k.status === "in_flight") failures.push(`${k.key}: still in_flight after quiescence (claimed ${k.locked_at.toISOString()})`)
+      if (k.status === "in_flight") failures.push(`${k.key}: left claimed (in_flight) after quiescence by a request that did not complete (claimed ${k.locked_at.toISOString()})`)
       else if (typeof id === "string") counts.set(id, (counts.get(id) ?? 0) + 1)
     }
     for (const [id, n] of counts) if (n > 1) failures.push(`order ${id} is the answer of ${n} keys`)

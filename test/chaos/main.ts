@@ -260,6 +260,7 @@ const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult
       topicComplete: topics.complete,
       termResults: nemesis.termResults,
       termDeadlineMs: TERM_DEADLINE_MS,
+      leaseMs: 10_000,
       verify: { code: verifyRun.code, differences, output: verifyRun.stdout + verifyRun.stderr },
       quiescence,
       eventsTopic
