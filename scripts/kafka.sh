@@ -7,14 +7,15 @@
 #   scripts/kafka.sh brokers  print the bootstrap address
 # When KAFKA_BROKERS is set, that cluster is used: start/stop do nothing.
 # Env: KAFKA_PORT (default 19092; the controller listens on KAFKA_PORT+1), KAFKA_HOME (jar cache + data,
-# default ~/.cache/orders-es/kafka), KAFKA_HEAP (default 512m).
+# default ~/.cache/orders-es/kafka), KAFKA_DATA_DIR (this broker's data, config, log and pid; default
+# $KAFKA_HOME/run-$KAFKA_PORT: a second broker needs only its own KAFKA_PORT), KAFKA_HEAP (default 512m).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 port="${KAFKA_PORT:-19092}"
 controller_port=$((port + 1))
 home="${KAFKA_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/orders-es/kafka}"
 libs="$home/libs"
-run="$home/run-$port"
+run="${KAFKA_DATA_DIR:-$home/run-$port}"
 pidfile="$run/kafka.pid"
 log="$run/server.log"
 
@@ -76,6 +77,15 @@ java_cmd() {
 start() {
   if [ -n "${KAFKA_BROKERS:-}" ]; then brokers; return 0; fi
   if running && answering; then brokers; return 0; fi
+  if running; then
+    # still booting (a loaded machine): wait for it rather than start a second broker on the same data dir
+    for _ in $(seq 1 120); do
+      if answering; then brokers; return 0; fi
+      running || break
+      sleep 0.5
+    done
+    if running; then echo "kafka: the broker (pid $(cat "$pidfile")) runs but does not answer on $port" >&2; exit 1; fi
+  fi
   if answering; then
     echo "kafka: port $port is taken by a process this script did not start; set KAFKA_PORT or KAFKA_BROKERS" >&2
     exit 1

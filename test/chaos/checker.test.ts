@@ -1,0 +1,189 @@
+/**
+ * The chaos checker's own test (runs with `npm test`, in memory): a consistent snapshot passes every check, and
+ * each kind of broken promise fails exactly the check that should see it. A checker that cannot fail proves
+ * nothing.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { type DatabaseSnapshot, type Observed, runChecks } from "./checker.js"
+import type { SeenMessage } from "./kafkaio.js"
+import type { Exchange } from "./load.js"
+
+const A = "01a20000-0000-7000-8000-00000000000a"
+const B = "01a20000-0000-7000-8000-00000000000b"
+const day = "2026-11-25"
+const at = `${day}T10:00:00.000Z`
+
+const event = (position: number, stream: string, version: number, type: string, data: Record<string, unknown> = {}) => ({
+  position: String(position),
+  stream_id: stream,
+  version,
+  event_id: `${stream.slice(0, -2)}${String(position).padStart(2, "0")}-e`,
+  type,
+  data: { occurredAt: at, ...data }
+})
+
+const consistent = (): DatabaseSnapshot => ({
+  events: [
+    event(1, A, 1, "OrderPlaced", { amount: { minor: "1000", currency: "EUR" } }),
+    event(2, A, 2, "PaymentRequested"),
+    event(3, A, 3, "OrderPaid"),
+    event(4, B, 1, "OrderPlaced", { amount: { minor: "500", currency: "USD" } }),
+    event(5, B, 2, "OrderCancelled")
+  ],
+  orders: [
+    { order_id: A, status: "PAID", version: 3, amount_minor: "1000", currency: "EUR" },
+    { order_id: B, status: "CANCELLED", version: 2, amount_minor: "500", currency: "USD" }
+  ],
+  unpublished: [],
+  outboxRows: 5,
+  keys: [
+    { key: "k-a", status: "completed", response_status: 201, response_body: { orderId: A }, locked_at: new Date(at) },
+    { key: "k-b", status: "completed", response_status: 201, response_body: { orderId: B }, locked_at: new Date(at) }
+  ],
+  charges: [{ idempotency_key: "pay-a", order_id: A, amount_minor: "1000", currency: "EUR", outcome: "succeeded" }],
+  deadLetters: [{ id: "1", topic: "t.orders.events", partition: 0, offset: "9", value: "{\"a\":", status: "parked", error: "undecodable" }],
+  statsByState: [{ status: "PAID", orders: "1" }, { status: "CANCELLED", orders: "1" }],
+  statsRevenue: [{ currency: "EUR", day, paid_orders: "1", revenue_minor: "1000" }]
+})
+
+const message = (partition: number, offset: number, e: DatabaseSnapshot["events"][number]): SeenMessage => ({
+  partition,
+  offset: String(offset),
+  key: Buffer.from(e.stream_id),
+  value: Buffer.from(JSON.stringify({ eventId: e.event_id, orderId: e.stream_id, version: e.version, type: e.type })),
+  headers: {}
+})
+
+const exchange = (key: string, status: number | null, body: unknown, purpose: Exchange["purpose"] = "first"): Exchange => ({
+  key, purpose, api: "http://api", sentAt: 0, status, body, error: null, answeredAt: 0
+})
+
+const observed = (db: DatabaseSnapshot): Observed => ({
+  exchanges: [exchange("k-a", 201, { orderId: A }), exchange("k-b", 201, { orderId: B }), exchange("k-a", 201, { orderId: A }, "deliberate-retry")],
+  requests: new Map(),
+  hostile: [{ variant: "deep-object", key: "h", bytes: Buffer.from("{\"a\":"), partition: 0, offset: "9" }],
+  topic: db.events.map((e, i) => message(e.stream_id === A ? 1 : 2, i, e)),
+  dlqTopic: [{ partition: 0, offset: "0", key: null, value: null, headers: { "dlq-source": "t.orders.events/0/9" } }],
+  topicComplete: true,
+  termResults: [{ role: "worker1", exitedInMs: 800 }],
+  termDeadlineMs: 15_000,
+  leaseMs: 10_000,
+  verify: { code: 0, differences: 0, output: "" },
+  quiescence: { reached: true, seconds: 2, boundSeconds: 60 },
+  eventsTopic: "t.orders.events"
+})
+
+const failing = (db: DatabaseSnapshot, seen: Observed = observed(db)) => runChecks(db, seen).filter((c) => !c.ok).map((c) => c.name)
+
+describe("chaos checker", () => {
+  it("passes a consistent snapshot", () => {
+    assert.deepStrictEqual(failing(consistent()), [])
+  })
+
+  it("sees a lost acknowledged order", () => {
+    const db = consistent()
+    const seen = observed(db)
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, exchange("k-c", 201, { orderId: "01a20000-0000-7000-8000-0000000000cc" })] }), ["acked orders exist"])
+  })
+
+  it("sees an order stuck in PAYMENT_PENDING", () => {
+    const db = consistent()
+    db.events = db.events.filter((e) => e.type !== "OrderPaid")
+    db.orders[0] = { ...db.orders[0]!, status: "PAYMENT_PENDING", version: 2 }
+    db.statsByState[0] = { status: "PAYMENT_PENDING", orders: "1" }
+    db.statsRevenue = []
+    const names = failing(db, { ...observed(db), topic: observed(consistent()).topic.filter((m) => !m.value!.toString().includes("OrderPaid")) })
+    assert.include(names, "liveness: every order PAID, FAILED or CANCELLED")
+  })
+
+  it("sees a double charge, and a charge of a cancelled order", () => {
+    const db = consistent()
+    db.charges.push({ idempotency_key: "pay-a2", order_id: A, amount_minor: "1000", currency: "EUR", outcome: "succeeded" })
+    db.charges.push({ idempotency_key: "pay-b", order_id: B, amount_minor: "500", currency: "USD", outcome: "declined" })
+    const result = runChecks(db, observed(db)).find((c) => c.name.startsWith("charges"))!
+    assert.isFalse(result.ok)
+    assert.strictEqual(result.counts.doubleCharges, 1)
+    assert.isTrue(result.details.some((d) => d.includes("CANCELLED")))
+  })
+
+  it("sees a version gap and an illegal transition", () => {
+    const db = consistent()
+    db.events[2] = { ...db.events[2]!, version: 4 }
+    db.events.push(event(6, B, 3, "OrderPaid"))
+    const names = failing(db)
+    assert.include(names, "streams: versions 1..n, event ids unique")
+    assert.include(names, "every transition legal")
+  })
+
+  it("sees an unpublished outbox row and an event missing from the topic", () => {
+    const db = consistent()
+    db.unpublished = [{ position: "5", stream_id: B }]
+    const seen = observed(db)
+    const names = failing(db, { ...seen, topic: seen.topic.slice(0, 4) })
+    assert.include(names, "every outbox row published")
+    assert.include(names, "topic: per order one partition, version order, every event published")
+  })
+
+  it("allows a late duplicate on the topic, not a version ahead of its predecessor or a second partition", () => {
+    const db = consistent()
+    const seen = observed(db)
+    assert.deepStrictEqual(failing(db, { ...seen, topic: [...seen.topic, seen.topic[0]!] }), [])
+    const swapped = [seen.topic[1]!, seen.topic[0]!, ...seen.topic.slice(2)]
+    assert.deepStrictEqual(failing(db, { ...seen, topic: swapped }), ["topic: per order one partition, version order, every event published"])
+    const split = seen.topic.map((m, i) => (i === 2 ? { ...m, partition: 5 } : m))
+    assert.deepStrictEqual(failing(db, { ...seen, topic: split }), ["topic: per order one partition, version order, every event published"])
+  })
+
+  it("sees a stats projection that differs from the log", () => {
+    const db = consistent()
+    db.statsRevenue = [{ currency: "EUR", day, paid_orders: "2", revenue_minor: "2000" }]
+    assert.deepStrictEqual(failing(db), ["stats projection equals the log"])
+  })
+
+  it("sees a key answered with two orders, a key stuck after a 5xx, a 5xx and an empty error", () => {
+    const db = consistent()
+    const seen = observed(db)
+    const names = failing(db, {
+      ...seen,
+      exchanges: [
+        ...seen.exchanges,
+        exchange("k-a", 201, { orderId: B }, "deliberate-retry"),
+        exchange("k-b", 500, null),
+        exchange("k-b", 409, { _tag: "IdempotencyKeyInUse", message: "in progress" }, "retry-after-5xx")
+      ]
+    })
+    assert.deepStrictEqual(names, ["Idempotency-Keys: one order each, retries answered the first response", "HTTP: no 5xx, no empty error"])
+  })
+
+  it("sees a key left in flight and an order without a key", () => {
+    const db = consistent()
+    db.keys[1] = { ...db.keys[1]!, status: "in_flight", response_body: null }
+    const names = failing(db)
+    assert.include(names, "Idempotency-Keys: one order each, retries answered the first response")
+    assert.include(names, "no unacknowledged orders")
+  })
+
+  it("sees a hostile message not parked, or parked with other bytes", () => {
+    const db = consistent()
+    const seen = observed(db)
+    assert.deepStrictEqual(failing(db, { ...seen, hostile: [...seen.hostile, { variant: "nul", key: "n", bytes: Buffer.from([0x7b, 0, 0x7d]), partition: 3, offset: "1" }] }), [
+      "hostile messages parked with their bytes"
+    ])
+    db.deadLetters[0] = { ...db.deadLetters[0]!, value: "{\"a\"\uFFFD" }
+    assert.deepStrictEqual(failing(db), ["hostile messages parked with their bytes"])
+  })
+
+  it("sees a dead letter only in the table, and a SIGTERM past its deadline", () => {
+    const db = consistent()
+    const seen = observed(db)
+    assert.deepStrictEqual(failing(db, { ...seen, dlqTopic: [], termResults: [{ role: "worker2", exitedInMs: null }] }), [
+      "no dead letter lost (table ⇔ topic)",
+      "SIGTERM: every role exits within the deadline"
+    ])
+  })
+
+  it("sees verify differences", () => {
+    const db = consistent()
+    assert.deepStrictEqual(failing(db, { ...observed(db), verify: { code: 1, differences: 3, output: "3 differences" } }), ["projections verify clean"])
+  })
+})

@@ -1,0 +1,271 @@
+/**
+ * The system under test as separate OS processes: one per role instance (api ×2, relay, worker ×2, projector,
+ * payment-provider), each with its own log file, and a Kafka broker of the suite's own (scripts/kafka.sh on its
+ * own port and data dir). The nemesis kills, pauses and restarts them through this module; a process that
+ * exits without being told to is logged on the timeline and restarted after a second, as a supervisor would.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs"
+import { Socket } from "node:net"
+import { join } from "node:path"
+
+const answers = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = new Socket()
+    socket.setTimeout(1000)
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+    socket.once("timeout", () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.connect(port, "127.0.0.1")
+  })
+
+export const ROOT = new URL("../../", import.meta.url).pathname
+
+export type RoleName = "api1" | "api2" | "relay" | "worker1" | "worker2" | "projector" | "provider"
+export const ROLE_NAMES: ReadonlyArray<RoleName> = ["api1", "api2", "relay", "worker1", "worker2", "projector", "provider"]
+
+export interface RoleSpec {
+  readonly name: RoleName
+  readonly role: string
+  readonly env: Record<string, string>
+}
+
+export type Timeline = (kind: string, detail: string) => void
+
+/** every role process started, so that an interrupted run leaves none behind */
+export const liveRoles = new Set<RoleProcess>()
+
+export class RoleProcess {
+  child: ChildProcess | null = null
+  /** set while the runner itself is stopping or killing the process: its exit is expected */
+  expectingExit = false
+  paused = false
+  restarts = 0
+  unexpectedExits: Array<{ code: number | null; signal: string | null }> = []
+  private autoRestart = true
+  private exited: Promise<void> = Promise.resolve()
+
+  constructor(readonly spec: RoleSpec, readonly logFile: string, private readonly timeline: Timeline) {}
+
+  get alive(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
+  start(): void {
+    if (this.alive) return
+    const fd = openSync(this.logFile, "a")
+    writeSync(fd, `{"chaos":"start","role":"${this.spec.name}","at":"${new Date().toISOString()}"}\n`)
+    const child = spawn(process.execPath, ["--enable-source-maps", join(ROOT, "dist/main.js"), this.spec.role], {
+      cwd: ROOT,
+      env: { ...process.env, ...this.spec.env },
+      stdio: ["ignore", fd, fd]
+    })
+    closeSync(fd)
+    this.child = child
+    liveRoles.add(this)
+    this.paused = false
+    this.expectingExit = false
+    this.exited = new Promise((resolve) => {
+      child.once("exit", (code, signal) => {
+        resolve()
+        if (this.child !== child) return
+        if (!this.expectingExit) {
+          this.unexpectedExits.push({ code, signal })
+          this.timeline("exit", `${this.spec.name} exited on its own (code ${code}, signal ${signal}); restarting in 1 s`)
+          if (this.autoRestart) {
+            setTimeout(() => {
+              if (this.autoRestart && this.child === child) {
+                this.restarts++
+                this.start()
+              }
+            }, 1000)
+          }
+        }
+      })
+    })
+  }
+
+  kill9(): void {
+    if (!this.alive) return
+    this.expectingExit = true
+    this.child!.kill("SIGKILL")
+    this.paused = false
+  }
+
+  pause(): boolean {
+    if (!this.alive || this.paused) return false
+    this.child!.kill("SIGSTOP")
+    this.paused = true
+    return true
+  }
+
+  resume(): void {
+    if (!this.alive || !this.paused) return
+    this.child!.kill("SIGCONT")
+    this.paused = false
+  }
+
+  /** SIGTERM and wait up to deadlineMs; whether it exited in time (if not, it is killed with -9). */
+  async term(deadlineMs: number): Promise<{ exitedInMs: number | null; code: number | null }> {
+    if (!this.alive) return { exitedInMs: 0, code: null }
+    this.expectingExit = true
+    if (this.paused) this.resume()
+    const started = Date.now()
+    const child = this.child!
+    child.kill("SIGTERM")
+    const inTime = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), deadlineMs))
+    ])
+    if (!inTime) {
+      child.kill("SIGKILL")
+      await this.exited
+      return { exitedInMs: null, code: null }
+    }
+    return { exitedInMs: Date.now() - started, code: child.exitCode }
+  }
+
+  restart(): void {
+    this.restarts++
+    this.start()
+  }
+
+  /** stop for good (end of a schedule): SIGCONT, SIGTERM, then -9 after a few seconds */
+  async shutdown(): Promise<void> {
+    this.autoRestart = false
+    if (!this.alive) return
+    this.expectingExit = true
+    if (this.paused) this.resume()
+    this.child!.kill("SIGTERM")
+    const done = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 5000))
+    ])
+    if (!done) {
+      this.child!.kill("SIGKILL")
+      await this.exited
+    }
+  }
+}
+
+const run = (cmd: string, args: ReadonlyArray<string>, env: Record<string, string>, timeoutMs = 120_000) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(cmd, [...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr })
+    })
+  })
+export { run as runCommand }
+
+/** The suite's own broker: scripts/kafka.sh with its own port and data dir (KAFKA_BROKERS must not be set). */
+export class Broker {
+  paused = false
+  down = false
+  /** where its restarts are noted: the current schedule's timeline */
+  timeline: Timeline
+  constructor(readonly port: number, readonly dataDir: string, timeline: Timeline) {
+    this.timeline = timeline
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`
+  }
+  private get env() {
+    return { KAFKA_PORT: String(this.port), KAFKA_DATA_DIR: this.dataDir, KAFKA_BROKERS: "", KAFKA_HEAP: "384m" }
+  }
+  get pid(): number | undefined {
+    const file = join(this.dataDir, "kafka.pid")
+    if (!existsSync(file)) return undefined
+    const pid = Number(readFileSync(file, "utf8").trim())
+    return Number.isFinite(pid) && pid > 0 ? pid : undefined
+  }
+  get logFile(): string {
+    return join(this.dataDir, "server.log")
+  }
+
+  async start(): Promise<void> {
+    const r = await run("bash", ["scripts/kafka.sh", "start"], this.env)
+    if (r.code !== 0) throw new Error(`broker did not start: ${r.stderr.slice(-2000)}`)
+    this.down = false
+    this.paused = false
+  }
+
+  kill9(): void {
+    const pid = this.pid
+    if (pid === undefined) return
+    try {
+      process.kill(pid, "SIGKILL")
+    } catch {
+      // already gone
+    }
+    this.down = true
+    this.paused = false
+  }
+
+  pause(): boolean {
+    const pid = this.pid
+    if (pid === undefined || this.down || this.paused) return false
+    process.kill(pid, "SIGSTOP")
+    this.paused = true
+    return true
+  }
+
+  /** SIGCONT whether or not we think it is paused: harmless when it runs, and a heal must not depend on a flag */
+  resume(): void {
+    const pid = this.pid
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, "SIGCONT")
+      } catch {
+        // gone
+      }
+    }
+    this.paused = false
+  }
+
+  async restart(): Promise<void> {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        await this.start()
+        this.timeline("heal", `broker up again (attempt ${attempt})`)
+        return
+      } catch (e) {
+        this.timeline("error", `broker restart attempt ${attempt} failed: ${String(e).slice(0, 300)}`)
+        // kafka.sh waits 60 s; on a loaded machine the broker may still be booting: wait for it rather than
+        // start a second one on the same data dir
+        const pid = this.pid
+        const alive = pid !== undefined && (() => {
+          try {
+            process.kill(pid, 0)
+            return true
+          } catch {
+            return false
+          }
+        })()
+        for (let i = 0; alive && i < 120; i++) {
+          if (await answers(this.port)) {
+            this.down = false
+            this.paused = false
+            this.timeline("heal", `broker up again (${i} s after attempt ${attempt} gave up)`)
+            return
+          }
+          await new Promise((r) => setTimeout(r, 1000))
+        }
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.resume()
+    await run("bash", ["scripts/kafka.sh", "stop"], this.env)
+  }
+}
