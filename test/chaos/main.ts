@@ -150,7 +150,10 @@ const runSchedule = async (broker: Broker, seed: number): Promise<ScheduleResult
       HOST: "127.0.0.1",
       LOG_LEVEL: "Info",
       SWEEP_AFTER_MS: "10000",
-      SWEEP_INTERVAL_MS: "2000",
+      RETRY_POLL_MS: "1000",
+      // durable payment retries at most 10 s apart, so a payment due after the heal is retried well inside
+      // the liveness bound (the default cap, 60 s, is longer than the bound itself)
+      PAYMENT_RETRY_MAX_DELAY_MS: "10000",
       IDEMPOTENCY_LEASE_MS: "10000"
     }
     const migrate = await runCommand(process.execPath, [join(ROOT, "dist/main.js"), "migrate"], common)
