@@ -90,8 +90,9 @@ const program = requested[0] === "migrate"
     )
   )
 
-// The shutdown deadline (SHUTDOWN_TIMEOUT_MS): each role stops within it (the worker abandons in-flight work
-// that would not finish); should anything still hang, the process exits anyway, after saying so.
+// The shutdown deadline (SHUTDOWN_TIMEOUT_MS): each role stops within it (the worker interrupts in-flight work
+// at the deadline less min(5 s, a third), to commit and leave in time); should anything still hang at the
+// deadline, the process exits anyway (code 1), after saying so.
 const deadline = Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 15_000)
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {
@@ -103,7 +104,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         msg: `shutdown did not finish within ${deadline} ms: exiting`
       }) + "\n")
       process.exit(1)
-    }, deadline + 2_000).unref()
+    }, deadline).unref()
   })
 }
 

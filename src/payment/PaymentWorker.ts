@@ -108,7 +108,7 @@ export const PaymentWorkerLive = Layer.scopedDiscard(
       maxInFlightPerPartition: config.maxInFlightPerPartition,
       commitIntervalMs: config.commitIntervalMs,
       // the rest of the deadline is for committing, leaving the group and the other roles
-      shutdownGraceMs: Math.max(0, config.shutdownTimeoutMs - 5_000),
+      shutdownGraceMs: config.shutdownTimeoutMs - Math.min(5_000, config.shutdownTimeoutMs / 3),
       beforeBatch: crash.hit("worker.consumerBatch")
     })
     yield* readiness.register("worker.consumer", Effect.map(status, (s: ConsumerStatus) => ({

@@ -41,7 +41,7 @@ const consistent = (): DatabaseSnapshot => ({
     { key: "k-b", status: "completed", response_status: 201, response_body: { orderId: B }, locked_at: new Date(at) }
   ],
   charges: [{ idempotency_key: "pay-a", order_id: A, amount_minor: "1000", currency: "EUR", outcome: "succeeded" }],
-  deadLetters: [{ id: "1", topic: "t.orders.events", partition: 0, offset: "9", value: "{\"a\":", status: "parked", error: "undecodable" }],
+  deadLetters: [{ id: "1", topic: "t.orders.events", partition: 0, offset: "9", value_bytes: Buffer.from("{\"a\":"), status: "parked", error: "undecodable" }],
   statsByState: [{ status: "PAID", orders: "1" }, { status: "CANCELLED", orders: "1" }],
   statsRevenue: [{ currency: "EUR", day, paid_orders: "1", revenue_minor: "1000" }]
 })
@@ -169,7 +169,7 @@ describe("chaos checker", () => {
     assert.deepStrictEqual(failing(db, { ...seen, hostile: [...seen.hostile, { variant: "nul", key: "n", bytes: Buffer.from([0x7b, 0, 0x7d]), partition: 3, offset: "1" }] }), [
       "hostile messages parked with their bytes"
     ])
-    db.deadLetters[0] = { ...db.deadLetters[0]!, value: "{\"a\"\uFFFD" }
+    db.deadLetters[0] = { ...db.deadLetters[0]!, value_bytes: Buffer.from("{\"a\"\uFFFD") }
     assert.deepStrictEqual(failing(db), ["hostile messages parked with their bytes"])
   })
 

@@ -47,6 +47,8 @@ interface EventRow {
 const TRANSITIONS: Record<string, readonly [string | null, string]> = {
   OrderPlaced: [null, "CREATED"],
   PaymentRequested: ["CREATED", "PAYMENT_PENDING"],
+  // a durable retry of the pending payment: the state stays PAYMENT_PENDING
+  PaymentRetryScheduled: ["PAYMENT_PENDING", "PAYMENT_PENDING"],
   OrderPaid: ["PAYMENT_PENDING", "PAID"],
   OrderFailed: ["PAYMENT_PENDING", "FAILED"],
   OrderCancelled: ["CREATED", "CANCELLED"]
@@ -80,8 +82,8 @@ export const loadDatabase = async (databaseUrl: string) => {
       charges: await q<{ idempotency_key: string; order_id: string; amount_minor: string; currency: string; outcome: string }>(
         "SELECT idempotency_key, order_id::text, amount_minor::text, currency, outcome FROM provider_charges"
       ),
-      deadLetters: await q<{ id: string; topic: string; partition: number; offset: string; value: string; status: string; error: string }>(
-        "SELECT id::text, topic, partition, \"offset\", value, status, error FROM dead_letters ORDER BY id"
+      deadLetters: await q<{ id: string; topic: string; partition: number; offset: string; value_bytes: Buffer | null; status: string; error: string }>(
+        "SELECT id::text, topic, partition, \"offset\", value_bytes, status, error FROM dead_letters ORDER BY id"
       ),
       statsByState: await q<{ status: string; orders: string }>("SELECT status, orders::text FROM stats_orders_by_state"),
       statsRevenue: await q<{ currency: string; day: string; paid_orders: string; revenue_minor: string }>(
@@ -377,8 +379,8 @@ export const runChecks = (db: DatabaseSnapshot, seen: Observed): Array<CheckResu
     for (const h of seen.hostile) {
       const dl = db.deadLetters.find((d) => d.topic === seen.eventsTopic && d.partition === h.partition && d.offset === h.offset)
       if (!dl) failures.push(`${h.partition}/${h.offset} ${h.variant} (${h.bytes.length} bytes, key ${h.key}) is not parked`)
-      else if (!Buffer.from(dl.value, "utf8").equals(h.bytes) && dl.value !== h.bytes.toString("base64")) {
-        failures.push(`${h.partition}/${h.offset} ${h.variant}: parked, but its value is not the message's bytes (${h.bytes.length} bytes sent, ${Buffer.byteLength(dl.value)} stored)`)
+      else if (dl.value_bytes === null || !Buffer.from(dl.value_bytes).equals(h.bytes)) {
+        failures.push(`${h.partition}/${h.offset} ${h.variant}: parked, but its value is not the message's bytes (${h.bytes.length} bytes sent, ${dl.value_bytes?.length ?? "null"} stored)`)
       }
     }
     results.push(check("hostile messages parked with their bytes", failures, `${seen.hostile.length} injected, ${seen.hostile.length - failures.length} parked intact`,
