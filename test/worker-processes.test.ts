@@ -84,7 +84,8 @@ const startSystem = async (suite: string, workerNames: ReadonlyArray<string>, wo
     procs.spawn(name, "worker", {
       ...common,
       PAYMENT_PROVIDER_URL: providerUrl,
-      PAYMENT_TIMEOUT_MS: "2000",
+      // generous: a timeout is a provider failure, and on this loaded machine 2 s was seen to pass
+      PAYMENT_TIMEOUT_MS: "10000",
       PAYMENT_QUICK_ATTEMPTS: "2",
       PAYMENT_RETRY_BASE_MS: "20",
       PAYMENT_RETRY_DELAY_MS: "200",
@@ -273,16 +274,28 @@ describe("worker roles as separate processes", () => {
       await pollUntil("every order PAID", () => system.states(ids), (s) => s.PAID === ids.length, 90_000, 500)
       t.mark("all paid")
       await assertPaidOnceEach(system, ids)
-      // no event twice: each stream is exactly OrderPlaced, PaymentRequested, OrderPaid
+      // no event twice: each stream is OrderPlaced, PaymentRequested, OrderPaid, once each. A failed provider
+      // call (a timeout: this machine is shared and sometimes very loaded) rightly adds PaymentRetryScheduled
+      // events between the last two; they are allowed only when a worker logged such a failure.
+      const providerFailed = [survivor, victim].some((w) => w.ofType("PAYMENT_CALL_FAILED").length > 0)
       const streams = await system.sql<{ stream_id: string; types: Array<string> }>((s) =>
         s`SELECT stream_id::text, array_agg(type ORDER BY version) AS types
           FROM events WHERE stream_id = ANY(${ids}::uuid[]) GROUP BY stream_id`)
       assert.strictEqual(streams.length, total)
-      const odd = streams.filter((s) => JSON.stringify(s.types) !== JSON.stringify(["OrderPlaced", "PaymentRequested", "OrderPaid"]))
-      assert.deepStrictEqual(odd, [], "every stream: OrderPlaced, PaymentRequested, OrderPaid, once each")
-      const [events] = await system.sql<{ n: number; d: number }>((s) =>
-        s`SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS d FROM events WHERE stream_id = ANY(${ids}::uuid[])`)
-      assert.deepStrictEqual(events, { n: 3 * total, d: 3 * total })
+      const expected = (types: ReadonlyArray<string>) => {
+        const settled = types.filter((t) => t !== "PaymentRetryScheduled")
+        const retries = types.length - settled.length
+        return JSON.stringify(settled) === JSON.stringify(["OrderPlaced", "PaymentRequested", "OrderPaid"]) &&
+          types[types.length - 1] === "OrderPaid" && (retries === 0 || providerFailed)
+      }
+      const odd = streams.filter((s) => !expected(s.types))
+      assert.deepStrictEqual(odd, [], `every stream: OrderPlaced, PaymentRequested, OrderPaid, once each (provider failed: ${providerFailed})`)
+      const [events] = await system.sql<{ n: number; d: number; retries: number }>((s) =>
+        s`SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS d,
+                 count(*) FILTER (WHERE type = 'PaymentRetryScheduled')::int AS retries
+          FROM events WHERE stream_id = ANY(${ids}::uuid[])`)
+      assert.strictEqual(events!.d, events!.n, "no event id twice")
+      assert.strictEqual(events!.n - events!.retries, 3 * total)
       // what the survivor absorbed (not asserted: whether the victim died holding finished-but-uncommitted
       // messages is up to timing)
       console.log(JSON.stringify({
@@ -291,6 +304,8 @@ describe("worker roles as separate processes", () => {
         victimPaid: victim.ofType("PAYMENT_RESULT").length,
         duplicatesSkipped: survivor.ofType("DUPLICATE_EVENT").length,
         redeliveries: survivor.ofType("REDELIVERY").length,
+        providerCallsFailed: [survivor, victim].reduce((n, w) => n + w.ofType("PAYMENT_CALL_FAILED").length, 0),
+        retriesScheduled: events!.retries,
         rebalanceAfterKillMs: (survivor.ofType("REBALANCE").find((c) => c.at >= killedAt)?.at ?? 0) - killedAt
       }))
       t.print()
