@@ -76,6 +76,7 @@ export const MemoryKafka = Layer.effect(
       topics: topicsFor("props."),
       send: (_, messages) => Effect.sync(() => void log.push(...messages)),
       lag: () => Effect.succeed(0),
+      lagByPartition: () => Effect.succeed([]),
       consumer: () => Effect.dieMessage("MemoryKafka has no consumers: the property drives consumption")
     }))
 ).pipe(Layer.provideMerge(Layer.sync(MemoryTopic, () => [])))
