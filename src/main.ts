@@ -20,7 +20,7 @@ import { AppConfig } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
 import { KafkaLive } from "./kafka/Kafka.js"
-import { BufferedLoggingLive } from "./observability/Logging.js"
+import { Lifecycle, logExit, loggingFor } from "./observability/Logging.js"
 import { Relay, RelayLive } from "./outbox/Relay.js"
 import { StatsProjection, StatsProjectorLive } from "./projection/AsyncProjections.js"
 import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
@@ -82,9 +82,10 @@ const program = requested[0] === "migrate"
     Effect.zipRight(Effect.logInfo("migrations applied").pipe(Effect.annotateLogs({ type: "STARTUP" })))
   )
   : Layer.launch(
-    requested.map((r) => layers[r as Exclude<Role, "migrate">]).reduce((all, layer) => Layer.merge(all, layer)).pipe(
+    Lifecycle.pipe(
+      Layer.provide(requested.map((r) => layers[r as Exclude<Role, "migrate">]).reduce((all, layer) => Layer.merge(all, layer))),
       Layer.provide(Shared)
     )
   )
 
-program.pipe(Effect.provide(BufferedLoggingLive), NodeRuntime.runMain({ disablePrettyLogger: true }))
+program.pipe(logExit, Effect.provide(loggingFor(requested.join(","))), NodeRuntime.runMain({ disablePrettyLogger: true }))
