@@ -3,7 +3,7 @@
  *   all (default)      every role below in one process, for development
  *   api                the HTTP API (orders, health, metrics, admin)
  *   relay              the outbox relay to Kafka
- *   worker             the payment worker and the stuck-payment sweeper
+ *   worker             the payment worker, the stuck-payment sweeper and the retention job
  *   projector          the async stats projection (revenue per day, orders per state)
  *   payment-provider   the payment provider simulator
  *   migrate            apply pending migrations and exit
@@ -26,6 +26,7 @@ import { StatsProjection, StatsProjectorLive } from "./projection/AsyncProjectio
 import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
 import { PaymentSimulatorLive, SimulatorConfig } from "./payment/PaymentSimulator.js"
 import { PaymentProcessor, PaymentWorkerLive, SweeperLive } from "./payment/PaymentWorker.js"
+import { RetentionLive } from "./retention/Retention.js"
 import { DatabaseLive } from "./Sql.js"
 
 const roles = ["all", "api", "relay", "worker", "projector", "payment-provider", "migrate"] as const
@@ -51,7 +52,7 @@ const Api = Layer.unwrapEffect(
 
 const RelayRole = RelayLive.pipe(Layer.provide(Relay.Default), Layer.provide(KafkaLive))
 
-const WorkerRole = Layer.mergeAll(PaymentWorkerLive, SweeperLive).pipe(
+const WorkerRole = Layer.mergeAll(PaymentWorkerLive, SweeperLive, RetentionLive).pipe(
   Layer.provide(PaymentProcessor.Default),
   Layer.provide(DeadLetters.Default),
   Layer.provide(HttpPaymentGateway),
