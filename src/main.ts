@@ -21,6 +21,7 @@ import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
 import { KafkaLive } from "./kafka/Kafka.js"
 import { Lifecycle, logExit, loggingFor } from "./observability/Logging.js"
+import { tracingLayer } from "./observability/Tracing.js"
 import { Relay, RelayLive } from "./outbox/Relay.js"
 import { StatsProjection, StatsProjectorLive } from "./projection/AsyncProjections.js"
 import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
@@ -89,4 +90,9 @@ const program = requested[0] === "migrate"
     )
   )
 
-program.pipe(logExit, Effect.provide(loggingFor(requested.join(","))), NodeRuntime.runMain({ disablePrettyLogger: true }))
+program.pipe(
+  logExit,
+  Effect.provide(tracingLayer(requested.join(","))),
+  Effect.provide(loggingFor(requested.join(","))),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
+)

@@ -12,6 +12,7 @@ import { Cause, Config, Duration, Effect, Layer, Metric, Schedule } from "effect
 import { CrashPoints, isSimulatedCrash } from "../CrashPoints.js"
 import { toMessage } from "../kafka/Envelope.js"
 import { Kafka } from "../kafka/Kafka.js"
+import { linksFromMetadata, traced } from "../observability/Tracing.js"
 import { Outbox } from "./Outbox.js"
 import { OutboxSignal } from "./OutboxSignal.js"
 
@@ -43,7 +44,12 @@ export class Relay extends Effect.Service<Relay>()("Relay", {
         yield* crash.hit("relay.midBatch")
         if (half < messages.length) yield* kafka.send(kafka.topics.orderEvents, messages.slice(half))
         yield* crash.hit("relay.afterSendBeforeMark")
-      })).pipe(Effect.tap((n) => Metric.incrementBy(eventsPublished, n)))
+      }).pipe(traced("Relay.publish", {
+        kind: "producer",
+        root: true,
+        links: linksFromMetadata(events.map((e) => e.metadata)),
+        attributes: { "messaging.destination.name": kafka.topics.orderEvents, "messaging.batch.message_count": events.length }
+      }))).pipe(Effect.tap((n) => Metric.incrementBy(eventsPublished, n)))
 
     return { publishBatch } as const
   })

@@ -30,6 +30,7 @@ import { deriveId } from "../Ids.js"
 import { Inbox } from "../inbox/Inbox.js"
 import { fromMessage } from "../kafka/Envelope.js"
 import { type EachBatchPayload, headerString, Kafka } from "../kafka/Kafka.js"
+import { traced, withRemoteParent } from "../observability/Tracing.js"
 import { OrdersReadModel } from "../projection/OrdersProjection.js"
 import { breakerOpened, makeCircuitBreaker } from "./CircuitBreaker.js"
 import { type ChargeResult, PaymentGateway, type PaymentUnavailable } from "./PaymentGateway.js"
@@ -113,7 +114,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           ),
           Effect.mapError((e) => new ChargeExhausted({ attempts: attempt, message: e.message }))
         )
-      })
+      }).pipe(traced("PaymentProcessor.charge", { attributes: { "order.id": order.orderId, "payment.id": order.paymentId ?? "" } }))
 
     /** Record the provider's answer; the inbox row (when given) goes into the same transaction. */
     const record = (order: Order, result: ChargeResult, messageId: string | undefined) =>
@@ -223,7 +224,12 @@ export const PaymentWorkerLive = Layer.scopedDiscard(
         Effect.annotateLogs({ type: "EVENT_RECEIVED", orderId: envelope.orderId, eventId: envelope.eventId, eventType: envelope.type }),
         Effect.zipRight(processor.handle(envelope.eventId, envelope.orderId as OrderId, envelope.type)),
         Effect.catchTag("ChargeExhausted", (e) => park(`payment provider unavailable: ${e.message}`, e.attempts)),
-        Effect.asVoid
+        Effect.asVoid,
+        traced("PaymentWorker.consume", {
+          kind: "consumer",
+          attributes: { "order.id": envelope.orderId, "event.id": envelope.eventId, "event.type": envelope.type }
+        }),
+        withRemoteParent(headers)
       )
     }
 
