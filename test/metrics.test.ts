@@ -6,10 +6,20 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Metric, MetricBoundaries } from "effect"
 import { spawnSync } from "node:child_process"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { renderEffectMetrics } from "../src/observability/Metrics.js"
 import { call, postJson } from "./support/TestApp.js"
 import { TestSystem } from "./support/TestSystem.js"
 import { waitFor } from "./support/waitFor.js"
+
+const dashboardQueries = (): Array<string> => {
+  const dashboard = JSON.parse(readFileSync(new URL("../docs/grafana-dashboard.json", import.meta.url), "utf8"))
+  return dashboard.panels.flatMap((p: { targets: Array<{ expr: string }> }) =>
+    p.targets.map((t) => t.expr.replaceAll("$__rate_interval", "5m").replaceAll("$job", ".*"))
+  )
+}
 
 const promtool = (text: string) => {
   const run = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" })
@@ -72,6 +82,24 @@ describe("GET /metrics on a live system", () => {
             "nodejs_eventloop_lag_seconds ", "nodejs_heap_size_used_bytes ", "payments_succeeded_total 1"
           ]
         ) assert.include(text, `\n${series}`)
+
+        // the Grafana dashboard (docs/) queries only series this endpoint serves, in valid PromQL
+        const exprs = dashboardQueries()
+        const rules = ["groups:", "- name: dashboard", "  rules:", ...exprs.flatMap((e, i) => [`  - record: dashboard:q${i}`, `    expr: ${JSON.stringify(e)}`])]
+        const file = join(mkdtempSync(join(tmpdir(), "dashboard-")), "rules.yml")
+        writeFileSync(file, rules.join("\n") + "\n")
+        const parsed = spawnSync("promtool", ["check", "rules", file], { encoding: "utf8" })
+        assert.strictEqual(parsed.status, 0, `${parsed.stdout}${parsed.stderr}`)
+        const families = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)/gm)].flatMap(([, n, type]) =>
+          type === "histogram" ? [`${n}_bucket`, `${n}_sum`, `${n}_count`] : [n!]
+        ))
+        // series that appear once their first sample exists (a GC, a retention pass in a worker role)
+        const lazy = /^(nodejs_gc_duration_seconds|retention_)/
+        for (const e of exprs) {
+          for (const [m] of e.matchAll(/\b[a-z][a-z0-9_]*_(?:total|seconds|bytes|messages|events|rows|estimate|fds|active|count|sum|bucket)\b/g)) {
+            if (!lazy.test(m)) assert.isTrue(families.has(m), `dashboard queries ${m}, which /metrics does not serve`)
+          }
+        }
       }))
   })
 })

@@ -229,6 +229,10 @@ export const operationalGauges = (workerGroup: string) =>
     const sql = yield* SqlClient.SqlClient
     const kafka = yield* Kafka
     const stats = yield* StatsProjection
+    // every source's error series exists from the first scrape (at 0), so dashboards and alerts see it
+    for (const source of ["relay", "tables", "kafka", "projection"]) {
+      yield* Metric.incrementBy(Metric.tagged(scrapeErrors, "source", source), 0)
+    }
     const relay = yield* sql<{ age: number | null; pending: number }>`
       SELECT extract(epoch FROM now() - min(created_at))::float8 AS age, count(*)::int AS pending
       FROM outbox WHERE published_at IS NULL`.pipe(
