@@ -16,11 +16,8 @@
  *   OTEL_SERVICE_NAME                   service name (default orders-es); the role is the resource attribute
  *                                       `orders.role`; OTEL_BSP_SCHEDULE_DELAY: export delay in ms (default 1000)
  */
-import { NodeSdk } from "@effect/opentelemetry"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { ZipkinExporter } from "@opentelemetry/exporter-zipkin"
 import type { HrTime } from "@opentelemetry/api"
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base"
+import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Config, Effect, Layer, Option, Tracer } from "effect"
 
 export const TracingConfig = Config.all({
@@ -85,9 +82,18 @@ export const tracingLayer = (role: string) =>
       const config = yield* TracingConfig
       const kind = exporterKind(config)
       if (kind === "none") return Layer.empty
+      // the SDK is loaded only when asked for: every process (the CLI too) starts faster without it
+      const [{ NodeSdk }, { BatchSpanProcessor }] = yield* Effect.promise(() =>
+        Promise.all([import("@effect/opentelemetry"), import("@opentelemetry/sdk-trace-base")])
+      )
       const exporter: SpanExporter = kind === "zipkin"
-        ? wholeMicroseconds(new ZipkinExporter({ url: config.zipkinUrl, serviceName: config.serviceName }))
-        : new OTLPTraceExporter()
+        ? wholeMicroseconds(
+          new (yield* Effect.promise(() => import("@opentelemetry/exporter-zipkin"))).ZipkinExporter({
+            url: config.zipkinUrl,
+            serviceName: config.serviceName
+          })
+        )
+        : new (yield* Effect.promise(() => import("@opentelemetry/exporter-trace-otlp-http"))).OTLPTraceExporter()
       yield* Effect.logInfo("tracing on").pipe(
         Effect.annotateLogs({ type: "STARTUP", exporter: kind, ...(kind === "zipkin" ? { url: config.zipkinUrl } : {}) })
       )
