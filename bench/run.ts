@@ -245,9 +245,10 @@ const runPgbench = () => {
 const control = (change: Record<string, unknown>) =>
   fetch("http://127.0.0.1:3204/control", { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(change) })
 
+/** The sum of a metric's series (e.g. consumer lag over partitions); NaN when it has none. */
 const metricValue = (text: string, name: string) => {
-  const line = text.split("\n").find((l) => l.startsWith(name))
-  return line ? Number(line.split(" ").pop()) : NaN
+  const lines = text.split("\n").filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+  return lines.length === 0 ? NaN : lines.reduce((sum, l) => sum + Number(l.split(" ").pop()), 0)
 }
 
 interface PipelineLayout {

@@ -79,6 +79,7 @@ export const MemoryKafka = Layer.effect(
       send: (_, messages) => Effect.sync(() => void log.push(...messages)),
       sendRaw: () => Effect.dieMessage("MemoryKafka carries order events only"),
       lag: () => Effect.succeed(0),
+      lagByPartition: () => Effect.succeed([]),
       consumer: () => Effect.dieMessage("MemoryKafka has no consumers: the property drives consumption")
     }))
 ).pipe(Layer.provideMerge(Layer.sync(MemoryTopic, () => [])))

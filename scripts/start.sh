@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm start`: make sure PostgreSQL runs, start (or reuse) the local Kafka broker, compile, then run every
 # role in one process. Pass roles to run only those: `npm start -- worker` or `npm start -- api,relay`.
-# With KAFKA_BROKERS set, no broker is started.
+# With KAFKA_BROKERS set, no broker is started. With TRACING=zipkin, a local Zipkin is started too.
 # The old-generation heap is capped at 256 MB (NODE_HEAP_MB): the live heap under load is ~70 MB, and
 # without a cap V8 lets garbage pile up to over 1 GB of RSS before collecting it.
 set -euo pipefail
@@ -9,5 +9,11 @@ cd "$(dirname "$0")/.."
 bash scripts/postgres.sh
 KAFKA_BROKERS="$(bash scripts/kafka.sh start)"
 export KAFKA_BROKERS
+# TRACING=zipkin: a local Zipkin (scripts/zipkin.sh) receives the spans, unless ZIPKIN_URL names another one.
+if [ "${TRACING:-}" = "zipkin" ] && [ -z "${ZIPKIN_URL:-}" ]; then
+  zipkin="$(bash scripts/zipkin.sh start)"
+  export ZIPKIN_URL="$zipkin/api/v2/spans"
+  echo "tracing: Zipkin UI at $zipkin/zipkin/ (spans: $ZIPKIN_URL)" >&2
+fi
 npx tsc -p tsconfig.build.json
 exec node --max-old-space-size="${NODE_HEAP_MB:-256}" dist/main.js "${1:-all}"

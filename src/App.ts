@@ -13,7 +13,8 @@ import { PgEventStore } from "./eventstore/PgEventStore.js"
 import { HttpHandlersLive, type HttpSettings } from "./http/Handlers.js"
 import { MemoryIdempotencyKeys, PgIdempotencyKeys } from "./idempotency/IdempotencyKeys.js"
 import { MemoryInbox, PgInbox } from "./inbox/Inbox.js"
-import { httpLatency } from "./observability/Metrics.js"
+import { httpLatency, measureHttp } from "./observability/Metrics.js"
+import { Api } from "./http/Api.js"
 import { StatsProjection } from "./projection/AsyncProjections.js"
 import { RebuildJobs } from "./projection/Rebuild.js"
 import { MemoryOutbox, PgOutbox } from "./outbox/Outbox.js"
@@ -56,7 +57,7 @@ export const measureLatency = HttpMiddleware.make((app) =>
 
 /** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
 export const HttpLive = (options: ServerOptions) =>
-  HttpApiBuilder.serve(measureLatency).pipe(
+  HttpApiBuilder.serve(measureHttp(Api)).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" })),
     Layer.provide(HttpHandlersLive(options)),

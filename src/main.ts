@@ -3,7 +3,8 @@
  *   all (default)      every role below in one process, for development
  *   api                the HTTP API (orders, health, metrics, admin)
  *   relay              the outbox relay to Kafka
- *   worker             the payment worker (keyed consumer) and the payment scheduler (due retries, stuck orders)
+ *   worker             the payment worker (keyed consumer), the payment scheduler (due retries, stuck orders)
+ *                      and the retention job
  *   projector          the async stats projection (revenue per day, orders per state)
  *   payment-provider   the payment provider simulator
  *   migrate            apply pending migrations and exit
@@ -20,7 +21,8 @@ import { AppConfig } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
 import { KafkaLive } from "./kafka/Kafka.js"
-import { BufferedLoggingLive } from "./observability/Logging.js"
+import { Lifecycle, logExit, loggingFor } from "./observability/Logging.js"
+import { tracingLayer } from "./observability/Tracing.js"
 import { Relay, RelayLive } from "./outbox/Relay.js"
 import { StatsProjection, StatsProjectorLive } from "./projection/AsyncProjections.js"
 import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
@@ -29,6 +31,7 @@ import { PaymentProcessor } from "./payment/PaymentProcess.js"
 import { PaymentSchedulerLive } from "./payment/PaymentScheduler.js"
 import { PaymentWorkerLive } from "./payment/PaymentWorker.js"
 import { Readiness } from "./Readiness.js"
+import { RetentionLive } from "./retention/Retention.js"
 import { DatabaseLive } from "./Sql.js"
 
 const roles = ["all", "api", "relay", "worker", "projector", "payment-provider", "migrate"] as const
@@ -54,7 +57,7 @@ const Api = Layer.unwrapEffect(
 
 const RelayRole = RelayLive.pipe(Layer.provide(Relay.Default), Layer.provide(KafkaLive))
 
-const WorkerRole = Layer.mergeAll(PaymentWorkerLive, PaymentSchedulerLive).pipe(
+const WorkerRole = Layer.mergeAll(PaymentWorkerLive, PaymentSchedulerLive, RetentionLive).pipe(
   Layer.provide(PaymentProcessor.Default),
   Layer.provide(DeadLetters.Default),
   Layer.provide(HttpPaymentGateway),
@@ -85,7 +88,8 @@ const program = requested[0] === "migrate"
     Effect.zipRight(Effect.logInfo("migrations applied").pipe(Effect.annotateLogs({ type: "STARTUP" })))
   )
   : Layer.launch(
-    requested.map((r) => layers[r as Exclude<Role, "migrate">]).reduce((all, layer) => Layer.merge(all, layer)).pipe(
+    Lifecycle.pipe(
+      Layer.provide(requested.map((r) => layers[r as Exclude<Role, "migrate">]).reduce((all, layer) => Layer.merge(all, layer))),
       Layer.provide(Shared)
     )
   )
@@ -109,7 +113,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 }
 
 program.pipe(
-  Effect.onInterrupt(() => Effect.logInfo("shut down").pipe(Effect.annotateLogs({ type: "SHUTDOWN", roles: requested.join(",") }))),
-  Effect.provide(BufferedLoggingLive),
+  logExit,
+  Effect.provide(tracingLayer(requested.join(","))),
+  Effect.provide(loggingFor(requested.join(","))),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -21,6 +21,7 @@ import {
   type InboxEntry
 } from "../eventstore/EventStore.js"
 import { OutboxSignal } from "../outbox/OutboxSignal.js"
+import { currentTraceContext, traced } from "../observability/Tracing.js"
 
 export interface ExecuteOptions {
   readonly metadata?: EventMetadata | undefined
@@ -124,10 +125,10 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
           expectedVersion: versionOf(state),
           events,
           state: next,
-          metadata: options.metadata ?? {},
+          metadata: { ...options.metadata, ...(yield* currentTraceContext) },
           idempotency,
           inbox: options.inbox
-        }).pipe(Effect.tapError(() =>
+        }).pipe(traced("EventStore.append", { attributes: { "order.id": command.orderId, "event.types": events.map((e) => e._tag).join(",") } }), Effect.tapError(() =>
           Effect.sync(() => {
             actor.cached = undefined
             actor.reload = true
@@ -165,7 +166,7 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
             )
           ),
         release
-      )
+      ).pipe(traced(`OrderActors.${command._tag}`, { attributes: { "order.id": command.orderId } }))
 
     return {
       /** Run a command on its order: the events it appended and the resulting order, or why it was rejected. */

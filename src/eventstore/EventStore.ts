@@ -15,6 +15,7 @@ export interface EventMetadata {
   readonly correlationId?: string | undefined
   readonly causationId?: string | undefined
   readonly traceparent?: string | undefined
+  readonly tracestate?: string | undefined
 }
 
 export interface RecordedEvent {

@@ -23,7 +23,7 @@ import { Readiness } from "../Readiness.js"
 import { latestMigrationId } from "../Sql.js"
 import { type DeadLetter, DeadLetters } from "../deadletter/DeadLetters.js"
 import { Kafka } from "../kafka/Kafka.js"
-import { renderPrometheus } from "../observability/Metrics.js"
+import { operationalGauges, renderPrometheus } from "../observability/Metrics.js"
 import {
   AdminAuth,
   Api,
@@ -328,28 +328,9 @@ export const AdminHandlers = HttpApiBuilder.group(Api, "admin", (handlers) =>
 export const MetricsHandlers = (workerGroup: string) =>
   HttpApiBuilder.group(Api, "metrics", (handlers) =>
     Effect.gen(function*() {
-      const sql = yield* SqlClient.SqlClient
-      const kafka = yield* Kafka
-      const stats = yield* StatsProjection
+      const context = yield* Effect.context<SqlClient.SqlClient | Kafka | StatsProjection>()
       return handlers.handle("metrics", () =>
-        Effect.gen(function*() {
-          const [relay] = yield* sql<{ age: number | null; pending: number }>`
-            SELECT extract(epoch FROM now() - min(created_at))::float8 AS age, count(*)::int AS pending
-            FROM outbox WHERE published_at IS NULL`.pipe(Effect.orDie)
-          const lag = yield* kafka.lag(workerGroup, kafka.topics.orderEvents).pipe(Effect.orElseSucceed(() => -1))
-          const statsLag = yield* stats.lag
-          return yield* renderPrometheus([
-            { name: "relay_lag_seconds", help: "age of the oldest unpublished outbox row", value: relay?.age ?? 0 },
-            { name: "outbox_unpublished", help: "outbox rows not yet published", value: relay?.pending ?? 0 },
-            {
-              name: "consumer_lag_messages",
-              help: "order events the payment worker group has not committed (-1: unknown)",
-              value: lag,
-              labels: { group: workerGroup }
-            },
-            { name: "projection_lag_events", help: "events the async projection has not applied", value: statsLag, labels: { projection: "stats" } }
-          ])
-        }))
+        operationalGauges(workerGroup).pipe(Effect.flatMap(renderPrometheus), Effect.provide(context)))
     }))
 
 export const HttpHandlersLive = (settings: HttpSettings) =>

@@ -41,6 +41,7 @@ export const toMessage = (recorded: RecordedEvent): OutgoingMessage => {
     "content-type": "application/json"
   }
   if (recorded.metadata.traceparent) headers.traceparent = recorded.metadata.traceparent
+  if (recorded.metadata.tracestate) headers.tracestate = recorded.metadata.tracestate
   if (recorded.metadata.correlationId) headers["correlation-id"] = recorded.metadata.correlationId
   return { key: recorded.streamId, value: JSON.stringify(envelope), headers }
 }

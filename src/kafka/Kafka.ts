@@ -88,6 +88,11 @@ export class Kafka extends Context.Tag("Kafka")<Kafka, {
   readonly sendRaw: (topic: string, messages: ReadonlyArray<RawMessage>) => Effect.Effect<void, KafkaError>
   /** Messages of `topic` the group has not committed yet, summed over partitions. */
   readonly lag: (groupId: string, topic: string) => Effect.Effect<number, KafkaError>
+  /** The same, per partition (for /metrics). */
+  readonly lagByPartition: (
+    groupId: string,
+    topic: string
+  ) => Effect.Effect<ReadonlyArray<{ readonly partition: number; readonly lag: number }>, KafkaError>
   /** A consumer of the group, connected and subscribed; disconnected when the scope closes. kafkajs never
    * restarts it by itself: a crash stops it (CRASH event) and its owner decides (src/kafka/KeyedConsumer.ts). */
   readonly consumer: (
@@ -156,20 +161,23 @@ export const makeKafka = (config: KafkaConfig) =>
     yield* Effect.acquireRelease(attempt("producer connect", () => producer.connect()), () =>
       Effect.promise(() => producer.disconnect()))
 
+    const lagByPartition = (groupId: string, topic: string) =>
+      attempt("consumer lag", async () => {
+        const [ends, [committed]] = await Promise.all([
+          admin.fetchTopicOffsets(topic),
+          admin.fetchOffsets({ groupId, topics: [topic] })
+        ])
+        return ends.map((end) => {
+          const done = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? "-1"
+          const from = done === "-1" ? Number(end.low) : Number(done)
+          return { partition: end.partition, lag: Math.max(0, Number(end.high) - from) }
+        })
+      })
+
     return Kafka.of({
       topics,
-      lag: (groupId, topic) =>
-        attempt("consumer lag", async () => {
-          const [ends, [committed]] = await Promise.all([
-            admin.fetchTopicOffsets(topic),
-            admin.fetchOffsets({ groupId, topics: [topic] })
-          ])
-          return ends.reduce((sum, end) => {
-            const done = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? "-1"
-            const from = done === "-1" ? Number(end.low) : Number(done)
-            return sum + Math.max(0, Number(end.high) - from)
-          }, 0)
-        }),
+      lag: (groupId, topic) => Effect.map(lagByPartition(groupId, topic), (ps) => ps.reduce((sum, p) => sum + p.lag, 0)),
+      lagByPartition,
       send: (topic, messages) =>
         attempt(`send to ${topic}`, () =>
           producer.send({ topic, acks: -1, messages: messages as Array<Message> })).pipe(Effect.asVoid),

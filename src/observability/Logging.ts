@@ -1,15 +1,26 @@
 /**
- * Logs as JSON lines: `{"ts","level","type","msg",...annotations}`. `type` names what happened (STARTUP,
- * STATE_CHANGE, HTTP_ERROR, ...) and comes from the `type` log annotation; other annotations (orderId,
- * eventId, ...) are fields of the line, not interpolated into the message.
+ * Logs as JSON lines: `{"ts","level","service","role","type","msg",...annotations}`. `service` is always
+ * `orders-es` and `role` the process's role(s) as launched (`all`, `api,relay`, `cli`); a log annotation
+ * `role` (a component naming itself inside an `all` process) overrides it. `type` names what happened
+ * (STARTUP, SHUTDOWN, STATE_CHANGE, HTTP_ERROR, ...) and comes from the `type` annotation; other annotations
+ * (orderId, eventId, ...) are fields of the line, not interpolated into the message.
+ *
+ * Every line is handed to the OS as it is logged (invariant 10: a process killed with SIGKILL loses no line
+ * the OS did not receive). On Linux, `process.stdout.write` to a file or a pipe is a synchronous write(2):
+ * nothing waits in the process. Gathering the lines of one event-loop turn into one write costs less CPU
+ * (measured: bench/log-writes.ts, README "Logging") but lost up to a turn of lines on kill -9.
  */
 import { Cause, Effect, HashMap, Layer, Logger, LogLevel } from "effect"
 
-const jsonLineLogger = (write: (line: string) => void) =>
+export const service = "orders-es"
+
+const jsonLineLogger = (role: string, write: (line: string) => void) =>
   Logger.make<unknown, void>(({ annotations, cause, date, logLevel, message }) => {
     const line: Record<string, unknown> = {
       ts: date.toISOString(),
       level: logLevel.label,
+      service,
+      role,
       type: "LOG",
       msg: Array.isArray(message) ? message.map(String).join(" ") : String(message)
     }
@@ -18,25 +29,6 @@ const jsonLineLogger = (write: (line: string) => void) =>
     write(JSON.stringify(line) + "\n")
   })
 
-/**
- * Lines written in one turn of the event loop go out as one write (stdout to a file or pipe is a
- * synchronous syscall per write in Node: under load, one per line was a measurable share of the CPU).
- * Flushed at exit; a crash of the process itself can lose at most that turn's lines.
- */
-const bufferedStdout = () => {
-  let pending: Array<string> = []
-  const flush = () => {
-    if (pending.length === 0) return
-    const text = pending.join("")
-    pending = []
-    process.stdout.write(text)
-  }
-  process.on("exit", flush)
-  return (line: string) => {
-    if (pending.push(line) === 1) setImmediate(flush)
-  }
-}
-
 /** A level by its name or label, any case: "Warning" or "WARN", "Debug", "None"… (default Info). */
 export const parseLogLevel = (level: string | undefined): LogLevel.LogLevel => {
   const wanted = (level ?? "").toLowerCase()
@@ -44,13 +36,32 @@ export const parseLogLevel = (level: string | undefined): LogLevel.LogLevel => {
     LogLevel.Info
 }
 
-const level = Logger.minimumLogLevel(parseLogLevel(process.env.LOG_LEVEL))
+const level = Layer.unwrapEffect(Effect.sync(() => Logger.minimumLogLevel(parseLogLevel(process.env.LOG_LEVEL))))
 
-/** Replace the default logger with JSON lines at LOG_LEVEL (default INFO), each written at once. */
-export const LoggingLive = Layer.merge(Logger.replace(Logger.defaultLogger, jsonLineLogger((line) => process.stdout.write(line))), level)
+const writeStdout = (line: string) => {
+  process.stdout.write(line)
+}
 
-/** The same lines, gathered per event-loop turn (the server roles: many lines, nothing else on stdout). */
-export const BufferedLoggingLive = Layer.merge(
-  Layer.unwrapEffect(Effect.sync(() => Logger.replace(Logger.defaultLogger, jsonLineLogger(bufferedStdout())))),
-  level
+/** The default logger replaced by JSON lines naming `role`, at LOG_LEVEL (default INFO), each written at once. */
+export const loggingFor = (role: string) => Layer.merge(Logger.replace(Logger.defaultLogger, jsonLineLogger(role, writeStdout)), level)
+
+/** JSON lines of the operator CLI (role `cli`). */
+export const LoggingLive = loggingFor("cli")
+
+/**
+ * STARTUP once every role of the process is built (put it above them: `Lifecycle.pipe(Layer.provide(roles))`),
+ * SHUTDOWN "stopping" when the process starts to shut down (before the roles close), and with `logExit`
+ * SHUTDOWN "stopped" as the very last line, with the reason when it was not a clean stop.
+ */
+export const Lifecycle = Layer.scopedDiscard(
+  Effect.acquireRelease(
+    Effect.logInfo("started").pipe(Effect.annotateLogs({ type: "STARTUP", pid: process.pid, node: process.version })),
+    () => Effect.logInfo("stopping").pipe(Effect.annotateLogs({ type: "SHUTDOWN", phase: "stopping" }))
+  )
 )
+
+export const logExit = <A, E, R>(program: Effect.Effect<A, E, R>) =>
+  Effect.onExit(program, (exit) =>
+    exit._tag === "Success" || Cause.isInterruptedOnly(exit.cause)
+      ? Effect.logInfo("stopped").pipe(Effect.annotateLogs({ type: "SHUTDOWN", phase: "stopped" }))
+      : Effect.logError("stopped on a failure", exit.cause).pipe(Effect.annotateLogs({ type: "SHUTDOWN", phase: "failed" })))

@@ -31,6 +31,7 @@ import { CrashPoints, isSimulatedCrash } from "../CrashPoints.js"
 import type { RecordedEvent } from "../eventstore/EventStore.js"
 import { toMessage } from "../kafka/Envelope.js"
 import { Kafka } from "../kafka/Kafka.js"
+import { linksFromMetadata, traced } from "../observability/Tracing.js"
 import { Outbox, type OutboxLeader } from "./Outbox.js"
 import { OutboxSignal } from "./OutboxSignal.js"
 
@@ -83,7 +84,12 @@ export class Relay extends Effect.Service<Relay>()("Relay", {
         yield* crash.hit("relay.midBatch")
         if (half < messages.length) yield* kafka.send(kafka.topics.orderEvents, messages.slice(half))
         yield* crash.hit("relay.afterSendBeforeMark")
-      })
+      }).pipe(traced("Relay.publish", {
+        kind: "producer",
+        root: true,
+        links: linksFromMetadata(events.map((e) => e.metadata)),
+        attributes: { "messaging.destination.name": kafka.topics.orderEvents, "messaging.batch.message_count": events.length }
+      }))
 
     /** Publish until nothing is left; the number of rows marked. Fails (ending the term) on any error. */
     const drain = (leader: OutboxLeader) =>

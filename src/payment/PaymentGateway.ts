@@ -7,6 +7,7 @@
 import { Config, Context, Data, Duration, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { Agent, request as httpRequest } from "node:http"
+import { currentTraceContext, traced } from "../observability/Tracing.js"
 
 export interface ChargeRequest {
   readonly idempotencyKey: string
@@ -43,6 +44,7 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
   const unavailable = (message: string) => new PaymentUnavailable({ message })
   return PaymentGateway.of({
     charge: (request) =>
+      Effect.flatMap(currentTraceContext, (trace) =>
       Effect.async<ChargeResult, PaymentUnavailable>((resume) => {
         const payload = JSON.stringify({
           orderId: request.orderId,
@@ -58,7 +60,8 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
           headers: {
             "content-type": "application/json",
             "content-length": Buffer.byteLength(payload),
-            "idempotency-key": request.idempotencyKey
+            "idempotency-key": request.idempotencyKey,
+            ...trace
           }
         }, (response) => {
           const chunks: Array<Buffer> = []
@@ -85,7 +88,10 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
           duration: Duration.millis(timeoutMs),
           onTimeout: () => unavailable(`no answer within ${timeoutMs} ms`)
         })
-      )
+      )).pipe(traced("POST /charges", {
+        kind: "client",
+        attributes: { "http.request.method": "POST", "server.address": target.host, "url.path": path }
+      }))
   })
 }
 

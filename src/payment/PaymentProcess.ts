@@ -35,6 +35,7 @@ import {
 import { EventStore } from "../eventstore/EventStore.js"
 import { deriveId } from "../Ids.js"
 import { Inbox } from "../inbox/Inbox.js"
+import { traced } from "../observability/Tracing.js"
 import { type BreakerOpen, breakerOpened, makeCircuitBreaker } from "./CircuitBreaker.js"
 import { type ChargeResult, PaymentGateway, type PaymentUnavailable } from "./PaymentGateway.js"
 
@@ -121,7 +122,8 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
             Schedule.intersect(Schedule.recurs(Math.max(0, config.quickAttempts - 1)))
           ),
           while: (e) => e._tag === "PaymentUnavailable"
-        })
+        }),
+        traced("PaymentProcessor.charge", { attributes: { "order.id": order.orderId, "payment.id": order.paymentId ?? "" } })
       )
 
     /** Failed passes of this payment so far, from the order's stream. */

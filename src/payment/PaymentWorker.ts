@@ -13,6 +13,7 @@ import type { OrderId } from "../domain/Order.js"
 import { fromMessage } from "../kafka/Envelope.js"
 import { type IncomingMessage, Kafka } from "../kafka/Kafka.js"
 import { type ConsumerStatus, runKeyedConsumer } from "../kafka/KeyedConsumer.js"
+import { traced, withRemoteParent } from "../observability/Tracing.js"
 import { Readiness } from "../Readiness.js"
 import { PaymentProcessor } from "./PaymentProcess.js"
 
@@ -36,6 +37,15 @@ export const isInfrastructureFailure = (cause: Cause.Cause<unknown>): boolean =>
 
 const keyText = (key: Uint8Array | null) => key === null ? null : Buffer.from(key).toString("utf8")
 
+/** The trace headers of a message, as text (the last value of a repeated name). */
+const headerText = (message: IncomingMessage) => {
+  const out: Record<string, string> = {}
+  for (const [name, value] of message.headers) {
+    if (name === "traceparent" || name === "tracestate") out[name] = Buffer.from(value).toString("utf8")
+  }
+  return out
+}
+
 /** Handle one raw message of the order-events topic: total, never fails (interruption aside). */
 export const makeMessageHandler = Effect.gen(function*() {
   const processor = yield* PaymentProcessor
@@ -55,7 +65,13 @@ export const makeMessageHandler = Effect.gen(function*() {
       return processor.handle(envelope.eventId, envelope.orderId as OrderId).pipe(
         Effect.asVoid,
         Effect.catchTag("PaymentParked", (e) => park(message, `payment provider unavailable: ${e.message}`, e.attempts)),
-        Effect.zipRight(crash.hit("worker.afterCommitBeforeOffsetCommit"))
+        Effect.zipRight(crash.hit("worker.afterCommitBeforeOffsetCommit")),
+        // one order is one trace: continued from the trace context the relay put in the headers
+        traced("PaymentWorker.consume", {
+          kind: "consumer",
+          attributes: { "order.id": envelope.orderId, "event.id": envelope.eventId, "event.type": envelope.type }
+        }),
+        withRemoteParent(headerText(message))
       )
     }).pipe(
       // a bug in handling (not a failing database or broker) parks the message with the defect as its error;

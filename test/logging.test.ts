@@ -1,0 +1,88 @@
+/**
+ * Logs (issue 13, item 5): every line names `service` and `role`; a process killed with SIGKILL right after
+ * logging has lost no line; a role process logs STARTUP when its roles are up and SHUTDOWN on SIGTERM.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { type AddressInfo, createServer } from "node:net"
+import { fileURLToPath } from "node:url"
+import { dropDatabase, testDatabaseUrl } from "./support/TestDatabase.js"
+import { waitFor } from "./support/waitFor.js"
+
+/** A port nothing listens on now (the provider's config refuses port 0). */
+const freePort = Effect.async<number>((resume) => {
+  const server = createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const port = (server.address() as AddressInfo).port
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+
+/** A child process of `node --import tsx <args>`, its stdout gathered as JSON lines. */
+const start = (args: ReadonlyArray<string>, env: Record<string, string>) => {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", ...args], {
+    cwd: root,
+    env: { ...process.env, LOG_LEVEL: "Info", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let text = ""
+  let stderr = ""
+  child.stdout!.on("data", (chunk: Buffer) => (text += chunk.toString()))
+  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal }))
+  )
+  const lines = () =>
+    text.split("\n").filter((l) => l.length > 0).map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>
+      } catch {
+        throw new Error(`not a JSON line: ${l}\nstderr: ${stderr}`)
+      }
+    })
+  return { child, exited, lines, stderr: () => stderr }
+}
+
+describe("logging", () => {
+  it.effect("kill -9 right after logging loses no line; every line names service and role", () =>
+    Effect.gen(function*() {
+      const run = start(["test/support/log-and-kill.ts"], { LINES: "3000" })
+      const exit = yield* Effect.promise(() => run.exited)
+      assert.strictEqual(exit.signal, "SIGKILL")
+      const lines = run.lines().filter((l) => l.type === "STATE_CHANGE")
+      assert.strictEqual(lines.length, 3000, run.stderr())
+      assert.deepStrictEqual(lines.map((l) => l.n), Array.from({ length: 3000 }, (_, i) => i))
+      for (const l of lines) {
+        assert.strictEqual(l.service, "orders-es")
+        assert.strictEqual(l.role, "worker")
+      }
+    }), { timeout: 60_000 })
+
+  it.live("a role process logs STARTUP once up and SHUTDOWN on SIGTERM, each line with service and role", () =>
+    Effect.gen(function*() {
+      const url = testDatabaseUrl("logging")
+      const run = start(["src/main.ts", "payment-provider"], { DATABASE_URL: url, PROVIDER_PORT: String(yield* freePort) })
+      yield* Effect.addFinalizer(() => Effect.sync(() => run.child.kill("SIGKILL")).pipe(Effect.zipRight(dropDatabase(url))))
+      yield* waitFor(
+        "STARTUP",
+        Effect.sync(() => run.lines()),
+        (ls) => ls.some((l) => l.type === "STARTUP" && l.msg === "started"),
+        "60 seconds"
+      )
+      run.child.kill("SIGTERM")
+      const exit = yield* Effect.promise(() => run.exited)
+      assert.strictEqual(exit.code, 0, run.stderr())
+      const lines = run.lines()
+      const shutdown = lines.filter((l) => l.type === "SHUTDOWN").map((l) => l.phase)
+      assert.deepStrictEqual(shutdown, ["stopping", "stopped"])
+      assert.strictEqual(lines.at(-1)!.phase, "stopped")
+      for (const l of lines) {
+        assert.strictEqual(l.service, "orders-es")
+        assert.isString(l.role)
+      }
+      assert.strictEqual(lines.find((l) => l.msg === "started")!.role, "payment-provider")
+    }).pipe(Effect.scoped), { timeout: 90_000 })
+})

@@ -1,0 +1,17 @@
+/**
+ * Fixture of test/logging.test.ts: logs LINES lines through the production logger (role `worker`), several per
+ * event-loop turn like a busy server, then kills itself with SIGKILL at once — no exit handler runs.
+ */
+import { Effect } from "effect"
+import { loggingFor } from "../../src/observability/Logging.js"
+
+const lines = Number(process.env.LINES ?? 2000)
+
+Effect.runSync(
+  Effect.forEach(
+    Array.from({ length: lines }, (_, i) => i),
+    (i) => Effect.logInfo("state changed").pipe(Effect.annotateLogs({ type: "STATE_CHANGE", n: i })),
+    { discard: true }
+  ).pipe(Effect.provide(loggingFor("worker")))
+)
+process.kill(process.pid, "SIGKILL")
