@@ -16,9 +16,10 @@ import { HttpServer } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { Domain, HttpLive, PgStores } from "./App.js"
-import { AppConfig } from "./Config.js"
+import { AppConfig, checkAdminToken } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
+import { IdempotencyExpiryLive } from "./idempotency/IdempotencyExpiry.js"
 import { KafkaLive } from "./kafka/Kafka.js"
 import { BufferedLoggingLive } from "./observability/Logging.js"
 import { Relay, RelayLive } from "./outbox/Relay.js"
@@ -46,7 +47,15 @@ const Api = Layer.unwrapEffect(
         Effect.logInfo("listening").pipe(
           Effect.annotateLogs({ type: "STARTUP", role: "api", address: HttpServer.formatAddress(server.address) })
         ))
-    ).pipe(Layer.provide(HttpLive(config)), Layer.provide(DeadLetters.Default), Layer.provide(KafkaLive)))
+    ).pipe(
+      Layer.provide(HttpLive({
+        ...config,
+        watch: { maxConnections: config.watchMaxConnections, heartbeatMs: config.watchHeartbeatMs, pollMs: config.watchPollMs }
+      })),
+      Layer.provide(DeadLetters.Default),
+      Layer.provide(KafkaLive),
+      Layer.merge(IdempotencyExpiryLive({ ttlMs: config.idempotencyTtlMs, intervalMs: config.idempotencyExpiryIntervalMs }))
+    ))
 )
 
 const RelayRole = RelayLive.pipe(Layer.provide(Relay.Default), Layer.provide(KafkaLive))
@@ -77,14 +86,17 @@ const layers: Record<Exclude<Role, "migrate">, Layer.Layer<never, unknown, Layer
   all: Layer.mergeAll(ProviderRole, Api, RelayRole, WorkerRole, ProjectorRole)
 }
 
+/** Checks made before anything is built (no database touched when the api role may not start). */
+const preflight = requested.includes("api") || requested.includes("all") ? checkAdminToken : Effect.void
+
 const program = requested[0] === "migrate"
   ? Effect.scoped(Layer.build(Database)).pipe(
     Effect.zipRight(Effect.logInfo("migrations applied").pipe(Effect.annotateLogs({ type: "STARTUP" })))
   )
-  : Layer.launch(
+  : Effect.zipRight(preflight, Layer.launch(
     requested.map((r) => layers[r as Exclude<Role, "migrate">]).reduce((all, layer) => Layer.merge(all, layer)).pipe(
       Layer.provide(Shared)
     )
-  )
+  ))
 
 program.pipe(Effect.provide(BufferedLoggingLive), NodeRuntime.runMain({ disablePrettyLogger: true }))

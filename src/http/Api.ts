@@ -39,6 +39,37 @@ export class OrderBusy extends Schema.TaggedError<OrderBusy>()("OrderBusy", {
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 409 })) {}
 
+/** The body did not arrive within BODY_TIMEOUT_MS; the connection is closed after this answer. */
+export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("RequestTimeout", {
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 408 })) {}
+
+/** An infrastructure failure (database, broker, overload): retry after `Retry-After` seconds. */
+export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", {
+  cause: Schema.Literal("DatabaseUnavailable", "BrokerUnavailable", "Overloaded"),
+  message: Schema.String,
+  correlationId: Schema.String
+}, HttpApiSchema.annotations({ status: 503 })) {}
+
+/** A bug: logged with the correlation id the body carries. */
+export class InternalError extends Schema.TaggedError<InternalError>()("InternalError", {
+  message: Schema.String,
+  correlationId: Schema.String
+}, HttpApiSchema.annotations({ status: 500 })) {}
+
+/** This process already serves WATCH_MAX_CONNECTIONS watch streams. */
+export class TooManyWatchers extends Schema.TaggedError<TooManyWatchers>()("TooManyWatchers", {
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 503 })) {}
+
+/** `atVersion` beyond the order's current version. */
+export class OrderVersionNotFound extends Schema.TaggedError<OrderVersionNotFound>()("OrderVersionNotFound", {
+  orderId: Schema.String,
+  version: Schema.Int,
+  currentVersion: Schema.Int,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 404 })) {}
+
 export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 503 })) {}
@@ -89,17 +120,54 @@ export type EventView = typeof EventView.Type
 
 const OrderPath = Schema.Struct({ orderId: OrderId })
 
-export const ListParams = Schema.Struct({
+/** Query parameters are as strict as bodies: an unknown one (`?foo=`, `limit[]=`) is a 400, not ignored. */
+const strict = <S extends Schema.Schema.Any>(schema: S) => schema.annotations({ parseOptions: { onExcessProperty: "error" } })
+
+/** For endpoints that take no query parameters at all. */
+export const NoParams = Schema.Record({ key: Schema.String, value: Schema.Never }).annotations({
+  description: "no query parameters"
+})
+
+export const ListParams = strict(Schema.Struct({
   state: Schema.optional(OrderStatus),
   userId: Schema.optional(UserId),
   limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 100))),
   cursor: Schema.optional(Schema.String)
+}))
+
+export const GetParams = strict(Schema.Struct({
+  atVersion: Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1_000_000)).annotations({
+      description: "the order as it was after this version of its stream (folded from the log), for audits",
+      examples: [2]
+    })
+  )
+}))
+
+export const WatchHeaders = Schema.Struct({
+  "last-event-id": Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 1_000_000)).annotations({
+      description: "resume after this stream version (the `id:` of the last event received)"
+    })
+  )
+})
+
+/** A `text/event-stream` of the order's events; see the endpoint's description for the frame format. */
+export const EventStreamText = HttpApiSchema.Text({ contentType: "text/event-stream" }).annotations({
+  description: "server-sent events: one frame per event, `id:` = stream version, `event:` = event type, " +
+    "`data:` = JSON {event, order}; comment lines are heartbeats",
+  examples: [
+    "retry: 2000\n\nid: 1\nevent: OrderPlaced\ndata: {\"event\":{\"version\":1,\"type\":\"OrderPlaced\"},\"order\":{\"state\":\"CREATED\"}}\n\n" +
+    "id: 2\nevent: PaymentRequested\ndata: {\"event\":{\"version\":2,\"type\":\"PaymentRequested\"},\"order\":{\"state\":\"PAYMENT_PENDING\"}}\n\n" +
+    "id: 3\nevent: OrderPaid\ndata: {\"event\":{\"version\":3,\"type\":\"OrderPaid\"},\"order\":{\"state\":\"PAID\"}}\n\n"
+  ]
 })
 
 export class OrdersGroup extends HttpApiGroup.make("orders")
   .add(
     HttpApiEndpoint.post("place", "/orders")
       .setPayload(PlaceOrderBody)
+      .setUrlParams(NoParams)
       .setHeaders(Schema.Struct({ "idempotency-key": Schema.optional(IdempotencyKey) }))
       .addSuccess(OrderView, { status: 201 })
       .addError(BadRequest)
@@ -110,6 +178,7 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
       .addError(OrderBusy)
       .addError(PayloadTooLarge)
       .addError(UnsupportedMediaType)
+      .addError(RequestTimeout)
   )
   .add(
     HttpApiEndpoint.get("list", "/orders")
@@ -120,18 +189,32 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
   .add(
     HttpApiEndpoint.get("get", "/orders/:orderId")
       .setPath(OrderPath)
+      .setUrlParams(GetParams)
       .addSuccess(OrderView)
+      .addError(BadRequest)
       .addError(OrderNotFound, { status: 404 })
+      .addError(OrderVersionNotFound)
   )
   .add(
     HttpApiEndpoint.get("events", "/orders/:orderId/events")
       .setPath(OrderPath)
+      .setUrlParams(NoParams)
       .addSuccess(Schema.Array(EventView))
       .addError(OrderNotFound, { status: 404 })
   )
   .add(
+    HttpApiEndpoint.get("watch", "/orders/:orderId/watch")
+      .setPath(OrderPath)
+      .setUrlParams(NoParams)
+      .setHeaders(WatchHeaders)
+      .addSuccess(EventStreamText)
+      .addError(OrderNotFound, { status: 404 })
+      .addError(TooManyWatchers)
+  )
+  .add(
     HttpApiEndpoint.post("cancel", "/orders/:orderId/cancel")
       .setPath(OrderPath)
+      .setUrlParams(NoParams)
       .addSuccess(OrderView)
       .addError(OrderNotFound, { status: 404 })
       .addError(IllegalTransition, { status: 409 })
@@ -140,9 +223,9 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
 {}
 
 export class HealthGroup extends HttpApiGroup.make("health")
-  .add(HttpApiEndpoint.get("live", "/health/live").addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
+  .add(HttpApiEndpoint.get("live", "/health/live").setUrlParams(NoParams).addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
   .add(
-    HttpApiEndpoint.get("ready", "/health/ready")
+    HttpApiEndpoint.get("ready", "/health/ready").setUrlParams(NoParams)
       .addSuccess(Schema.Struct({ status: Schema.Literal("ready") }))
       .addError(NotReady)
   )
@@ -177,27 +260,27 @@ const DeadLetterPath = Schema.Struct({ id: Schema.NumberFromString.pipe(Schema.i
 export class AdminGroup extends HttpApiGroup.make("admin")
   .add(
     HttpApiEndpoint.get("listDeadLetters", "/admin/dead-letters")
-      .setUrlParams(Schema.Struct({
+      .setUrlParams(strict(Schema.Struct({
         status: Schema.optional(Schema.Literal("parked", "replayed", "discarded")),
         limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)))
-      }))
+      })))
       .addSuccess(Schema.Array(DeadLetter))
   )
   .add(
-    HttpApiEndpoint.get("getDeadLetter", "/admin/dead-letters/:id")
+    HttpApiEndpoint.get("getDeadLetter", "/admin/dead-letters/:id").setUrlParams(NoParams)
       .setPath(DeadLetterPath)
       .addSuccess(DeadLetter)
       .addError(DeadLetterNotFound)
   )
   .add(
-    HttpApiEndpoint.post("replayDeadLetter", "/admin/dead-letters/:id/replay")
+    HttpApiEndpoint.post("replayDeadLetter", "/admin/dead-letters/:id/replay").setUrlParams(NoParams)
       .setPath(DeadLetterPath)
       .addSuccess(DeadLetter)
       .addError(DeadLetterNotFound)
       .addError(DeadLetterNotParked)
   )
   .add(
-    HttpApiEndpoint.post("discardDeadLetter", "/admin/dead-letters/:id/discard")
+    HttpApiEndpoint.post("discardDeadLetter", "/admin/dead-letters/:id/discard").setUrlParams(NoParams)
       .setPath(DeadLetterPath)
       .addSuccess(DeadLetter)
       .addError(DeadLetterNotFound)
@@ -224,30 +307,33 @@ export class RebuildAlreadyRunning extends Schema.TaggedError<RebuildAlreadyRunn
 
 export class AdminProjectionsGroup extends HttpApiGroup.make("adminProjections")
   .add(
-    HttpApiEndpoint.post("rebuildOrders", "/admin/projections/orders/rebuild")
+    HttpApiEndpoint.post("rebuildOrders", "/admin/projections/orders/rebuild").setUrlParams(NoParams)
       .addSuccess(RebuildStatus, { status: 202 })
       .addError(RebuildAlreadyRunning)
   )
-  .add(HttpApiEndpoint.get("projectionsStatus", "/admin/projections").addSuccess(ProjectionsStatus))
+  .add(HttpApiEndpoint.get("projectionsStatus", "/admin/projections").setUrlParams(NoParams).addSuccess(ProjectionsStatus))
   .middleware(AdminAuth)
 {}
 
 export class StatsGroup extends HttpApiGroup.make("stats")
   .add(
-    HttpApiEndpoint.get("revenue", "/stats/revenue").addSuccess(Schema.Array(Schema.Struct({
+    HttpApiEndpoint.get("revenue", "/stats/revenue").setUrlParams(NoParams).addSuccess(Schema.Array(Schema.Struct({
       currency: Schema.String,
       day: Schema.String,
       paidOrders: Schema.Number,
       revenue: Schema.String
     })))
   )
-  .add(HttpApiEndpoint.get("ordersByState", "/stats/orders-by-state").addSuccess(Schema.Record({ key: Schema.String, value: Schema.Number })))
+  .add(HttpApiEndpoint.get("ordersByState", "/stats/orders-by-state").setUrlParams(NoParams).addSuccess(Schema.Record({ key: Schema.String, value: Schema.Number })))
 {}
 
 export class MetricsGroup extends HttpApiGroup.make("metrics")
-  .add(HttpApiEndpoint.get("metrics", "/metrics").addSuccess(HttpApiSchema.Text()))
+  .add(HttpApiEndpoint.get("metrics", "/metrics").setUrlParams(NoParams).addSuccess(HttpApiSchema.Text()))
 {}
 
 export class Api extends HttpApi.make("orders-es").add(OrdersGroup).add(HealthGroup).add(AdminGroup).add(AdminProjectionsGroup).add(StatsGroup)
   .add(MetricsGroup)
+  // answered by the failure middleware (src/http/Failures.ts) for any endpoint; declared here for the document
+  .addError(ServiceUnavailable)
+  .addError(InternalError)
 {}
