@@ -24,7 +24,7 @@ export const AppConfig = Config.all({
   /** GET /orders/:id/watch: streams per process (503 beyond), heartbeat period, safety-net poll. */
   watchMaxConnections: Config.integer("WATCH_MAX_CONNECTIONS").pipe(Config.withDefault(1000)),
   watchHeartbeatMs: Config.integer("WATCH_HEARTBEAT_MS").pipe(Config.withDefault(15_000)),
-  watchPollMs: Config.integer("WATCH_POLL_MS").pipe(Config.withDefault(2_000)),
+  watchPollMs: Config.integer("WATCH_POLL_MS").pipe(Config.withDefault(500)),
   /** Bearer token of the admin API (dead letters). The default is for local development only. */
   adminToken: Config.redacted("ADMIN_TOKEN").pipe(Config.withDefault(Redacted.make(DEV_ADMIN_TOKEN))),
   workerGroup: Config.string("PAYMENT_WORKER_GROUP").pipe(Config.withDefault("payment-worker"))

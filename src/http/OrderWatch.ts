@@ -1,10 +1,11 @@
 /**
  * `GET /orders/:id/watch`: an order's events as server-sent events until the order is terminal. One hub per
- * process holds the watchers (at most WATCH_MAX_CONNECTIONS; 503 beyond). It is fed by the commit
- * notifications the relay already gets (PostgreSQL NOTIFY on channel `outbox`, sent by every append): on each
- * notification, coalesced, ONE query re-reads the new events of every watched stream — no query per client —
- * plus a slow poll as the safety net for a notification lost while the LISTEN connection reconnected. The
- * NOTIFY payload is empty today, so every wake re-reads all watched streams (bounded by the watcher cap).
+ * process holds the watchers (at most WATCH_MAX_CONNECTIONS; 503 beyond). It listens to the commit
+ * notifications the relay gets (PostgreSQL NOTIFY on channel `outbox`, sent by every append): on each
+ * notification, coalesced, ONE query re-reads the new events of every watched stream — no query per client.
+ * The same query runs every WATCH_POLL_MS while anyone watches, as the safety net; today it is the path that
+ * works: the append NOTIFYs with an empty payload and @effect/sql-pg's `listen` drops empty payloads (see the
+ * README's Decisions). It never shares the relay's in-process latch: closing it would delay the relay.
  *
  * Frames: `id:` = stream version (a reconnecting client sends it back as `Last-Event-ID` and resumes after it),
  * `event:` = event type, `data:` = `{"event": EventView, "order": OrderView}` (the order as of that event).
@@ -27,7 +28,7 @@ export interface WatchSettings {
   readonly pollMs: number
 }
 
-export const defaultWatchSettings: WatchSettings = { maxConnections: 1000, heartbeatMs: 15_000, pollMs: 2_000 }
+export const defaultWatchSettings: WatchSettings = { maxConnections: 1000, heartbeatMs: 15_000, pollMs: 500 }
 
 export const watchConnections = Metric.gauge("order_watch_connections", {
   description: "open GET /orders/:id/watch streams in this process"
