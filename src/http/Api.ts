@@ -2,10 +2,11 @@
  * The HTTP API as a spec (@effect/platform HttpApi): endpoints, payloads, responses, and the status of every
  * error a client can cause. Status codes are declared here, never in the domain.
  *
- * 400 the request cannot be read (not JSON, missing/unknown/mistyped fields, malformed ids or headers);
- * 422 it can be read but its values are refused (amount or currency rules; Idempotency-Key reused with
- * another body); 404 no such order; 409 the order's state forbids it, or the Idempotency-Key's first request
- * is still running; 413 body over the limit; 415 body not application/json.
+ * 400 the request cannot be read (not JSON, nested too deep, not UTF-8, missing/unknown/mistyped fields,
+ * unknown query parameters, malformed ids or headers); 422 it can be read but its values are refused (amount
+ * or currency rules; Idempotency-Key reused with another body); 404 no such order; 408 the body did not arrive
+ * in time; 409 the order's state forbids it, or the Idempotency-Key's first request is still running; 413 body
+ * over the limit; 415 body not application/json in UTF-8; 503 infrastructure unavailable (retry); 500 a bug.
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
 import { Schema } from "effect"
