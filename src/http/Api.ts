@@ -8,7 +8,7 @@
  * in time; 409 the order's state forbids it, or the Idempotency-Key's first request is still running; 413 body
  * over the limit; 415 body not application/json in UTF-8; 503 infrastructure unavailable (retry); 500 a bug.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { DeadLetter } from "../deadletter/DeadLetters.js"
 import { InvalidAmount } from "../domain/Money.js"
@@ -74,6 +74,9 @@ export class OrderVersionNotFound extends Schema.TaggedError<OrderVersionNotFoun
 export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 503 })) {}
+
+/** An operation's summary and description in the OpenAPI document. */
+const doc = (summary: string, description: string) => OpenApi.annotations({ summary, description })
 
 /** Body of POST /orders. Unknown fields are an error, not ignored. */
 export const PlaceOrderBody = Schema.Struct({
@@ -164,9 +167,9 @@ export const EventStreamText = HttpApiSchema.Text({ contentType: "text/event-str
   ]
 })
 
-export class OrdersGroup extends HttpApiGroup.make("orders")
+export class OrdersGroup extends HttpApiGroup.make("orders").annotateContext(OpenApi.annotations({ description: "Place, read, watch and cancel orders." }))
   .add(
-    HttpApiEndpoint.post("place", "/orders")
+    HttpApiEndpoint.post("place", "/orders").annotateContext(doc("Place an order", "Creates an order in state CREATED; its payment starts asynchronously. With an `Idempotency-Key` header (Stripe semantics) a retried request gets the first response again (`Idempotent-Replayed: true`) and creates nothing; the same key with another body is a 422; while the first request runs, a 409. A request that failed (e.g. a 503) can be retried at once with the same key."))
       .setPayload(PlaceOrderBody)
       .setUrlParams(NoParams)
       .setHeaders(Schema.Struct({ "idempotency-key": Schema.optional(IdempotencyKey) }))
@@ -182,13 +185,13 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
       .addError(RequestTimeout)
   )
   .add(
-    HttpApiEndpoint.get("list", "/orders")
+    HttpApiEndpoint.get("list", "/orders").annotateContext(doc("List orders", "Orders newest first, filtered by state and user, paged with the opaque `nextCursor` of the previous page. Unknown query parameters are a 400."))
       .setUrlParams(ListParams)
       .addSuccess(OrderPage)
       .addError(BadRequest)
   )
   .add(
-    HttpApiEndpoint.get("get", "/orders/:orderId")
+    HttpApiEndpoint.get("get", "/orders/:orderId").annotateContext(doc("Get an order", "The order from the `orders` projection; with `atVersion=N`, the order as it was after version N of its event stream, folded from the log (for audits)."))
       .setPath(OrderPath)
       .setUrlParams(GetParams)
       .addSuccess(OrderView)
@@ -197,14 +200,14 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
       .addError(OrderVersionNotFound)
   )
   .add(
-    HttpApiEndpoint.get("events", "/orders/:orderId/events")
+    HttpApiEndpoint.get("events", "/orders/:orderId/events").annotateContext(doc("List the events of an order", "Every event of the order's stream in version order, as stored (encoded data, metadata with correlation and causation ids)."))
       .setPath(OrderPath)
       .setUrlParams(NoParams)
       .addSuccess(Schema.Array(EventView))
       .addError(OrderNotFound, { status: 404 })
   )
   .add(
-    HttpApiEndpoint.get("watch", "/orders/:orderId/watch")
+    HttpApiEndpoint.get("watch", "/orders/:orderId/watch").annotateContext(doc("Watch an order until it settles", "Server-sent events (`text/event-stream`): one frame per event of the order, `id:` = its stream version, `event:` = its type, `data:` = `{\"event\", \"order\"}`; heartbeat comments keep the stream open; it ends after the terminal event (PAID, FAILED, CANCELLED). Reconnect with `Last-Event-ID` to resume after that version. At most WATCH_MAX_CONNECTIONS streams per process (503 beyond)."))
       .setPath(OrderPath)
       .setUrlParams(NoParams)
       .setHeaders(WatchHeaders)
@@ -213,7 +216,7 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
       .addError(TooManyWatchers)
   )
   .add(
-    HttpApiEndpoint.post("cancel", "/orders/:orderId/cancel")
+    HttpApiEndpoint.post("cancel", "/orders/:orderId/cancel").annotateContext(doc("Cancel an order", "CREATED → CANCELLED; cancelling a cancelled order again is a no-op 200; a PAYMENT_PENDING, PAID or FAILED order is a 409."))
       .setPath(OrderPath)
       .setUrlParams(NoParams)
       .addSuccess(OrderView)
@@ -223,10 +226,10 @@ export class OrdersGroup extends HttpApiGroup.make("orders")
   )
 {}
 
-export class HealthGroup extends HttpApiGroup.make("health")
-  .add(HttpApiEndpoint.get("live", "/health/live").setUrlParams(NoParams).addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
+export class HealthGroup extends HttpApiGroup.make("health").annotateContext(OpenApi.annotations({ description: "Liveness and readiness probes." }))
+  .add(HttpApiEndpoint.get("live", "/health/live").annotateContext(doc("Liveness", "200 while the process runs.")).setUrlParams(NoParams).addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
   .add(
-    HttpApiEndpoint.get("ready", "/health/ready").setUrlParams(NoParams)
+    HttpApiEndpoint.get("ready", "/health/ready").annotateContext(doc("Readiness", "200 once the database answers with every migration applied, else 503.")).setUrlParams(NoParams)
       .addSuccess(Schema.Struct({ status: Schema.Literal("ready") }))
       .addError(NotReady)
   )
@@ -258,9 +261,9 @@ export class AdminAuth extends HttpApiMiddleware.Tag<AdminAuth>()("AdminAuth", {
 
 const DeadLetterPath = Schema.Struct({ id: Schema.NumberFromString.pipe(Schema.int(), Schema.positive()) })
 
-export class AdminGroup extends HttpApiGroup.make("admin")
+export class AdminGroup extends HttpApiGroup.make("admin").annotateContext(OpenApi.annotations({ description: "Operator API for the dead letters of the payment worker (bearer token)." }))
   .add(
-    HttpApiEndpoint.get("listDeadLetters", "/admin/dead-letters")
+    HttpApiEndpoint.get("listDeadLetters", "/admin/dead-letters").annotateContext(doc("List dead letters", "Messages the payment worker parked, newest first, optionally by status."))
       .setUrlParams(strict(Schema.Struct({
         status: Schema.optional(Schema.Literal("parked", "replayed", "discarded")),
         limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)))
@@ -268,20 +271,20 @@ export class AdminGroup extends HttpApiGroup.make("admin")
       .addSuccess(Schema.Array(DeadLetter))
   )
   .add(
-    HttpApiEndpoint.get("getDeadLetter", "/admin/dead-letters/:id").setUrlParams(NoParams)
+    HttpApiEndpoint.get("getDeadLetter", "/admin/dead-letters/:id").annotateContext(doc("Get a dead letter", "One parked message with its exact bytes, error and attempt count.")).setUrlParams(NoParams)
       .setPath(DeadLetterPath)
       .addSuccess(DeadLetter)
       .addError(DeadLetterNotFound)
   )
   .add(
-    HttpApiEndpoint.post("replayDeadLetter", "/admin/dead-letters/:id/replay").setUrlParams(NoParams)
+    HttpApiEndpoint.post("replayDeadLetter", "/admin/dead-letters/:id/replay").annotateContext(doc("Replay a dead letter", "Puts a parked message back on the topic; 409 unless it is parked.")).setUrlParams(NoParams)
       .setPath(DeadLetterPath)
       .addSuccess(DeadLetter)
       .addError(DeadLetterNotFound)
       .addError(DeadLetterNotParked)
   )
   .add(
-    HttpApiEndpoint.post("discardDeadLetter", "/admin/dead-letters/:id/discard").setUrlParams(NoParams)
+    HttpApiEndpoint.post("discardDeadLetter", "/admin/dead-letters/:id/discard").annotateContext(doc("Discard a dead letter", "Marks a parked message discarded; 409 unless it is parked.")).setUrlParams(NoParams)
       .setPath(DeadLetterPath)
       .addSuccess(DeadLetter)
       .addError(DeadLetterNotFound)
@@ -306,33 +309,41 @@ export class RebuildAlreadyRunning extends Schema.TaggedError<RebuildAlreadyRunn
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 409 })) {}
 
-export class AdminProjectionsGroup extends HttpApiGroup.make("adminProjections")
+export class AdminProjectionsGroup extends HttpApiGroup.make("adminProjections").annotateContext(OpenApi.annotations({ description: "Operator API for the projections (bearer token)." }))
   .add(
-    HttpApiEndpoint.post("rebuildOrders", "/admin/projections/orders/rebuild").setUrlParams(NoParams)
+    HttpApiEndpoint.post("rebuildOrders", "/admin/projections/orders/rebuild").annotateContext(doc("Rebuild the orders projection", "Starts a rebuild of `orders` from the event log in the background (202); 409 while one runs.")).setUrlParams(NoParams)
       .addSuccess(RebuildStatus, { status: 202 })
       .addError(RebuildAlreadyRunning)
   )
-  .add(HttpApiEndpoint.get("projectionsStatus", "/admin/projections").setUrlParams(NoParams).addSuccess(ProjectionsStatus))
+  .add(HttpApiEndpoint.get("projectionsStatus", "/admin/projections").annotateContext(doc("Projections status", "Rows and events of `orders`, the rebuild's progress or last result, and the stats projection's lag.")).setUrlParams(NoParams).addSuccess(ProjectionsStatus))
   .middleware(AdminAuth)
 {}
 
-export class StatsGroup extends HttpApiGroup.make("stats")
+export class StatsGroup extends HttpApiGroup.make("stats").annotateContext(OpenApi.annotations({ description: "Read-only statistics from the asynchronous stats projection." }))
   .add(
-    HttpApiEndpoint.get("revenue", "/stats/revenue").setUrlParams(NoParams).addSuccess(Schema.Array(Schema.Struct({
+    HttpApiEndpoint.get("revenue", "/stats/revenue").annotateContext(doc("Revenue per day", "Paid revenue per currency and day, from the asynchronous stats projection.")).setUrlParams(NoParams).addSuccess(Schema.Array(Schema.Struct({
       currency: Schema.String,
       day: Schema.String,
       paidOrders: Schema.Number,
       revenue: Schema.String
     })))
   )
-  .add(HttpApiEndpoint.get("ordersByState", "/stats/orders-by-state").setUrlParams(NoParams).addSuccess(Schema.Record({ key: Schema.String, value: Schema.Number })))
+  .add(HttpApiEndpoint.get("ordersByState", "/stats/orders-by-state").annotateContext(doc("Orders per state", "Number of orders in each state, from the asynchronous stats projection.")).setUrlParams(NoParams).addSuccess(Schema.Record({ key: Schema.String, value: Schema.Number })))
 {}
 
-export class MetricsGroup extends HttpApiGroup.make("metrics")
-  .add(HttpApiEndpoint.get("metrics", "/metrics").setUrlParams(NoParams).addSuccess(HttpApiSchema.Text()))
+export class MetricsGroup extends HttpApiGroup.make("metrics").annotateContext(OpenApi.annotations({ description: "Metrics for Prometheus." }))
+  .add(HttpApiEndpoint.get("metrics", "/metrics").annotateContext(doc("Prometheus metrics", "Every metric of the process in the Prometheus text exposition format.")).setUrlParams(NoParams).addSuccess(HttpApiSchema.Text()))
 {}
 
-export class Api extends HttpApi.make("orders-es").add(OrdersGroup).add(HealthGroup).add(AdminGroup).add(AdminProjectionsGroup).add(StatsGroup)
+export class Api extends HttpApi.make("orders-es").annotateContext(OpenApi.annotations({
+  title: "orders-es",
+  version: "0.1.0",
+  description: "Event-sourced orders and payments: place an order, follow it to PAID or FAILED. Errors are JSON " +
+    "with a `_tag` and a `message`; every response carries `X-Request-Id`.",
+  servers: [{ url: "http://127.0.0.1:3000", description: "local development (npm start)" }],
+  // a private project with no license file: an SPDX LicenseRef (OpenAPI 3.1 `identifier`) says so without a URL
+  transform: (spec) => ({ ...spec, info: { ...spec.info, license: { name: "Proprietary", identifier: "LicenseRef-Proprietary" } } })
+})).add(OrdersGroup).add(HealthGroup).add(AdminGroup).add(AdminProjectionsGroup).add(StatsGroup)
   .add(MetricsGroup)
   // answered by the failure middleware (src/http/Failures.ts) for any endpoint; declared here for the document
   .addError(ServiceUnavailable)
