@@ -17,9 +17,10 @@ import { HttpServer } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { Domain, HttpLive, PgStores } from "./App.js"
-import { AppConfig } from "./Config.js"
+import { AppConfig, checkAdminToken } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
+import { IdempotencyExpiryLive } from "./idempotency/IdempotencyExpiry.js"
 import { KafkaLive } from "./kafka/Kafka.js"
 import { Lifecycle, logExit, loggingFor } from "./observability/Logging.js"
 import { tracingLayer } from "./observability/Tracing.js"
@@ -52,7 +53,15 @@ const Api = Layer.unwrapEffect(
         Effect.logInfo("listening").pipe(
           Effect.annotateLogs({ type: "STARTUP", role: "api", address: HttpServer.formatAddress(server.address) })
         ))
-    ).pipe(Layer.provide(HttpLive(config)), Layer.provide(DeadLetters.Default), Layer.provide(KafkaLive)))
+    ).pipe(
+      Layer.provide(HttpLive({
+        ...config,
+        watch: { maxConnections: config.watchMaxConnections, heartbeatMs: config.watchHeartbeatMs, pollMs: config.watchPollMs }
+      })),
+      Layer.provide(DeadLetters.Default),
+      Layer.provide(KafkaLive),
+      Layer.merge(IdempotencyExpiryLive({ ttlMs: config.idempotencyTtlMs, intervalMs: config.idempotencyExpiryIntervalMs }))
+    ))
 )
 
 const RelayRole = RelayLive.pipe(Layer.provide(Relay.Default), Layer.provide(KafkaLive))
@@ -83,16 +92,19 @@ const layers: Record<Exclude<Role, "migrate">, Layer.Layer<never, unknown, Layer
   all: Layer.mergeAll(ProviderRole, Api, RelayRole, WorkerRole, ProjectorRole)
 }
 
+/** Checks made before anything is built (no database touched when the api role may not start). */
+const preflight = requested.includes("api") || requested.includes("all") ? checkAdminToken : Effect.void
+
 const program = requested[0] === "migrate"
   ? Effect.scoped(Layer.build(Database)).pipe(
     Effect.zipRight(Effect.logInfo("migrations applied").pipe(Effect.annotateLogs({ type: "STARTUP" })))
   )
-  : Layer.launch(
+  : Effect.zipRight(preflight, Layer.launch(
     Lifecycle.pipe(
       Layer.provide(requested.map((r) => layers[r as Exclude<Role, "migrate">]).reduce((all, layer) => Layer.merge(all, layer))),
       Layer.provide(Shared)
     )
-  )
+  ))
 
 // The shutdown deadline (SHUTDOWN_TIMEOUT_MS): each role stops within it (the worker interrupts in-flight work
 // at the deadline less min(5 s, a third), to commit and leave in time); should anything still hang at the

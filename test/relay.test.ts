@@ -9,6 +9,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import {
   ConfigProvider,
   Context,
+  Duration,
   Effect,
   Either,
   Exit,
@@ -27,9 +28,13 @@ import { Domain, PgStores } from "../src/App.js"
 import { OrderActors } from "../src/actor/OrderActors.js"
 import { CrashPoints } from "../src/CrashPoints.js"
 import type { OrderId, PaymentId } from "../src/domain/Order.js"
+import { decide, fold } from "../src/domain/OrderDecider.js"
+import { EventStore } from "../src/eventstore/EventStore.js"
+import { PgEventStore } from "../src/eventstore/PgEventStore.js"
 import { fromMessage } from "../src/kafka/Envelope.js"
 import { Kafka } from "../src/kafka/Kafka.js"
 import { Outbox, RELAY_LOCK } from "../src/outbox/Outbox.js"
+import { OutboxSignal, PgOutboxSignal } from "../src/outbox/OutboxSignal.js"
 import { Relay, relayLeader, RelayLive } from "../src/outbox/Relay.js"
 import { cmd, newId, newOrderId } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
@@ -288,4 +293,26 @@ describe("relay", () => {
         yield* Scope.close(relayB.scope, Exit.void)
       }))
   })
+})
+
+describe("relay wake-up across processes", () => {
+  // regression: the append NOTIFYd with an empty payload, which @effect/sql-pg's `listen` drops, so relays in
+  // other processes only ever published on their poll (found by the API work's watch stream)
+  layer(onTestDatabase("relay_wake", Layer.mergeAll(PgOutboxSignal, PgEventStore)), { excludeTestServices: true, timeout: "60 seconds" })(
+    (it) => {
+      it.effect("an append in another process wakes this process's relay through LISTEN", () =>
+        Effect.gen(function*() {
+          const signal = yield* OutboxSignal
+          const store = yield* EventStore
+          // the LISTEN connection is up once a first notification arrives: append until one wakes us
+          const woken = yield* Effect.forkScoped(signal.await(Duration.minutes(5)))
+          const orderId = newOrderId()
+          const events = Either.getOrThrow(decide(cmd.place(orderId), undefined))
+          yield* Effect.sleep(Duration.millis(500))
+          yield* store.append({ streamId: orderId, expectedVersion: 0, events, state: fold(events)!, metadata: {} })
+          const exit = yield* Fiber.await(woken).pipe(Effect.timeout(Duration.seconds(20)), Effect.option)
+          assert.isTrue(exit._tag === "Some", "the relay was not woken by the append's NOTIFY")
+        }).pipe(Effect.scoped))
+    }
+  )
 })

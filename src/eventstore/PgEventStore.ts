@@ -200,7 +200,7 @@ export const PgEventStore = Layer.scoped(
           SELECT ok.inbox_consumer, ok.inbox_message FROM ok WHERE ok.inbox_consumer IS NOT NULL
           ON CONFLICT DO NOTHING
         ),
-        note AS (SELECT pg_notify(${OUTBOX_CHANNEL}, '') FROM (SELECT 1 FROM ins LIMIT 1) wrote)
+        note AS (SELECT pg_notify(${OUTBOX_CHANNEL}, 'append') FROM (SELECT 1 FROM ins LIMIT 1) wrote)
         -- \`notified\` is read by nobody: selecting from \`note\` is what makes PostgreSQL evaluate it
         SELECT chk.i::int AS i, chk.current, chk.duplicates,
                (SELECT count(*) FROM ins WHERE ins.stream_id = r.stream_id)::int AS inserted,

@@ -4,16 +4,15 @@
  * generic payload decoder turns unreadable JSON into a 500) and nothing is written for it.
  */
 import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Effect, Either, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import { Duration, Effect, Either, FiberRef, Layer, Option, ParseResult, Redacted, Schedule, Schema } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { formatMoney, Money, parseMoney } from "../domain/Money.js"
-import { CancelOrder, type Order, type OrderId, OrderNotFound, PlaceOrder } from "../domain/Order.js"
+import { fold } from "../domain/OrderDecider.js"
+import { CancelOrder, type OrderId, OrderNotFound, PlaceOrder } from "../domain/Order.js"
 import type { ConcurrencyConflict } from "../eventstore/EventStore.js"
-import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
-import { encodeEvent } from "../eventstore/EventCodec.js"
+import { EventStore } from "../eventstore/EventStore.js"
 import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
 import { StatsProjection } from "../projection/AsyncProjections.js"
@@ -36,103 +35,43 @@ import {
   IdempotencyKeyMismatch,
   NotReady,
   OrderBusy,
-  type EventView,
-  type OrderView,
-  PayloadTooLarge,
+  OrderVersionNotFound,
   PlaceOrderBody,
-  RebuildAlreadyRunning,
-  UnsupportedMediaType
+  RebuildAlreadyRunning
 } from "./Api.js"
+import { correlationIdOf, currentCorrelationId } from "./Failures.js"
+import { readJsonBody } from "./JsonBody.js"
+import { defaultWatchSettings, OrderWatchers, OrderWatchersLive, type WatchSettings } from "./OrderWatch.js"
+import { toEventView, toView } from "./Views.js"
 
 export interface HttpSettings {
   readonly bodyLimit: number
+  /** A body not fully received after this long → 408 and the connection closed (default 5 s). */
+  readonly bodyTimeoutMs?: number
   readonly idempotencyLeaseMs: number
+  /** Idempotency-Key records older than this are gone (default 24 h). */
+  readonly idempotencyTtlMs?: number
+  readonly watch?: WatchSettings
   readonly adminToken: Redacted.Redacted<string>
   /** Consumer group whose lag /metrics reports. */
   readonly workerGroup: string
 }
 
-export const toView = (order: Order): OrderView => ({
-  orderId: order.orderId,
-  userId: order.userId,
-  amount: formatMoney(order.amount),
-  currency: order.amount.currency,
-  state: order.status,
-  version: order.version,
-  paymentId: order.paymentId,
-  reason: order.reason,
-  createdAt: order.createdAt.toISOString(),
-  updatedAt: order.updatedAt.toISOString()
-})
-
-/** A recorded event as the API and the CLI show it: its stored form (encoded data) with its place in the log. */
-export const toEventView = (r: RecordedEvent): EventView => ({
-  position: r.position.toString(),
-  version: r.version,
-  eventId: r.event.eventId,
-  type: r.event._tag,
-  schemaVersion: r.schemaVersion,
-  recordedAt: r.recordedAt.toISOString(),
-  data: encodeEvent(r.event).data,
-  metadata: r.metadata
-})
+export { toEventView, toView }
 
 const busy = (e: ConcurrencyConflict) =>
   new OrderBusy({ orderId: e.streamId, message: "the order kept changing under this request; retry it" })
-
-const jsonContentType = /^application\/json\s*(?:;|$)/i
-
-/**
- * Read a JSON body: 415 unless application/json, 413 over the limit, 400 unless it parses. Over the limit the
- * rest of the body is left for node to discard after the response (the connection is not torn down, so the
- * client reads its 413), whether the client declared a Content-Length or streams chunks.
- */
-const readJsonBody = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
-  Effect.gen(function*() {
-    if (!jsonContentType.test(request.headers["content-type"] ?? "")) {
-      return yield* new UnsupportedMediaType({ message: "the body must be application/json" })
-    }
-    const tooLarge = () => new PayloadTooLarge({ message: `the body must be at most ${limit} bytes` })
-    if (Number(request.headers["content-length"] ?? 0) > limit) return yield* tooLarge()
-    const text = yield* Effect.async<string, PayloadTooLarge | BadRequest>((resume) => {
-      const source = NodeHttpServerRequest.toIncomingMessage(request)
-      const chunks: Array<Buffer> = []
-      let size = 0
-      const stop = () => {
-        source.off("data", onData).off("end", onEnd).off("error", onError)
-      }
-      const onData = (chunk: Buffer) => {
-        size += chunk.length
-        if (size > limit) {
-          stop()
-          resume(Effect.fail(tooLarge()))
-        } else chunks.push(chunk)
-      }
-      const onEnd = () => {
-        stop()
-        resume(Effect.succeed(Buffer.concat(chunks).toString("utf8")))
-      }
-      const onError = () => {
-        stop()
-        resume(Effect.fail(new BadRequest({ message: "the body could not be read" })))
-      }
-      source.on("data", onData).on("end", onEnd).on("error", onError)
-      return Effect.sync(stop)
-    })
-    return yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: () => new BadRequest({ message: "the body is not valid JSON" })
-    })
-  })
 
 const decodePlaceOrder = Schema.decodeUnknown(PlaceOrderBody, { errors: "all", onExcessProperty: "error" })
 
 const fingerprint = (value: unknown) => createHash("sha256").update(JSON.stringify(value)).digest("base64url")
 
-const correlationOf = (request: HttpServerRequest.HttpServerRequest) => {
-  const given = request.headers["x-request-id"]
-  return given !== undefined && /^[\x21-\x7e]{1,128}$/.test(given) ? given : uuidv4()
-}
+/** The correlation id the failure middleware chose for this request (the same one its error bodies carry). */
+const correlationOf = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.map(FiberRef.get(currentCorrelationId), (id) => id ?? correlationIdOf(request))
+
+/** Release a failed request's claim at once; the database that failed it may take a moment to come back. */
+const releaseSchedule = Schedule.exponential(Duration.millis(25)).pipe(Schedule.intersect(Schedule.recurs(6)))
 
 const encodeCursor = (orderId: string) => Buffer.from(orderId).toString("base64url")
 const decodeCursor = (cursor: string) => Schema.decodeUnknownOption(Schema.UUID)(Buffer.from(cursor, "base64url").toString())
@@ -144,13 +83,16 @@ export const OrdersHandlers = (settings: HttpSettings) =>
       const readModel = yield* OrdersReadModel
       const store = yield* EventStore
       const keys = yield* IdempotencyKeys
+      const watchers = yield* OrderWatchers
+      const bodyTimeoutMs = settings.bodyTimeoutMs ?? 5_000
+      const idempotencyTtlMs = settings.idempotencyTtlMs ?? 24 * 3600_000
 
       // untraced: a traced Effect.fn captures a stack trace per call, a measurable cost on the hottest path
       const place = Effect.fnUntraced(function*(
         request: HttpServerRequest.HttpServerRequest,
         idempotencyKey: string | undefined
       ) {
-        const json = yield* readJsonBody(request, settings.bodyLimit)
+        const json = yield* readJsonBody(request, { bodyLimit: settings.bodyLimit, bodyTimeoutMs })
         const body = yield* decodePlaceOrder(json).pipe(
           Effect.mapError((e) => new BadRequest({ message: ParseResult.TreeFormatter.formatErrorSync(e) }))
         )
@@ -164,7 +106,7 @@ export const OrdersHandlers = (settings: HttpSettings) =>
           amount: amount.right,
           at: new Date()
         }, { disableValidation: true })
-        const metadata = { correlationId: correlationOf(request), causationId: command.commandId }
+        const metadata = { correlationId: yield* correlationOf(request), causationId: command.commandId }
         const run = (options: ExecuteOptions) =>
           actors.execute(command, options).pipe(
             Effect.catchTags({
@@ -176,11 +118,24 @@ export const OrdersHandlers = (settings: HttpSettings) =>
             Effect.map(({ order }) => HttpServerResponse.unsafeJson(toView(order), { status: 201 }))
           )
         if (idempotencyKey === undefined) return yield* run({ metadata })
-        const claim = yield* keys.claim(
-          idempotencyKey,
-          fingerprint({ method: "POST", path: "/orders", body: { ...body, amount: formatMoney(amount.right) } }),
-          settings.idempotencyLeaseMs
+        const token = uuidv4()
+        // a failed claim may still have been stored (the reply was lost): release it by its token, then fail
+        const release = keys.release(idempotencyKey, token).pipe(
+          Effect.sandbox,
+          Effect.retry(releaseSchedule),
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning("could not release an Idempotency-Key claim; it is taken over after the lease").pipe(
+              Effect.annotateLogs({ type: "PROCESSING_ERROR", idempotencyKey, cause: String(cause) })
+            )
+          )
         )
+        const claim = yield* keys.claim({
+          key: idempotencyKey,
+          fingerprint: fingerprint({ method: "POST", path: "/orders", body: { ...body, amount: formatMoney(amount.right) } }),
+          token,
+          leaseMs: settings.idempotencyLeaseMs,
+          ttlMs: idempotencyTtlMs
+        }).pipe(Effect.onError(() => release))
         switch (claim._tag) {
           case "Replay":
             return HttpServerResponse.unsafeJson(claim.body, {
@@ -196,21 +151,56 @@ export const OrdersHandlers = (settings: HttpSettings) =>
               message: "this Idempotency-Key was used with a different request"
             })
         }
+        // Uninterruptible: a client that hangs up does not cut the append short, so the release below never
+        // races an append still running; a failed append never committed (or it completed the record, and
+        // `release` leaves completed records alone).
         return yield* run({
           metadata,
           idempotency: { key: idempotencyKey, respond: (o) => ({ status: 201, body: toView(o) }) }
-        }).pipe(Effect.onError(() => keys.release(idempotencyKey)))
+        }).pipe(Effect.onError(() => release), Effect.uninterruptible)
       })
 
+      const notFound = (orderId: OrderId) => new OrderNotFound({ orderId, message: `order ${orderId} not found` })
+
+      /** The order as of version `n`, folded from its stream (not the projection). */
+      const atVersion = (orderId: OrderId, n: number) =>
+        Effect.gen(function*() {
+          const recorded = yield* store.readStream(orderId)
+          if (recorded.length === 0) return yield* notFound(orderId)
+          const current = recorded[recorded.length - 1]!.version
+          if (n > current) {
+            return yield* new OrderVersionNotFound({
+              orderId,
+              version: n,
+              currentVersion: current,
+              message: `order ${orderId} is at version ${current}; it has no version ${n} yet`
+            })
+          }
+          return toView(fold(recorded.filter((r) => r.version <= n).map((r) => r.event))!)
+        })
+
       return handlers
-        .handleRaw("place", ({ headers, request }) => place(request, headers["idempotency-key"]))
-        .handle("get", ({ path }) =>
-          readModel.get(path.orderId).pipe(
-            Effect.flatMap(Option.match({
-              onNone: () => Effect.fail(new OrderNotFound({ orderId: path.orderId, message: `order ${path.orderId} not found` })),
-              onSome: (order) => Effect.succeed(toView(order))
-            }))
+        .handleRaw("place", ({ headers, request }) =>
+          place(request, headers["idempotency-key"]).pipe(
+            // the rest of a late body is not worth waiting for: answer and close the connection
+            Effect.catchTag("RequestTimeout", (e) =>
+              Effect.succeed(HttpServerResponse.unsafeJson(e, { status: 408, headers: { connection: "close" } })))
           ))
+        .handle("get", ({ path, urlParams }) =>
+          urlParams.atVersion !== undefined
+            ? atVersion(path.orderId, urlParams.atVersion)
+            : readModel.get(path.orderId).pipe(
+              Effect.flatMap(Option.match({
+                onNone: () => Effect.fail(notFound(path.orderId)),
+                onSome: (order) => Effect.succeed(toView(order))
+              }))
+            ))
+        .handleRaw("watch", ({ headers, path }) =>
+          Effect.map(watchers.watch(path.orderId, headers["last-event-id"] ?? 0), (stream) =>
+            HttpServerResponse.stream(stream, {
+              contentType: "text/event-stream",
+              headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+            })))
         .handle("list", ({ urlParams }) =>
           Effect.gen(function*() {
             const limit = urlParams.limit ?? 20
@@ -242,7 +232,8 @@ export const OrdersHandlers = (settings: HttpSettings) =>
             reason: "cancelled by the client",
             at: new Date()
           })
-          return actors.execute(command, { metadata: { correlationId: correlationOf(request), causationId: command.commandId } }).pipe(
+          return Effect.flatMap(correlationOf(request), (correlationId) =>
+            actors.execute(command, { metadata: { correlationId, causationId: command.commandId } })).pipe(
             Effect.map(({ order }) => toView(order)),
             Effect.catchTags({
               ConcurrencyConflict: (e) => Effect.fail(busy(e)),
@@ -336,7 +327,7 @@ export const MetricsHandlers = (workerGroup: string) =>
 export const HttpHandlersLive = (settings: HttpSettings) =>
   HttpApiBuilder.api(Api).pipe(
     Layer.provide([
-      OrdersHandlers(settings),
+      OrdersHandlers(settings).pipe(Layer.provide(OrderWatchersLive(settings.watch ?? defaultWatchSettings))),
       HealthHandlers,
       AdminHandlers.pipe(Layer.provide(AdminAuthLive(settings.adminToken))),
       AdminProjectionsHandlers.pipe(Layer.provide(AdminAuthLive(settings.adminToken))),

@@ -1,15 +1,17 @@
 /**
- * Idempotency-Key records with Stripe's semantics. A request with a key first `claim`s it:
- * - new key → Claimed: the request runs; its append completes the record in the same transaction
- *   (or `complete` stores a response no append wrote, e.g. a rejection);
+ * Idempotency-Key records with Stripe's semantics. A request with a key first `claim`s it with a fresh token:
+ * - new key (or one older than its time to live) → Claimed: the request runs; its append completes the
+ *   record in the same transaction (or `complete` stores a response no append wrote, e.g. a rejection);
  * - same key, same request, finished → Replay of the stored response; still running → InFlight (409);
  * - same key, another request → Mismatch (422).
- * A claim left in flight by a crashed process is taken over once its lease has expired; a request that
- * failed with a defect `release`s its claim so the client can retry.
+ * A request that fails before its append committed `release`s its claim at once (invariant 11), by token, so
+ * it can never release a claim another request took over; a completed record is never released (the append
+ * that completed it committed). A claim left in flight by a crashed process is taken over once its lease has
+ * expired. Records older than the time to live (24 h by default) are removed in batches by `expire`.
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
-import { MemoryDatabase } from "../eventstore/MemoryDatabase.js"
+import { MemoryDatabase, type MemoryIdempotencyRecord } from "../eventstore/MemoryDatabase.js"
 
 export type Claim =
   | { readonly _tag: "Claimed" }
@@ -22,10 +24,23 @@ export interface StoredResponse {
   readonly body: unknown
 }
 
+export interface ClaimRequest {
+  readonly key: string
+  readonly fingerprint: string
+  /** Identifies this request's claim (a UUID): `release` needs it. */
+  readonly token: string
+  readonly leaseMs: number
+  /** A record older than this is gone, as if never stored (Stripe: 24 h). */
+  readonly ttlMs: number
+}
+
 export class IdempotencyKeys extends Context.Tag("IdempotencyKeys")<IdempotencyKeys, {
-  readonly claim: (key: string, fingerprint: string, leaseMs: number) => Effect.Effect<Claim>
+  readonly claim: (request: ClaimRequest) => Effect.Effect<Claim>
   readonly complete: (key: string, response: StoredResponse) => Effect.Effect<void>
-  readonly release: (key: string) => Effect.Effect<void>
+  /** Drop the claim `token` holds on `key`, if it still holds it and the record is not completed. */
+  readonly release: (key: string, token: string) => Effect.Effect<void>
+  /** Delete up to `batch` records older than `ttlMs`; how many were deleted. */
+  readonly expire: (ttlMs: number, batch: number) => Effect.Effect<number>
 }>() {}
 
 const claimed: Claim = { _tag: "Claimed" }
@@ -37,13 +52,19 @@ export const PgIdempotencyKeys = Layer.effect(
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     return IdempotencyKeys.of({
-      claim: (key, fingerprint, leaseMs) =>
+      claim: ({ fingerprint, key, leaseMs, token, ttlMs }) =>
         Effect.gen(function*() {
+          // taken: a new key; an expired record of any kind (a new request); our own abandoned claim after its lease
           const won = yield* sql`
-            INSERT INTO idempotency_keys (key, fingerprint, status) VALUES (${key}, ${fingerprint}, 'in_flight')
-            ON CONFLICT (key) DO UPDATE SET locked_at = now()
-             WHERE idempotency_keys.status = 'in_flight' AND idempotency_keys.fingerprint = EXCLUDED.fingerprint
-               AND idempotency_keys.locked_at < now() - ${leaseMs} * interval '1 millisecond'
+            INSERT INTO idempotency_keys (key, fingerprint, status, claim_token) VALUES (${key}, ${fingerprint}, 'in_flight', ${token})
+            ON CONFLICT (key) DO UPDATE SET
+              locked_at = now(), claim_token = EXCLUDED.claim_token, fingerprint = EXCLUDED.fingerprint,
+              status = 'in_flight', response_status = NULL, response_body = NULL,
+              created_at = CASE WHEN idempotency_keys.created_at < now() - ${ttlMs} * interval '1 millisecond'
+                                THEN now() ELSE idempotency_keys.created_at END
+             WHERE idempotency_keys.created_at < now() - ${ttlMs} * interval '1 millisecond'
+                OR (idempotency_keys.status = 'in_flight' AND idempotency_keys.fingerprint = EXCLUDED.fingerprint
+                    AND idempotency_keys.locked_at < now() - ${leaseMs} * interval '1 millisecond')
             RETURNING key`
           if (won.length > 0) return claimed
           const [row] = yield* sql<{ fingerprint: string; status: string; response_status: number; response_body: unknown }>`
@@ -57,28 +78,46 @@ export const PgIdempotencyKeys = Layer.effect(
         sql`UPDATE idempotency_keys SET status = 'completed', response_status = ${response.status},
                    response_body = ${JSON.stringify(response.body)}::jsonb
              WHERE key = ${key}`.pipe(Effect.asVoid, Effect.orDie),
-      release: (key) =>
-        sql`DELETE FROM idempotency_keys WHERE key = ${key} AND status = 'in_flight'`.pipe(Effect.asVoid, Effect.orDie)
+      release: (key, token) =>
+        sql`DELETE FROM idempotency_keys WHERE key = ${key} AND status = 'in_flight' AND claim_token = ${token}`.pipe(
+          Effect.asVoid,
+          Effect.orDie
+        ),
+      expire: (ttlMs, batch) =>
+        sql<{ n: number }>`
+          WITH gone AS (
+            DELETE FROM idempotency_keys WHERE key IN (
+              SELECT key FROM idempotency_keys WHERE created_at < now() - ${ttlMs} * interval '1 millisecond'
+              ORDER BY created_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)
+            RETURNING 1)
+          SELECT count(*)::int AS n FROM gone`.pipe(Effect.map(([row]) => row?.n ?? 0), Effect.orDie)
     })
   })
 )
 
 export const MemoryIdempotencyKeys = Layer.effect(
   IdempotencyKeys,
-  Effect.map(MemoryDatabase, (db) =>
-    IdempotencyKeys.of({
-      claim: (key, fingerprint, leaseMs) =>
+  Effect.map(MemoryDatabase, (db) => {
+    // the shared record type has no room for these: kept beside it, per record object
+    const meta = new WeakMap<MemoryIdempotencyRecord, { token: string; createdAt: number }>()
+    const fresh = (key: string, fingerprint: string, token: string, now: number) => {
+      const record: MemoryIdempotencyRecord = { key, fingerprint, status: "in_flight", response: null, lockedAt: now }
+      db.idempotency.set(key, record)
+      meta.set(record, { token, createdAt: now })
+      return claimed
+    }
+    return IdempotencyKeys.of({
+      claim: ({ fingerprint, key, leaseMs, token, ttlMs }) =>
         Effect.sync((): Claim => {
           const now = Date.now()
           const record = db.idempotency.get(key)
-          if (record === undefined) {
-            db.idempotency.set(key, { key, fingerprint, status: "in_flight", response: null, lockedAt: now })
-            return claimed
-          }
+          if (record === undefined) return fresh(key, fingerprint, token, now)
+          if ((meta.get(record)?.createdAt ?? now) < now - ttlMs) return fresh(key, fingerprint, token, now)
           if (record.fingerprint !== fingerprint) return mismatch
           if (record.status === "completed" && record.response) return { _tag: "Replay", ...record.response }
           if (record.lockedAt < now - leaseMs) {
             record.lockedAt = now
+            meta.set(record, { token, createdAt: meta.get(record)?.createdAt ?? now })
             return claimed
           }
           return inFlight
@@ -91,9 +130,24 @@ export const MemoryIdempotencyKeys = Layer.effect(
             record.response = response
           }
         }),
-      release: (key) =>
+      release: (key, token) =>
         Effect.sync(() => {
-          if (db.idempotency.get(key)?.status === "in_flight") db.idempotency.delete(key)
+          const record = db.idempotency.get(key)
+          if (record?.status === "in_flight" && meta.get(record)?.token === token) db.idempotency.delete(key)
+        }),
+      expire: (ttlMs, batch) =>
+        Effect.sync(() => {
+          const cutoff = Date.now() - ttlMs
+          let n = 0
+          for (const [key, record] of db.idempotency) {
+            if (n >= batch) break
+            if ((meta.get(record)?.createdAt ?? Infinity) < cutoff) {
+              db.idempotency.delete(key)
+              n++
+            }
+          }
+          return n
         })
-    }))
+    })
+  })
 )

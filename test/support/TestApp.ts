@@ -4,7 +4,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Redacted } from "effect"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
-import { Domain, HttpLive, PgStores } from "../../src/App.js"
+import { Domain, HttpLive, PgStores, type ServerOptions } from "../../src/App.js"
 import { DeadLetters } from "../../src/deadletter/DeadLetters.js"
 import { Readiness } from "../../src/Readiness.js"
 import { onTestDatabase } from "./TestDatabase.js"
@@ -22,11 +22,11 @@ export const testSettings = (workerGroup: string) => ({
 })
 
 /** The API alone (no relay, no worker) on a fresh database, with the suite's own Kafka topics. */
-export const TestApp = (suite: string) => {
+export const TestApp = (suite: string, overrides: Partial<ServerOptions> = {}) => {
   const id = suiteId(suite)
   return onTestDatabase(
     suite,
-    HttpLive(testSettings(`worker-${id}`)).pipe(
+    HttpLive({ ...testSettings(`worker-${id}`), ...overrides }).pipe(
       Layer.provide(DeadLetters.Default),
       Layer.provideMerge(Domain),
       Layer.provideMerge(PgStores),

@@ -1,0 +1,193 @@
+/**
+ * `GET /orders/:id/watch`: an order's events as server-sent events until the order is terminal. One hub per
+ * process holds the watchers (at most WATCH_MAX_CONNECTIONS; 503 beyond). It listens to the commit
+ * notifications the relay gets (PostgreSQL NOTIFY on channel `outbox`, sent by every append): on each
+ * notification, coalesced, ONE query re-reads the new events of every watched stream — no query per client.
+ * The same query runs every WATCH_POLL_MS while anyone watches, as the safety net (a LISTEN connection that
+ * was lost is not re-established by @effect/sql-pg: README Notes). It never shares the relay's in-process
+ * latch: closing it would delay the relay.
+ *
+ * Frames: `id:` = stream version (a reconnecting client sends it back as `Last-Event-ID` and resumes after it),
+ * `event:` = event type, `data:` = `{"event": EventView, "order": OrderView}` (the order as of that event).
+ * Heartbeat comments every WATCH_HEARTBEAT_MS keep proxies from closing an idle stream.
+ */
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Context, Duration, Effect, Layer, Metric, Option, Queue, Schedule, Stream } from "effect"
+import { type OrderId, OrderNotFound, type OrderState } from "../domain/Order.js"
+import { evolve } from "../domain/OrderDecider.js"
+import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
+import { type EventRow, toRecordedEvent } from "../eventstore/PgEventStore.js"
+import { OUTBOX_CHANNEL } from "../outbox/OutboxSignal.js"
+import { TooManyWatchers } from "./Api.js"
+import { toEventView, toView } from "./Views.js"
+
+export interface WatchSettings {
+  readonly maxConnections: number
+  readonly heartbeatMs: number
+  readonly pollMs: number
+}
+
+export const defaultWatchSettings: WatchSettings = { maxConnections: 1000, heartbeatMs: 15_000, pollMs: 500 }
+
+export const watchConnections = Metric.gauge("order_watch_connections", {
+  description: "open GET /orders/:id/watch streams in this process"
+})
+
+export const watchRejected = Metric.counter("order_watch_rejected_total", {
+  description: "watch requests refused because the process serves WATCH_MAX_CONNECTIONS streams",
+  incremental: true
+})
+
+interface Watcher {
+  readonly orderId: OrderId
+  lastVersion: number
+  state: OrderState
+  /** frames; `null` ends the stream */
+  readonly queue: Queue.Queue<string | null>
+}
+
+const terminal = (state: OrderState) =>
+  state?.status === "PAID" || state?.status === "FAILED" || state?.status === "CANCELLED"
+
+const frame = (r: RecordedEvent, state: OrderState) =>
+  `id: ${r.version}\nevent: ${r.event._tag}\ndata: ${JSON.stringify({ event: toEventView(r), order: state && toView(state) })}\n\n`
+
+export class OrderWatchers extends Context.Tag("OrderWatchers")<OrderWatchers, {
+  /** The order's events after version `after` (0: all), then live ones until it is terminal, as SSE bytes. */
+  readonly watch: (orderId: OrderId, after: number) => Effect.Effect<Stream.Stream<Uint8Array>, OrderNotFound | TooManyWatchers>
+}>() {}
+
+const make = (settings: WatchSettings) =>
+  Effect.gen(function*() {
+    const store = yield* EventStore
+    const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
+    const pg = yield* Effect.serviceOption(PgClient.PgClient)
+    const watched = new Map<OrderId, Set<Watcher>>()
+    let connections = 0
+    const wakes = yield* Queue.sliding<void>(1)
+
+    const unregister = (w: Watcher) => {
+      const set = watched.get(w.orderId)
+      if (set === undefined) return
+      set.delete(w)
+      if (set.size === 0) watched.delete(w.orderId)
+    }
+
+    /** Apply a stream's events in version order; only those after the watcher's version; frames after `after`. */
+    const deliver = (w: Watcher, events: ReadonlyArray<RecordedEvent>, after = 0) => {
+      for (const r of events) {
+        if (r.version !== w.lastVersion + 1) continue
+        w.state = evolve(w.state, r.event)
+        w.lastVersion = r.version
+        if (r.version > after) Queue.unsafeOffer(w.queue, frame(r, w.state))
+      }
+      if (terminal(w.state)) {
+        Queue.unsafeOffer(w.queue, null)
+        unregister(w)
+      }
+    }
+
+    /** New events of every watched stream: one query on PostgreSQL; stream by stream in memory. */
+    const readNew = (from: ReadonlyArray<readonly [OrderId, number]>) =>
+      Option.match(sql, {
+        onNone: () =>
+          Effect.map(
+            Effect.forEach(from, ([id, v]) => Effect.map(store.readStream(id), (events) => events.filter((e) => e.version > v))),
+            (lists) => lists.flat()
+          ),
+        onSome: (sql) =>
+          sql<EventRow>`
+            SELECT e.position::text AS position, e.stream_id, e.version, e.type, e.schema_version, e.data, e.metadata,
+                   e.recorded_at
+            FROM unnest(${from.map(([id]) => id)}::uuid[], ${from.map(([, v]) => v)}::int[]) AS w(id, v)
+            JOIN events e ON e.stream_id = w.id AND e.version > w.v
+            ORDER BY e.stream_id, e.version`.pipe(Effect.map((rows) => rows.map(toRecordedEvent)), Effect.orDie)
+      })
+
+    const refresh = Effect.gen(function*() {
+      if (watched.size === 0) return
+      const from = [...watched].map(([id, set]) => [id, Math.min(...[...set].map((w) => w.lastVersion))] as const)
+      const events = yield* readNew(from)
+      const byStream = new Map<string, Array<RecordedEvent>>()
+      for (const e of events) {
+        const list = byStream.get(e.streamId)
+        if (list) list.push(e)
+        else byStream.set(e.streamId, [e])
+      }
+      for (const [id, list] of byStream) {
+        for (const w of [...(watched.get(id as OrderId) ?? [])]) deliver(w, list)
+      }
+    }).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.logWarning("watch refresh failed; retrying on the next notification or poll").pipe(
+          Effect.annotateLogs({ type: "PROCESSING_ERROR", job: "order-watch", cause: String(cause) })
+        )
+      )
+    )
+
+    yield* Queue.take(wakes).pipe(
+      Effect.timeoutOption(Duration.millis(settings.pollMs)),
+      Effect.zipRight(refresh),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    if (Option.isSome(pg)) {
+      yield* pg.value.listen(OUTBOX_CHANNEL).pipe(
+        Stream.runForEach(() => Queue.offer(wakes, undefined)),
+        Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) }),
+        Effect.forkScoped
+      )
+    }
+    // shutting down: every open stream ends, so the server can drain
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        for (const set of watched.values()) for (const w of set) Queue.unsafeOffer(w.queue, null)
+        watched.clear()
+      })
+    )
+
+    const encoder = new TextEncoder()
+    const heartbeats = Stream.fromSchedule(Schedule.spaced(Duration.millis(settings.heartbeatMs))).pipe(
+      Stream.map(() => ": heartbeat\n\n")
+    )
+
+    return OrderWatchers.of({
+      watch: (orderId, after) =>
+        Effect.gen(function*() {
+          if (connections >= settings.maxConnections) {
+            yield* Metric.increment(watchRejected)
+            return yield* new TooManyWatchers({
+              message: `this process already serves ${settings.maxConnections} watch streams; retry later or poll GET /orders/{orderId}`
+            })
+          }
+          const recorded = yield* store.readStream(orderId)
+          if (recorded.length === 0) return yield* new OrderNotFound({ orderId, message: `order ${orderId} not found` })
+          connections++
+          yield* Metric.set(watchConnections, connections)
+          const w: Watcher = { orderId, lastVersion: 0, state: undefined, queue: yield* Queue.unbounded<string | null>() }
+          Queue.unsafeOffer(w.queue, "retry: 2000\n\n")
+          deliver(w, recorded, after)
+          if (!terminal(w.state)) {
+            const set = watched.get(orderId)
+            if (set) set.add(w)
+            else watched.set(orderId, new Set([w]))
+            // anything committed between the read and now: the next refresh sees it
+            yield* Queue.offer(wakes, undefined)
+          }
+          const done = Effect.suspend(() => {
+            unregister(w)
+            connections--
+            return Effect.zipRight(Metric.set(watchConnections, connections), Queue.shutdown(w.queue))
+          })
+          return Stream.fromQueue(w.queue).pipe(
+            Stream.takeWhile((f): f is string => f !== null),
+            Stream.merge(heartbeats, { haltStrategy: "left" }),
+            Stream.map((text) => encoder.encode(text)),
+            Stream.ensuring(done)
+          )
+        })
+    })
+  })
+
+export const OrderWatchersLive = (settings: WatchSettings) => Layer.scoped(OrderWatchers, make(settings))
