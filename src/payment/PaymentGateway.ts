@@ -34,17 +34,20 @@ export const PaymentGatewayConfig = Config.all({
 })
 
 /**
- * Over HTTP/1.1 with a keep-alive agent of at most `maxConnections` sockets: calls beyond it wait for a free
- * connection (within the timeout) instead of opening a socket each — under load, fetch opened hundreds.
+ * Over HTTP/1.1 with a keep-alive agent of at most `maxConnections` sockets. At most `maxConnections` calls
+ * are under way at once: the others wait for a permit *before* their timeout starts. (Waiting in the agent's
+ * queue instead counted against the timeout: with a backlog, the keyed consumer starts hundreds of payments at
+ * once, and most of them timed out in the queue — a retry storm against a provider that was merely busy.)
  */
 export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnections = 64) => {
   const target = new URL(url)
   const path = `${target.pathname.replace(/\/$/, "")}/charges`
   const agent = new Agent({ keepAlive: true, maxSockets: maxConnections })
   const unavailable = (message: string) => new PaymentUnavailable({ message })
+  const permits = Effect.unsafeMakeSemaphore(maxConnections)
   return PaymentGateway.of({
     charge: (request) =>
-      Effect.flatMap(currentTraceContext, (trace) =>
+      permits.withPermits(1)(Effect.flatMap(currentTraceContext, (trace) =>
       Effect.async<ChargeResult, PaymentUnavailable>((resume) => {
         const payload = JSON.stringify({
           orderId: request.orderId,
@@ -88,7 +91,7 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
           duration: Duration.millis(timeoutMs),
           onTimeout: () => unavailable(`no answer within ${timeoutMs} ms`)
         })
-      )).pipe(traced("POST /charges", {
+      ))).pipe(traced("POST /charges", {
         kind: "client",
         attributes: { "http.request.method": "POST", "server.address": target.host, "url.path": path }
       }))
