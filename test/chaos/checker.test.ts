@@ -152,7 +152,16 @@ describe("chaos checker", () => {
         exchange("k-b", 409, { _tag: "IdempotencyKeyInUse", message: "in progress" }, "retry-after-5xx")
       ]
     })
-    assert.deepStrictEqual(names, ["Idempotency-Keys: one order each, retries answered the first response", "HTTP: no 5xx, no empty error"])
+    assert.deepStrictEqual(names, ["Idempotency-Keys: one order each, retries answered the first response", "HTTP: no 500, a 503 only with Retry-After, no empty error"])
+  })
+
+  it("an honest 503 (Retry-After, tagged body) passes; one without Retry-After fails", () => {
+    const db = consistent()
+    const seen = observed(db)
+    const honest = { ...exchange("k-c", 503, { _tag: "ServiceUnavailable", message: "the database is not reachable" }), retryAfter: "1" }
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, honest] }), [])
+    const bare = exchange("k-d", 503, { _tag: "ServiceUnavailable", message: "the database is not reachable" })
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, bare] }), ["HTTP: no 500, a 503 only with Retry-After, no empty error"])
   })
 
   it("sees a key left in flight and an order without a key", () => {

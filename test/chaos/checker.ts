@@ -357,19 +357,24 @@ export const runChecks = (db: DatabaseSnapshot, seen: Observed): Array<CheckResu
       failures.map((f) => f.split(":")[0]!)))
   }
 
-  // 11. no 5xx and no empty error
+  // 11. no 500, 503 only with Retry-After, no empty error
   {
     const failures: Array<string> = []
     const byStatus = new Map<string, number>()
     for (const e of seen.exchanges) {
       const s = e.status === null ? "no answer" : String(e.status)
       byStatus.set(s, (byStatus.get(s) ?? 0) + 1)
-      if (e.status !== null && e.status >= 500) failures.push(`${e.key} (${e.purpose}) → ${e.status} from ${e.api}: ${JSON.stringify(e.body).slice(0, 200)}`)
+      // an infrastructure failure (a terminated database connection, a killed broker) is answered 503 with
+      // Retry-After and a tagged body (invariant 11): honest, and retried by the client; any other 5xx fails
+      const honest503 = e.status === 503 && typeof e.retryAfter === "string" && typeof (e.body as any)?._tag === "string"
+      if (e.status !== null && e.status >= 500 && !honest503) {
+        failures.push(`${e.key} (${e.purpose}) → ${e.status} from ${e.api}${e.status === 503 ? " without Retry-After or a tagged body" : ""}: ${JSON.stringify(e.body).slice(0, 200)}`)
+      }
       else if (e.status !== null && e.status >= 400 && (e.body === null || typeof (e.body as any)?._tag !== "string")) {
         failures.push(`${e.key} (${e.purpose}) → ${e.status} without a tagged error body: ${JSON.stringify(e.body).slice(0, 200)}`)
       }
     }
-    results.push(check("HTTP: no 5xx, no empty error", failures, [...byStatus].sort().map(([s, n]) => `${s}: ${n}`).join(", "),
+    results.push(check("HTTP: no 500, a 503 only with Retry-After, no empty error", failures, [...byStatus].sort().map(([s, n]) => `${s}: ${n}`).join(", "),
       Object.fromEntries(byStatus), failures.map((f) => f.split(" ")[0]!)))
   }
 

@@ -20,6 +20,8 @@ export interface Exchange {
   answeredAt: number | null
   /** for cancels: the order cancelled */
   orderId?: string
+  /** the Retry-After header of the answer, when it had one (a 503 must) */
+  retryAfter?: string | null
 }
 
 export interface OrderRequest {
@@ -83,6 +85,7 @@ export class LoadGenerator {
         })
         const text = await res.text()
         ex.status = res.status
+        ex.retryAfter = res.headers.get("retry-after")
         ex.answeredAt = Date.now()
         try {
           ex.body = text.length === 0 ? null : JSON.parse(text)
