@@ -9,6 +9,7 @@ import type { HttpServerRequest } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Duration, Effect } from "effect"
 import { BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from "./Api.js"
+import { jsonDepthExceeds } from "../JsonDepth.js"
 
 /** Deepest nesting of arrays and objects a request body may have. Our bodies are flat: 32 is generous. */
 export const MAX_JSON_DEPTH = 32
@@ -35,23 +36,6 @@ export const checkJsonContentType = (header: string | undefined): UnsupportedMed
     }
   }
   return undefined
-}
-
-/** The deepest nesting of `[`/`{` in a JSON text, not counting brackets inside strings; stops past `limit`. */
-export const jsonDepthExceeds = (text: string, limit: number): boolean => {
-  let depth = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92) i++ // backslash: skip the escaped character
-      else if (c === 34) inString = false
-    } else if (c === 34) inString = true
-    else if (c === 91 || c === 123) {
-      if (++depth > limit) return true
-    } else if (c === 93 || c === 125) depth--
-  }
-  return false
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })

@@ -5,6 +5,7 @@
 import { Either, Schema } from "effect"
 import type { OrderEvent } from "../domain/Order.js"
 import { decodeEvent, encodeEvent } from "../eventstore/EventCodec.js"
+import { jsonDepthExceeds } from "../JsonDepth.js"
 import type { RecordedEvent } from "../eventstore/EventStore.js"
 import type { OutgoingMessage } from "./Kafka.js"
 
@@ -55,24 +56,6 @@ export const MAX_DEPTH = 32
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
-/** The deepest array/object nesting of a JSON text, scanning without recursion (strings skipped). */
-export const jsonDepth = (text: string): number => {
-  let depth = 0
-  let deepest = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92) i++ // backslash: skip the escaped character
-      else if (c === 34) inString = false
-    } else if (c === 34) inString = true
-    else if (c === 123 || c === 91) {
-      if (++depth > deepest) deepest = depth
-    } else if (c === 125 || c === 93) depth--
-  }
-  return deepest
-}
-
 const decodeText = (value: string | Uint8Array | null | undefined): Either.Either<string, string> => {
   if (value === null || value === undefined) return Either.left("tombstone: the message has no value")
   if (typeof value === "string") return Either.right(value)
@@ -98,7 +81,7 @@ export const fromMessage = (
     if (Either.isLeft(text)) return Either.left(text.left)
     if (text.right.length === 0) return Either.left("empty value")
     if (text.right.length > MAX_VALUE_BYTES) return Either.left(`value of ${text.right.length} characters is too large`)
-    if (jsonDepth(text.right) > MAX_DEPTH) return Either.left(`JSON nested deeper than ${MAX_DEPTH}`)
+    if (jsonDepthExceeds(text.right, MAX_DEPTH)) return Either.left(`JSON nested deeper than ${MAX_DEPTH}`)
     let json: unknown
     try {
       json = JSON.parse(text.right)
