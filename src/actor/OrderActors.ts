@@ -10,7 +10,7 @@
  * an append (which the version check guards); a rejection or a no-op decided on a cached or assumed state is
  * confirmed against a fresh read first, since another process may have moved the order.
  */
-import { Config, Duration, Effect, Either, Schedule } from "effect"
+import { Clock, Config, Duration, Effect, Either, Schedule } from "effect"
 import { type Order, type OrderCommand, type OrderEvent, type OrderId, type OrderState, type Rejection, versionOf } from "../domain/Order.js"
 import { decide, fold } from "../domain/OrderDecider.js"
 import {
@@ -75,12 +75,11 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
         return actor
       })
     const release = (actor: Actor) =>
-      Effect.sync(() => {
+      Effect.map(Clock.currentTimeMillis, (now) => {
         actor.users--
-        actor.idleSince = Date.now()
+        actor.idleSince = now
       })
-    const evict = Effect.sync(() => {
-      const now = Date.now()
+    const evict = Effect.map(Clock.currentTimeMillis, (now) => {
       const idle: Array<[OrderId, Actor]> = []
       for (const entry of actors) {
         if (entry[1].users > 0) continue
