@@ -22,7 +22,8 @@ import { rebuildOrders, verifyOrders } from "../src/projection/Rebuild.js"
 import { uuidv7 } from "../src/Ids.js"
 import { checkStoredOrder } from "../test/support/invariants.js"
 import { run, storesFor } from "./harness.js"
-import { type Backend, commandArb, fc, orderIds, params } from "./support.js"
+import { commandArb, orderIds } from "../test/support/fixtures.js"
+import { type Backend, fc, params } from "./support.js"
 
 /** Map the arbitrary's fixed order ids to fresh ones, so runs sharing a database never meet. */
 const freshIds = (commands: ReadonlyArray<OrderCommand>): ReadonlyArray<OrderCommand> => {
