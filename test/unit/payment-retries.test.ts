@@ -9,7 +9,7 @@ import { ConfigProvider, Context, Duration, Effect, Either, Fiber, Layer, Random
 import { OrderActors } from "../../src/actor/OrderActors.js"
 import { MemoryStores } from "../../src/App.js"
 import { CrashPoints } from "../../src/CrashPoints.js"
-import type { OrderId, PaymentRetryScheduled } from "../../src/domain/Order.js"
+import type { PaymentRetryScheduled } from "../../src/domain/Order.js"
 import { EventStore } from "../../src/eventstore/EventStore.js"
 import { MemoryPaymentGateway, MemoryProvider } from "../../src/payment/PaymentGateway.js"
 import { PaymentProcessor } from "../../src/payment/PaymentProcess.js"
@@ -57,8 +57,7 @@ const worker = (env: Partial<typeof defaults> = {}) =>
       handle: processor.handle(placed.events[0]!.eventId, o),
       redrive: processor.redrive(o),
       retries: Effect.map(store.readStream(o), (rs) =>
-        rs.flatMap((r) => r.event._tag === "PaymentRetryScheduled" ? [r.event as PaymentRetryScheduled] : [])),
-      status: Effect.map(store.readStream(o), (rs) => rs.length)
+        rs.flatMap((r) => r.event._tag === "PaymentRetryScheduled" ? [r.event as PaymentRetryScheduled] : []))
     }
   }).pipe(Effect.withRandom(Random.make("payment-retries")))
 
