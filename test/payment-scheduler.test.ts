@@ -2,12 +2,13 @@
  * The payment scheduler's sweep (src/payment/PaymentScheduler.ts) on the TestClock, over a real PostgreSQL:
  * which orders one pass picks at which clock time — retries due or not yet due, orders stuck in CREATED or
  * PAYMENT_PENDING or still fresh — and the park after the last attempt. Its rule is the SQL of the pass, so
- * this is an integration test (the database). The time is a clock the test sets (TestClock itself cannot
- * be moved here: its setTime waits for every fiber to be suspended, which the database client's never are).
+ * this is an integration test (the database); the time is the TestClock's, so nothing waits.
  * Each pass is the first pass of a scheduler built at that clock time; it is over when the scheduler sleeps.
+ * The clock starts at the orders' time (`t0`): setTime runs every sleep on its way, and the actors' evictor
+ * wakes every second.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Clock, ConfigProvider, Context, Deferred, Duration, Effect, Layer, Random, type Scope } from "effect"
+import { Chunk, ConfigProvider, Context, Effect, Layer, Random, type Scope, TestClock, TestContext } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
 import { PgStores } from "../src/App.js"
 import { CrashPoints } from "../src/CrashPoints.js"
@@ -47,40 +48,11 @@ const RecordingKafka = Layer.sync(Kafka, () =>
     consumer: () => Effect.dieMessage("no consumers here")
   }))
 
-/**
- * A clock that stands still where the test puts it. Its sleeps never end: a scheduler that sleeps for
- * POLL_MS has finished its pass, and says so through `passEnded`.
- */
-const standingClock = () => {
-  let now = 0
-  let passEnded: Deferred.Deferred<void> | undefined
-  const clock: Clock.Clock = {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => now,
-    unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
-    currentTimeMillis: Effect.sync(() => now),
-    currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
-    sleep: (duration) =>
-      Duration.toMillis(duration) === POLL_MS && passEnded !== undefined
-        ? Effect.zipRight(Deferred.succeed(passEnded, undefined), Effect.never)
-        : Effect.never
-  }
-  return {
-    clock,
-    setTime: (time: number) => void (now = time),
-    /** Run one scheduler pass: `start` builds the scheduler; the result when its pass is over. */
-    awaitPass: <A, E, R>(start: Effect.Effect<A, E, R>) =>
-      Effect.gen(function*() {
-        const ended = yield* Deferred.make<void>()
-        passEnded = ended
-        yield* start
-        yield* Deferred.await(ended)
-      })
-  }
-}
+const liveSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
-/** One worker (actors, payment processor, a provider that notes which orders it is asked to charge). */
-const worker = (time: ReturnType<typeof standingClock>) => Effect.gen(function*() {
+/** One worker (actors, payment processor, a provider that notes which orders it is asked to charge), at t0. */
+const worker = Effect.gen(function*() {
+  yield* TestClock.setTime(t0)
   const context = yield* Layer.build(
     Layer.mergeAll(PaymentProcessor.Default, DeadLetters.Default).pipe(
       Layer.provideMerge(OrderActors.Default),
@@ -94,13 +66,15 @@ const worker = (time: ReturnType<typeof standingClock>) => Effect.gen(function*(
   let answer: "ok" | "unavailable" = "ok"
   Context.get(context, MemoryProvider).script = (request) => (charged.push(request.orderId), answer)
   /** Orders (of `mine`) the provider was asked to charge by the one scheduler pass at `time`. */
-  const passAt = (at: number, mine: ReadonlyArray<OrderId>) =>
+  const passAt = (time: number, mine: ReadonlyArray<OrderId>) =>
     Effect.gen(function*() {
       const before = charged.length
-      time.setTime(at)
-      yield* time.awaitPass(
-        Layer.build(PaymentSchedulerLive.pipe(Layer.provide(Layer.succeedContext(context)), Layer.provide(Layer.setConfigProvider(env))))
-      )
+      yield* TestClock.setTime(time)
+      yield* Layer.build(PaymentSchedulerLive.pipe(Layer.provide(Layer.succeedContext(context)), Layer.provide(Layer.setConfigProvider(env))))
+      for (let i = 0; !Chunk.some(yield* TestClock.sleeps(), (wake) => wake === time + POLL_MS); i++) {
+        if (i > 500) return yield* Effect.dieMessage(`the pass at ${time} did not end`)
+        yield* liveSleep(20)
+      }
       return charged.slice(before).filter((o) => mine.includes(o as OrderId)).sort()
     }).pipe(Effect.scoped)
   return {
@@ -120,16 +94,14 @@ const placeAt = (o: OrderId, time: number) =>
 const Db = onTestDatabase("payment_scheduler", PgStores)
 
 describe("PaymentScheduler sweep", () => {
+  // the database is built on the live clock; each test runs on a TestClock of its own
   layer(Db, { excludeTestServices: true })((it) => {
-    const test = (name: string, body: (time: ReturnType<typeof standingClock>) => Effect.Effect<void, unknown, Layer.Layer.Success<typeof Db> | Scope.Scope>) =>
-      it.scoped(name, () => {
-        const time = standingClock()
-        return body(time).pipe(Effect.withRandom(Random.make(name)), Effect.withClock(time.clock))
-      })
+    const test = (name: string, body: () => Effect.Effect<void, unknown, Layer.Layer.Success<typeof Db> | Scope.Scope>) =>
+      it.scoped(name, () => body().pipe(Effect.withRandom(Random.make(name)), Effect.provide(TestContext.TestContext)))
 
-    test("orders in CREATED or PAYMENT_PENDING are picked only once SWEEP_AFTER_MS old", (time) =>
+    test("orders in CREATED or PAYMENT_PENDING are picked only once SWEEP_AFTER_MS old", () =>
       Effect.gen(function*() {
-        const w = yield* worker(time)
+        const w = yield* worker
         const [created, fresh, pending] = [newOrderId(), newOrderId(), newOrderId()]
         yield* w.actors.execute(placeAt(created, t0))
         yield* w.actors.execute(placeAt(fresh, t0 + 20_000))
@@ -145,13 +117,13 @@ describe("PaymentScheduler sweep", () => {
         assert.deepStrictEqual(paid.map((o) => o?.status), ["PAID", "PAID", "PAID"])
       }))
 
-    test("a scheduled retry is picked when due, not before, and not as a stuck order; after the last attempt it is parked", (time) =>
+    test("a scheduled retry is picked when due, not before, and not as a stuck order; after the last attempt it is parked", () =>
       Effect.gen(function*() {
-        const w = yield* worker(time)
+        const w = yield* worker
         const o = newOrderId()
         const placed = yield* w.actors.execute(placeAt(o, t0))
         w.answer("unavailable")
-        time.setTime(t0 + 1000)
+        yield* TestClock.setTime(t0 + 1000)
         assert.strictEqual(yield* w.processor.handle(placed.events[0]!.eventId, o), "retry-scheduled")
         const retries = () =>
           Effect.map(w.store.readStream(o), (rs) => rs.flatMap((r) => r.event._tag === "PaymentRetryScheduled" ? [r.event as PaymentRetryScheduled] : []))
@@ -167,8 +139,8 @@ describe("PaymentScheduler sweep", () => {
         const parked = (yield* w.deadLetters.list("parked", 1000)).filter((d) => d.offset === `payment/2/${placed.events[0]!.eventId}`)
         assert.strictEqual(parked.length, 1)
         assert.strictEqual(parked[0]!.attempts, 2)
-        // a parked payment is the operator's: no later pass picks it, however old it gets
-        assert.deepStrictEqual(yield* w.passAt(due + 24 * 3600_000, [o]), [])
+        // a parked payment is the operator's: no later pass picks it, not even as a stuck order
+        assert.deepStrictEqual(yield* w.passAt(due + 2 * SWEEP_AFTER_MS, [o]), [])
       }))
   })
 })
