@@ -15,11 +15,11 @@ import { CrashPoints } from "../src/CrashPoints.js"
 import { DeadLetters } from "../src/deadletter/DeadLetters.js"
 import type { OrderId, PaymentRetryScheduled } from "../src/domain/Order.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
-import { Kafka, topicsFor } from "../src/kafka/Kafka.js"
 import { MemoryPaymentGateway, MemoryProvider } from "../src/payment/PaymentGateway.js"
 import { PaymentProcessor } from "../src/payment/PaymentProcess.js"
 import { PaymentSchedulerLive } from "../src/payment/PaymentScheduler.js"
 import { at, cmd, makeCommand, newId, newOrderId, p1, userId, eur } from "./support/fixtures.js"
+import { kafkaStub } from "./support/KafkaStub.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 
 const POLL_MS = 3_600_000 // one pass per scheduler: the next one would be an hour later
@@ -37,16 +37,6 @@ const env = ConfigProvider.fromMap(new Map(Object.entries({
   SCHEDULER_BATCH: "1000"
 })))
 
-/** A Kafka that only records what is sent (the dead-letter copy). */
-const RecordingKafka = Layer.sync(Kafka, () =>
-  Kafka.of({
-    topics: topicsFor("scheduler-test."),
-    send: () => Effect.void,
-    sendRaw: () => Effect.void,
-    lag: () => Effect.succeed(0),
-    lagByPartition: () => Effect.succeed([]),
-    consumer: () => Effect.dieMessage("no consumers here")
-  }))
 
 const liveSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
@@ -57,7 +47,7 @@ const worker = Effect.gen(function*() {
     Layer.mergeAll(PaymentProcessor.Default, DeadLetters.Default).pipe(
       Layer.provideMerge(OrderActors.Default),
       Layer.provideMerge(MemoryPaymentGateway),
-      Layer.provideMerge(RecordingKafka),
+      Layer.provideMerge(kafkaStub("scheduler-test.")),
       Layer.provide(CrashPoints.none),
       Layer.provide(Layer.setConfigProvider(env))
     )

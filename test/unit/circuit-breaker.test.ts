@@ -20,7 +20,9 @@ const setup = Effect.gen(function*() {
   const breaker = yield* makeCircuitBreaker({ threshold: 3, cooldown: Duration.millis(2000) })
   const p = provider()
   const run = breaker.run(p.call, (e) => e.transient).pipe(Effect.either)
-  return { breaker, p, run }
+  /** Open the breaker: `threshold` transient failures in a row. */
+  const trip = Effect.suspend(() => (p.answer("down"), Effect.repeatN(run, 2)))
+  return { breaker, p, run, trip }
 })
 
 describe("CircuitBreaker", () => {
@@ -61,9 +63,8 @@ describe("CircuitBreaker", () => {
 
   it.effect("open: rejects without calling the provider, with the time left", () =>
     Effect.gen(function*() {
-      const { breaker, p, run } = yield* setup
-      p.answer("down")
-      for (let i = 0; i < 3; i++) yield* run
+      const { breaker, p, run, trip } = yield* setup
+      yield* trip
       yield* TestClock.adjust(Duration.millis(500))
       const refused = yield* run
       assert.isTrue(Either.isLeft(refused) && refused.left._tag === "BreakerOpen" && refused.left.retryAfterMs === 1500)
@@ -73,9 +74,8 @@ describe("CircuitBreaker", () => {
 
   it.effect("half-open after the cooldown: one probe; its success closes the breaker", () =>
     Effect.gen(function*() {
-      const { breaker, p, run } = yield* setup
-      p.answer("down")
-      for (let i = 0; i < 3; i++) yield* run
+      const { breaker, p, run, trip } = yield* setup
+      yield* trip
       yield* TestClock.adjust(Duration.millis(1999))
       yield* run
       assert.strictEqual(p.calls(), 3, "still open 1 ms before the cooldown ends")
@@ -92,9 +92,8 @@ describe("CircuitBreaker", () => {
 
   it.effect("half-open: calls beside the probe are refused", () =>
     Effect.gen(function*() {
-      const { breaker, p } = yield* setup
-      p.answer("down")
-      for (let i = 0; i < 3; i++) yield* breaker.run(p.call, (e) => e.transient).pipe(Effect.either)
+      const { breaker, p, trip } = yield* setup
+      yield* trip
       yield* TestClock.adjust(Duration.millis(2000))
       // a probe that takes 100 ms: while it runs, the breaker is half-open
       const slow = Effect.zipRight(Effect.sleep(Duration.millis(100)), Effect.succeed("charged"))
@@ -111,9 +110,8 @@ describe("CircuitBreaker", () => {
 
   it.effect("a failed probe opens the breaker again for a full cooldown, reported as BreakerOpen", () =>
     Effect.gen(function*() {
-      const { breaker, p, run } = yield* setup
-      p.answer("down")
-      for (let i = 0; i < 3; i++) yield* run
+      const { breaker, p, run, trip } = yield* setup
+      yield* trip
       yield* TestClock.adjust(Duration.millis(2000))
       const probe = yield* run
       assert.isTrue(Either.isLeft(probe) && probe.left._tag === "BreakerOpen")

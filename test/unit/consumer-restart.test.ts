@@ -4,27 +4,20 @@
  * capped at 30 s, jittered ±20 % — for ever, logging and counting each restart.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Layer, Random, TestClock } from "effect"
-import { Kafka, KafkaError, topicsFor } from "../../src/kafka/Kafka.js"
+import { Clock, Duration, Effect, Random, TestClock } from "effect"
+import { KafkaError } from "../../src/kafka/Kafka.js"
 import { runKeyedConsumer } from "../../src/kafka/KeyedConsumer.js"
+import { kafkaStub } from "../support/KafkaStub.js"
 
 /** A Kafka whose every consumer fails to connect; the clock time of each attempt is noted. */
 const unreachable = () => {
   const attempts: Array<number> = []
-  const layer = Layer.succeed(
-    Kafka,
-    Kafka.of({
-      topics: topicsFor("unit."),
-      send: () => Effect.void,
-      sendRaw: () => Effect.void,
-      lag: () => Effect.succeed(0),
-      lagByPartition: () => Effect.succeed([]),
-      consumer: () =>
-        Clock.currentTimeMillis.pipe(
-          Effect.flatMap((now) => (attempts.push(now), Effect.fail(new KafkaError("connect: broker unreachable"))))
-        )
-    })
-  )
+  const layer = kafkaStub("unit.", {
+    consumer: () =>
+      Clock.currentTimeMillis.pipe(
+        Effect.flatMap((now) => (attempts.push(now), Effect.fail(new KafkaError("connect: broker unreachable"))))
+      )
+  })
   return { layer, attempts }
 }
 

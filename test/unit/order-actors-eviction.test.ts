@@ -57,12 +57,18 @@ const processOver = (shared: Context.Context<Layer.Layer.Success<typeof MemorySt
 
 const idle = { idleMs: 30_000, cacheMax: 1000 }
 
+/** A process with one order placed (its actor cached), at the current clock time. */
+const withPlacedOrder = Effect.gen(function*() {
+  const p = yield* processOver(yield* stores, idle)
+  const o = fixedOrderId(1)
+  yield* p.actors.execute(cmd.place(o))
+  return { p, o }
+})
+
 describe("OrderActors eviction", () => {
   it.scoped("an actor idle for less than ACTOR_IDLE_MS keeps its state: the next command reads nothing", () =>
     Effect.gen(function*() {
-      const p = yield* processOver(yield* stores, idle)
-      const o = fixedOrderId(1)
-      yield* p.actors.execute(cmd.place(o))
+      const { o, p } = yield* withPlacedOrder
       yield* TestClock.adjust(Duration.seconds(29))
       yield* p.actors.execute(cmd.start(undefined, o))
       assert.strictEqual(p.reads(o), 0)
@@ -70,9 +76,7 @@ describe("OrderActors eviction", () => {
 
   it.scoped("an actor idle for longer than ACTOR_IDLE_MS is evicted: the next command loads the stream", () =>
     Effect.gen(function*() {
-      const p = yield* processOver(yield* stores, idle)
-      const o = fixedOrderId(1)
-      yield* p.actors.execute(cmd.place(o))
+      const { o, p } = yield* withPlacedOrder
       yield* TestClock.adjust(Duration.seconds(32)) // the evictor runs every second
       const started = yield* p.actors.execute(cmd.start(undefined, o))
       assert.strictEqual(p.reads(o), 1)
@@ -82,9 +86,7 @@ describe("OrderActors eviction", () => {
 
   it.scoped("the idle time counts from the last command, not the first", () =>
     Effect.gen(function*() {
-      const p = yield* processOver(yield* stores, idle)
-      const o = fixedOrderId(1)
-      yield* p.actors.execute(cmd.place(o))
+      const { o, p } = yield* withPlacedOrder
       yield* TestClock.adjust(Duration.seconds(20))
       yield* p.actors.execute(cmd.start(undefined, o))
       yield* TestClock.adjust(Duration.seconds(20))
@@ -94,9 +96,7 @@ describe("OrderActors eviction", () => {
 
   it.scoped("a busy actor is not evicted, however long its command takes: commands stay serialized", () =>
     Effect.gen(function*() {
-      const p = yield* processOver(yield* stores, idle)
-      const o = fixedOrderId(1)
-      yield* p.actors.execute(cmd.place(o))
+      const { o, p } = yield* withPlacedOrder
       const release = yield* p.holdAppendsOf(o)
       const start = yield* Effect.fork(p.actors.execute(cmd.start(undefined, o)))
       yield* settle
