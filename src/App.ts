@@ -29,7 +29,8 @@ import { OrdersProjection } from "./projection/OrdersTable.js"
 
 /** What every append writes besides its events, in its transaction: the `orders` row, one outbox row per
  * event, the completed Idempotency-Key record, the inbox row. A new inline projection is added here. */
-export const AppendProjections = InlineProjections.layer(OrdersProjection, OutboxProjection, IdempotencyCompletion, InboxProjection)
+export const appendProjections = [OrdersProjection, OutboxProjection, IdempotencyCompletion, InboxProjection] as const
+export const AppendProjections = InlineProjections.layer(...appendProjections)
 
 /** EventStore, OrdersReadModel, IdempotencyKeys, Inbox, Outbox and the outbox wake-up over PostgreSQL (needs a PgClient). */
 export const PgStores = Layer.mergeAll(
