@@ -57,19 +57,8 @@ export const toParams = (order: Order): OrderParams => ({
   updated_at: order.updatedAt.toISOString()
 })
 
-/** A row as read (selected with `selectColumns`). */
-export interface OrderRow {
-  readonly order_id: string
-  readonly user_id: string
-  readonly amount_minor: string
-  readonly currency: string
-  readonly status: string
-  readonly payment_id: string | null
-  readonly reason: string | null
-  readonly version: number
-  readonly created_at: Date
-  readonly updated_at: Date
-}
+/** A row as read (selected with `selectColumns`): the same, with its times as dates. */
+export type OrderRow = Omit<OrderParams, "created_at" | "updated_at"> & { readonly created_at: Date; readonly updated_at: Date }
 
 /** Select list of an OrderRow. */
 export const selectColumns = columnList.replace("amount_minor", "amount_minor::text AS amount_minor")
