@@ -53,6 +53,17 @@ export class Inbox extends Context.Tag("Inbox")<Inbox, {
   readonly markProcessed: (consumer: string, messageId: string) => Effect.Effect<void>
 }>() {}
 
+/** Retention: delete up to `limit` rows processed more than `hours` ago; how many. */
+export const deleteProcessed = (sql: SqlClient.SqlClient) => (hours: number, limit: number) =>
+  Effect.map(
+    sql`DELETE FROM inbox WHERE (consumer, message_id) IN (
+          SELECT consumer, message_id FROM inbox
+          WHERE processed_at < now() - ${hours} * interval '1 hour'
+          ORDER BY processed_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        RETURNING message_id`,
+    (rows) => rows.length
+  )
+
 export const PgInbox = Layer.scoped(
   Inbox,
   Effect.gen(function*() {

@@ -19,6 +19,17 @@ import { MemoryDatabase } from "../database/MemoryDatabase.js"
 import { eventColumns, type EventRow, toRecordedEvent } from "../eventstore/EventRows.js"
 import { MemoryOutboxRows } from "./OutboxProjection.js"
 
+/** Retention: delete up to `limit` rows published more than `hours` ago (never an unpublished row); how many. */
+export const deletePublished = (sql: SqlClient.SqlClient) => (hours: number, limit: number) =>
+  Effect.map(
+    sql`DELETE FROM outbox WHERE position IN (
+          SELECT position FROM outbox
+          WHERE published_at IS NOT NULL AND published_at < now() - ${hours} * interval '1 hour'
+          ORDER BY published_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        RETURNING position`,
+    (rows) => rows.length
+  )
+
 /** Advisory lock key of relay leadership (any constant unique to this purpose; advisory locks are per database). */
 export const RELAY_LOCK = 7_318_001
 
