@@ -5,8 +5,8 @@
  * and not at all when the append fails on a version conflict or is a duplicate. Run on both backends.
  */
 import { SqlClient } from "@effect/sql"
-import { assert, describe, layer } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Either, Layer, Option } from "effect"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Cause, ConfigProvider, Context, Effect, Either, Exit, Layer, Option } from "effect"
 import { appendProjections } from "../src/App.js"
 import { MemoryDatabase, memoryTable } from "../src/database/MemoryDatabase.js"
 import type { OrderEvent, OrderId } from "../src/domain/Order.js"
@@ -149,4 +149,15 @@ describe("an extra inline projection in a group-committed batch (PostgreSQL, one
         assert.isAbove(shared!.streams, 1, "no two appends shared a statement: the batch was not exercised")
       }))
   })
+})
+
+describe("registering inline projections", () => {
+  it.effect("a projection registered twice, or named what SQL cannot name, is a defect when the store is built", () =>
+    Effect.gen(function*() {
+      const twice = yield* Effect.exit(Layer.build(InlineProjections.layer(...appendProjections, AuditProjection, AuditProjection)))
+      assert.isTrue(Exit.isFailure(twice) && Cause.pretty(twice.cause).includes("test_audit registered twice"))
+      const badName = yield* Effect.exit(Layer.build(InlineProjections.layer({ ...AuditProjection, name: "audit; DROP" })))
+      assert.isTrue(Exit.isFailure(badName) && Cause.pretty(badName.cause).includes("lower case letters"))
+      assert.isTrue(Exit.isSuccess(yield* Effect.exit(Layer.build(InlineProjections.layer(...appendProjections, AuditProjection)))))
+    }).pipe(Effect.scoped))
 })

@@ -9,7 +9,7 @@
  * a duplicate. What a projection needs beyond the events it reads from the request's `inputs`, by its own tag.
  */
 import type { SqlClient, Statement } from "@effect/sql"
-import { Context, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import type { MemoryDatabase } from "../database/MemoryDatabase.js"
 import type { Columns, SqlValue } from "../database/UnnestRows.js"
 import type { AppendRequest, RecordedEvent } from "./EventStore.js"
@@ -44,16 +44,21 @@ export interface InlineProjection<R extends Row = Row> {
 
 /** Defines a projection (checks its input columns against its rows). */
 export const inlineProjection = <R extends Row>(projection: InlineProjection<R>): InlineProjection =>
-  projection as unknown as InlineProjection
+  projection
 
-/** The projections an event store runs in every append. */
+/** The projections an event store runs in every append. A name that is not an identifier, or given twice, is a
+ * defect when the layer is built. */
 export class InlineProjections extends Context.Tag("InlineProjections")<InlineProjections, ReadonlyArray<InlineProjection>>() {
-  static readonly layer = (...projections: ReadonlyArray<InlineProjection>) => {
-    const names = projections.map((p) => p.name)
-    const invalid = names.find((name) => !/^[a-z][a-z0-9_]*$/.test(name))
-    if (invalid !== undefined) throw new Error(`inline projection name ${invalid}: lower case letters, digits and _ only`)
-    const repeated = names.find((name, k) => names.indexOf(name) !== k)
-    if (repeated !== undefined) throw new Error(`inline projection ${repeated} registered twice`)
-    return Layer.succeed(InlineProjections, projections)
-  }
+  static readonly layer = (...projections: ReadonlyArray<InlineProjection>) =>
+    Layer.effect(
+      InlineProjections,
+      Effect.suspend(() => {
+        const names = projections.map((p) => p.name)
+        const invalid = names.find((name) => !/^[a-z][a-z0-9_]*$/.test(name))
+        if (invalid !== undefined) return Effect.dieMessage(`inline projection name ${invalid}: lower case letters, digits and _ only`)
+        const repeated = names.find((name, k) => names.indexOf(name) !== k)
+        if (repeated !== undefined) return Effect.dieMessage(`inline projection ${repeated} registered twice`)
+        return Effect.succeed(projections)
+      })
+    )
 }
