@@ -33,7 +33,8 @@ export interface InlineProjection<R extends Row = Row> {
     /** Its input rows from one append (sent as one array per column). Without: it reads `appended` only. When
      * no append of a statement has rows for it, its statement is left out. */
     readonly input?: { readonly columns: Columns<R>; readonly rows: (request: AppendRequest) => ReadonlyArray<R> }
-    /** Its data-modifying statement, run inside the append statement. */
+    /** Its data-modifying statement, run inside the append statement. It must not raise a unique violation
+     * (use ON CONFLICT): the store reads 23505 as an append racing another and answers conflict or duplicate. */
     readonly write: (sql: SqlClient.SqlClient, from: AppendRelations) => Statement.Fragment
   }
   /** Its in-memory twin: over one database, what it writes for an append that stored `recorded`. */
