@@ -6,6 +6,7 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { DeadLetter } from "../deadletter/DeadLetters.js"
+import { type ErrorExample, errorExample } from "../http/ErrorExamples.js"
 import { doc, NoParams, strict } from "../http/Spec.js"
 
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
@@ -91,3 +92,11 @@ export class ProjectionsApi extends HttpApiGroup.make("adminProjections").annota
   .add(HttpApiEndpoint.get("projectionsStatus", "/admin/projections").annotateContext(doc("Projections status", "Rows and events of `orders`, the rebuild's progress or last result, and the stats projection's lag.")).setUrlParams(NoParams).addSuccess(ProjectionsStatus))
   .middleware(AdminAuth)
 {}
+
+export const adminErrorExamples: ReadonlyArray<ErrorExample> = [
+  errorExample(Unauthorized, new Unauthorized({ message: "an admin bearer token is required" }), "no bearer token"),
+  errorExample(Forbidden, new Forbidden({ message: "this token may not use the admin API" }), "a wrong bearer token"),
+  errorExample(DeadLetterNotFound, new DeadLetterNotFound({ id: "42", message: "dead letter 42 not found" }), "no such dead letter"),
+  errorExample(DeadLetterNotParked, new DeadLetterNotParked({ id: "42", message: "dead letter 42 is replayed" }), "the dead letter was replayed or discarded already"),
+  errorExample(RebuildAlreadyRunning, new RebuildAlreadyRunning({ message: "a rebuild of orders is already running" }), "a rebuild runs")
+]

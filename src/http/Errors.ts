@@ -3,8 +3,11 @@
  * from the JSON body reader) and what the failure middleware answers for a defect (503 infrastructure, 500 bug).
  * Statuses are declared here, never in the domain. Each carries an example for the OpenAPI document.
  */
-import { HttpApiSchema } from "@effect/platform"
+import { HttpApiError, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
+import { type ErrorExample, errorExample } from "./ErrorExamples.js"
+
+const { HttpApiDecodeError } = HttpApiError
 
 export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", {
   message: Schema.String
@@ -35,3 +38,26 @@ export class InternalError extends Schema.TaggedError<InternalError>()("Internal
   message: Schema.String,
   correlationId: Schema.String
 }, HttpApiSchema.annotations({ status: 500 })) {}
+
+const correlationId = "0f8b5a52-3c1e-4d7a-9a4e-2b1f6c0d9e17"
+
+/** One example per error above, and for the platform's own 400 (a path, query or header that does not decode). */
+export const httpErrorExamples: ReadonlyArray<ErrorExample> = [
+  errorExample(BadRequest, new BadRequest({ message: "the body is not valid JSON" }), "the body cannot be read"),
+  errorExample(HttpApiDecodeError, new HttpApiDecodeError({
+    issues: [{ _tag: "Type", path: ["limit"], message: "Expected a number between 1 and 100, actual \"500\"" }],
+    message: "limit: Expected a number between 1 and 100, actual \"500\""
+  }), "a path, query or header parameter does not decode"),
+  errorExample(PayloadTooLarge, new PayloadTooLarge({ message: "the body must be at most 16384 bytes" }), "body over BODY_LIMIT"),
+  errorExample(UnsupportedMediaType, new UnsupportedMediaType({ message: "the body must be application/json" }), "not JSON"),
+  errorExample(RequestTimeout, new RequestTimeout({ message: "the body did not arrive within 5000 ms" }), "body too slow; the connection is closed"),
+  errorExample(ServiceUnavailable, new ServiceUnavailable({
+    cause: "DatabaseUnavailable",
+    message: "the database is not reachable right now; retry the request (with the same Idempotency-Key)",
+    correlationId
+  }), "infrastructure unavailable: retry after Retry-After seconds"),
+  errorExample(InternalError, new InternalError({
+    message: "an unexpected error; quote the correlation id when you report it",
+    correlationId
+  }), "a bug, logged under the correlation id")
+]

@@ -8,6 +8,7 @@ import { Schema } from "effect"
 import { InvalidAmount } from "../domain/Money.js"
 import { IllegalTransition, OrderAlreadyExists, OrderId, OrderNotFound, OrderStatus, UserId } from "../domain/Order.js"
 import { BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from "../http/Errors.js"
+import { type ErrorExample, errorExample } from "../http/ErrorExamples.js"
 import { doc, NoParams, strict } from "../http/Spec.js"
 
 export class IdempotencyKeyInUse extends Schema.TaggedError<IdempotencyKeyInUse>()("IdempotencyKeyInUse", {
@@ -178,3 +179,29 @@ export class OrdersApi extends HttpApiGroup.make("orders").annotateContext(OpenA
       .addError(OrderBusy)
   )
 {}
+
+const orderId = "0196b3f0-6a5c-7c3e-8f21-4d5e6f708192"
+
+export const ordersErrorExamples: ReadonlyArray<ErrorExample> = [
+  errorExample(InvalidAmount, new InvalidAmount({ amount: "10.123", currency: "EUR", message: "EUR allows at most 2 decimals" }), "the amount breaks the money rules"),
+  errorExample(IdempotencyKeyMismatch, new IdempotencyKeyMismatch({ message: "this Idempotency-Key was used with a different request" }), "the key was used with another body"),
+  errorExample(IdempotencyKeyInUse, new IdempotencyKeyInUse({ message: "a request with this Idempotency-Key is still in progress; retry later" }), "the key's first request still runs"),
+  errorExample(OrderAlreadyExists, new OrderAlreadyExists({ orderId, message: `order ${orderId} already exists` }), "the order id is taken"),
+  errorExample(OrderBusy, new OrderBusy({ orderId, message: "the order kept changing under this request; retry it" }), "other writers kept changing the order: retry"),
+  errorExample(OrderNotFound, new OrderNotFound({ orderId, message: `order ${orderId} not found` }), "no such order"),
+  errorExample(OrderVersionNotFound, new OrderVersionNotFound({
+    orderId,
+    version: 5,
+    currentVersion: 3,
+    message: `order ${orderId} is at version 3; it has no version 5 yet`
+  }), "atVersion beyond the current version"),
+  errorExample(TooManyWatchers, new TooManyWatchers({
+    message: "this process already serves 1000 watch streams; retry later or poll GET /orders/{orderId}"
+  }), "WATCH_MAX_CONNECTIONS reached"),
+  errorExample(IllegalTransition, new IllegalTransition({
+    orderId,
+    status: "PAID",
+    command: "CancelOrder",
+    message: "CancelOrder is not allowed on a PAID order: the order is already settled"
+  }), "the order's state forbids the command")
+]
