@@ -7,6 +7,7 @@
  *   pgbench   baseline (b): the same transaction as a pgbench script, at the same concurrency (10)
  *   api       our POST /orders alone (`dist/main.js api`: the append, outbox row, projection row in one
  *             group-committed statement; nothing consumes the outbox) — the like-for-like comparison with (a)
+ *   api-previous  the same, for the api role of an earlier commit built in a worktree (BENCH_API_BASELINE_REF)
  *   ours      the real system, all its roles in one process (`dist/main.js api,relay,worker,projector`), and
  *             the payment provider simulator (20 ms) in a process of its own: it stands for the external
  *             provider, so its CPU is reported apart and its memory is not ours
@@ -28,7 +29,9 @@
  *
  * Writes bench/results/bench.{json,md} and bench/results/latency.svg. Nothing here asserts a speed.
  * Environment: BENCH_STEP_SECONDS (default 10), BENCH_RATES (comma list), BENCH_SCENARIOS (comma list of
- * noop,express,pgbench,api,ours,split,previous,watchers,rebuild), BENCH_WATCHERS (default 1,000), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
+ * noop,express,pgbench,api,api-previous,ours,split,previous,watchers,rebuild), BENCH_BASELINE_REF (the
+ * `previous` pipeline's commit, default 0cb07b9), BENCH_API_BASELINE_REF (`api-previous`'s, default
+ * BENCH_BASELINE_REF or b998d2e), BENCH_WATCHERS (default 1,000), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs"
@@ -45,7 +48,7 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 10)
 const rates = (process.env.BENCH_RATES ?? "200,300,400,500,600,800,1000,1250,1500,2000,2500,3000,4000,5000,6000,8000,10000")
   .split(",").map(Number)
-const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,ours,split,previous,watchers,rebuild").split(","))
+const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,api-previous,ours,split,previous,watchers,rebuild").split(","))
 const rebuildOrders = process.env.BENCH_REBUILD_ORDERS ?? "333334"
 const concurrency = 10
 const providerLatencyMs = 20
@@ -577,6 +580,25 @@ const main = async () => {
     : undefined
   // what the api scenario wrote is not for the pipeline of the next one to publish and charge
   if (api) await pool.query("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
+  // the api role of the code before this round's change, measured the same way in this run (issue 14: CPU
+  // per order no worse than before); its own database, since its migrations may differ
+  const apiBaselineRef = process.env.BENCH_API_BASELINE_REF ?? process.env.BENCH_BASELINE_REF ?? "b998d2e"
+  let apiPrevious: Awaited<ReturnType<typeof runHttpScenario>> | undefined
+  if (scenarios.has("api-previous")) {
+    const database = "orders_bench_api_previous"
+    psql(dbUrl("postgres"), "-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+    const checkout = baselineCheckout(apiBaselineRef)
+    try {
+      apiPrevious = await runHttpScenario("api-previous", [...nodeFlags, `${checkout.dir}/dist/main.js`, "api"], "http://127.0.0.1:3205/health/ready", probes, {
+        DATABASE_URL: dbUrl(database),
+        KAFKA_BROKERS: brokers,
+        PORT: "3205",
+        HOST: "127.0.0.1"
+      })
+    } finally {
+      checkout.remove()
+    }
+  }
   const ours = scenarios.has("ours")
     ? await runPipeline(probes, brokers, { name: "ours", root, processes: ["api,relay,worker,projector"], errorRate: 0.05 })
     : undefined
@@ -634,6 +656,7 @@ const main = async () => {
     express,
     pgbench,
     api,
+    apiPrevious: apiPrevious && { ref: apiBaselineRef, ...apiPrevious },
     ours,
     split,
     previous: previous && { ref: baselineRef, ...previous },
@@ -669,6 +692,8 @@ const main = async () => {
   row("(a) Express + pg, seed transaction", expressMax, "server")
   if (pgbench) lines.push(`| (b) pgbench, seed transaction, ${pgbench.clients} clients (closed loop) | ${fmt(pgbench.tps, 0)} | – | – | – | – | – |`)
   row("**ours**, api role alone (outbox not consumed)", apiMax, "server")
+  const apiPreviousMax = apiPrevious && maxSustained(apiPrevious.steps)
+  row(`previous code (${apiBaselineRef}), api role alone`, apiPreviousMax, "server")
   row("**ours**, all roles in one process, pipeline running", oursMax, "app (all roles)")
   const pipelines = [
     { label: "ours, all roles in one process", run: ours },
@@ -717,6 +742,19 @@ const main = async () => {
       )
     }
     lines.push("", `Peak RSS of the app's largest process: ${fmt(run.peakRssMiB, 0)} MiB.`)
+  }
+  if (api && apiPrevious) {
+    // CPU per order depends on the rate: compare at the highest rate both sustained
+    const both = api.steps.filter((s) => s.sustained && apiPrevious!.steps.some((p) => p.sustained && p.offeredRate === s.offeredRate))
+    const at = both[both.length - 1]
+    const prev = at && apiPrevious.steps.find((p) => p.offeredRate === at.offeredRate)
+    if (at && prev) {
+      const cpu = (s: StepReport) => (s.cpuSecondsPerOrder["server"] ?? 0) * 1000
+      lines.push(
+        "",
+        `api role CPU per order at ${at.offeredRate}/s (the highest rate both sustained): ours ${fmt(cpu(at), 3)} ms, previous code (${apiBaselineRef}) ${fmt(cpu(prev), 3)} ms (${fmt(cpu(at) / cpu(prev), 2)}×).`
+      )
+    }
   }
   if (watchers) {
     const m = watchers.apiMemory
