@@ -31,7 +31,7 @@
  * Environment: BENCH_STEP_SECONDS (default 10), BENCH_RATES (comma list), BENCH_SCENARIOS (comma list of
  * noop,express,pgbench,api,api-previous,ours,split,previous,watchers,rebuild), BENCH_BASELINE_REF (the
  * `previous` pipeline's commit, default 0cb07b9), BENCH_API_BASELINE_REF (`api-previous`'s, default
- * BENCH_BASELINE_REF or b998d2e), BENCH_WATCHERS (default 1,000), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
+ * BENCH_BASELINE_REF or b998d2e), BENCH_WATCHERS (default 1,000), BENCH_DATABASE (default orders_bench), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs"
@@ -61,7 +61,8 @@ const dbUrl = (name: string) => {
   u.pathname = `/${name}`
   return u.toString()
 }
-const benchDb = "orders_bench"
+/** Scenario databases are named after it (BENCH_DATABASE: two checkouts benchmarking on one server). */
+const benchDb = process.env.BENCH_DATABASE ?? "orders_bench"
 const log = (...args: Array<unknown>) => console.error(new Date().toISOString().slice(11, 19), ...args)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
@@ -442,7 +443,7 @@ const memorySample = async (server: Server) => {
  */
 const runWatchers = async (brokers: string) => {
   log(`scenario watchers (${watcherCount})`)
-  const database = "orders_bench_watchers"
+  const database = `${benchDb}_watchers`
   psql(dbUrl("postgres"), "-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
   const stamp = Date.now()
   const env = {
@@ -451,8 +452,8 @@ const runWatchers = async (brokers: string) => {
     KAFKA_TOPIC_PREFIX: `bench-watchers-${stamp}-`,
     PORT: "3206",
     HOST: "127.0.0.1",
-    PROVIDER_PORT: "3204",
-    PAYMENT_PROVIDER_URL: "http://127.0.0.1:3204",
+    PROVIDER_PORT: "3207",
+    PAYMENT_PROVIDER_URL: "http://127.0.0.1:3207",
     PROVIDER_LATENCY_MS: String(providerLatencyMs),
     PAYMENT_WORKER_GROUP: `bench-worker-watchers-${stamp}`,
     WATCH_MAX_CONNECTIONS: String(watcherCount)
@@ -483,8 +484,10 @@ const runWatchers = async (brokers: string) => {
     log(`watchers: ${connected} connected in ${round(connectSeconds)} s; one more → ${extra.status}; api RSS ${round(before.rssMiB)} → ${round(during.rssMiB)} MiB, heap ${round(before.heapUsedMiB)} → ${round(during.heapUsedMiB)} MiB`)
 
     const payStart = Date.now()
-    started.push(await startServer("watchers-provider", ["dist/main.js", "payment-provider"], env, "http://127.0.0.1:3204/control"))
-    started.push(await startServer("watchers-pipeline", [...nodeFlags, "dist/main.js", "relay,worker,projector"], env, "http://127.0.0.1:3204/control"))
+    started.push(await startServer("watchers-provider", ["dist/main.js", "payment-provider"], env, "http://127.0.0.1:3207/control"))
+    // a heap of its own size: a backlog of 1,000 orders at once has run this process out of a 256 MB heap (README
+    // Notes, the split layout); what is measured here is the api role
+    started.push(await startServer("watchers-pipeline", ["--max-old-space-size=1024", "dist/main.js", "relay,worker,projector"], env, "http://127.0.0.1:3207/control"))
     await Promise.race([Promise.all(watches.map((w) => w.ended)), sleep(180_000)])
     const paidSeconds = (Date.now() - payStart) / 1000
     const sawPaid = watches.filter((w) => w.events[w.events.length - 1] === "OrderPaid").length
@@ -585,7 +588,7 @@ const main = async () => {
   const apiBaselineRef = process.env.BENCH_API_BASELINE_REF ?? process.env.BENCH_BASELINE_REF ?? "b998d2e"
   let apiPrevious: Awaited<ReturnType<typeof runHttpScenario>> | undefined
   if (scenarios.has("api-previous")) {
-    const database = "orders_bench_api_previous"
+    const database = `${benchDb}_api_previous`
     psql(dbUrl("postgres"), "-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
     const checkout = baselineCheckout(apiBaselineRef)
     try {

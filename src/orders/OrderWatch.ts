@@ -9,7 +9,7 @@
  *
  * Frames: `id:` = stream version (a reconnecting client sends it back as `Last-Event-ID` and resumes after it),
  * `event:` = event type, `data:` = `{"event": EventView, "order": OrderView}` (the order as of that event).
- * Heartbeat comments every WATCH_HEARTBEAT_MS keep proxies from closing an idle stream.
+ * Heartbeat comments every WATCH_HEARTBEAT_MS (one timer for all streams) keep proxies from closing an idle stream.
  */
 import { PgClient } from "@effect/sql-pg"
 import { Context, Duration, Effect, Layer, Metric, Option, Queue, Schedule, Stream } from "effect"
@@ -130,10 +130,13 @@ const make = (settings: WatchSettings) =>
       })
     )
 
+    // one timer for every open stream, not a merged heartbeat stream per client (its fibers and queue cost
+    // memory per watcher: bench `watchers`)
+    yield* Effect.sync(() => {
+      for (const set of watched.values()) for (const w of set) Queue.unsafeOffer(w.queue, ": heartbeat\n\n")
+    }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(settings.heartbeatMs))), Effect.forkScoped)
+
     const encoder = new TextEncoder()
-    const heartbeats = Stream.fromSchedule(Schedule.spaced(Duration.millis(settings.heartbeatMs))).pipe(
-      Stream.map(() => ": heartbeat\n\n")
-    )
 
     return OrderWatchers.of({
       watch: (orderId, after) =>
@@ -165,7 +168,6 @@ const make = (settings: WatchSettings) =>
           })
           return Stream.fromQueue(w.queue).pipe(
             Stream.takeWhile((f): f is string => f !== null),
-            Stream.merge(heartbeats, { haltStrategy: "left" }),
             Stream.map((text) => encoder.encode(text)),
             Stream.ensuring(done)
           )
