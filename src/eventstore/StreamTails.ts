@@ -7,7 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
 import type { OrderId } from "../domain/Order.js"
 import { EventStore, type RecordedEvent } from "./EventStore.js"
-import { type EventRow, toRecordedEvent } from "./PgEventStore.js"
+import { type EventRow, toRecordedEvent } from "./EventRows.js"
 
 export type StreamTail = readonly [streamId: OrderId, afterVersion: number]
 

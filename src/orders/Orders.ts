@@ -10,7 +10,7 @@ import { CancelOrder, type OrderId, OrderNotFound, type OrderStatus, type UserId
 import { EventStore } from "../eventstore/EventStore.js"
 import { BadRequest } from "../http/Errors.js"
 import { uuidv4 } from "../Ids.js"
-import { OrdersReadModel } from "../projection/OrdersProjection.js"
+import { OrdersReadModel } from "../projection/OrdersReadModel.js"
 import { type OrderPage, OrderVersionNotFound } from "./Api.js"
 import { orderBusy } from "./PlaceOrder.js"
 import { toEventView, toView } from "./Views.js"

@@ -3,7 +3,7 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { formatMoney, Money } from "../domain/Money.js"
 import { Api } from "../http/Api.js"
-import { StatsProjection } from "../projection/AsyncProjections.js"
+import { StatsProjection } from "../projection/StatsProjection.js"
 
 export const StatsHttpLive = HttpApiBuilder.group(Api, "stats", (handlers) =>
   Effect.gen(function*() {
