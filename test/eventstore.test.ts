@@ -1,5 +1,5 @@
 /**
- * The event store contract (DESIGN §4), one suite run against both implementations:
+ * The event store contract (docs/ARCHITECTURE.md "Event store contract"), one suite run against both implementations:
  * in-memory and PostgreSQL. Also: the PostgreSQL append writes outbox rows and the projection atomically.
  */
 import { SqlClient } from "@effect/sql"

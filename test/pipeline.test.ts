@@ -1,6 +1,7 @@
 /**
- * The pipeline never stalls (DESIGN §8, invariant 9), on the real broker and database, on a topic of ONE
- * partition so that every message below shares it with the orders that must still settle:
+ * The pipeline never stalls (docs/ARCHITECTURE.md "Payment worker", invariant 9), on the real broker and
+ * database, on a topic of ONE partition so that every message below shares it with the orders that must still
+ * settle:
  * - a corpus of hostile raw messages is parked, each with its exact bytes, and replayable byte for byte;
  *   orders posted after them all reach PAID;
  * - one order whose charges keep failing does not hold back the other orders of its partition;
