@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto"
 import { MemoryStores, PgStores } from "../src/Roles.js"
 import { OrderActors } from "../src/actor/OrderActors.js"
 import { CrashPoints } from "../src/CrashPoints.js"
+import { DeadLetters, type Parked } from "../src/deadletter/DeadLetters.js"
 import { Kafka, type OutgoingMessage, topicsFor } from "../src/kafka/Kafka.js"
 import { Relay } from "../src/outbox/Relay.js"
 import { MemoryPaymentGateway, MemoryProvider, PaymentGateway } from "../src/payment/PaymentGateway.js"
@@ -45,13 +46,31 @@ export const withoutIdempotencyKey = Layer.effect(
     PaymentGateway.of({ charge: (request) => gateway.charge({ ...request, idempotencyKey: randomUUID() }) }))
 )
 
-/** Durable context of one run: the stores plus a fresh in-memory provider and armable crash points. */
-export const durableLayer = <E, R>(stores: Layer.Layer<any, E, R>, broken = false) =>
+/** Dead letters in memory (the PostgreSQL table's twin for fast runs): parked once per source message. */
+export const MemoryDeadLetters = Layer.sync(DeadLetters, () => {
+  const parked = new Map<string, Parked>()
+  const unused = () => Effect.dieMessage("MemoryDeadLetters keeps what is parked; the property replays it itself")
+  return DeadLetters.make({
+    park: (p) =>
+      Effect.sync(() => {
+        const source = `${p.consumer}/${p.message.topic}/${p.message.partition}/${p.message.offset}`
+        if (!parked.has(source)) parked.set(source, p)
+      }),
+    list: unused,
+    get: unused,
+    replay: unused,
+    discard: unused
+  })
+})
+
+/** Durable context of one run: the stores plus a fresh in-memory provider, armable crash points, the
+ * in-memory topic and the dead letters (the PostgreSQL table with the PostgreSQL stores). */
+export const durableLayer = <E, R>(stores: Layer.Layer<any, E, R>, broken = false, backend: Backend = "memory") =>
   Layer.mergeAll(
     broken ? withoutIdempotencyKey.pipe(Layer.provideMerge(MemoryPaymentGateway)) : MemoryPaymentGateway,
     CrashPoints.armable,
-    MemoryKafka
-  ).pipe(Layer.provideMerge(stores))
+    backend === "memory" ? MemoryDeadLetters : DeadLetters.Default
+  ).pipe(Layer.provideMerge(MemoryKafka), Layer.provideMerge(stores))
 
 /** One process: fresh actors, payment processor and relay over the durable context. */
 export const processLayer = Layer.fresh(
@@ -77,7 +96,8 @@ export const MemoryKafka = Layer.effect(
     Kafka.of({
       topics: topicsFor("props."),
       send: (_, messages) => Effect.sync(() => void log.push(...messages)),
-      sendRaw: () => Effect.dieMessage("MemoryKafka carries order events only"),
+      // raw sends go to the dead-letter topic (parking's copy); the properties read the table, not that topic
+      sendRaw: (topic) => topic === topicsFor("props.").deadLetters ? Effect.void : Effect.dieMessage("MemoryKafka: raw sends to dead letters only"),
       lag: () => Effect.succeed(0),
       lagByPartition: () => Effect.succeed([]),
       consumer: () => Effect.dieMessage("MemoryKafka has no consumers: the property drives consumption")

@@ -23,6 +23,7 @@ import {
 } from "../eventstore/EventStore.js"
 import { OutboxSignal } from "../outbox/OutboxSignal.js"
 import { currentTraceContext, traced } from "../observability/Tracing.js"
+import { makePermits, type Permits } from "../Permits.js"
 
 export interface ExecuteOptions {
   readonly metadata?: EventMetadata | undefined
@@ -40,7 +41,7 @@ export interface Executed {
 }
 
 interface Actor {
-  readonly mailbox: Effect.Semaphore
+  readonly mailbox: Permits
   /** `undefined` = not loaded; `{ state }` = the state after the last append or read by this process. */
   cached: { readonly state: OrderState } | undefined
   /** Set by a conflict: the next attempt reads the stream even for a PlaceOrder. */
@@ -69,7 +70,7 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
       Effect.sync(() => {
         let actor = actors.get(orderId)
         if (actor === undefined) {
-          actor = { mailbox: Effect.unsafeMakeSemaphore(1), cached: undefined, reload: false, users: 0, idleSince: 0 }
+          actor = { mailbox: makePermits(1), cached: undefined, reload: false, users: 0, idleSince: 0 }
           actors.set(orderId, actor)
         }
         actor.users++
@@ -160,7 +161,7 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
       Effect.acquireUseRelease(
         acquire(command.orderId),
         (actor) =>
-          actor.mailbox.withPermits(1)(
+          actor.mailbox.withPermit(
             // the retry schedule is only set up once a conflict happened: the common path does not pay for it
             attempt(actor, command, options).pipe(
               Effect.catchTag("ConcurrencyConflict", () => Effect.retry(attempt(actor, command, options), retryConflicts))

@@ -1,11 +1,11 @@
 /**
- * A supervised, keyed Kafka consumer (DESIGN §8). The caller supplies "handle one message"; this module does
+ * A supervised, keyed Kafka consumer (docs/ARCHITECTURE.md). The caller supplies "handle one message"; this module does
  * the rest:
  * - messages of one key run in order, different keys concurrently, across batches and fetches: a batch is
  *   taken (offsets resolved, so kafkajs fetches on) and handed to per-key queues at once;
  * - the committed offset of a partition is the end of its contiguous prefix of finished messages
- *   (OffsetTracker), committed every `commitIntervalMs`, on rebalance and at shutdown — never past an
- *   unfinished message; at most `maxInFlightPerPartition` unfinished messages per partition (the partition is
+ *   (KeyedDispatcher.ts, OffsetTracker.ts), committed every `commitIntervalMs`, on rebalance and at shutdown:
+ *   never past an unfinished message; at most `maxInFlightPerPartition` unfinished messages per partition (the partition is
  *   paused beyond, resumed below half);
  * - a message fetched again while we hold it (after a rebalance or a restart) is not taken twice (logged as
  *   REDELIVERY); after a rebalance, queued messages of partitions no longer ours are dropped, not handled;
@@ -17,10 +17,10 @@
  * `handle` must be total (contain its failures); a defect that escapes it is logged and the message handled
  * again after a pause, so a bug cannot skip a message nor stop the others.
  */
-import { Cause, Deferred, Duration, Effect, Exit, FiberSet, Metric, Schedule, type Scope } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Metric, Schedule, type Scope } from "effect"
 import type { Consumer, EachBatchPayload } from "kafkajs"
 import { type IncomingMessage, Kafka, fromKafkaHeaders } from "./Kafka.js"
-import { OffsetTracker } from "./OffsetTracker.js"
+import { makeKeyedDispatcher, tpKey } from "./KeyedDispatcher.js"
 
 export interface KeyedConsumerOptions {
   readonly groupId: string
@@ -58,105 +58,6 @@ export const consumerMetrics = (groupId: string) => {
     handlerDefects: tag(Metric.counter("kafka_consumer_handler_defects_total", { description: "handler defects (message handled again)", incremental: true }))
   }
 }
-
-interface Entry {
-  readonly message: IncomingMessage
-  readonly tracker: OffsetTracker
-}
-
-const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
-
-/** The message key as a map key: the same bytes, the same queue; a message without key is its own queue. */
-const queueKey = (m: IncomingMessage) =>
-  m.key === null ? `\u0001${m.topic}/${m.partition}/${m.offset}` : Buffer.from(m.key).toString("latin1")
-
-/**
- * Per-key serial, cross-key concurrent execution with per-partition offset tracking; no Kafka in it, so
- * properties can drive it (`offer` what a fetch returned, `committable` what may be committed).
- */
-export const makeKeyedDispatcher = (handle: (message: IncomingMessage) => Effect.Effect<void>, onDefect: (m: IncomingMessage, cause: Cause.Cause<never>) => Effect.Effect<void> = () => Effect.void) =>
-  Effect.gen(function*() {
-    const fibers = yield* FiberSet.make<void, never>()
-    const run = yield* FiberSet.runtime(fibers)<never>()
-    const partitions = new Map<string, OffsetTracker>()
-    const queues = new Map<string, Array<Entry>>()
-
-    const handleOnce = (message: IncomingMessage): Effect.Effect<void> =>
-      handle(message).pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause)
-            ? Effect.failCause(cause)
-            : onDefect(message, cause).pipe(Effect.zipRight(Effect.sleep(Duration.seconds(1))), Effect.zipRight(Effect.suspend(() => handleOnce(message))))
-        )
-      )
-
-    const drain = (key: string): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const queue = queues.get(key)!
-        while (queue.length > 0) {
-          const { message, tracker } = queue[0]!
-          // a partition revoked meanwhile: its messages are someone else's now
-          if (partitions.get(tpKey(message.topic, message.partition)) === tracker) {
-            yield* handleOnce(message)
-            tracker.finish(BigInt(message.offset))
-          }
-          queue.shift()
-        }
-        queues.delete(key)
-      }).pipe(Effect.onInterrupt(() => Effect.sync(() => queues.delete(key))))
-
-    const trackerOf = (topic: string, partition: number) => {
-      const k = tpKey(topic, partition)
-      let tracker = partitions.get(k)
-      if (tracker === undefined) {
-        tracker = new OffsetTracker()
-        partitions.set(k, tracker)
-      }
-      return tracker
-    }
-
-    return {
-      /** Take a message; false when it is held or finished here already (a redelivery). */
-      offer: (message: IncomingMessage): boolean => {
-        const tracker = trackerOf(message.topic, message.partition)
-        if (!tracker.add(BigInt(message.offset))) return false
-        const key = queueKey(message)
-        const queue = queues.get(key)
-        if (queue !== undefined) queue.push({ message, tracker })
-        else {
-          queues.set(key, [{ message, tracker }])
-          run(drain(key))
-        }
-        return true
-      },
-      inFlight: (topic: string, partition: number) => partitions.get(tpKey(topic, partition))?.inFlight ?? 0,
-      totalInFlight: () => [...partitions.values()].reduce((n, t) => n + t.inFlight, 0),
-      /** Partitions held, with the offset each may commit. */
-      committable: () =>
-        [...partitions.entries()].flatMap(([k, tracker]) => {
-          const offset = tracker.committable()
-          const [topic, partition] = k.split("\u0000")
-          return offset === undefined ? [] : [{ topic: topic!, partition: Number(partition), offset, tracker }]
-        }),
-      /** Keep only these partitions (after a rebalance); what others held is dropped. */
-      retain: (assigned: ReadonlySet<string>) => {
-        const dropped: Array<{ topic: string; partition: number; inFlight: number }> = []
-        for (const [k, tracker] of partitions) {
-          if (assigned.has(k)) continue
-          partitions.delete(k)
-          const [topic, partition] = k.split("\u0000")
-          dropped.push({ topic: topic!, partition: Number(partition), inFlight: tracker.inFlight })
-        }
-        return dropped
-      },
-      awaitIdle: FiberSet.awaitEmpty(fibers),
-      interruptAll: FiberSet.clear(fibers)
-    } as const
-  })
-
-export type KeyedDispatcher = Effect.Effect.Success<ReturnType<typeof makeKeyedDispatcher>>
-
-export { tpKey }
 
 /** Run a keyed consumer until the scope closes; returns its status (for readiness and tests). */
 export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<Effect.Effect<ConsumerStatus>, never, Kafka | Scope.Scope> =>

@@ -8,6 +8,7 @@ import { Config, Context, Data, Duration, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { Agent, request as httpRequest } from "node:http"
 import { currentTraceContext, traced } from "../observability/Tracing.js"
+import { makePermits } from "../Permits.js"
 
 export interface ChargeRequest {
   readonly idempotencyKey: string
@@ -44,10 +45,11 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
   const path = `${target.pathname.replace(/\/$/, "")}/charges`
   const agent = new Agent({ keepAlive: true, maxSockets: maxConnections })
   const unavailable = (message: string) => new PaymentUnavailable({ message })
-  const permits = Effect.unsafeMakeSemaphore(maxConnections)
+  // fair, one waiter woken per free connection (src/Permits.ts: Effect's Semaphore wakes them all)
+  const connections = makePermits(maxConnections)
   return PaymentGateway.of({
     charge: (request) =>
-      permits.withPermits(1)(Effect.flatMap(currentTraceContext, (trace) =>
+      connections.withPermit(Effect.flatMap(currentTraceContext, (trace) =>
       Effect.async<ChargeResult, PaymentUnavailable>((resume) => {
         const payload = JSON.stringify({
           orderId: request.orderId,

@@ -75,7 +75,7 @@ export class PaymentParked extends Schema.TaggedError<PaymentParked>()("PaymentP
   message: Schema.String
 }) {}
 
-export type Outcome = "processed" | "duplicate" | "ignored" | "retry-scheduled" | "parked"
+export type Outcome = "processed" | "duplicate" | "ignored" | "retry-scheduled"
 
 export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("PaymentProcessor", {
   effect: Effect.gen(function*() {

@@ -33,60 +33,71 @@ export const schedulerErrors = Metric.counter("payment_scheduler_errors_total", 
   incremental: true
 })
 
+/**
+ * What the scheduler does to one order it picked: re-drive it (charge again with its payment id, or start a
+ * CREATED order's payment); a payment parked by its last attempt gets a dead letter (its OrderPlaced message).
+ * Never fails: a failed re-drive is logged and left for the next pass. (The property suite drives it too.)
+ */
+export const makeRedriver = Effect.gen(function*() {
+  const store = yield* EventStore
+  const kafka = yield* Kafka
+  const processor = yield* PaymentProcessor
+  const deadLetters = yield* DeadLetters
+
+  /** The dead letter of a parked payment: its OrderPlaced message, so that a replay drives it again. */
+  const park = (orderId: OrderId, attempts: number, error: string) =>
+    Effect.gen(function*() {
+      const [placed] = yield* store.readStream(orderId)
+      if (placed === undefined) return
+      const message = toMessage(placed)
+      yield* deadLetters.park({
+        consumer: processor.consumer,
+        message: {
+          topic: kafka.topics.orderEvents,
+          partition: -1,
+          offset: `payment/${attempts}/${placed.event.eventId}`,
+          key: Buffer.from(message.key),
+          value: Buffer.from(message.value),
+          headers: Object.entries(message.headers).map(([k, v]) => [k, Buffer.from(v)] as const)
+        },
+        error: `payment provider unavailable: ${error}`,
+        attempts
+      })
+    })
+
+  return (orderId: OrderId, why: "RETRY_DUE" | "SWEEP"): Effect.Effect<void> =>
+    Effect.logInfo("re-driving an order").pipe(
+      Effect.annotateLogs({ type: why, orderId }),
+      Effect.zipRight(Metric.increment(redriven)),
+      Effect.zipRight(processor.redrive(orderId)),
+      Effect.catchTag("PaymentParked", (e) => park(orderId, e.attempts, e.message)),
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logWarning("re-drive failed; next pass retries").pipe(
+          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "scheduler", orderId, error: Cause.pretty(cause).slice(0, 500) }),
+          Effect.zipRight(Metric.increment(schedulerErrors))
+        )
+      ),
+      Effect.asVoid
+    )
+})
+
 export const PaymentSchedulerLive = Layer.scopedDiscard(
   Effect.gen(function*() {
     const config = yield* SchedulerConfig
     const sql = yield* SqlClient.SqlClient
-    const store = yield* EventStore
-    const kafka = yield* Kafka
     const processor = yield* PaymentProcessor
-    const deadLetters = yield* DeadLetters
+    const drive = yield* makeRedriver
     yield* Metric.incrementBy(redriven, 0)
     yield* Metric.incrementBy(schedulerErrors, 0)
 
-    const due = sql<{ order_id: string; why: string }>`
-      SELECT o.order_id, CASE WHEN e.type = 'PaymentRetryScheduled' THEN 'RETRY_DUE' ELSE 'STUCK' END AS why
+    const due = sql<{ order_id: string; why: "RETRY_DUE" | "SWEEP" }>`
+      SELECT o.order_id, CASE WHEN e.type = 'PaymentRetryScheduled' THEN 'RETRY_DUE' ELSE 'SWEEP' END AS why
       FROM orders o JOIN events e ON e.stream_id = o.order_id AND e.version = o.version
       WHERE o.status IN ('CREATED', 'PAYMENT_PENDING')
         AND CASE WHEN e.type = 'PaymentRetryScheduled'
                  THEN (e.data->>'dueAt') IS NOT NULL AND (e.data->>'dueAt')::timestamptz <= now()
                  ELSE o.updated_at < now() - ${config.sweepAfterMs} * interval '1 millisecond' END
       ORDER BY o.updated_at LIMIT ${config.batch}`
-
-    /** The dead letter of a parked payment: its OrderPlaced message, so that a replay drives it again. */
-    const park = (orderId: OrderId, attempts: number, error: string) =>
-      Effect.gen(function*() {
-        const [placed] = yield* store.readStream(orderId)
-        if (placed === undefined) return
-        const message = toMessage(placed)
-        yield* deadLetters.park({
-          consumer: processor.consumer,
-          message: {
-            topic: kafka.topics.orderEvents,
-            partition: -1,
-            offset: `payment/${attempts}/${placed.event.eventId}`,
-            key: Buffer.from(message.key),
-            value: Buffer.from(message.value),
-            headers: Object.entries(message.headers).map(([k, v]) => [k, Buffer.from(v)] as const)
-          },
-          error: `payment provider unavailable: ${error}`,
-          attempts
-        })
-      })
-
-    const drive = (orderId: OrderId, why: string) =>
-      Effect.logInfo("re-driving an order").pipe(
-        Effect.annotateLogs({ type: why === "RETRY_DUE" ? "RETRY_DUE" : "SWEEP", orderId }),
-        Effect.zipRight(Metric.increment(redriven)),
-        Effect.zipRight(processor.redrive(orderId)),
-        Effect.catchTag("PaymentParked", (e) => park(orderId, e.attempts, e.message)),
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logWarning("re-drive failed; next pass retries").pipe(
-            Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "scheduler", orderId, error: Cause.pretty(cause).slice(0, 500) }),
-            Effect.zipRight(Metric.increment(schedulerErrors))
-          )
-        )
-      )
 
     const pass = Effect.gen(function*() {
       // while the breaker is open, due retries wait (a call would fail fast and cost nothing but churn)
