@@ -119,10 +119,9 @@ export const roles = <K, G, C, E, R>(infrastructure: Infrastructure<K, G, C, E, 
 export type RoleName = keyof ReturnType<typeof roles>
 export const roleNames: ReadonlyArray<RoleName> = ["api", "relay", "worker", "projector", "payment-provider"]
 
-/** `all` or a comma list of role names (`api,relay`); None when a name is unknown. */
+/** A comma list of role names (`api,relay`), `all` standing for every role; None when a name is unknown. */
 export const parseRoles = (argument: string): Option.Option<ReadonlyArray<RoleName>> => {
-  const names = argument.split(",").map((n) => n.trim())
-  if (names.length === 1 && names[0] === "all") return Option.some(roleNames)
+  const names = argument.split(",").flatMap((n): ReadonlyArray<string> => n.trim() === "all" ? roleNames : [n.trim()])
   return names.every((n): n is RoleName => (roleNames as ReadonlyArray<string>).includes(n))
     ? Option.some([...new Set(names)])
     : Option.none()
