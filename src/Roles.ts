@@ -1,9 +1,10 @@
 /**
- * Each role's layer, defined once (README: Commands, Layout; docs/ARCHITECTURE.md, "Processes"). `main`
- * runs any set of them in one process; the tests and the property harness build the same layers over
- * infrastructure of their own: a test database, the suite's Kafka topics, the simulator or an in-memory
- * provider behind the gateway, armable crash points, a ConfigProvider. Every role reads its settings through
- * `Config` when it is built.
+ * Each role's layer, defined once (README: Commands, Layout; docs/ARCHITECTURE.md "Processes"). `main`
+ * runs any set of them in one process (the benchmark and the chaos runner start it); the test systems
+ * (test/support/TestApp.ts, TestSystem.ts) build the same layers over infrastructure of their own: a test
+ * database, the suite's Kafka topics, the simulator behind the gateway, armable crash points, a
+ * ConfigProvider. (The property harness drives the services under these loops itself, over the stores
+ * defined here.) Every role reads its settings through `Config` when it is built.
  *
  *   api                the HTTP API (orders, health, metrics, admin) and the expiry of Idempotency-Keys
  *   relay              the outbox relay to Kafka
