@@ -1,13 +1,13 @@
 /**
- * The HTTP server of the api role (src/Roles.ts): the API of src/http with OpenAPI and Swagger UI, served by
- * node's HTTP server with the timeouts and client-error answers of README "HTTP API", configured by HttpConfig.
+ * The HTTP server of the api role (src/Roles.ts reads its settings, HttpConfig): the API of src/http with
+ * OpenAPI and Swagger UI, served by node's HTTP server with the timeouts and client-error answers of README
+ * "HTTP API".
  */
-import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
-import { Config, Effect, Layer, Metric, Runtime } from "effect"
+import { Effect, Layer, Metric, Runtime } from "effect"
 import { createServer, type Server } from "node:http"
 import type { Duplex } from "node:stream"
-import { AdminToken, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
 import { failureMiddleware } from "./http/Failures.js"
 import { HttpHandlersLive, type HttpSettings } from "./http/Handlers.js"
 import { httpLatency, measureHttp } from "./observability/Metrics.js"
@@ -15,34 +15,11 @@ import { Api } from "./http/Api.js"
 import { StatsProjection } from "./projection/AsyncProjections.js"
 import { RebuildJobs } from "./projection/Rebuild.js"
 
-/** README "Configuration": PORT … WATCH_POLL_MS, ADMIN_TOKEN; the worker group is the one whose lag /metrics reports. */
-export const HttpConfig = Config.all({
-  port: listenPort("PORT", 3000),
-  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
-  /** Largest accepted request body in bytes (413 above). */
-  bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
-  /** A body not fully received after this long → 408, connection closed. */
-  bodyTimeoutMs: Config.integer("BODY_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
-  /** Request headers not complete after this long → 408, connection closed. */
-  headersTimeoutMs: Config.integer("HEADERS_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
-  /** An in-flight Idempotency-Key whose request has not finished after this long may be taken over. */
-  idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
-  idempotencyTtlMs: IdempotencyTtlMs,
-  /** GET /orders/:id/watch: streams per process (503 beyond), heartbeat period, the one re-read of watched streams. */
-  watch: Config.all({
-    maxConnections: Config.integer("WATCH_MAX_CONNECTIONS").pipe(Config.withDefault(1000)),
-    heartbeatMs: Config.integer("WATCH_HEARTBEAT_MS").pipe(Config.withDefault(15_000)),
-    pollMs: Config.integer("WATCH_POLL_MS").pipe(Config.withDefault(500))
-  }),
-  adminToken: AdminToken,
-  workerGroup: WorkerGroup
-})
-
-interface ServerOptions extends HttpSettings {
+export interface ServerOptions extends HttpSettings {
   readonly port: number
   readonly host: string
-  readonly headersTimeoutMs: number
-  readonly bodyTimeoutMs: number
+  /** Request headers not complete after this long → 408 and the connection closed (default 5 s). */
+  readonly headersTimeoutMs?: number
 }
 
 export const httpClientErrors = Metric.counter("http_client_errors_total", {
@@ -63,11 +40,11 @@ const clientErrorAnswer = (code: string | undefined) =>
  * HTTP 400, slow request 408, oversized headers 431), each logged and counted.
  */
 const makeServer = (options: ServerOptions, runtime: Runtime.Runtime<never>): Server => {
-  const headersTimeout = options.headersTimeoutMs
+  const headersTimeout = options.headersTimeoutMs ?? 5_000
   const server = createServer({
     headersTimeout,
     // the handler's own body timeout answers first; this is node's backstop for the whole request
-    requestTimeout: headersTimeout + options.bodyTimeoutMs + 1_000,
+    requestTimeout: headersTimeout + (options.bodyTimeoutMs ?? 5_000) + 1_000,
     connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(headersTimeout / 4)))
   })
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
@@ -104,20 +81,20 @@ export const measureLatency = HttpMiddleware.make((app) =>
 )
 
 /** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
-export const HttpLive = Layer.unwrapEffect(
-  Effect.map(Effect.orDie(HttpConfig), (options) =>
-    HttpApiBuilder.serve(measureHttp(Api)).pipe(
-      Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-      Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" })),
-      Layer.provide(HttpApiBuilder.middleware(failureMiddleware({ retryAfterSeconds: 1 }) as unknown as HttpApiBuilder.MiddlewareFn<never>)),
-      Layer.provide(HttpHandlersLive(options)),
-      Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default)),
-      Layer.provideMerge(
-        Layer.unwrapEffect(
-          Effect.map(Effect.runtime<never>(), (runtime) =>
-            NodeHttpServer.layer(() => makeServer(options, runtime), { port: options.port, host: options.host }))
-        )
-      ),
-      Layer.provide(NodeContext.layer)
-    ))
-)
+export const HttpLive = (options: ServerOptions) =>
+  HttpApiBuilder.serve(measureHttp(Api)).pipe(
+    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" })),
+    Layer.provide(HttpApiBuilder.middleware(failureMiddleware({ retryAfterSeconds: 1 }) as unknown as HttpApiBuilder.MiddlewareFn<never>)),
+    Layer.provide(HttpHandlersLive(options)),
+    Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default)),
+    Layer.provideMerge(
+      Layer.unwrapEffect(
+        Effect.map(Effect.runtime<never>(), (runtime) =>
+          NodeHttpServer.layer(() => makeServer(options, runtime), { port: options.port, host: options.host }))
+      )
+    ),
+    Layer.provide(NodeContext.layer)
+  )
+
+export { HttpServer }

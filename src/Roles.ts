@@ -20,7 +20,7 @@ import { HttpServer } from "@effect/platform"
 import { Config, Effect, Layer, Option } from "effect"
 import { OrderActors } from "./actor/OrderActors.js"
 import { HttpLive } from "./App.js"
-import { checkAdminToken, IdempotencyTtlMs } from "./Config.js"
+import { AdminToken, checkAdminToken, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
 import { MemoryDatabase } from "./eventstore/MemoryDatabase.js"
@@ -80,6 +80,30 @@ export const Production: Infrastructure = {
   crashPoints: CrashPoints.none
 }
 
+/** The api role's settings (README "Configuration": PORT … WATCH_POLL_MS, ADMIN_TOKEN); the worker group is the one
+ * whose lag /metrics reports. */
+export const HttpConfig = Config.all({
+  port: listenPort("PORT", 3000),
+  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  /** Largest accepted request body in bytes (413 above). */
+  bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
+  /** A body not fully received after this long → 408, connection closed. */
+  bodyTimeoutMs: Config.integer("BODY_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
+  /** Request headers not complete after this long → 408, connection closed. */
+  headersTimeoutMs: Config.integer("HEADERS_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
+  /** An in-flight Idempotency-Key whose request has not finished after this long may be taken over. */
+  idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
+  idempotencyTtlMs: IdempotencyTtlMs,
+  /** GET /orders/:id/watch: streams per process (503 beyond), heartbeat period, the one re-read of watched streams. */
+  watch: Config.all({
+    maxConnections: Config.integer("WATCH_MAX_CONNECTIONS").pipe(Config.withDefault(1000)),
+    heartbeatMs: Config.integer("WATCH_HEARTBEAT_MS").pipe(Config.withDefault(15_000)),
+    pollMs: Config.integer("WATCH_POLL_MS").pipe(Config.withDefault(500))
+  }),
+  adminToken: AdminToken,
+  workerGroup: WorkerGroup
+})
+
 const IdempotencyExpiryConfig = Config.all({
   ttlMs: IdempotencyTtlMs,
   intervalMs: Config.integer("IDEMPOTENCY_EXPIRY_INTERVAL_MS").pipe(Config.withDefault(60_000))
@@ -93,7 +117,7 @@ const Listening = Layer.effectDiscard(
 )
 
 const ApiRole = Layer.mergeAll(
-  Listening.pipe(Layer.provideMerge(HttpLive)),
+  Listening.pipe(Layer.provideMerge(Layer.unwrapEffect(Effect.map(Effect.orDie(HttpConfig), HttpLive)))),
   Layer.unwrapEffect(Effect.map(Effect.orDie(IdempotencyExpiryConfig), IdempotencyExpiryLive))
 ).pipe(Layer.provideMerge(DeadLetters.Default))
 
