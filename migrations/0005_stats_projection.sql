@@ -1,4 +1,4 @@
--- An async projection fed from the log (src/projection/AsyncProjections.ts): revenue per currency per day and
+-- An async projection fed from the log (src/projection/StatsProjection.ts): revenue per currency per day and
 -- order counts per state. Its checkpoint is written in the same transaction as its rows.
 CREATE TABLE projection_checkpoints (
   name            text   PRIMARY KEY,

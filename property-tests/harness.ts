@@ -6,7 +6,7 @@
  */
 import { ConfigProvider, Context, Effect, Layer, ManagedRuntime } from "effect"
 import { randomUUID } from "node:crypto"
-import { MemoryStores, PgStores } from "../src/Roles.js"
+import { MemoryStores, PgStores } from "../src/Stores.js"
 import { OrderActors } from "../src/actor/OrderActors.js"
 import { CrashPoints } from "../src/CrashPoints.js"
 import { DeadLetters, type Parked } from "../src/deadletter/DeadLetters.js"

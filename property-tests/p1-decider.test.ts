@@ -9,7 +9,8 @@ import { Either } from "effect"
 import type { OrderEvent, OrderState } from "../src/domain/Order.js"
 import { decide, evolve, fold } from "../src/domain/OrderDecider.js"
 import { illegalSuccessor } from "../test/support/invariants.js"
-import { commandArb, fc, orderIds, params } from "./support.js"
+import { commandArb, orderIds } from "../test/support/fixtures.js"
+import { fc, params } from "./support.js"
 
 describe("P1 decider", () => {
   it("random command sequences: only legal transitions, rejections emit nothing, version = events", () => {

@@ -11,9 +11,9 @@ import { OrderActors } from "../src/actor/OrderActors.js"
 import type { OrderId, PaymentId } from "../src/domain/Order.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
 import { uuidv7 } from "../src/Ids.js"
-import { cmd } from "../test/support/fixtures.js"
+import { type CommandKind as Kind, commandOf, paymentIds } from "../test/support/fixtures.js"
 import { run, storesFor } from "./harness.js"
-import { type Backend, fc, params, paymentIds } from "./support.js"
+import { type Backend, fc, params } from "./support.js"
 
 type Status = "CREATED" | "PAYMENT_PENDING" | "PAID" | "FAILED" | "CANCELLED"
 type Outcome = "appended" | "nothing" | "rejected"
@@ -28,7 +28,6 @@ interface Real {
   readonly ids: ReadonlyArray<OrderId>
 }
 
-type Kind = "place" | "start" | "succeed" | "fail" | "cancel"
 
 /** The model's transition table: what a command does to (status, payment), independent of the decider. */
 const expect = (kind: Kind, order: Model["orders"][number], payment: string): Outcome => {
@@ -71,15 +70,7 @@ class OrderCommandRun implements fc.AsyncCommand<Model, Real> {
   check = () => true
   async run(model: Model, real: Real) {
     const id = real.ids[this.order]!
-    const command = this.kind === "place"
-      ? cmd.place(id)
-      : this.kind === "start"
-      ? cmd.start(this.payment, id)
-      : this.kind === "succeed"
-      ? cmd.succeed(this.payment, id)
-      : this.kind === "fail"
-      ? cmd.fail(this.payment, id)
-      : cmd.cancel(id)
+    const command = commandOf(this.kind, id, this.payment)
     const result = await run(Effect.either(real.actors.execute(command)))
     const got: Outcome = Either.isLeft(result) ? "rejected" : result.right.events.length > 0 ? "appended" : "nothing"
     const state = model.orders[this.order]!

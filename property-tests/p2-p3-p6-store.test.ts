@@ -16,12 +16,14 @@ import { OrderActors } from "../src/actor/OrderActors.js"
 import type { Order, OrderCommand, OrderEvent, OrderId, OrderState } from "../src/domain/Order.js"
 import { decide, evolve, fold } from "../src/domain/OrderDecider.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
-import { OrdersReadModel } from "../src/projection/OrdersProjection.js"
+import { OrdersReadModel } from "../src/projection/OrdersReadModel.js"
+import { OrderAfterAppend } from "../src/projection/OrdersTable.js"
 import { rebuildOrders, verifyOrders } from "../src/projection/Rebuild.js"
 import { uuidv7 } from "../src/Ids.js"
 import { checkStoredOrder } from "../test/support/invariants.js"
 import { run, storesFor } from "./harness.js"
-import { type Backend, commandArb, fc, orderIds, params } from "./support.js"
+import { commandArb, orderIds } from "../test/support/fixtures.js"
+import { type Backend, fc, params } from "./support.js"
 
 /** Map the arbitrary's fixed order ids to fresh ones, so runs sharing a database never meet. */
 const freshIds = (commands: ReadonlyArray<OrderCommand>): ReadonlyArray<OrderCommand> => {
@@ -101,7 +103,7 @@ for (const backend of ["memory", "postgres"] as Array<Backend>) {
               const durable = yield* Layer.build(stores.fresh())
               const store = Context.get(durable, EventStore)
               const append = (chunk: (typeof chunks)[number]) =>
-                store.append({ streamId, expectedVersion: chunk.expected, events: chunk.events, state: chunk.state, metadata: {} })
+                store.append({ streamId, expectedVersion: chunk.expected, events: chunk.events, metadata: {}, inputs: Context.make(OrderAfterAppend, chunk.state) })
               for (const chunk of chunks) yield* append(chunk)
               for (const r of replays) {
                 const again = yield* append(chunks[r % chunks.length]!)

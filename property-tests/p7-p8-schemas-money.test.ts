@@ -11,7 +11,8 @@ import { Arbitrary, Either, FastCheck, Schema } from "effect"
 import { currencyExponents, formatMoney, parseMoney } from "../src/domain/Money.js"
 import { OrderCommand, OrderEvent, OrderPlaced } from "../src/domain/Order.js"
 import { decodeEvent, decodeEventWith, encodeEvent, schemaVersions } from "../src/eventstore/EventCodec.js"
-import { fc, moneyArb, params } from "./support.js"
+import { moneyArb } from "../test/support/fixtures.js"
+import { fc, params } from "./support.js"
 
 const roundTrip = <A, I>(schema: Schema.Schema<A, I>) => {
   const encode = Schema.encodeSync(schema)

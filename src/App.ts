@@ -12,7 +12,7 @@ import { failureMiddleware } from "./http/Failures.js"
 import { HttpHandlersLive, type HttpSettings } from "./http/Handlers.js"
 import { httpLatency, measureHttp } from "./observability/Metrics.js"
 import { Api } from "./http/Api.js"
-import { StatsProjection } from "./projection/AsyncProjections.js"
+import { StatsProjection } from "./projection/StatsProjection.js"
 import { RebuildJobs } from "./projection/Rebuild.js"
 
 export interface ServerOptions extends HttpSettings {

@@ -23,40 +23,18 @@ import { HttpLive } from "./App.js"
 import { AdminToken, checkAdminToken, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
-import { MemoryDatabase } from "./eventstore/MemoryDatabase.js"
-import { MemoryEventStore } from "./eventstore/MemoryEventStore.js"
-import { PgEventStore } from "./eventstore/PgEventStore.js"
 import { IdempotencyExpiryLive } from "./idempotency/IdempotencyExpiry.js"
-import { MemoryIdempotencyKeys, PgIdempotencyKeys } from "./idempotency/IdempotencyKeys.js"
-import { MemoryInbox, PgInbox } from "./inbox/Inbox.js"
 import { type Kafka, KafkaLive } from "./kafka/Kafka.js"
-import { MemoryOutbox, PgOutbox } from "./outbox/Outbox.js"
-import { LocalOutboxSignal, PgOutboxSignal } from "./outbox/OutboxSignal.js"
 import { Relay, RelayLive } from "./outbox/Relay.js"
 import { HttpPaymentGateway, type PaymentGateway } from "./payment/PaymentGateway.js"
 import { PaymentProcessor } from "./payment/PaymentProcess.js"
 import { PaymentSchedulerLive } from "./payment/PaymentScheduler.js"
 import { PaymentWorkerLive } from "./payment/PaymentWorker.js"
-import { StatsProjection, StatsProjectorLive } from "./projection/AsyncProjections.js"
-import { MemoryOrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
+import { StatsProjection, StatsProjectorLive } from "./projection/StatsProjection.js"
 import { Readiness } from "./Readiness.js"
 import { RetentionLive } from "./retention/Retention.js"
 import { PaymentSimulatorLive } from "./simulator/PaymentSimulator.js"
-
-/** EventStore, OrdersReadModel, IdempotencyKeys, Inbox, Outbox and the outbox wake-up over PostgreSQL (needs a PgClient). */
-export const PgStores = Layer.mergeAll(PgEventStore, PgOrdersReadModel, PgIdempotencyKeys, PgInbox, PgOutbox, PgOutboxSignal)
-
-/** The same services over one fresh in-memory database. */
-export const MemoryStores = Layer.mergeAll(
-  MemoryEventStore,
-  MemoryOrdersReadModel,
-  MemoryIdempotencyKeys,
-  MemoryInbox,
-  MemoryOutbox,
-  LocalOutboxSignal
-).pipe(
-  Layer.provideMerge(MemoryDatabase.layer)
-)
+import { PgStores } from "./Stores.js"
 
 /** What the roles of one process share: the order actors over the PostgreSQL stores, and readiness. */
 export const ProcessCore = Layer.mergeAll(OrderActors.Default, Readiness.Default).pipe(Layer.provideMerge(PgStores))

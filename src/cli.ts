@@ -13,13 +13,14 @@ import { SqlClient } from "@effect/sql"
 import { Console, Effect, Layer, Option } from "effect"
 import { type DeadLetter, DeadLetters } from "./deadletter/DeadLetters.js"
 import type { OrderId } from "./domain/Order.js"
+import { AppendProjections } from "./Stores.js"
 import { PgEventStore } from "./eventstore/PgEventStore.js"
 import { EventStore } from "./eventstore/EventStore.js"
 import { toEventView, toView } from "./http/Handlers.js"
 import { KafkaLive } from "./kafka/Kafka.js"
 import { LoggingLive } from "./observability/Logging.js"
-import { OrdersReadModel, PgOrdersReadModel } from "./projection/OrdersProjection.js"
-import { StatsProjection } from "./projection/AsyncProjections.js"
+import { OrdersReadModel, PgOrdersReadModel } from "./projection/OrdersReadModel.js"
+import { StatsProjection } from "./projection/StatsProjection.js"
 import { type Progress, rebuildOrders, verifyOrders } from "./projection/Rebuild.js"
 import { DatabaseLive } from "./Sql.js"
 
@@ -183,7 +184,9 @@ const root = Command.make("orders-es").pipe(
 
 const cli = Command.run(root, { name: "orders-es", version: "0.1.0" })
 
-const Services = Layer.mergeAll(PgEventStore, PgOrdersReadModel).pipe(Layer.provideMerge(Database))
+const Services = Layer.mergeAll(PgEventStore.pipe(Layer.provide(AppendProjections)), PgOrdersReadModel).pipe(
+  Layer.provideMerge(Database)
+)
 
 cli(process.argv).pipe(
   Effect.provide(Services),

@@ -7,10 +7,9 @@ import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { PgStores } from "../src/Roles.js"
+import { PgStores } from "../src/Stores.js"
 import { Layer } from "effect"
-import { randomCommand } from "./support/commands.js"
-import { cmd, newOrderId } from "./support/fixtures.js"
+import { cmd, newOrderId, sampleCommands } from "./support/fixtures.js"
 import { checkStoredOrder } from "./support/invariants.js"
 import { onTestDatabase, testDatabaseUrl } from "./support/TestDatabase.js"
 
@@ -41,7 +40,7 @@ describe("concurrent commands on one order", () => {
         const actors = yield* OrderActors
         const ids = yield* placeOrders(10)
         const results = yield* Effect.forEach(
-          ids.flatMap((id) => Array.from({ length: 50 }, () => randomCommand(id))),
+          ids.flatMap((id, i) => sampleCommands(id, 50, i)),
           (c) => Effect.either(actors.execute(c)),
           { concurrency: "unbounded" }
         )
@@ -52,13 +51,14 @@ describe("concurrent commands on one order", () => {
     it.effect("50 concurrent commands per order, from two separate processes", () =>
       Effect.gen(function*() {
         const ids = yield* placeOrders(10)
-        const run = () =>
+        // each process draws its own commands (seed 1 and 2), so the two race on different commands
+        const run = (seed: number) =>
           Effect.async<string>((resume) => {
-            execFile(process.execPath, ["--import", "tsx", hammer, url, "25", ...ids], (error, stdout, stderr) => {
+            execFile(process.execPath, ["--import", "tsx", hammer, url, "25", String(seed), ...ids], (error, stdout, stderr) => {
               resume(error ? Effect.die(new Error(`${error.message}\n${stderr}`)) : Effect.succeed(stdout))
             })
           })
-        const outputs = yield* Effect.all([run(), run()], { concurrency: 2 })
+        const outputs = yield* Effect.all([run(1), run(2)], { concurrency: 2 })
         for (const output of outputs) {
           const outcomes = JSON.parse(output.trim().split("\n").pop()!) as Record<string, number>
           assert.strictEqual(Object.values(outcomes).reduce((a, b) => a + b, 0), 250, output)

@@ -4,12 +4,13 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Either, Layer, Option } from "effect"
+import { ConfigProvider, Context, Effect, Either, Layer, Option } from "effect"
 import type { Order, OrderEvent, OrderId } from "../src/domain/Order.js"
 import { fold } from "../src/domain/OrderDecider.js"
-import { MemoryStores, PgStores } from "../src/Roles.js"
+import { MemoryStores, PgStores } from "../src/Stores.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
-import { OrdersReadModel } from "../src/projection/OrdersProjection.js"
+import { OrdersReadModel } from "../src/projection/OrdersReadModel.js"
+import { OrderAfterAppend } from "../src/projection/OrdersTable.js"
 import { cmd, newOrderId, p1 } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 import { decide } from "../src/domain/OrderDecider.js"
@@ -29,8 +30,8 @@ const append = (orderId: OrderId, expectedVersion: number, events: ReadonlyArray
       streamId: orderId,
       expectedVersion,
       events,
-      state: fold(events, fold(before)) as Order,
-      metadata: { correlationId: "test" }
+      metadata: { correlationId: "test" },
+      inputs: Context.make(OrderAfterAppend, fold(events, fold(before)) as Order)
     }))
 
 const contract = (name: string, stores: Layer.Layer<EventStore | OrdersReadModel>) =>

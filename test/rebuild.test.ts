@@ -7,10 +7,9 @@ import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { PgStores } from "../src/Roles.js"
+import { PgStores } from "../src/Stores.js"
 import { rebuildOrders, verifyOrders } from "../src/projection/Rebuild.js"
-import { randomCommand } from "./support/commands.js"
-import { cmd, newOrderId } from "./support/fixtures.js"
+import { cmd, newOrderId, sampleCommands } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 
 const history = (orders: number, commandsPerOrder: number) =>
@@ -19,7 +18,7 @@ const history = (orders: number, commandsPerOrder: number) =>
     const ids = Array.from({ length: orders }, newOrderId)
     yield* Effect.forEach(ids, (id) => actors.execute(cmd.place(id)), { concurrency: 8 })
     yield* Effect.forEach(
-      ids.flatMap((id) => Array.from({ length: commandsPerOrder }, () => randomCommand(id))),
+      ids.flatMap((id, i) => sampleCommands(id, commandsPerOrder, i)),
       (c) => Effect.either(actors.execute(c)),
       { concurrency: 8 }
     )

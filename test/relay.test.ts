@@ -24,7 +24,7 @@ import {
   Option,
   Scope
 } from "effect"
-import { PgStores } from "../src/Roles.js"
+import { AppendProjections, PgStores } from "../src/Stores.js"
 import { OrderActors } from "../src/actor/OrderActors.js"
 import { CrashPoints } from "../src/CrashPoints.js"
 import type { OrderId, PaymentId } from "../src/domain/Order.js"
@@ -36,6 +36,7 @@ import { Kafka } from "../src/kafka/Kafka.js"
 import { Outbox, RELAY_LOCK } from "../src/outbox/Outbox.js"
 import { OutboxSignal, PgOutboxSignal } from "../src/outbox/OutboxSignal.js"
 import { Relay, relayLeader, RelayLive } from "../src/outbox/Relay.js"
+import { OrderAfterAppend } from "../src/projection/OrdersTable.js"
 import { cmd, newId, newOrderId } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 import { suiteId, TestKafka } from "./support/TestKafka.js"
@@ -298,7 +299,7 @@ describe("relay", () => {
 describe("relay wake-up across processes", () => {
   // regression: the append NOTIFYd with an empty payload, which @effect/sql-pg's `listen` drops, so relays in
   // other processes only ever published on their poll (found by the API work's watch stream)
-  layer(onTestDatabase("relay_wake", Layer.mergeAll(PgOutboxSignal, PgEventStore)), { excludeTestServices: true, timeout: "60 seconds" })(
+  layer(onTestDatabase("relay_wake", Layer.mergeAll(PgOutboxSignal, PgEventStore.pipe(Layer.provide(AppendProjections)))), { excludeTestServices: true, timeout: "60 seconds" })(
     (it) => {
       it.effect("an append in another process wakes this process's relay through LISTEN", () =>
         Effect.gen(function*() {
@@ -309,7 +310,7 @@ describe("relay wake-up across processes", () => {
           const orderId = newOrderId()
           const events = Either.getOrThrow(decide(cmd.place(orderId), undefined))
           yield* Effect.sleep(Duration.millis(500))
-          yield* store.append({ streamId: orderId, expectedVersion: 0, events, state: fold(events)!, metadata: {} })
+          yield* store.append({ streamId: orderId, expectedVersion: 0, events, metadata: {}, inputs: Context.make(OrderAfterAppend, fold(events)!) })
           const exit = yield* Fiber.await(woken).pipe(Effect.timeout(Duration.seconds(20)), Effect.option)
           assert.isTrue(exit._tag === "Some", "the relay was not woken by the append's NOTIFY")
         }).pipe(Effect.scoped))

@@ -4,14 +4,15 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Schedule } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Schedule } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { PgStores } from "../src/Roles.js"
+import { PgStores } from "../src/Stores.js"
 import { OrderPlaced, type PaymentId, PaymentRequested } from "../src/domain/Order.js"
 import { encodeEvent } from "../src/eventstore/EventCodec.js"
 import { fold } from "../src/domain/OrderDecider.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
-import { StatsProjection } from "../src/projection/AsyncProjections.js"
+import { OrderAfterAppend } from "../src/projection/OrdersTable.js"
+import { StatsProjection } from "../src/projection/StatsProjection.js"
 import { cmd, eur, newId, newOrderId } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 
@@ -56,7 +57,7 @@ describe("stats projection", () => {
         const a = cmd.place(newOrderId())
         const events = [new OrderPlaced({ eventId: a.commandId, orderId: a.orderId, userId: a.userId, amount: a.amount, occurredAt: a.at })]
         const longTx = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
-          yield* store.append({ streamId: a.orderId, expectedVersion: 0, events, state: fold(events)!, metadata: {} })
+          yield* store.append({ streamId: a.orderId, expectedVersion: 0, events, metadata: {}, inputs: Context.make(OrderAfterAppend, fold(events)!) })
           yield* Deferred.succeed(appended, undefined)
           yield* Deferred.await(release)
         })))

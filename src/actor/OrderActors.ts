@@ -11,24 +11,21 @@
  * an append (which the version check guards); a rejection or a no-op decided on a cached or assumed state is
  * confirmed against a fresh read first, since another process may have moved the order.
  */
-import { Config, Duration, Effect, Either, Schedule } from "effect"
+import { Clock, Config, Context, Duration, Effect, Either, Schedule } from "effect"
 import { type Order, type OrderCommand, type OrderEvent, type OrderId, type OrderState, type Rejection, versionOf } from "../domain/Order.js"
 import { decide, fold } from "../domain/OrderDecider.js"
-import {
-  type ConcurrencyConflict,
-  type EventMetadata,
-  EventStore,
-  type IdempotentResponse,
-  type InboxEntry
-} from "../eventstore/EventStore.js"
+import { type ConcurrencyConflict, type EventMetadata, EventStore } from "../eventstore/EventStore.js"
+import { CompletesKey, type StoredResponse } from "../idempotency/IdempotencyCompletion.js"
+import { FinishedMessage, type InboxEntry } from "../inbox/Inbox.js"
 import { OutboxSignal } from "../outbox/OutboxSignal.js"
+import { OrderAfterAppend } from "../projection/OrdersTable.js"
 import { currentTraceContext, traced } from "../observability/Tracing.js"
 import { makePermits, type Permits } from "../Permits.js"
 
 export interface ExecuteOptions {
   readonly metadata?: EventMetadata | undefined
   /** For a request with an Idempotency-Key: the response to store, completed in the append's transaction. */
-  readonly idempotency?: { readonly key: string; readonly respond: (order: Order) => Omit<IdempotentResponse, "key"> } | undefined
+  readonly idempotency?: { readonly key: string; readonly respond: (order: Order) => StoredResponse } | undefined
   /** For a command caused by a consumed message: the inbox row, written in the append's transaction. */
   readonly inbox?: InboxEntry | undefined
 }
@@ -56,6 +53,15 @@ export const ActorConfig = Config.all({
   cacheMax: Config.integer("ACTOR_CACHE_MAX").pipe(Config.withDefault(20_000))
 })
 
+/** What the inline projections write with an append: the order after it; the response of its Idempotency-Key;
+ * the inbox row of the message that caused it. */
+const appendInputs = (next: Order, options: ExecuteOptions) => {
+  let inputs = Context.make(OrderAfterAppend, next) as Context.Context<never>
+  if (options.idempotency) inputs = Context.add(inputs, CompletesKey, { key: options.idempotency.key, ...options.idempotency.respond(next) })
+  if (options.inbox) inputs = Context.add(inputs, FinishedMessage, options.inbox)
+  return inputs
+}
+
 /** Attempts after a conflict: one at once (it reloads the stream), then up to this many with backoff (9 in all). */
 const conflictRetries = 7
 
@@ -77,12 +83,11 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
         return actor
       })
     const release = (actor: Actor) =>
-      Effect.sync(() => {
+      Effect.map(Clock.currentTimeMillis, (now) => {
         actor.users--
-        actor.idleSince = Date.now()
+        actor.idleSince = now
       })
-    const evict = Effect.sync(() => {
-      const now = Date.now()
+    const evict = Effect.map(Clock.currentTimeMillis, (now) => {
       const idle: Array<[OrderId, Actor]> = []
       for (const entry of actors) {
         if (entry[1].users > 0) continue
@@ -121,15 +126,12 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
           return { order: state!, events }
         }
         const next = fold(events, state)!
-        const idempotency = options.idempotency && { key: options.idempotency.key, ...options.idempotency.respond(next) }
         yield* store.append({
           streamId: command.orderId,
           expectedVersion: versionOf(state),
           events,
-          state: next,
           metadata: { ...options.metadata, ...(yield* currentTraceContext) },
-          idempotency,
-          inbox: options.inbox
+          inputs: appendInputs(next, options)
         }).pipe(traced("EventStore.append", { attributes: { "order.id": command.orderId, "event.types": events.map((e) => e._tag).join(",") } }), Effect.tapError(() =>
           Effect.sync(() => {
             actor.cached = undefined

@@ -98,6 +98,18 @@ const originalOf = (r: Row) => ({
 const columns = "id::text AS id, consumer, topic, partition, \"offset\", message_key, value, headers, value_bytes, " +
   "key_bytes, header_bytes, error, attempts, status, created_at, updated_at"
 
+/** Retention: delete up to `limit` dead letters discarded more than `hours` ago (parked and replayed ones stay:
+ * they are the operator's record); how many. */
+export const deleteDiscarded = (sql: SqlClient.SqlClient) => (hours: number, limit: number) =>
+  Effect.map(
+    sql`DELETE FROM dead_letters WHERE id IN (
+          SELECT id FROM dead_letters
+          WHERE status = 'discarded' AND updated_at < now() - ${hours} * interval '1 hour'
+          ORDER BY updated_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        RETURNING id`,
+    (rows) => rows.length
+  )
+
 export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient

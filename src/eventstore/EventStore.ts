@@ -1,15 +1,17 @@
 /**
- * The event store contract (DESIGN §4), one service with a PostgreSQL and an in-memory implementation.
+ * The event store contract (docs/ARCHITECTURE.md "Event store contract"), one service with a PostgreSQL and an
+ * in-memory implementation.
  *
- * `append` is the only way anything is written about an order. In ONE atomic step it stores the events
- * (stream versions expectedVersion+1.., no gap), one outbox row per event, the `orders` projection row of the
- * resulting state, the completed idempotency record when the request carried an Idempotency-Key, and the
- * inbox row when a consumed message caused it.
+ * The store knows streams and events only. `append` stores the events (stream versions expectedVersion+1..,
+ * no gap) and, in the same atomic step, whatever the inline projections registered with the store write for
+ * them (src/eventstore/InlineProjection.ts: the `orders` row, the outbox rows, the idempotency record, the
+ * inbox row — each defined by its owner). What a projection needs beyond the events the caller hands over in
+ * `inputs`, under the projection's own tag.
  * - the stream moved since `expectedVersion` → `ConcurrencyConflict`, nothing written;
  * - every event id is already stored (a retried append) → success, nothing written (`duplicate: true`).
  */
 import { Context, Data, type Effect } from "effect"
-import type { Order, OrderEvent, OrderId } from "../domain/Order.js"
+import type { OrderEvent, OrderId } from "../domain/Order.js"
 
 export interface EventMetadata {
   readonly correlationId?: string | undefined
@@ -28,29 +30,13 @@ export interface RecordedEvent {
   readonly recordedAt: Date
 }
 
-/** The stored answer to a request made with an Idempotency-Key. */
-export interface IdempotentResponse {
-  readonly key: string
-  readonly status: number
-  readonly body: unknown
-}
-
 export interface AppendRequest {
   readonly streamId: OrderId
   readonly expectedVersion: number
   readonly events: ReadonlyArray<OrderEvent>
-  /** The order after the events: written to the `orders` projection in the same transaction. */
-  readonly state: Order
   readonly metadata: EventMetadata
-  readonly idempotency?: IdempotentResponse | undefined
-  /** For a command caused by a consumed message: its inbox row, written in the same transaction. */
-  readonly inbox?: InboxEntry | undefined
-}
-
-/** A message a consumer has finished: (consumer, message id) is stored once. */
-export interface InboxEntry {
-  readonly consumer: string
-  readonly messageId: string
+  /** For the inline projections, each under its own tag (e.g. the order after the events); read by them only. */
+  readonly inputs: Context.Context<never>
 }
 
 export interface AppendResult {

@@ -1,17 +1,32 @@
-/** In-memory EventStore over MemoryDatabase: the same contract as PgEventStore (test/eventstore.test.ts). */
+/**
+ * In-memory EventStore over a MemoryDatabase: the same contract as PgEventStore (test/eventstore.test.ts).
+ * An append stores its events in the event store's own table, then runs every registered inline projection's
+ * in-memory twin, in one synchronous step.
+ */
 import { Effect, Layer } from "effect"
-import { type AppendResult, ConcurrencyConflict, EventStore, type RecordedEvent } from "./EventStore.js"
+import { MemoryDatabase, memoryTable } from "../database/MemoryDatabase.js"
 import { schemaVersions } from "./EventCodec.js"
-import { MemoryDatabase } from "./MemoryDatabase.js"
+import { type AppendResult, ConcurrencyConflict, EventStore, type RecordedEvent } from "./EventStore.js"
+import { InlineProjections } from "./InlineProjection.js"
+
+/** The log: every event in position order, each stream's events, the stored event ids. */
+const MemoryEvents = memoryTable("events", () => ({
+  events: new Array<RecordedEvent>(),
+  streams: new Map<string, Array<RecordedEvent>>(),
+  eventIds: new Set<string>()
+}))
 
 export const MemoryEventStore = Layer.effect(
   EventStore,
-  Effect.map(MemoryDatabase, (db) =>
-    EventStore.of({
+  Effect.gen(function*() {
+    const db = yield* MemoryDatabase
+    const log = db.table(MemoryEvents)
+    const projections = (yield* InlineProjections).map((p) => p.memory(db))
+    return EventStore.of({
       append: (request) =>
         Effect.suspend((): Effect.Effect<AppendResult, ConcurrencyConflict> => {
-          const stream = db.streams.get(request.streamId) ?? []
-          const stored = request.events.filter((e) => db.eventIds.has(e.eventId)).length
+          const stream = log.streams.get(request.streamId) ?? []
+          const stored = request.events.filter((e) => log.eventIds.has(e.eventId)).length
           if (stored > 0 && stored === request.events.length) {
             return Effect.succeed({ version: stream.length, duplicate: true })
           }
@@ -25,34 +40,23 @@ export const MemoryEventStore = Layer.effect(
             )
           }
           const recordedAt = new Date()
-          for (const event of request.events) {
-            const recorded: RecordedEvent = {
-              position: BigInt(db.events.length + 1),
-              streamId: request.streamId,
-              version: stream.length + 1,
-              schemaVersion: schemaVersions[event._tag],
-              event,
-              metadata: request.metadata,
-              recordedAt
-            }
-            stream.push(recorded)
-            db.events.push(recorded)
-            db.eventIds.add(event.eventId)
-            db.outbox.push({ position: recorded.position, streamId: request.streamId, publishedAt: null })
-          }
-          db.streams.set(request.streamId, stream)
-          const current = db.orders.get(request.streamId)
-          if (current === undefined || current.version < request.state.version) {
-            db.orders.set(request.streamId, request.state)
-          }
-          const idem = request.idempotency && db.idempotency.get(request.idempotency.key)
-          if (idem && request.idempotency) {
-            idem.status = "completed"
-            idem.response = { status: request.idempotency.status, body: request.idempotency.body }
-          }
-          if (request.inbox) db.inbox.add(`${request.inbox.consumer}/${request.inbox.messageId.toLowerCase()}`)
+          const recorded = request.events.map((event, k): RecordedEvent => ({
+            position: BigInt(log.events.length + k + 1),
+            streamId: request.streamId,
+            version: stream.length + k + 1,
+            schemaVersion: schemaVersions[event._tag],
+            event,
+            metadata: request.metadata,
+            recordedAt
+          }))
+          stream.push(...recorded)
+          log.events.push(...recorded)
+          for (const event of request.events) log.eventIds.add(event.eventId)
+          log.streams.set(request.streamId, stream)
+          for (const project of projections) project(request, recorded)
           return Effect.succeed({ version: stream.length, duplicate: false })
         }),
-      readStream: (streamId) => Effect.sync(() => [...(db.streams.get(streamId) ?? [])])
-    }))
+      readStream: (streamId) => Effect.sync(() => [...(log.streams.get(streamId) ?? [])])
+    })
+  })
 )

@@ -1,7 +1,7 @@
 /**
  * `GET /orders/:id/watch`: an order's events as server-sent events until the order is terminal. One hub per
  * process holds the watchers (at most WATCH_MAX_CONNECTIONS; 503 beyond). It listens to the commit
- * notifications the relay gets (PostgreSQL NOTIFY on channel `outbox`, sent by every append): on each
+ * notifications the relay gets (PostgreSQL NOTIFY on the appends channel, sent by every append): on each
  * notification, coalesced, ONE query re-reads the new events of every watched stream — no query per client.
  * The same query runs every WATCH_POLL_MS while anyone watches, as the safety net (a LISTEN connection that
  * was lost is not re-established by @effect/sql-pg: README Notes). It never shares the relay's in-process
@@ -17,8 +17,8 @@ import { Context, Duration, Effect, Layer, Metric, Option, Queue, Schedule, Stre
 import { type OrderId, OrderNotFound, type OrderState } from "../domain/Order.js"
 import { evolve } from "../domain/OrderDecider.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
-import { type EventRow, toRecordedEvent } from "../eventstore/PgEventStore.js"
-import { OUTBOX_CHANNEL } from "../outbox/OutboxSignal.js"
+import { APPENDS_CHANNEL } from "../database/Notifications.js"
+import { type EventRow, toRecordedEvent } from "../eventstore/EventRows.js"
 import { TooManyWatchers } from "./Api.js"
 import { toEventView, toView } from "./Views.js"
 
@@ -133,7 +133,7 @@ const make = (settings: WatchSettings) =>
       Effect.forkScoped
     )
     if (Option.isSome(pg)) {
-      yield* pg.value.listen(OUTBOX_CHANNEL).pipe(
+      yield* pg.value.listen(APPENDS_CHANNEL).pipe(
         Stream.runForEach(() => Queue.offer(wakes, undefined)),
         Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) }),
         Effect.forkScoped

@@ -11,18 +11,14 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
-import { MemoryDatabase, type MemoryIdempotencyRecord } from "../eventstore/MemoryDatabase.js"
+import { MemoryDatabase } from "../database/MemoryDatabase.js"
+import { MemoryIdempotencyRecords, type StoredResponse } from "./IdempotencyCompletion.js"
 
 export type Claim =
   | { readonly _tag: "Claimed" }
   | { readonly _tag: "Replay"; readonly status: number; readonly body: unknown }
   | { readonly _tag: "InFlight" }
   | { readonly _tag: "Mismatch" }
-
-export interface StoredResponse {
-  readonly status: number
-  readonly body: unknown
-}
 
 export interface ClaimRequest {
   readonly key: string
@@ -98,33 +94,30 @@ export const PgIdempotencyKeys = Layer.effect(
 export const MemoryIdempotencyKeys = Layer.effect(
   IdempotencyKeys,
   Effect.map(MemoryDatabase, (db) => {
-    // the shared record type has no room for these: kept beside it, per record object
-    const meta = new WeakMap<MemoryIdempotencyRecord, { token: string; createdAt: number }>()
+    const records = db.table(MemoryIdempotencyRecords)
     const fresh = (key: string, fingerprint: string, token: string, now: number) => {
-      const record: MemoryIdempotencyRecord = { key, fingerprint, status: "in_flight", response: null, lockedAt: now }
-      db.idempotency.set(key, record)
-      meta.set(record, { token, createdAt: now })
+      records.set(key, { key, fingerprint, status: "in_flight", response: null, lockedAt: now, token, createdAt: now })
       return claimed
     }
     return IdempotencyKeys.of({
       claim: ({ fingerprint, key, leaseMs, token, ttlMs }) =>
         Effect.sync((): Claim => {
           const now = Date.now()
-          const record = db.idempotency.get(key)
+          const record = records.get(key)
           if (record === undefined) return fresh(key, fingerprint, token, now)
-          if ((meta.get(record)?.createdAt ?? now) < now - ttlMs) return fresh(key, fingerprint, token, now)
+          if (record.createdAt < now - ttlMs) return fresh(key, fingerprint, token, now)
           if (record.fingerprint !== fingerprint) return mismatch
           if (record.status === "completed" && record.response) return { _tag: "Replay", ...record.response }
           if (record.lockedAt < now - leaseMs) {
             record.lockedAt = now
-            meta.set(record, { token, createdAt: meta.get(record)?.createdAt ?? now })
+            record.token = token
             return claimed
           }
           return inFlight
         }),
       complete: (key, response) =>
         Effect.sync(() => {
-          const record = db.idempotency.get(key)
+          const record = records.get(key)
           if (record) {
             record.status = "completed"
             record.response = response
@@ -132,17 +125,17 @@ export const MemoryIdempotencyKeys = Layer.effect(
         }),
       release: (key, token) =>
         Effect.sync(() => {
-          const record = db.idempotency.get(key)
-          if (record?.status === "in_flight" && meta.get(record)?.token === token) db.idempotency.delete(key)
+          const record = records.get(key)
+          if (record?.status === "in_flight" && record.token === token) records.delete(key)
         }),
       expire: (ttlMs, batch) =>
         Effect.sync(() => {
           const cutoff = Date.now() - ttlMs
           let n = 0
-          for (const [key, record] of db.idempotency) {
+          for (const [key, record] of records) {
             if (n >= batch) break
-            if ((meta.get(record)?.createdAt ?? Infinity) < cutoff) {
-              db.idempotency.delete(key)
+            if (record.createdAt < cutoff) {
+              records.delete(key)
               n++
             }
           }

@@ -1,18 +1,68 @@
 /**
  * The consumer inbox (dedupe, DESIGN §8): which messages a consumer has finished. A handler that appends
- * events writes its inbox row inside that append (EventStore.append's `inbox`); `markProcessed` is for the
- * outcomes that append nothing. In PostgreSQL, lookups made at the same time (the messages of one Kafka batch)
+ * events writes its inbox row inside that append (`InboxProjection`: the append's inputs carry a
+ * `FinishedMessage`); `markProcessed` is for the outcomes that append nothing. In PostgreSQL, lookups made at the same time (the messages of one Kafka batch)
  * are answered by one query (src/Batcher.ts).
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Either, Layer } from "effect"
 import { makeBatcher } from "../Batcher.js"
-import { MemoryDatabase } from "../eventstore/MemoryDatabase.js"
+import { MemoryDatabase, memoryTable } from "../database/MemoryDatabase.js"
+import { inlineProjection } from "../eventstore/InlineProjection.js"
+
+/** A message a consumer has finished: (consumer, message id) is stored once. */
+export interface InboxEntry {
+  readonly consumer: string
+  readonly messageId: string
+}
+
+/** The message whose handling made an append: its inbox row is written in the append's transaction. */
+export class FinishedMessage extends Context.Tag("FinishedMessage")<FinishedMessage, InboxEntry>() {}
+
+/** The in-memory `inbox` table, rows as `${consumer}/${messageId}` (message ids lower case: PostgreSQL's uuid
+ * compares them whatever their case). */
+const MemoryInboxRows = memoryTable("inbox", () => new Set<string>())
+const memoryKey = (entry: InboxEntry) => `${entry.consumer}/${entry.messageId.toLowerCase()}`
+
+export const InboxProjection = inlineProjection({
+  name: "inbox",
+  pg: {
+    input: {
+      columns: { consumer: "text", message_id: "uuid" },
+      rows: (request) => {
+        const finished = Context.getOption(request.inputs, FinishedMessage)
+        return finished._tag === "Some" ? [{ consumer: finished.value.consumer, message_id: finished.value.messageId }] : []
+      }
+    },
+    write: (sql, { input, written }) => sql`
+      INSERT INTO inbox (consumer, message_id)
+      SELECT consumer, message_id FROM ${input} WHERE i IN (SELECT i FROM ${written})
+      ON CONFLICT DO NOTHING`
+  },
+  memory: (db) => {
+    const rows = db.table(MemoryInboxRows)
+    return (request) => {
+      const finished = Context.getOption(request.inputs, FinishedMessage)
+      if (finished._tag === "Some") rows.add(memoryKey(finished.value))
+    }
+  }
+})
 
 export class Inbox extends Context.Tag("Inbox")<Inbox, {
   readonly isProcessed: (consumer: string, messageId: string) => Effect.Effect<boolean>
   readonly markProcessed: (consumer: string, messageId: string) => Effect.Effect<void>
 }>() {}
+
+/** Retention: delete up to `limit` rows processed more than `hours` ago; how many. */
+export const deleteProcessed = (sql: SqlClient.SqlClient) => (hours: number, limit: number) =>
+  Effect.map(
+    sql`DELETE FROM inbox WHERE (consumer, message_id) IN (
+          SELECT consumer, message_id FROM inbox
+          WHERE processed_at < now() - ${hours} * interval '1 hour'
+          ORDER BY processed_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        RETURNING message_id`,
+    (rows) => rows.length
+  )
 
 export const PgInbox = Layer.scoped(
   Inbox,
@@ -46,11 +96,11 @@ export const PgInbox = Layer.scoped(
 
 export const MemoryInbox = Layer.effect(
   Inbox,
-  Effect.map(MemoryDatabase, (db) =>
-    Inbox.of({
-      // message ids are UUIDs: compared as PostgreSQL's uuid type compares them, whatever their case
-      isProcessed: (consumer, messageId) => Effect.sync(() => db.inbox.has(`${consumer}/${messageId.toLowerCase()}`)),
-      markProcessed: (consumer, messageId) =>
-        Effect.sync(() => void db.inbox.add(`${consumer}/${messageId.toLowerCase()}`))
-    }))
+  Effect.map(MemoryDatabase, (db) => {
+    const rows = db.table(MemoryInboxRows)
+    return Inbox.of({
+      isProcessed: (consumer, messageId) => Effect.sync(() => rows.has(memoryKey({ consumer, messageId }))),
+      markProcessed: (consumer, messageId) => Effect.sync(() => void rows.add(memoryKey({ consumer, messageId })))
+    })
+  })
 )

@@ -15,7 +15,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Metric, MetricBoundaries, MetricKey, MetricKeyType, MetricLabel, type MetricPair, MetricState, Option } from "effect"
 import client from "prom-client"
 import { Kafka } from "../kafka/Kafka.js"
-import { StatsProjection } from "../projection/AsyncProjections.js"
+import { StatsProjection } from "../projection/StatsProjection.js"
 
 export const httpLatency = Metric.histogram(
   "http_request_duration_seconds",

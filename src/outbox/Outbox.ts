@@ -15,8 +15,20 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Data, Duration, Effect, ExecutionStrategy, Exit, Layer, Option, Scope } from "effect"
 import type { RecordedEvent } from "../eventstore/EventStore.js"
-import { MemoryDatabase } from "../eventstore/MemoryDatabase.js"
-import { type EventRow, toRecordedEvent } from "../eventstore/PgEventStore.js"
+import { MemoryDatabase } from "../database/MemoryDatabase.js"
+import { eventColumns, type EventRow, toRecordedEvent } from "../eventstore/EventRows.js"
+import { MemoryOutboxRows } from "./OutboxProjection.js"
+
+/** Retention: delete up to `limit` rows published more than `hours` ago (never an unpublished row); how many. */
+export const deletePublished = (sql: SqlClient.SqlClient) => (hours: number, limit: number) =>
+  Effect.map(
+    sql`DELETE FROM outbox WHERE position IN (
+          SELECT position FROM outbox
+          WHERE published_at IS NOT NULL AND published_at < now() - ${hours} * interval '1 hour'
+          ORDER BY published_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        RETURNING position`,
+    (rows) => rows.length
+  )
 
 /** Advisory lock key of relay leadership (any constant unique to this purpose; advisory locks are per database). */
 export const RELAY_LOCK = 7_318_001
@@ -66,8 +78,7 @@ export const PgOutbox = Layer.effect(
             UPDATE outbox SET published_at = clock_timestamp()
             WHERE position = ANY(${done}::bigint[]) AND published_at IS NULL
           )
-          SELECT e.position::text AS position, e.stream_id, e.version, e.type, e.schema_version, e.data,
-                 e.metadata, e.recorded_at
+          SELECT ${sql.literal(eventColumns)}
           FROM outbox o JOIN events e ON e.position = o.position
           WHERE o.published_at IS NULL
             AND o.position <> ALL(${done}::bigint[]) AND o.position <> ALL(${inFlight.map(String)}::bigint[])
@@ -117,6 +128,7 @@ export const PgOutbox = Layer.effect(
 export const MemoryOutbox = Layer.effect(
   Outbox,
   Effect.map(MemoryDatabase, (db) => {
+    const outbox = db.table(MemoryOutboxRows)
     let leading = false
     const leader: OutboxLeader = {
       markAndRead: (acked, inFlight, limit) =>
@@ -124,11 +136,11 @@ export const MemoryOutbox = Layer.effect(
           const done = new Set(acked)
           const skip = new Set(inFlight)
           const now = new Date()
-          for (const row of db.outbox) if (row.publishedAt === null && done.has(row.position)) row.publishedAt = now
-          return db.outbox
-            .filter((r) => r.publishedAt === null && !skip.has(r.position))
+          for (const row of outbox) if (row.publishedAt === null && done.has(row.event.position)) row.publishedAt = now
+          return outbox
+            .filter((r) => r.publishedAt === null && !skip.has(r.event.position))
             .slice(0, limit)
-            .map((r) => db.events[Number(r.position) - 1]!)
+            .map((r) => r.event)
         })
     }
     return Outbox.of({

@@ -1,14 +1,13 @@
 /**
  * Wakes the relay when an append commits, so publishing has no fixed poll delay on the hot path.
  * In-process: a latch the relay waits on, opened by the order actors after each append. Across processes: the
- * PostgreSQL append statement itself NOTIFYs channel `outbox` (one per statement, and a group-committed
- * statement holds many orders); every process LISTENs and opens its own latch. (A separate, debounced NOTIFY
+ * PostgreSQL append statement itself NOTIFYs the appends channel (src/database/Notifications.ts; one per
+ * statement, and a group-committed statement holds many orders); every process LISTENs and opens its own latch. (A separate, debounced NOTIFY
  * query after appends cost about one round trip per two orders under load.)
  */
 import { PgClient } from "@effect/sql-pg"
 import { Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
-
-export const OUTBOX_CHANNEL = "outbox"
+import { APPENDS_CHANNEL } from "../database/Notifications.js"
 
 export class OutboxSignal extends Context.Tag("OutboxSignal")<OutboxSignal, {
   /** An append committed: wake relays here and in other processes. */
@@ -38,7 +37,7 @@ export const PgOutboxSignal = Layer.scoped(
   Effect.gen(function*() {
     const pg = yield* PgClient.PgClient
     const signal = yield* make
-    yield* pg.listen(OUTBOX_CHANNEL).pipe(
+    yield* pg.listen(APPENDS_CHANNEL).pipe(
       Stream.runForEach(() => signal.wake),
       Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) }),
       Effect.forkScoped

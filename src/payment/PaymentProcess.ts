@@ -18,7 +18,7 @@
  * provider may have taken a charge it could not confirm. The open breaker makes no call: the retry is due when
  * the breaker lets a probe through, and costs no attempt.
  */
-import { Config, Duration, Effect, Either, Metric, Random, Schedule, Schema } from "effect"
+import { Clock, Config, Duration, Effect, Either, Metric, Random, Schedule, Schema } from "effect"
 import { OrderActors } from "../actor/OrderActors.js"
 import { WorkerGroup } from "../Config.js"
 import { CrashPoints } from "../CrashPoints.js"
@@ -140,7 +140,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
         const called = error._tag === "PaymentUnavailable"
         const attempt = previous + (called ? 1 : 0)
         const message = called ? error.message : "circuit breaker open"
-        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+        const now = yield* Clock.currentTimeMillis
         const parked = attempt >= config.maxAttempts
         let dueAt: Date | null = null
         if (!parked) {
@@ -182,7 +182,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           commandId: deriveId(paymentId, "result") as EventId,
           orderId: order.orderId,
           paymentId,
-          at: new Date()
+          at: new Date(yield* Clock.currentTimeMillis)
         }
         // derived ids and the order's own fields: nothing left to validate
         const command = result.outcome === "succeeded"
@@ -230,7 +230,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
             commandId: deriveId(eventId, "start") as EventId,
             orderId,
             paymentId: deriveId(eventId, "payment") as PaymentId,
-            at: new Date()
+            at: new Date(yield* Clock.currentTimeMillis)
           })
         ).pipe(Effect.catchTag("ConcurrencyConflict", Effect.die), Effect.either)
         if (Either.isLeft(started) || started.right.order.status !== "PAYMENT_PENDING") {

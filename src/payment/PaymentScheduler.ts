@@ -10,7 +10,7 @@
  * Several workers may run it at once: the derived ids and the provider's idempotency key make that harmless.
  */
 import { SqlClient } from "@effect/sql"
-import { Cause, Config, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Cause, Clock, Config, Duration, Effect, Layer, Metric, Schedule } from "effect"
 import { DeadLetters } from "../deadletter/DeadLetters.js"
 import type { OrderId } from "../domain/Order.js"
 import { EventStore } from "../eventstore/EventStore.js"
@@ -90,19 +90,22 @@ export const PaymentSchedulerLive = Layer.scopedDiscard(
     yield* Metric.incrementBy(redriven, 0)
     yield* Metric.incrementBy(schedulerErrors, 0)
 
-    const due = sql<{ order_id: string; why: "RETRY_DUE" | "SWEEP" }>`
+    // "now" is the worker's Clock, not the database's now(): dueAt and updated_at were written from the
+    // workers' and the API's clocks, so this compares like with like (and tests drive it with TestClock)
+    const due = (now: string) =>
+      sql<{ order_id: string; why: "RETRY_DUE" | "SWEEP" }>`
       SELECT o.order_id, CASE WHEN e.type = 'PaymentRetryScheduled' THEN 'RETRY_DUE' ELSE 'SWEEP' END AS why
       FROM orders o JOIN events e ON e.stream_id = o.order_id AND e.version = o.version
       WHERE o.status IN ('CREATED', 'PAYMENT_PENDING')
         AND CASE WHEN e.type = 'PaymentRetryScheduled'
-                 THEN (e.data->>'dueAt') IS NOT NULL AND (e.data->>'dueAt')::timestamptz <= now()
-                 ELSE o.updated_at < now() - ${config.sweepAfterMs} * interval '1 millisecond' END
+                 THEN (e.data->>'dueAt') IS NOT NULL AND (e.data->>'dueAt')::timestamptz <= ${now}::timestamptz
+                 ELSE o.updated_at < ${now}::timestamptz - ${config.sweepAfterMs} * interval '1 millisecond' END
       ORDER BY o.updated_at LIMIT ${config.batch}`
 
     const pass = Effect.gen(function*() {
       // while the breaker is open, due retries wait (a call would fail fast and cost nothing but churn)
       if ((yield* processor.breakerRefusedFor) > 0) return
-      const rows = yield* due
+      const rows = yield* due(new Date(yield* Clock.currentTimeMillis).toISOString())
       yield* Effect.forEach(rows, (r) => drive(r.order_id as OrderId, r.why), { concurrency: 16, discard: true })
     }).pipe(
       Effect.catchAllCause((cause) =>

@@ -1,5 +1,6 @@
 /**
- * Rebuild and verify the `orders` projection from the event log (DESIGN §9), without stopping writes.
+ * Rebuild and verify the `orders` projection from the event log (docs/ARCHITECTURE.md "Projections"), without
+ * stopping writes.
  *
  * rebuild:
  *  1. `orders_rebuild` is created fresh (a leftover of a killed run is dropped first: rerunning is always safe);
@@ -15,7 +16,7 @@ import { Effect, Fiber } from "effect"
 import type { Order, OrderState } from "../domain/Order.js"
 import { evolve, fold } from "../domain/OrderDecider.js"
 import { decodeEvent } from "../eventstore/EventCodec.js"
-import { orderFromRow, type OrderRow, orderRowValues } from "../eventstore/PgEventStore.js"
+import { orderFromRow, type OrderRow, selectColumns, toParams, writeOrders } from "./OrdersTable.js"
 
 export interface Progress {
   readonly done: number
@@ -40,27 +41,6 @@ interface EventPage {
 }
 
 const pageSize = 20_000
-
-const columns = [
-  "order_id", "user_id", "amount_minor", "currency", "status", "payment_id", "reason", "version", "created_at", "updated_at"
-] as const
-
-/** Insert folded orders into `table` in one statement (unnest of column arrays). */
-const insertOrders = (sql: SqlClient.SqlClient, table: string, orders: ReadonlyArray<Order>, upsert: boolean) => {
-  if (orders.length === 0) return Effect.void
-  const rows = orders.map(orderRowValues)
-  const col = <K extends (typeof columns)[number]>(k: K) => rows.map((r) => r[k])
-  return sql`
-    INSERT INTO ${sql(table)} (order_id, user_id, amount_minor, currency, status, payment_id, reason, version, created_at, updated_at)
-    SELECT * FROM unnest(${col("order_id")}::uuid[], ${col("user_id")}::uuid[], ${col("amount_minor")}::bigint[],
-                         ${col("currency")}::text[], ${col("status")}::text[], ${col("payment_id")}::uuid[],
-                         ${col("reason")}::text[], ${col("version")}::int[], ${col("created_at").map((d) => d.toISOString())}::timestamptz[],
-                         ${col("updated_at").map((d) => d.toISOString())}::timestamptz[])
-    ${upsert ? sql`ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, payment_id = EXCLUDED.payment_id,
-                   reason = EXCLUDED.reason, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at` : sql``}`.pipe(
-    Effect.asVoid
-  )
-}
 
 /**
  * Read the log stream by stream in keyset pages and hand over each completely folded order.
@@ -117,7 +97,7 @@ export const rebuildOrders = (onProgress: (p: Progress) => Effect.Effect<void> =
       const total = snap!.total
       const events = yield* foldLog(
         sql,
-        (batch) => Effect.tap(insertOrders(sql, "orders_rebuild", batch, false), () => Effect.sync(() => orders += batch.length)),
+        (batch) => Effect.tap(writeOrders(sql, "orders_rebuild", batch), () => Effect.sync(() => orders += batch.length)),
         (done) => {
           const seconds = Math.max((Date.now() - started) / 1000, 0.001)
           const rate = done / seconds
@@ -135,7 +115,7 @@ export const rebuildOrders = (onProgress: (p: Progress) => Effect.Effect<void> =
         const rows = yield* sql<EventPage>`
           SELECT stream_id, version, type, schema_version, data FROM events WHERE stream_id = ${stream_id} ORDER BY version`
         const state = fold(rows.map((r) => decodeEvent(r.type, r.schema_version, r.data)))
-        if (state) yield* insertOrders(sql, "orders_rebuild", [state], true)
+        if (state) yield* writeOrders(sql, "orders_rebuild", [state])
       }
       yield* sql`ALTER TABLE orders RENAME TO orders_replaced`
       yield* sql`ALTER TABLE orders_rebuild RENAME TO orders`
@@ -151,7 +131,7 @@ export interface Difference {
   readonly folded: Order | undefined
 }
 
-const key = (o: Order | undefined) => o === undefined ? "" : JSON.stringify(orderRowValues(o))
+const key = (o: Order | undefined) => o === undefined ? "" : JSON.stringify(toParams(o))
 
 /** Every order whose live row differs from the fold of its stream (missing or extra rows included). */
 export const verifyOrders = Effect.gen(function*() {
@@ -164,9 +144,7 @@ export const verifyOrders = Effect.gen(function*() {
     let after = "00000000-0000-0000-0000-000000000000"
     for (;;) {
       const rows = yield* sql<OrderRow>`
-        SELECT order_id, user_id, amount_minor::text AS amount_minor, currency, status, payment_id, reason, version,
-               created_at, updated_at
-        FROM orders WHERE order_id > ${after}::uuid ORDER BY order_id LIMIT ${pageSize}`
+        SELECT ${sql.literal(selectColumns)} FROM orders WHERE order_id > ${after}::uuid ORDER BY order_id LIMIT ${pageSize}`
       if (rows.length === 0) break
       for (const row of rows) {
         const live = orderFromRow(row)

@@ -9,10 +9,14 @@
  *   - dead letters discarded before the horizon (parked and replayed ones stay: they are the operator's record).
  * Each deleted row is counted in `retention_deleted_rows_total{table}`; a failed pass is logged
  * (RETENTION_ERROR) and counted in `retention_failures_total{table}`, and the next pass tries again.
- * More sweeps (e.g. expired idempotency keys) are one `Sweep` each in `sweeps`.
+ * More sweeps (e.g. expired idempotency keys) are one `Sweep` each in `sweeps`; each table's DELETE is defined
+ * in its owner's folder.
  */
 import { SqlClient } from "@effect/sql"
 import { Config, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { deleteDiscarded } from "../deadletter/DeadLetters.js"
+import { deleteProcessed } from "../inbox/Inbox.js"
+import { deletePublished } from "../outbox/Outbox.js"
 
 export const RetentionConfig = Config.all({
   horizonHours: Config.number("RETENTION_HORIZON_HOURS").pipe(Config.withDefault(24 * 7)),
@@ -40,45 +44,11 @@ export class Retention extends Effect.Service<Retention>()("Retention", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const config = yield* RetentionConfig
-    const count = (rows: ReadonlyArray<unknown>) => rows.length
-
+    // each table's deletion is its owner's
     const sweeps: ReadonlyArray<Sweep> = [
-      {
-        table: "outbox",
-        delete: (hours, limit) =>
-          Effect.map(
-            sql`DELETE FROM outbox WHERE position IN (
-                  SELECT position FROM outbox
-                  WHERE published_at IS NOT NULL AND published_at < now() - ${hours} * interval '1 hour'
-                  ORDER BY published_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-                RETURNING position`,
-            count
-          )
-      },
-      {
-        table: "inbox",
-        delete: (hours, limit) =>
-          Effect.map(
-            sql`DELETE FROM inbox WHERE (consumer, message_id) IN (
-                  SELECT consumer, message_id FROM inbox
-                  WHERE processed_at < now() - ${hours} * interval '1 hour'
-                  ORDER BY processed_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-                RETURNING message_id`,
-            count
-          )
-      },
-      {
-        table: "dead_letters",
-        delete: (hours, limit) =>
-          Effect.map(
-            sql`DELETE FROM dead_letters WHERE id IN (
-                  SELECT id FROM dead_letters
-                  WHERE status = 'discarded' AND updated_at < now() - ${hours} * interval '1 hour'
-                  ORDER BY updated_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-                RETURNING id`,
-            count
-          )
-      }
+      { table: "outbox", delete: deletePublished(sql) },
+      { table: "inbox", delete: deleteProcessed(sql) },
+      { table: "dead_letters", delete: deleteDiscarded(sql) }
     ]
     for (const s of sweeps) {
       yield* Metric.incrementBy(Metric.tagged(retentionDeleted, "table", s.table), 0)

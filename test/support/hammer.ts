@@ -1,21 +1,22 @@
 /**
  * A separate writer process for the cross-process concurrency test: its own pool and its own order actors,
- * running `count` random commands concurrently against each given order. Prints a JSON summary.
- * Usage: hammer.ts <databaseUrl> <count> <orderId>...
+ * running `count` commands drawn from `seed` concurrently against each given order. Prints a JSON summary.
+ * Usage: hammer.ts <databaseUrl> <count> <seed> <orderId>...
  */
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
-import { PgStores } from "../../src/Roles.js"
+import { PgStores } from "../../src/Stores.js"
 import { OrderActors } from "../../src/actor/OrderActors.js"
-import { randomCommand } from "./commands.js"
+import type { OrderId } from "../../src/domain/Order.js"
+import { sampleCommands } from "./fixtures.js"
 
-const [url, count, ...orders] = process.argv.slice(2)
+const [url, count, seed, ...orders] = process.argv.slice(2)
 
 const program = Effect.gen(function*() {
   const actors = yield* OrderActors
   const outcomes: Record<string, number> = {}
   yield* Effect.forEach(
-    orders.flatMap((orderId) => Array.from({ length: Number(count) }, () => randomCommand(orderId))),
+    orders.flatMap((orderId, i) => sampleCommands(orderId as OrderId, Number(count), Number(seed) * 1000 + i)),
     (command) =>
       actors.execute(command).pipe(
         Effect.match({ onFailure: (e) => e._tag, onSuccess: (r) => (r.events.length > 0 ? "appended" : "nothing") }),

@@ -7,7 +7,7 @@ import { Effect, Option } from "effect"
 import type { OrderEvent, OrderState } from "../../src/domain/Order.js"
 import { evolve, fold } from "../../src/domain/OrderDecider.js"
 import { EventStore } from "../../src/eventstore/EventStore.js"
-import { OrdersReadModel } from "../../src/projection/OrdersProjection.js"
+import { OrdersReadModel } from "../../src/projection/OrdersReadModel.js"
 
 /** Why `event` cannot follow `state` in a legal history, or undefined when it can. */
 export const illegalSuccessor = (state: OrderState, event: OrderEvent): string | undefined => {

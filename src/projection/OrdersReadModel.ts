@@ -1,12 +1,13 @@
 /**
- * Reads of the `orders` projection (written inline by EventStore.append, DESIGN §9): one order, or a page of
- * orders filtered by status and user, newest first (order ids are UUIDv7, so id order is creation order).
+ * Reads of the `orders` projection (OrdersTable.ts, written inline by every append, docs/ARCHITECTURE.md
+ * "Projections"): one order, or a page of orders filtered by status and user, newest first (order ids are
+ * UUIDv7, so id order is creation order).
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Option } from "effect"
 import type { Order, OrderId, OrderStatus, UserId } from "../domain/Order.js"
-import { MemoryDatabase } from "../eventstore/MemoryDatabase.js"
-import { orderFromRow, type OrderRow } from "../eventstore/PgEventStore.js"
+import { MemoryDatabase } from "../database/MemoryDatabase.js"
+import { MemoryOrders, orderFromRow, type OrderRow, selectColumns } from "./OrdersTable.js"
 
 export interface OrderQuery {
   readonly status?: OrderStatus | undefined
@@ -21,21 +22,18 @@ export class OrdersReadModel extends Context.Tag("OrdersReadModel")<OrdersReadMo
   readonly list: (query: OrderQuery) => Effect.Effect<ReadonlyArray<Order>>
 }>() {}
 
-const columns = "order_id, user_id, amount_minor::text AS amount_minor, currency, status, payment_id, reason, " +
-  "version, created_at, updated_at"
-
 export const PgOrdersReadModel = Layer.effect(
   OrdersReadModel,
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     return OrdersReadModel.of({
       get: (orderId) =>
-        sql<OrderRow>`SELECT ${sql.literal(columns)} FROM orders WHERE order_id = ${orderId}`.pipe(
+        sql<OrderRow>`SELECT ${sql.literal(selectColumns)} FROM orders WHERE order_id = ${orderId}`.pipe(
           Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), orderFromRow)),
           Effect.orDie
         ),
       list: (query) =>
-        sql<OrderRow>`SELECT ${sql.literal(columns)} FROM orders WHERE ${
+        sql<OrderRow>`SELECT ${sql.literal(selectColumns)} FROM orders WHERE ${
           sql.and([
             query.status ? sql`status = ${query.status}` : sql`true`,
             query.userId ? sql`user_id = ${query.userId}` : sql`true`,
@@ -48,12 +46,13 @@ export const PgOrdersReadModel = Layer.effect(
 
 export const MemoryOrdersReadModel = Layer.effect(
   OrdersReadModel,
-  Effect.map(MemoryDatabase, (db) =>
-    OrdersReadModel.of({
-      get: (orderId) => Effect.sync(() => Option.fromNullable(db.orders.get(orderId))),
+  Effect.map(MemoryDatabase, (db) => {
+    const orders = db.table(MemoryOrders)
+    return OrdersReadModel.of({
+      get: (orderId) => Effect.sync(() => Option.fromNullable(orders.get(orderId))),
       list: (query) =>
         Effect.sync(() =>
-          [...db.orders.values()]
+          [...orders.values()]
             .filter((o) =>
               (query.status === undefined || o.status === query.status) &&
               (query.userId === undefined || o.userId === query.userId) &&
@@ -62,5 +61,6 @@ export const MemoryOrdersReadModel = Layer.effect(
             .sort((a, b) => (a.orderId < b.orderId ? 1 : a.orderId > b.orderId ? -1 : 0))
             .slice(0, query.limit)
         )
-    }))
+    })
+  })
 )

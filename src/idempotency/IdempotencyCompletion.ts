@@ -1,0 +1,59 @@
+/**
+ * The Idempotency-Key record completed by the append its request made: registered with the event store as an
+ * inline projection, so the response to replay is stored in the same transaction as the order it describes
+ * (a crash can never leave an order without its record). The request hands it over in the append's inputs
+ * (`CompletesKey`). Also the in-memory `idempotency_keys` table, which IdempotencyKeys.ts reads and writes.
+ */
+import { Context } from "effect"
+import { memoryTable } from "../database/MemoryDatabase.js"
+import { inlineProjection } from "../eventstore/InlineProjection.js"
+
+export interface StoredResponse {
+  readonly status: number
+  readonly body: unknown
+}
+
+/** The key an append completes, with the response to store for it. */
+export class CompletesKey extends Context.Tag("CompletesKey")<CompletesKey, StoredResponse & { readonly key: string }>() {}
+
+export interface MemoryIdempotencyRecord {
+  readonly key: string
+  readonly fingerprint: string
+  status: "in_flight" | "completed"
+  response: StoredResponse | null
+  lockedAt: number
+  /** The claim's token (`release` needs it). */
+  token: string
+  readonly createdAt: number
+}
+
+/** The in-memory `idempotency_keys` table: key → record. */
+export const MemoryIdempotencyRecords = memoryTable("idempotency_keys", () => new Map<string, MemoryIdempotencyRecord>())
+
+export const IdempotencyCompletion = inlineProjection({
+  name: "idempotency",
+  pg: {
+    input: {
+      columns: { key: "text", status: "smallint", body: "jsonb" },
+      rows: (request) => {
+        const completes = Context.getOption(request.inputs, CompletesKey)
+        return completes._tag === "Some"
+          ? [{ key: completes.value.key, status: completes.value.status, body: JSON.stringify(completes.value.body) }]
+          : []
+      }
+    },
+    write: (sql, { input, written }) => sql`
+      UPDATE idempotency_keys k SET status = 'completed', response_status = c.status, response_body = c.body
+        FROM ${input} c WHERE k.key = c.key AND c.i IN (SELECT i FROM ${written})`
+  },
+  memory: (db) => {
+    const records = db.table(MemoryIdempotencyRecords)
+    return (request) => {
+      const completes = Context.getOption(request.inputs, CompletesKey)
+      const record = completes._tag === "Some" ? records.get(completes.value.key) : undefined
+      if (record === undefined || completes._tag === "None") return
+      record.status = "completed"
+      record.response = { status: completes.value.status, body: completes.value.body }
+    }
+  }
+})

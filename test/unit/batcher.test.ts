@@ -1,0 +1,110 @@
+/**
+ * The cross-fiber batcher (src/Batcher.ts) on the TestClock. It has no time window: a lone call is run at once
+ * (no clock time passes), and batches form only from calls queued while every worker is busy, up to maxBatch.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Duration, Effect, Either, Exit, Fiber, TestClock } from "effect"
+import { makeBatcher } from "../../src/Batcher.js"
+
+/** Let every runnable fiber run until it waits (on the queue, a Deferred or the TestClock). */
+const settle = Effect.repeatN(Effect.yieldNow(), 20)
+
+/** A batch runner that takes `tookMs` of (test) clock time per batch and records each batch it ran. */
+const recorder = (tookMs: number, answer: (item: number) => Either.Either<string, string> = (i) => Either.right(`r${i}`)) => {
+  const batches: Array<ReadonlyArray<number>> = []
+  const run = (items: ReadonlyArray<number>) =>
+    Effect.sync(() => batches.push(items)).pipe(
+      Effect.zipRight(Effect.sleep(Duration.millis(tookMs))),
+      Effect.as(items.map(answer))
+    )
+  return { batches, run }
+}
+
+describe("Batcher", () => {
+  it.scoped("a lone call is run at once, alone: no time window to wait for", () =>
+    Effect.gen(function*() {
+      const r = recorder(0)
+      const call = yield* makeBatcher({ maxBatch: 10, workers: 1, run: r.run })
+      // the TestClock never moves: a batcher waiting for a window would hang here
+      assert.strictEqual(yield* call(1), "r1")
+      assert.deepStrictEqual(r.batches, [[1]])
+    }))
+
+  it.scoped("calls queued while the worker is busy go in batches of at most maxBatch, in order", () =>
+    Effect.gen(function*() {
+      const r = recorder(10)
+      const call = yield* makeBatcher({ maxBatch: 3, workers: 1, run: r.run })
+      const first = yield* Effect.fork(call(0))
+      yield* settle
+      assert.deepStrictEqual(r.batches, [[0]])
+      const rest = yield* Effect.fork(Effect.forEach([1, 2, 3, 4, 5, 6, 7], call, { concurrency: "unbounded" }))
+      yield* settle
+      assert.deepStrictEqual(r.batches, [[0]], "the worker is busy with the first batch for 10 ms")
+      yield* TestClock.adjust(Duration.millis(10))
+      assert.deepStrictEqual(r.batches, [[0], [1, 2, 3]], "then it takes what queued, at most maxBatch")
+      yield* TestClock.adjust(Duration.millis(10))
+      yield* TestClock.adjust(Duration.millis(10))
+      assert.deepStrictEqual(r.batches, [[0], [1, 2, 3], [4, 5, 6], [7]])
+      yield* TestClock.adjust(Duration.millis(10))
+      assert.strictEqual(yield* Fiber.join(first), "r0")
+      assert.deepStrictEqual(yield* Fiber.join(rest), ["r1", "r2", "r3", "r4", "r5", "r6", "r7"])
+    }))
+
+  it.scoped("`workers` batches run at once", () =>
+    Effect.gen(function*() {
+      const r = recorder(10)
+      const call = yield* makeBatcher({ maxBatch: 2, workers: 2, run: r.run })
+      const all = yield* Effect.fork(Effect.forEach([1, 2, 3, 4, 5, 6], call, { concurrency: "unbounded" }))
+      yield* settle
+      assert.strictEqual(r.batches.length, 2, "two workers took a batch each before any time passed")
+      yield* TestClock.adjust(Duration.millis(10))
+      assert.strictEqual(r.batches.length, 4)
+      yield* TestClock.adjust(Duration.millis(10))
+      assert.deepStrictEqual(r.batches.flat().sort(), [1, 2, 3, 4, 5, 6])
+      assert.isTrue(r.batches.every((b) => b.length <= 2))
+      assert.strictEqual((yield* Fiber.join(all)).length, 6)
+    }))
+
+  it.scoped("each caller gets its own item's answer: a failure goes to its caller only", () =>
+    Effect.gen(function*() {
+      const r = recorder(10, (i) => i % 2 === 0 ? Either.left(`no ${i}`) : Either.right(`r${i}`))
+      const call = yield* makeBatcher({ maxBatch: 10, workers: 1, run: r.run })
+      const blocker = yield* Effect.fork(call(99))
+      yield* settle
+      const batch = yield* Effect.fork(Effect.forEach([1, 2, 3, 4], (i) => Effect.either(call(i)), { concurrency: "unbounded" }))
+      yield* TestClock.adjust(Duration.millis(20))
+      assert.deepStrictEqual(r.batches, [[99], [1, 2, 3, 4]])
+      assert.deepStrictEqual(yield* Fiber.join(batch), [Either.right("r1"), Either.left("no 2"), Either.right("r3"), Either.left("no 4")])
+      yield* Fiber.join(blocker)
+    }))
+
+  it.scoped("a defect of the batch fails every caller of that batch with it, and no other", () =>
+    Effect.gen(function*() {
+      const batches: Array<ReadonlyArray<number>> = []
+      const call = yield* makeBatcher<number, string, never>({
+        maxBatch: 10,
+        workers: 1,
+        run: (items) =>
+          Effect.sync(() => batches.push(items)).pipe(
+            Effect.zipRight(Effect.sleep(Duration.millis(10))),
+            Effect.zipRight(items.includes(2) ? Effect.dieMessage("statement failed") : Effect.succeed(items.map((i) => Either.right(`r${i}`))))
+          )
+      })
+      const first = yield* Effect.fork(call(1))
+      yield* settle
+      const second = yield* Effect.fork(Effect.forEach([2, 3], (i) => Effect.exit(call(i)), { concurrency: "unbounded" }))
+      yield* TestClock.adjust(Duration.millis(10))
+      yield* TestClock.adjust(Duration.millis(10))
+      assert.deepStrictEqual(batches, [[1], [2, 3]])
+      assert.strictEqual(yield* Fiber.join(first), "r1")
+      const exits = yield* Fiber.join(second)
+      for (const exit of exits) {
+        assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause), "each caller of the batch dies with its defect")
+        assert.include(Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "", "statement failed")
+      }
+      // the worker survives: the next call is answered
+      const next = yield* Effect.fork(call(4))
+      yield* TestClock.adjust(Duration.millis(10))
+      assert.strictEqual(yield* Fiber.join(next), "r4")
+    }))
+})
