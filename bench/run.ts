@@ -7,9 +7,12 @@
  *   pgbench   baseline (b): the same transaction as a pgbench script, at the same concurrency (10)
  *   api       our POST /orders alone (`dist/main.js api`: the append, outbox row, projection row in one
  *             group-committed statement; nothing consumes the outbox) — the like-for-like comparison with (a)
+ *   api-previous  the same, for the api role of an earlier commit built in a worktree (BENCH_API_BASELINE_REF)
  *   ours      the real system, all its roles in one process (`dist/main.js api,relay,worker,projector`), and
  *             the payment provider simulator (20 ms) in a process of its own: it stands for the external
  *             provider, so its CPU is reported apart and its memory is not ours
+ *   watchers  1,000 concurrent SSE watchers (GET /orders/:id/watch) on the api role: its memory before and
+ *             with them, per watcher, and that every watcher sees its order PAID once the pipeline runs
  *   rebuild   bench/rebuild.ts: projection rebuild on 1M events vs a SQL-only CREATE TABLE AS (baseline c)
  *
  * Each HTTP scenario gets an open-loop constant-arrival-rate load (bench/lib/loadgen.ts) stepped through
@@ -26,7 +29,9 @@
  *
  * Writes bench/results/bench.{json,md} and bench/results/latency.svg. Nothing here asserts a speed.
  * Environment: BENCH_STEP_SECONDS (default 10), BENCH_RATES (comma list), BENCH_SCENARIOS (comma list of
- * noop,express,pgbench,api,ours,rebuild), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
+ * noop,express,pgbench,api,api-previous,ours,split,previous,watchers,rebuild), BENCH_BASELINE_REF (the
+ * `previous` pipeline's commit, default 0cb07b9), BENCH_API_BASELINE_REF (`api-previous`'s, default
+ * BENCH_BASELINE_REF or b998d2e), BENCH_WATCHERS (default 1,000), BENCH_DATABASE (default orders_bench), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs"
@@ -36,14 +41,15 @@ import pg from "pg"
 import { databaseUrl } from "../src/Config.js"
 import { latencyChart } from "./lib/chart.js"
 import { runStep, type StepResult, newHistogram, summarize } from "./lib/loadgen.js"
-import { parentOf, peakRssMiB, pidsMatching, treeCpuSeconds } from "./lib/procstat.js"
+import { parentOf, peakRssMiB, pidsMatching, rssMiB, treeCpuSeconds } from "./lib/procstat.js"
+import { type Watch, watch } from "./lib/sse.js"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
 const root = fileURLToPath(new URL("..", import.meta.url))
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 10)
 const rates = (process.env.BENCH_RATES ?? "200,300,400,500,600,800,1000,1250,1500,2000,2500,3000,4000,5000,6000,8000,10000")
   .split(",").map(Number)
-const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,ours,split,previous,rebuild").split(","))
+const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,api-previous,ours,split,previous,watchers,rebuild").split(","))
 const rebuildOrders = process.env.BENCH_REBUILD_ORDERS ?? "333334"
 const concurrency = 10
 const providerLatencyMs = 20
@@ -56,7 +62,8 @@ const dbUrl = (name: string) => {
   u.pathname = `/${name}`
   return u.toString()
 }
-const benchDb = "orders_bench"
+/** Scenario databases are named after it (BENCH_DATABASE: two checkouts benchmarking on one server). */
+const benchDb = process.env.BENCH_DATABASE ?? "orders_bench"
 const log = (...args: Array<unknown>) => console.error(new Date().toISOString().slice(11, 19), ...args)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
@@ -413,6 +420,100 @@ const runPipeline = async (probes: ReadonlyArray<CpuProbe>, brokers: string, lay
   }
 }
 
+const watcherCount = Number(process.env.BENCH_WATCHERS ?? 1000)
+
+/** The api role's memory: resident set (from /proc) and V8 heap in use (its /metrics), the median of 5 reads. */
+const memorySample = async (server: Server) => {
+  const rss: Array<number> = []
+  const heap: Array<number> = []
+  for (let i = 0; i < 5; i++) {
+    rss.push(rssMiB(server.child.pid!))
+    const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text()).catch(() => "")
+    heap.push(metricValue(metrics, "nodejs_heap_size_used_bytes") / 2 ** 20)
+    await sleep(200)
+  }
+  const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  return { rssMiB: median(rss), heapUsedMiB: median(heap) }
+}
+
+/**
+ * 1,000 concurrent watchers (GET /orders/:id/watch, SSE) on the api role, one per live order: the api role's
+ * memory before and with them all connected, per watcher; then the pipeline (relay, worker, projector in a
+ * process of their own, and the provider) pays the orders and every watcher must see its OrderPaid and its
+ * stream end. WATCH_MAX_CONNECTIONS is set to the watcher count: one more watch must be refused (503).
+ */
+const runWatchers = async (brokers: string) => {
+  log(`scenario watchers (${watcherCount})`)
+  const database = `${benchDb}_watchers`
+  psql(dbUrl("postgres"), "-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+  const stamp = Date.now()
+  const env = {
+    DATABASE_URL: dbUrl(database),
+    KAFKA_BROKERS: brokers,
+    KAFKA_TOPIC_PREFIX: `bench-watchers-${stamp}-`,
+    PORT: "3206",
+    HOST: "127.0.0.1",
+    PROVIDER_PORT: "3207",
+    PAYMENT_PROVIDER_URL: "http://127.0.0.1:3207",
+    PROVIDER_LATENCY_MS: String(providerLatencyMs),
+    PAYMENT_WORKER_GROUP: `bench-worker-watchers-${stamp}`,
+    WATCH_MAX_CONNECTIONS: String(watcherCount)
+  }
+  const api = await startServer("watchers-api", [...nodeFlags, "dist/main.js", "api"], env, "http://127.0.0.1:3206/health/ready")
+  const started: Array<Server> = [api]
+  const watches: Array<Watch> = []
+  try {
+    // the orders, placed before anything pays them: every watcher watches a live (CREATED) order
+    const ids: Array<string> = []
+    for (let i = 0; i < watcherCount; i += 25) {
+      const batch = await Promise.all(Array.from({ length: Math.min(25, watcherCount - i) }, (_, j) =>
+        fetch(`${api.url}/orders`, { method: "POST", headers: { "content-type": "application/json" }, body: orderBody(i + j) })
+          .then((r) => r.json() as Promise<{ orderId: string }>)))
+      ids.push(...batch.map((b) => b.orderId))
+    }
+    await sleep(2000)
+    const before = await memorySample(api)
+    const connectStart = Date.now()
+    for (const id of ids) watches.push(watch(`${api.url}/orders/${id}/watch`))
+    await Promise.all(watches.map((w) => w.firstEvent))
+    const connectSeconds = (Date.now() - connectStart) / 1000
+    const connected = watches.filter((w) => w.status === 200 && w.events.length > 0).length
+    const extra = watch(`${api.url}/orders/${ids[0]}/watch`)
+    await extra.ended
+    await sleep(2000)
+    const during = await memorySample(api)
+    log(`watchers: ${connected} connected in ${round(connectSeconds)} s; one more → ${extra.status}; api RSS ${round(before.rssMiB)} → ${round(during.rssMiB)} MiB, heap ${round(before.heapUsedMiB)} → ${round(during.heapUsedMiB)} MiB`)
+
+    const payStart = Date.now()
+    started.push(await startServer("watchers-provider", ["dist/main.js", "payment-provider"], env, "http://127.0.0.1:3207/control"))
+    // a heap of its own size: a backlog of 1,000 orders at once has run this process out of a 256 MB heap (README
+    // Notes, the split layout); what is measured here is the api role
+    started.push(await startServer("watchers-pipeline", ["--max-old-space-size=1024", "dist/main.js", "relay,worker,projector"], env, "http://127.0.0.1:3207/control"))
+    await Promise.race([Promise.all(watches.map((w) => w.ended)), sleep(180_000)])
+    const paidSeconds = (Date.now() - payStart) / 1000
+    const sawPaid = watches.filter((w) => w.events[w.events.length - 1] === "OrderPaid").length
+    await sleep(2000)
+    const after = await memorySample(api)
+    const perWatcherKiB = (x: number, y: number) => round(((y - x) * 1024) / Math.max(1, connected), 1)
+    const result = {
+      watchers: watcherCount,
+      connected,
+      connectSeconds,
+      beyondLimitStatus: extra.status,
+      sawPaid,
+      paidSeconds,
+      apiMemory: { before, during, after },
+      perWatcherKiB: { rss: perWatcherKiB(before.rssMiB, during.rssMiB), heapUsed: perWatcherKiB(before.heapUsedMiB, during.heapUsedMiB) },
+      peakRssMiB: peakRssMiB(api.child.pid!)
+    }
+    log(`watchers: ${sawPaid} of ${watcherCount} saw OrderPaid within ${round(paidSeconds)} s; per watcher RSS ${result.perWatcherKiB.rss} KiB, heap ${result.perWatcherKiB.heapUsed} KiB; after they ended RSS ${round(after.rssMiB)} MiB, heap ${round(after.heapUsedMiB)} MiB`)
+    return result
+  } finally {
+    for (const w of watches) w.close()
+    for (const s of started.reverse()) await stopServer(s)
+  }
+}
+
 /** The pipeline of an earlier commit (BENCH_BASELINE_REF), built in a worktree beside this one: the same
  * measurements of the code before a change, in the same run. */
 const baselineCheckout = (ref: string) => {
@@ -448,7 +549,7 @@ const fmt = (n: number | undefined, digits = 1) => (n === undefined || !Number.i
 
 const main = async () => {
   sh("postgres.sh")
-  const brokers = ["ours", "api", "split", "previous"].some((x) => scenarios.has(x)) ? sh("kafka.sh", "start") : ""
+  const brokers = ["ours", "api", "api-previous", "split", "previous", "watchers"].some((x) => scenarios.has(x)) ? sh("kafka.sh", "start") : ""
   freshDatabase()
   const pool = new pg.Pool({ connectionString: dbUrl(benchDb), max: 2 })
   const probes = [await postgresProbe(pool), ...(kafkaProbe() ? [kafkaProbe()!] : []), selfProbe]
@@ -469,7 +570,7 @@ const main = async () => {
   const pgbench = scenarios.has("pgbench") ? runPgbench() : undefined
   // our scenarios run the compiled build, as deployed (`npm start` runs it too): under tsx the same process
   // carries ~100 MB of transpiler and source maps
-  if (["ours", "api", "split"].some((x) => scenarios.has(x))) {
+  if (["ours", "api", "split", "watchers"].some((x) => scenarios.has(x))) {
     execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
   }
   // our POST path alone: the api role in its own process, nothing consuming the outbox
@@ -483,6 +584,25 @@ const main = async () => {
     : undefined
   // what the api scenario wrote is not for the pipeline of the next one to publish and charge
   if (api) await pool.query("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
+  // the api role of the code before this round's change, measured the same way in this run (issue 14: CPU
+  // per order no worse than before); its own database, since its migrations may differ
+  const apiBaselineRef = process.env.BENCH_API_BASELINE_REF ?? process.env.BENCH_BASELINE_REF ?? "b998d2e"
+  let apiPrevious: Awaited<ReturnType<typeof runHttpScenario>> | undefined
+  if (scenarios.has("api-previous")) {
+    const database = `${benchDb}_api_previous`
+    psql(dbUrl("postgres"), "-c", `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
+    const checkout = baselineCheckout(apiBaselineRef)
+    try {
+      apiPrevious = await runHttpScenario("api-previous", [...nodeFlags, `${checkout.dir}/dist/main.js`, "api"], "http://127.0.0.1:3205/health/ready", probes, {
+        DATABASE_URL: dbUrl(database),
+        KAFKA_BROKERS: brokers,
+        PORT: "3205",
+        HOST: "127.0.0.1"
+      })
+    } finally {
+      checkout.remove()
+    }
+  }
   const ours = scenarios.has("ours")
     ? await runPipeline(probes, brokers, { name: "ours", root, processes: ["api,relay,worker,projector"], errorRate: 0.05 })
     : undefined
@@ -501,6 +621,7 @@ const main = async () => {
       checkout.remove()
     }
   }
+  const watchers = scenarios.has("watchers") ? await runWatchers(brokers) : undefined
   await pool.end()
   const rebuild = scenarios.has("rebuild") ? runRebuild() : undefined
 
@@ -539,9 +660,11 @@ const main = async () => {
     express,
     pgbench,
     api,
+    apiPrevious: apiPrevious && { ref: apiBaselineRef, ...apiPrevious },
     ours,
     split,
     previous: previous && { ref: baselineRef, ...previous },
+    watchers,
     rebuild,
     targets
   }
@@ -573,6 +696,8 @@ const main = async () => {
   row("(a) Express + pg, seed transaction", expressMax, "server")
   if (pgbench) lines.push(`| (b) pgbench, seed transaction, ${pgbench.clients} clients (closed loop) | ${fmt(pgbench.tps, 0)} | – | – | – | – | – |`)
   row("**ours**, api role alone (outbox not consumed)", apiMax, "server")
+  const apiPreviousMax = apiPrevious && maxSustained(apiPrevious.steps)
+  row(`previous code (${apiBaselineRef}), api role alone`, apiPreviousMax, "server")
   row("**ours**, all roles in one process, pipeline running", oursMax, "app (all roles)")
   const pipelines = [
     { label: "ours, all roles in one process", run: ours },
@@ -621,6 +746,29 @@ const main = async () => {
       )
     }
     lines.push("", `Peak RSS of the app's largest process: ${fmt(run.peakRssMiB, 0)} MiB.`)
+  }
+  if (api && apiPrevious) {
+    // CPU per order depends on the rate: compare step by step, at the rates both ran
+    const cpu = (s: StepReport) => (s.cpuSecondsPerOrder["server"] ?? 0) * 1000
+    const pairs = api.steps.flatMap((s) => {
+      const prev = apiPrevious!.steps.find((p) => p.offeredRate === s.offeredRate)
+      return prev ? [`${s.offeredRate}/s${s.sustained && prev.sustained ? "" : " (not sustained by both)"}: ours ${fmt(cpu(s), 3)} ms, previous ${fmt(cpu(prev), 3)} ms (${fmt(cpu(s) / cpu(prev), 2)}×)`] : []
+    })
+    if (pairs.length > 0) lines.push("", `api role CPU per order, ours vs the previous code (${apiBaselineRef}), same rates: ${pairs.join("; ")}.`)
+  }
+  if (watchers) {
+    const m = watchers.apiMemory
+    lines.push(
+      "",
+      `| ${watchers.watchers} concurrent watchers (GET /orders/:id/watch) on the api role | RSS MiB | V8 heap used MiB |`,
+      "| --- | --- | --- |",
+      `| orders placed, no watcher | ${fmt(m.before.rssMiB)} | ${fmt(m.before.heapUsedMiB)} |`,
+      `| ${watchers.connected} watchers connected (in ${fmt(watchers.connectSeconds)} s) | ${fmt(m.during.rssMiB)} | ${fmt(m.during.heapUsedMiB)} |`,
+      `| per watcher (KiB) | ${fmt(watchers.perWatcherKiB.rss)} | ${fmt(watchers.perWatcherKiB.heapUsed)} |`,
+      `| after every stream ended | ${fmt(m.after.rssMiB)} | ${fmt(m.after.heapUsedMiB)} |`,
+      "",
+      `${watchers.sawPaid} of ${watchers.watchers} watchers saw their order's OrderPaid and the end of the stream, ${fmt(watchers.paidSeconds)} s after the pipeline started; one watcher beyond WATCH_MAX_CONNECTIONS got ${watchers.beyondLimitStatus}. Peak RSS of the api role: ${fmt(watchers.peakRssMiB, 0)} MiB.`
+    )
   }
   if (rebuild) {
     lines.push("", `Rebuild of ${rebuild.events.toLocaleString("en")} events: ours ${fmt(rebuild.ours.eventsPerSecond, 0)} events/s, SQL-only (c) ${fmt(rebuild.sqlOnlyBaseline.eventsPerSecond, 0)} events/s.`)

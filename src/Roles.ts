@@ -19,7 +19,7 @@
 import { HttpServer } from "@effect/platform"
 import { Config, Effect, Layer, Option } from "effect"
 import { OrderActors } from "./actor/OrderActors.js"
-import { HttpLive } from "./App.js"
+import { HttpLive } from "./http/Server.js"
 import { AdminToken, checkAdminToken, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"

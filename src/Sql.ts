@@ -32,6 +32,12 @@ export const latestMigrationId = Effect.map(
   (files) => Math.max(0, ...files.flatMap((f) => migrationFile.exec(f)?.[1] ?? []).map(Number))
 ).pipe(Effect.orDie)
 
+/** Highest migration id the database has applied (0 before the first); fails with SqlError when it does not answer. */
+export const appliedMigrationId = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql<{ applied: number | null }>`SELECT max(migration_id)::int AS applied FROM effect_sql_migrations`.pipe(
+    Effect.map(([row]) => row?.applied ?? 0)
+  ))
+
 /** CREATE DATABASE when the one named by the URL is missing (connecting to the `postgres` database for it). */
 export const ensureDatabase = (url: Redacted.Redacted<string>) =>
   Effect.gen(function*() {

@@ -63,7 +63,7 @@ describe("operator CLI", () => {
         assert.strictEqual(JSON.parse(shown.out).state, "CANCELLED")
         const events = yield* cli("orders", "events", id, "--json")
         assert.deepStrictEqual(JSON.parse(events.out).map((e: any) => e.type), ["OrderPlaced", "OrderCancelled"])
-        // the same view as GET /orders/:id/events (src/http/Handlers.ts#toEventView)
+        // the same view as GET /orders/:id/events (src/orders/Views.ts#toEventView)
         assert.deepStrictEqual(Object.keys(JSON.parse(events.out)[0]).sort(), [
           "data", "eventId", "metadata", "position", "recordedAt", "schemaVersion", "type", "version"
         ])

@@ -57,6 +57,9 @@ const statusKb = (pid: number, field: string): number => {
 /** Peak resident set size (VmHWM) in MiB. */
 export const peakRssMiB = (pid: number) => statusKb(pid, "VmHWM") / 1024
 
+/** Resident set size now (VmRSS) in MiB. */
+export const rssMiB = (pid: number) => statusKb(pid, "VmRSS") / 1024
+
 /** The parent of a process (for PostgreSQL: the postmaster, as the parent of a backend's pid). */
 export const parentOf = (pid: number): number | undefined => {
   const f = statFields(pid)

@@ -21,6 +21,10 @@ export const correlationIdOf = (request: HttpServerRequest.HttpServerRequest) =>
   return given !== undefined && /^[\x21-\x7e]{1,128}$/.test(given) ? given : uuidv4()
 }
 
+/** The correlation id the failure middleware chose for this request (the same one its error bodies carry). */
+export const requestCorrelationId = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.map(FiberRef.get(currentCorrelationId), (id) => id ?? correlationIdOf(request))
+
 export const httpFailures = Metric.counter("http_failures_total", {
   description: "requests answered 5xx because of a defect: by status and cause class",
   incremental: true

@@ -8,7 +8,7 @@
 import type { HttpServerRequest } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Duration, Effect } from "effect"
-import { BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from "./Api.js"
+import { BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from "./Errors.js"
 import { jsonDepthExceeds } from "../JsonDepth.js"
 
 /** Deepest nesting of arrays and objects a request body may have. Our bodies are flat: 32 is generous. */

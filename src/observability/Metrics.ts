@@ -7,87 +7,21 @@
  *     (Effect's `effect_fiber_lifetimes`) is converted to seconds;
  *   - process and Node runtime metrics (CPU, RSS, heap, open fds, event-loop lag, GC) from prom-client's
  *     default collectors, in a registry of our own;
+ *   - HTTP request durations by route and status (HttpMetrics.ts);
  *   - gauges read at scrape time (relay lag, consumer lag per partition, projection lag, table sizes):
  *     `operationalGauges`.
  */
-import { HttpApi, HttpMiddleware, HttpServerError, HttpServerRequest } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import { Effect, Metric, MetricBoundaries, MetricKey, MetricKeyType, MetricLabel, type MetricPair, MetricState, Option } from "effect"
+import { Effect, Metric, MetricKey, MetricKeyType, type MetricPair, MetricState, Option } from "effect"
 import client from "prom-client"
 import { Kafka } from "../kafka/Kafka.js"
 import { StatsProjection } from "../projection/StatsProjection.js"
-
-export const httpLatency = Metric.histogram(
-  "http_request_duration_seconds",
-  MetricBoundaries.exponential({ start: 0.0005, factor: 2, count: 14 }),
-  "HTTP request duration by method, route (the API's path template) and status"
-)
 
 /** Failures to read a scrape-time gauge (the series is left out of that scrape), by source. */
 export const scrapeErrors = Metric.counter("metrics_scrape_errors_total", {
   description: "gauges that could not be read at scrape time, by source",
   incremental: true
 })
-
-// ---------------------------------------------------------------------------------------------------------
-// HTTP duration by route and status
-
-/** `METHOD path` → route template of the API's endpoints (`/orders/:id`); anything else is `other`. */
-export const routeMatcher = (api: HttpApi.HttpApi.Any) => {
-  const routes: Array<{ method: string; template: string; pattern: RegExp }> = []
-  HttpApi.reflect(api as HttpApi.HttpApi<string, any, any, any>, {
-    onGroup: () => {},
-    onEndpoint: ({ endpoint }) => {
-      const source = endpoint.path.split("/").map((s) => (s.startsWith(":") ? "[^/]+" : s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
-      routes.push({ method: endpoint.method, template: endpoint.path, pattern: new RegExp(`^${source.join("/")}/?$`) })
-    }
-  })
-  // static paths first, so /orders/stats-like literals win over /orders/:id
-  routes.sort((a, b) => a.template.split(":").length - b.template.split(":").length)
-  return (method: string, path: string): string => {
-    for (const r of routes) if (r.method === method && r.pattern.test(path)) return r.template
-    if (path === "/docs" || path.startsWith("/docs/")) return "/docs"
-    return "other"
-  }
-}
-
-/**
- * Middleware recording every request's duration in `http_request_duration_seconds{method,route,status}`.
- * The route is the template of the API endpoint the path matches (bounded label values; an unknown path
- * is `other`), matched after the response so 404s of garbage paths cannot explode the series count.
- */
-export const measureHttp = (api: HttpApi.HttpApi.Any) => {
-  const route = routeMatcher(api)
-  const tagged = new Map<string, Metric.Metric.Histogram<number>>()
-  const histogram = (method: string, template: string, status: number) => {
-    const key = `${method} ${template} ${status}`
-    let h = tagged.get(key)
-    if (h === undefined) {
-      h = Metric.taggedWithLabels(httpLatency, [
-        MetricLabel.make("method", method),
-        MetricLabel.make("route", template),
-        MetricLabel.make("status", String(status))
-      ])
-      tagged.set(key, h)
-    }
-    return h
-  }
-  return HttpMiddleware.make((app) =>
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const start = process.hrtime.bigint()
-      const record = (status: number) =>
-        Effect.suspend(() => {
-          const path = request.url.split("?")[0] ?? "/"
-          return Metric.update(histogram(request.method, route(request.method, path), status), Number(process.hrtime.bigint() - start) / 1e9)
-        })
-      return app.pipe(
-        Effect.tap((response) => record(response.status)),
-        // a failure reaching the server is answered by the platform's own mapping (RouteNotFound → 404, …)
-        Effect.onError((cause) => Effect.flatMap(HttpServerError.causeResponse(cause), ([response]) => record(response.status)))
-      )
-    })
-  )
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Process and runtime metrics

@@ -73,15 +73,16 @@ let exporting = false
 export const tracingEnabled = () => exporting
 
 /**
- * The OpenTelemetry SDK as Effect's tracer, from the environment (see the module header); an empty layer when
- * tracing is off. `role` names the process's roles in the resource. Spans are flushed when the layer closes.
+ * The OpenTelemetry SDK as Effect's tracer, from the environment (see the module header); Effect's tracer
+ * disabled when tracing is off. `role` names the process's roles in the resource. Spans are flushed when the layer closes.
  */
 export const tracingLayer = (role: string) =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
       const config = yield* TracingConfig
       const kind = exporterKind(config)
-      if (kind === "none") return Layer.empty
+      // off: libraries' own spans (@effect/sql builds one per statement, with its SQL text) are not built either
+      if (kind === "none") return Layer.setTracerEnabled(false)
       // the SDK is loaded only when asked for: every process (the CLI too) starts faster without it
       const [{ NodeSdk }, { BatchSpanProcessor }] = yield* Effect.promise(() =>
         Promise.all([import("@effect/opentelemetry"), import("@opentelemetry/sdk-trace-base")])

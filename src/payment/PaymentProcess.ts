@@ -38,6 +38,7 @@ import { Inbox } from "../inbox/Inbox.js"
 import { traced } from "../observability/Tracing.js"
 import { type BreakerOpen, breakerOpened, makeCircuitBreaker } from "./CircuitBreaker.js"
 import { type ChargeResult, PaymentGateway, type PaymentUnavailable } from "./PaymentGateway.js"
+import * as counters from "./PaymentMetrics.js"
 
 export const PaymentConfig = Config.all({
   groupId: WorkerGroup,
@@ -50,23 +51,6 @@ export const PaymentConfig = Config.all({
   breakerCooldownMs: Config.integer("BREAKER_COOLDOWN_MS").pipe(Config.withDefault(2000))
 })
 export type PaymentConfig = Config.Config.Success<typeof PaymentConfig>
-
-export const eventsProcessed = Metric.counter("worker_events_processed_total", { incremental: true })
-export const duplicatesSkipped = Metric.counter("worker_duplicates_skipped_total", { incremental: true })
-export const paymentsSucceeded = Metric.counter("payments_succeeded_total", { incremental: true })
-export const paymentsFailed = Metric.counter("payments_failed_total", { incremental: true })
-export const paymentRetries = Metric.counter("payment_retries_total", {
-  description: "failed provider calls retried (in process or scheduled)",
-  incremental: true
-})
-export const paymentRetriesScheduled = Metric.counter("payment_retries_scheduled_total", {
-  description: "durable retries recorded in the order's stream",
-  incremental: true
-})
-export const paymentsParked = Metric.counter("payments_parked_total", {
-  description: "payments whose attempts are exhausted, left PAYMENT_PENDING for an operator",
-  incremental: true
-})
 
 /** Not settled now, parked for the operator after `attempts` failed passes. */
 export class PaymentParked extends Schema.TaggedError<PaymentParked>()("PaymentParked", {
@@ -91,12 +75,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
     })
     const consumer = config.groupId
     // counters exist (at 0) from the start, so /metrics always lists them
-    for (
-      const c of [eventsProcessed, duplicatesSkipped, paymentsSucceeded, paymentsFailed, paymentRetries,
-        paymentRetriesScheduled, paymentsParked, breakerOpened]
-    ) {
-      yield* Metric.incrementBy(c, 0)
-    }
+    for (const c of [...Object.values(counters), breakerOpened]) yield* Metric.incrementBy(c, 0)
 
     /** Quick attempts in process; stops at once when the breaker is open. */
     const charge = (order: Order): Effect.Effect<ChargeResult, PaymentUnavailable | BreakerOpen> =>
@@ -111,7 +90,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
       ).pipe(
         Effect.tapError((e) =>
           e._tag === "PaymentUnavailable"
-            ? Metric.increment(paymentRetries).pipe(Effect.zipRight(Effect.logInfo("payment call failed").pipe(
+            ? Metric.increment(counters.paymentRetries).pipe(Effect.zipRight(Effect.logInfo("payment call failed").pipe(
               Effect.annotateLogs({ type: "PAYMENT_CALL_FAILED", orderId: order.orderId, error: e.message })
             )))
             : Effect.void
@@ -161,13 +140,13 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           }, { disableValidation: true })
         ).pipe(Effect.catchTag("ConcurrencyConflict", Effect.die), Effect.ignore)
         if (parked) {
-          yield* Metric.increment(paymentsParked)
+          yield* Metric.increment(counters.paymentsParked)
           yield* Effect.logWarning("payment attempts exhausted: parked for an operator").pipe(
             Effect.annotateLogs({ type: "PAYMENT_PARKED", orderId: order.orderId, paymentId, attempts: attempt, error: message })
           )
           return yield* new PaymentParked({ orderId: order.orderId, attempts: attempt, message })
         }
-        yield* Metric.increment(paymentRetriesScheduled)
+        yield* Metric.increment(counters.paymentRetriesScheduled)
         yield* Effect.logInfo("payment retry scheduled").pipe(
           Effect.annotateLogs({ type: "RETRY_SCHEDULED", orderId: order.orderId, paymentId, attempt, dueAt: dueAt!.toISOString(), error: message })
         )
@@ -197,7 +176,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           if (messageId) yield* inbox.markProcessed(consumer, messageId)
           return "processed" as Outcome
         }
-        yield* Metric.increment(result.outcome === "succeeded" ? paymentsSucceeded : paymentsFailed)
+        yield* Metric.increment(result.outcome === "succeeded" ? counters.paymentsSucceeded : counters.paymentsFailed)
         yield* Effect.logInfo("payment result").pipe(
           Effect.annotateLogs({ type: "PAYMENT_RESULT", orderId: order.orderId, outcome: result.outcome, chargeId: result.chargeId })
         )
@@ -218,13 +197,13 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
     const handle = (eventId: string, orderId: OrderId) =>
       Effect.gen(function*() {
         if (yield* inbox.isProcessed(consumer, eventId)) {
-          yield* Metric.increment(duplicatesSkipped)
+          yield* Metric.increment(counters.duplicatesSkipped)
           yield* Effect.logInfo("duplicate event skipped").pipe(
             Effect.annotateLogs({ type: "DUPLICATE_EVENT", orderId, eventId })
           )
           return "duplicate" as Outcome
         }
-        yield* Metric.increment(eventsProcessed)
+        yield* Metric.increment(counters.eventsProcessed)
         const started = yield* actors.execute(
           new StartPayment({
             commandId: deriveId(eventId, "start") as EventId,

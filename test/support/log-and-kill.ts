@@ -6,6 +6,8 @@ import { Effect } from "effect"
 import { loggingFor } from "../../src/observability/Logging.js"
 
 const lines = Number(process.env.LINES ?? 2000)
+// (tells a test that holds back reading stdout when the lines are about to be written)
+process.stderr.write("logging\n")
 
 Effect.runSync(
   Effect.forEach(

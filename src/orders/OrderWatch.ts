@@ -9,16 +9,15 @@
  *
  * Frames: `id:` = stream version (a reconnecting client sends it back as `Last-Event-ID` and resumes after it),
  * `event:` = event type, `data:` = `{"event": EventView, "order": OrderView}` (the order as of that event).
- * Heartbeat comments every WATCH_HEARTBEAT_MS keep proxies from closing an idle stream.
+ * Heartbeat comments every WATCH_HEARTBEAT_MS (one timer for all streams) keep proxies from closing an idle stream.
  */
-import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Context, Duration, Effect, Layer, Metric, Option, Queue, Schedule, Stream } from "effect"
 import { type OrderId, OrderNotFound, type OrderState } from "../domain/Order.js"
 import { evolve } from "../domain/OrderDecider.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
 import { APPENDS_CHANNEL } from "../database/Notifications.js"
-import { type EventRow, toRecordedEvent } from "../eventstore/EventRows.js"
+import { makeStreamTails } from "../eventstore/StreamTails.js"
 import { TooManyWatchers } from "./Api.js"
 import { toEventView, toView } from "./Views.js"
 
@@ -61,7 +60,8 @@ export class OrderWatchers extends Context.Tag("OrderWatchers")<OrderWatchers, {
 const make = (settings: WatchSettings) =>
   Effect.gen(function*() {
     const store = yield* EventStore
-    const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
+    /** New events of every watched stream: one query on PostgreSQL; stream by stream in memory. */
+    const readNew = yield* makeStreamTails
     const pg = yield* Effect.serviceOption(PgClient.PgClient)
     const watched = new Map<OrderId, Set<Watcher>>()
     let connections = 0
@@ -87,23 +87,6 @@ const make = (settings: WatchSettings) =>
         unregister(w)
       }
     }
-
-    /** New events of every watched stream: one query on PostgreSQL; stream by stream in memory. */
-    const readNew = (from: ReadonlyArray<readonly [OrderId, number]>) =>
-      Option.match(sql, {
-        onNone: () =>
-          Effect.map(
-            Effect.forEach(from, ([id, v]) => Effect.map(store.readStream(id), (events) => events.filter((e) => e.version > v))),
-            (lists) => lists.flat()
-          ),
-        onSome: (sql) =>
-          sql<EventRow>`
-            SELECT e.position::text AS position, e.stream_id, e.version, e.type, e.schema_version, e.data, e.metadata,
-                   e.recorded_at
-            FROM unnest(${from.map(([id]) => id)}::uuid[], ${from.map(([, v]) => v)}::int[]) AS w(id, v)
-            JOIN events e ON e.stream_id = w.id AND e.version > w.v
-            ORDER BY e.stream_id, e.version`.pipe(Effect.map((rows) => rows.map(toRecordedEvent)), Effect.orDie)
-      })
 
     const refresh = Effect.gen(function*() {
       if (watched.size === 0) return
@@ -147,10 +130,13 @@ const make = (settings: WatchSettings) =>
       })
     )
 
+    // one timer for every open stream, not a merged heartbeat stream per client (its fibers and queue cost
+    // memory per watcher: bench `watchers`)
+    yield* Effect.sync(() => {
+      for (const set of watched.values()) for (const w of set) Queue.unsafeOffer(w.queue, ": heartbeat\n\n")
+    }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(settings.heartbeatMs))), Effect.forkScoped)
+
     const encoder = new TextEncoder()
-    const heartbeats = Stream.fromSchedule(Schedule.spaced(Duration.millis(settings.heartbeatMs))).pipe(
-      Stream.map(() => ": heartbeat\n\n")
-    )
 
     return OrderWatchers.of({
       watch: (orderId, after) =>
@@ -182,7 +168,6 @@ const make = (settings: WatchSettings) =>
           })
           return Stream.fromQueue(w.queue).pipe(
             Stream.takeWhile((f): f is string => f !== null),
-            Stream.merge(heartbeats, { haltStrategy: "left" }),
             Stream.map((text) => encoder.encode(text)),
             Stream.ensuring(done)
           )

@@ -1,19 +1,20 @@
 /**
- * The HTTP server of the api role (src/Roles.ts reads its settings, HttpConfig): the API of src/http with
- * OpenAPI and Swagger UI, served by node's HTTP server with the timeouts and client-error answers of README
- * "HTTP API".
+ * The HTTP server: node's server with the timeouts of issue 12 and JSON answers for what node refuses itself,
+ * serving the composed API (src/http/Api.ts) with its OpenAPI document and Swagger UI, behind the failure
+ * middleware (defects → 503/500) and the per-route latency histogram.
  */
-import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Metric, Runtime } from "effect"
 import { createServer, type Server } from "node:http"
 import type { Duplex } from "node:stream"
-import { failureMiddleware } from "./http/Failures.js"
-import { HttpHandlersLive, type HttpSettings } from "./http/Handlers.js"
-import { httpLatency, measureHttp } from "./observability/Metrics.js"
-import { Api } from "./http/Api.js"
-import { StatsProjection } from "./projection/StatsProjection.js"
-import { RebuildJobs } from "./projection/Rebuild.js"
+import { httpLatency, measureHttp } from "../observability/HttpMetrics.js"
+import { tracingEnabled } from "../observability/Tracing.js"
+import { RebuildJobs } from "../projection/Rebuild.js"
+import { StatsProjection } from "../projection/StatsProjection.js"
+import { Api } from "./Api.js"
+import { HttpHandlersLive, type HttpSettings } from "./ApiLive.js"
+import { failureMiddleware } from "./Failures.js"
 
 export interface ServerOptions extends HttpSettings {
   readonly port: number
@@ -83,6 +84,9 @@ export const measureLatency = HttpMiddleware.make((app) =>
 /** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
 export const HttpLive = (options: ServerOptions) =>
   HttpApiBuilder.serve(measureHttp(Api)).pipe(
+    // the platform's tracer middleware builds a span per request (URL parse, header copies, attributes) even
+    // with no exporter: only when one is installed (src/observability/Tracing.ts)
+    HttpMiddleware.withTracerDisabledWhen(() => !tracingEnabled()),
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" })),
     Layer.provide(HttpApiBuilder.middleware(failureMiddleware({ retryAfterSeconds: 1 }) as unknown as HttpApiBuilder.MiddlewareFn<never>)),
@@ -96,5 +100,3 @@ export const HttpLive = (options: ServerOptions) =>
     ),
     Layer.provide(NodeContext.layer)
   )
-
-export { HttpServer }

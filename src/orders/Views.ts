@@ -1,4 +1,4 @@
-/** How orders and recorded events look in the API (and the CLI): the response shapes of the spec. */
+/** How orders and recorded events look in the API and the CLI: the response shapes of the orders API. */
 import { formatMoney } from "../domain/Money.js"
 import type { Order } from "../domain/Order.js"
 import { encodeEvent } from "../eventstore/EventCodec.js"

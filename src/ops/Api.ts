@@ -1,0 +1,26 @@
+/** Operations endpoints: liveness and readiness probes (503 not ready), and the Prometheus metrics. */
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { type ErrorExample, errorExample } from "../http/ErrorExamples.js"
+import { doc, NoParams } from "../http/Spec.js"
+
+export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 503 })) {}
+
+export class HealthApi extends HttpApiGroup.make("health").annotateContext(OpenApi.annotations({ description: "Liveness and readiness probes." }))
+  .add(HttpApiEndpoint.get("live", "/health/live").annotateContext(doc("Liveness", "200 while the process runs.")).setUrlParams(NoParams).addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
+  .add(
+    HttpApiEndpoint.get("ready", "/health/ready").annotateContext(doc("Readiness", "200 once the database answers with every migration applied, else 503.")).setUrlParams(NoParams)
+      .addSuccess(Schema.Struct({ status: Schema.Literal("ready") }))
+      .addError(NotReady)
+  )
+{}
+
+export class MetricsApi extends HttpApiGroup.make("metrics").annotateContext(OpenApi.annotations({ description: "Metrics for Prometheus." }))
+  .add(HttpApiEndpoint.get("metrics", "/metrics").annotateContext(doc("Prometheus metrics", "Every metric of the process in the Prometheus text exposition format.")).setUrlParams(NoParams).addSuccess(HttpApiSchema.Text()))
+{}
+
+export const opsErrorExamples: ReadonlyArray<ErrorExample> = [
+  errorExample(NotReady, new NotReady({ message: "migrations pending: 11 of 12 applied" }), "not ready to serve")
+]

@@ -1,0 +1,71 @@
+/**
+ * The orders endpoints: thin handlers over PlaceOrder, Orders and OrderWatchers. POST /orders reads its own
+ * body (src/http/JsonBody.ts) so that every bad request gets its proper 4xx (the generic payload decoder turns
+ * unreadable JSON into a 500) and nothing is written for it.
+ */
+import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Layer, ParseResult, Schema } from "effect"
+import { Api } from "../http/Api.js"
+import { BadRequest } from "../http/Errors.js"
+import { requestCorrelationId } from "../http/Failures.js"
+import { readJsonBody } from "../http/JsonBody.js"
+import { PlaceOrderBody } from "./Api.js"
+import { Orders } from "./Orders.js"
+import { defaultWatchSettings, OrderWatchers, OrderWatchersLive, type WatchSettings } from "./OrderWatch.js"
+import { PlaceOrder, PlaceOrderLive, type PlaceOrderSettings } from "./PlaceOrder.js"
+
+export interface OrdersHttpSettings extends PlaceOrderSettings {
+  readonly bodyLimit: number
+  /** A body not fully received after this long → 408 and the connection closed (default 5 s). */
+  readonly bodyTimeoutMs?: number
+  readonly watch?: WatchSettings
+}
+
+const decodePlaceOrder = Schema.decodeUnknown(PlaceOrderBody, { errors: "all", onExcessProperty: "error" })
+
+const replayedHeaders = { "idempotent-replayed": "true" }
+
+export const OrdersHttpLive = (settings: OrdersHttpSettings) =>
+  HttpApiBuilder.group(Api, "orders", (handlers) =>
+    Effect.gen(function*() {
+      const placeOrder = yield* PlaceOrder
+      const orders = yield* Orders
+      const watchers = yield* OrderWatchers
+      const limits = { bodyLimit: settings.bodyLimit, bodyTimeoutMs: settings.bodyTimeoutMs ?? 5_000 }
+
+      const place = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, idempotencyKey: string | undefined) {
+        const json = yield* readJsonBody(request, limits)
+        const body = yield* decodePlaceOrder(json).pipe(
+          Effect.mapError((e) => new BadRequest({ message: ParseResult.TreeFormatter.formatErrorSync(e) }))
+        )
+        const placed = yield* placeOrder.place({ body, idempotencyKey, correlationId: yield* requestCorrelationId(request) })
+        return placed.replayed
+          ? HttpServerResponse.unsafeJson(placed.body, { status: placed.status, headers: replayedHeaders })
+          : HttpServerResponse.unsafeJson(placed.body, { status: placed.status })
+      })
+
+      return handlers
+        .handleRaw("place", ({ headers, request }) =>
+          place(request, headers["idempotency-key"]).pipe(
+            // the rest of a late body is not worth waiting for: answer and close the connection
+            Effect.catchTag("RequestTimeout", (e) =>
+              Effect.succeed(HttpServerResponse.unsafeJson(e, { status: 408, headers: { connection: "close" } })))
+          ))
+        .handle("get", ({ path, urlParams }) => orders.get(path.orderId, urlParams.atVersion))
+        .handleRaw("watch", ({ headers, path }) =>
+          Effect.map(watchers.watch(path.orderId, headers["last-event-id"] ?? 0), (stream) =>
+            HttpServerResponse.stream(stream, {
+              contentType: "text/event-stream",
+              headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+            })))
+        .handle("list", ({ urlParams }) => orders.list(urlParams))
+        .handle("events", ({ path }) => orders.events(path.orderId))
+        .handle("cancel", ({ path, request }) =>
+          Effect.flatMap(requestCorrelationId(request), (correlationId) => orders.cancel(path.orderId, correlationId)))
+    })).pipe(
+    Layer.provide([
+      PlaceOrderLive(settings),
+      Orders.Default,
+      OrderWatchersLive(settings.watch ?? defaultWatchSettings)
+    ])
+  )

@@ -1,0 +1,125 @@
+/**
+ * Placing an order: mints the order's id (UUIDv7: creation order = id order) and the command's id, and keeps
+ * the Idempotency-Key protocol (Stripe semantics, README Decisions): claim the key with a fresh token; replay
+ * a completed record; 409 while the first request runs; 422 for another body under the same key; the record
+ * is completed in the append's own transaction; a request that fails before its append committed releases its
+ * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).
+ */
+import { Context, Duration, Effect, Either, Layer, Schedule } from "effect"
+import { createHash } from "node:crypto"
+import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
+import { formatMoney, type InvalidAmount, parseMoney } from "../domain/Money.js"
+import { type OrderAlreadyExists, type OrderId, PlaceOrder as PlaceOrderCommand } from "../domain/Order.js"
+import type { ConcurrencyConflict } from "../eventstore/EventStore.js"
+import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
+import { uuidv4, uuidv7 } from "../Ids.js"
+import { IdempotencyKeyInUse, IdempotencyKeyMismatch, OrderBusy, type PlaceOrderBody } from "./Api.js"
+import { toView } from "./Views.js"
+
+export interface PlaceOrderSettings {
+  /** A claim left by a crashed process is taken over after this long. */
+  readonly idempotencyLeaseMs: number
+  /** Idempotency-Key records older than this are gone (default 24 h). */
+  readonly idempotencyTtlMs?: number
+}
+
+export interface PlaceOrderRequest {
+  readonly body: PlaceOrderBody
+  readonly idempotencyKey: string | undefined
+  readonly correlationId: string
+}
+
+/** The response to give: a new order (201), or the first response to this Idempotency-Key, replayed. */
+export interface Placed {
+  readonly status: number
+  readonly body: unknown
+  readonly replayed: boolean
+}
+
+export type PlaceOrderError = InvalidAmount | IdempotencyKeyInUse | IdempotencyKeyMismatch | OrderBusy | OrderAlreadyExists
+
+export const orderBusy = (e: ConcurrencyConflict) =>
+  new OrderBusy({ orderId: e.streamId, message: "the order kept changing under this request; retry it" })
+
+const fingerprint = (value: unknown) => createHash("sha256").update(JSON.stringify(value)).digest("base64url")
+
+/** Release a failed request's claim at once; the database that failed it may take a moment to come back. */
+const releaseSchedule = Schedule.exponential(Duration.millis(25)).pipe(Schedule.intersect(Schedule.recurs(6)))
+
+export class PlaceOrder extends Context.Tag("PlaceOrder")<PlaceOrder, {
+  readonly place: (request: PlaceOrderRequest) => Effect.Effect<Placed, PlaceOrderError>
+}>() {}
+
+const make = (settings: PlaceOrderSettings) =>
+  Effect.gen(function*() {
+    const actors = yield* OrderActors
+    const keys = yield* IdempotencyKeys
+    const ttlMs = settings.idempotencyTtlMs ?? 24 * 3600_000
+
+    // untraced: a traced Effect.fn captures a stack trace per call, a measurable cost on the hottest path
+    const place = Effect.fnUntraced(function*({ body, correlationId, idempotencyKey }: PlaceOrderRequest) {
+      const amount = parseMoney(body.amount, body.currency)
+      if (Either.isLeft(amount)) return yield* amount.left
+      // made of the decoded body, a parsed amount and fresh ids: validating it again cost ~30 µs per POST
+      const command = new PlaceOrderCommand({
+        commandId: uuidv4() as PlaceOrderCommand["commandId"],
+        orderId: uuidv7() as OrderId,
+        userId: body.userId,
+        amount: amount.right,
+        at: new Date()
+      }, { disableValidation: true })
+      const metadata = { correlationId, causationId: command.commandId }
+      const run = (options: ExecuteOptions) =>
+        actors.execute(command, options).pipe(
+          Effect.catchTags({
+            ConcurrencyConflict: (e) => Effect.fail(orderBusy(e)),
+            // a new order id has no stream: these cannot answer a PlaceOrder
+            OrderNotFound: Effect.die,
+            IllegalTransition: Effect.die
+          }),
+          Effect.map(({ order }): Placed => ({ status: 201, body: toView(order), replayed: false }))
+        )
+      if (idempotencyKey === undefined) return yield* run({ metadata })
+      const token = uuidv4()
+      // a failed claim may still have been stored (the reply was lost): release it by its token, then fail
+      const release = keys.release(idempotencyKey, token).pipe(
+        Effect.sandbox,
+        Effect.retry(releaseSchedule),
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning("could not release an Idempotency-Key claim; it is taken over after the lease").pipe(
+            Effect.annotateLogs({ type: "PROCESSING_ERROR", idempotencyKey, cause: String(cause) })
+          )
+        )
+      )
+      const claim = yield* keys.claim({
+        key: idempotencyKey,
+        fingerprint: fingerprint({ method: "POST", path: "/orders", body: { ...body, amount: formatMoney(amount.right) } }),
+        token,
+        leaseMs: settings.idempotencyLeaseMs,
+        ttlMs
+      }).pipe(Effect.onError(() => release))
+      switch (claim._tag) {
+        case "Replay":
+          return { status: claim.status, body: claim.body, replayed: true }
+        case "InFlight":
+          return yield* new IdempotencyKeyInUse({
+            message: "a request with this Idempotency-Key is still in progress; retry later"
+          })
+        case "Mismatch":
+          return yield* new IdempotencyKeyMismatch({
+            message: "this Idempotency-Key was used with a different request"
+          })
+      }
+      // Uninterruptible: a client that hangs up does not cut the append short, so the release below never
+      // races an append still running; a failed append never committed (or it completed the record, and
+      // `release` leaves completed records alone).
+      return yield* run({
+        metadata,
+        idempotency: { key: idempotencyKey, respond: (o) => ({ status: 201, body: toView(o) }) }
+      }).pipe(Effect.onError(() => release), Effect.uninterruptible)
+    })
+
+    return PlaceOrder.of({ place })
+  })
+
+export const PlaceOrderLive = (settings: PlaceOrderSettings) => Layer.effect(PlaceOrder, make(settings))

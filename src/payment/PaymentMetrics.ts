@@ -1,0 +1,19 @@
+/** The payment process's counters (PaymentProcess.ts), on /metrics; created at 0 when the processor starts. */
+import { Metric } from "effect"
+
+export const eventsProcessed = Metric.counter("worker_events_processed_total", { incremental: true })
+export const duplicatesSkipped = Metric.counter("worker_duplicates_skipped_total", { incremental: true })
+export const paymentsSucceeded = Metric.counter("payments_succeeded_total", { incremental: true })
+export const paymentsFailed = Metric.counter("payments_failed_total", { incremental: true })
+export const paymentRetries = Metric.counter("payment_retries_total", {
+  description: "failed provider calls retried (in process or scheduled)",
+  incremental: true
+})
+export const paymentRetriesScheduled = Metric.counter("payment_retries_scheduled_total", {
+  description: "durable retries recorded in the order's stream",
+  incremental: true
+})
+export const paymentsParked = Metric.counter("payments_parked_total", {
+  description: "payments whose attempts are exhausted, left PAYMENT_PENDING for an operator",
+  incremental: true
+})

@@ -1,0 +1,22 @@
+/** The stats endpoints: the stats projection's rows, amounts formatted as the orders API formats them. */
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
+import { formatMoney, Money } from "../domain/Money.js"
+import { Api } from "../http/Api.js"
+import { StatsProjection } from "../projection/StatsProjection.js"
+
+export const StatsHttpLive = HttpApiBuilder.group(Api, "stats", (handlers) =>
+  Effect.gen(function*() {
+    const stats = yield* StatsProjection
+    return handlers
+      .handle("revenue", () =>
+        Effect.map(stats.revenue, (rows) =>
+          rows.map((r) => ({
+            currency: r.currency,
+            day: r.day,
+            paidOrders: Number(r.paid_orders),
+            revenue: formatMoney(new Money({ minor: BigInt(r.revenue_minor), currency: r.currency as Money["currency"] }, { disableValidation: true }))
+          }))))
+      .handle("ordersByState", () =>
+        Effect.map(stats.byState, (rows) => Object.fromEntries(rows.map((r) => [r.status, Number(r.orders)]))))
+  }))
