@@ -9,7 +9,7 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { Domain, PgStores } from "../src/App.js"
+import { PgStores } from "../src/Stores.js"
 import { cmd, newId, newOrderId } from "../test/support/fixtures.js"
 import { TestDatabase, testDatabaseUrl } from "../test/support/TestDatabase.js"
 
@@ -39,7 +39,7 @@ const load = Effect.gen(function*() {
   return { seconds, cpuUs: used.user + used.system }
 }).pipe(
   // its own pool: closed before the commits are counted (a backend's statistics are flushed when it exits)
-  Effect.provide(Domain.pipe(Layer.provideMerge(PgStores), Layer.provide(PgClient.layer({ url: Redacted.make(url) })))),
+  Effect.provide(OrderActors.Default.pipe(Layer.provideMerge(PgStores), Layer.provide(PgClient.layer({ url: Redacted.make(url) })))),
   Effect.orDie
 )
 

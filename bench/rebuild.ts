@@ -6,17 +6,17 @@
  * Usage: npm run bench:rebuild [-- <orders>]   (default 333,334 orders = 1,000,002 events)
  */
 import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
+import { databaseUrl } from "../src/Config.js"
 import { rebuildOrders, verifyOrders } from "../src/projection/Rebuild.js"
-import { ensureDatabase, MigrationsLive } from "../src/Sql.js"
+import { MigrationsLive, PgLive } from "../src/Sql.js"
 
 const orders = Number(process.argv[2] ?? 333_334)
-const base = new URL(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/orders")
+const base = new URL(databaseUrl())
 base.pathname = "/orders_bench_rebuild"
 const url = base.toString()
 const here = fileURLToPath(new URL(".", import.meta.url))
@@ -66,10 +66,7 @@ const program = Effect.gen(function*() {
 })
 
 Effect.runPromise(
-  Effect.scoped(Effect.gen(function*() {
-    yield* ensureDatabase(Redacted.make(url))
-    yield* program.pipe(Effect.provide(MigrationsLive.pipe(Layer.provideMerge(PgClient.layer({ url: Redacted.make(url) })))))
-  }))
+  program.pipe(Effect.provide(MigrationsLive.pipe(Layer.provideMerge(PgLive(Redacted.make(url))))))
 ).catch((e) => {
   console.error(e)
   process.exit(1)

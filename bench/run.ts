@@ -38,6 +38,7 @@ import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
+import { databaseUrl } from "../src/Config.js"
 import { latencyChart } from "./lib/chart.js"
 import { runStep, type StepResult, newHistogram, summarize } from "./lib/loadgen.js"
 import { parentOf, peakRssMiB, pidsMatching, rssMiB, treeCpuSeconds } from "./lib/procstat.js"
@@ -55,7 +56,7 @@ const providerLatencyMs = 20
 /** Node flags of our process, as scripts/start.sh runs it. */
 const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "--max-old-space-size=256").split(" ").filter(Boolean)
 
-const baseUrl = new URL(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/orders")
+const baseUrl = new URL(databaseUrl())
 const dbUrl = (name: string) => {
   const u = new URL(baseUrl)
   u.pathname = `/${name}`

@@ -4,16 +4,17 @@
  * a process (order actors + payment processor) is built fresh on each (re)start, so in-process state is lost
  * at a crash exactly as when a real process dies.
  */
-import { ConfigProvider, Context, Effect, Layer, Logger, ManagedRuntime } from "effect"
+import { ConfigProvider, Context, Effect, Layer, ManagedRuntime } from "effect"
 import { randomUUID } from "node:crypto"
-import { Domain, MemoryStores, PgStores } from "../src/App.js"
+import { MemoryStores, PgStores } from "../src/Stores.js"
+import { OrderActors } from "../src/actor/OrderActors.js"
 import { CrashPoints } from "../src/CrashPoints.js"
 import { DeadLetters, type Parked } from "../src/deadletter/DeadLetters.js"
 import { Kafka, type OutgoingMessage, topicsFor } from "../src/kafka/Kafka.js"
 import { Relay } from "../src/outbox/Relay.js"
 import { MemoryPaymentGateway, MemoryProvider, PaymentGateway } from "../src/payment/PaymentGateway.js"
 import { PaymentProcessor } from "../src/payment/PaymentProcess.js"
-import { parseLogLevel } from "../src/observability/Logging.js"
+import { LogLevelLive } from "../src/observability/Logging.js"
 import { onTestDatabase } from "../test/support/TestDatabase.js"
 import type { Backend } from "./support.js"
 
@@ -73,7 +74,7 @@ export const durableLayer = <E, R>(stores: Layer.Layer<any, E, R>, broken = fals
 
 /** One process: fresh actors, payment processor and relay over the durable context. */
 export const processLayer = Layer.fresh(
-  Layer.mergeAll(PaymentProcessor.Default, Relay.Default).pipe(Layer.provideMerge(Layer.fresh(Domain)))
+  Layer.mergeAll(PaymentProcessor.Default, Relay.Default).pipe(Layer.provideMerge(Layer.fresh(OrderActors.Default)))
 ).pipe(
   Layer.provide(Layer.setConfigProvider(workerEnv))
 )
@@ -81,8 +82,7 @@ export const processLayer = Layer.fresh(
 export { MemoryProvider }
 
 /** Run a property's program, logging at LOG_LEVEL (Warning in tests). */
-export const run = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.runPromise(effect.pipe(Logger.withMinimumLogLevel(parseLogLevel(process.env.LOG_LEVEL))))
+export const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect.pipe(Effect.provide(LogLevelLive)))
 
 /**
  * An in-memory broker for the relay in property runs: `send` appends to a topic log (what Kafka keeps);

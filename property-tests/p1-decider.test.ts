@@ -1,5 +1,5 @@
 /**
- * P1 — the decider (DESIGN §10 invariant 3, and 2 for versions).
+ * P1 — the decider (invariant 3, and 2 for versions: docs/ARCHITECTURE.md "Invariants").
  * For random command sequences: every emitted event is a legal successor of the state before it; a rejected
  * command emits nothing and leaves the state as it was; `evolve` is total and deterministic; the version is
  * the number of events folded; a command decided twice on the state it produced is already satisfied.

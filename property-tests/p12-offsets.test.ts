@@ -1,9 +1,9 @@
 /**
- * P12 — committed offsets (DESIGN §8, invariants 1 and 9): messages of one partition finish in any order
- * (different keys run concurrently); the offset the keyed consumer commits is never past an unfinished
- * message, and it reaches the end once everything finished. Random interleavings of takes (with gaps, as
- * compaction and transaction markers leave them, and with redeliveries of offsets already taken) and of
- * completions, checked after every step against a plain model.
+ * P12 — committed offsets (docs/ARCHITECTURE.md "Payment worker", invariants 1 and 9): messages of one
+ * partition finish in any order (different keys run concurrently); the offset the keyed consumer commits is
+ * never past an unfinished message, and it reaches the end once everything finished. Random interleavings of
+ * takes (with gaps, as compaction and transaction markers leave them, and with redeliveries of offsets already
+ * taken) and of completions, checked after every step against a plain model.
  */
 import { describe, it } from "@effect/vitest"
 import { OffsetTracker } from "../src/kafka/OffsetTracker.js"

@@ -8,7 +8,6 @@
 import { afterAll, describe, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer, type Scope } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { Domain } from "../src/App.js"
 import type { OrderId, PaymentId } from "../src/domain/Order.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
 import { uuidv7 } from "../src/Ids.js"
@@ -107,7 +106,7 @@ for (const backend of ["memory", "postgres"] as Array<Backend>) {
         fc.asyncProperty(commandsArb, async (commands) => {
           const setup = Effect.gen(function*() {
             const durable = yield* Layer.build(stores.fresh())
-            const actors = Context.get(yield* Layer.build(Layer.fresh(Domain)).pipe(Effect.provide(durable)), OrderActors)
+            const actors = Context.get(yield* Layer.build(Layer.fresh(OrderActors.Default)).pipe(Effect.provide(durable)), OrderActors)
             return { actors, store: Context.get(durable, EventStore), ids: [0, 1, 2].map(() => uuidv7() as OrderId) }
           })
           await run(Effect.scoped(Effect.flatMap(setup, (real: Real) =>

@@ -13,7 +13,6 @@ import type { SqlClient } from "@effect/sql"
 import { afterAll, describe, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { Domain } from "../src/App.js"
 import type { Order, OrderCommand, OrderEvent, OrderId, OrderState } from "../src/domain/Order.js"
 import { decide, evolve, fold } from "../src/domain/OrderDecider.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
@@ -45,8 +44,8 @@ for (const backend of ["memory", "postgres"] as Array<Backend>) {
           const commands = freshIds(raw)
           const program = Effect.scoped(Effect.gen(function*() {
             const durable = yield* Layer.build(stores.fresh())
-            const one = Context.get(yield* Layer.build(Layer.fresh(Domain)).pipe(Effect.provide(durable)), OrderActors)
-            const two = Context.get(yield* Layer.build(Layer.fresh(Domain)).pipe(Effect.provide(durable)), OrderActors)
+            const one = Context.get(yield* Layer.build(Layer.fresh(OrderActors.Default)).pipe(Effect.provide(durable)), OrderActors)
+            const two = Context.get(yield* Layer.build(Layer.fresh(OrderActors.Default)).pipe(Effect.provide(durable)), OrderActors)
             const runtime = yield* Effect.runtime<never>()
             // every command starts when the scheduler says so, on process one or two
             yield* Effect.promise(() =>
@@ -130,7 +129,7 @@ for (const backend of ["memory", "postgres"] as Array<Backend>) {
           const commands = freshIds(raw)
           const program = Effect.scoped(Effect.gen(function*() {
             const durable = yield* Layer.build(stores.fresh())
-            const actors = Context.get(yield* Layer.build(Layer.fresh(Domain)).pipe(Effect.provide(durable)), OrderActors)
+            const actors = Context.get(yield* Layer.build(Layer.fresh(OrderActors.Default)).pipe(Effect.provide(durable)), OrderActors)
             for (const c of commands) yield* Effect.either(actors.execute(c))
             const violations: Array<string> = []
             const touched = [...new Set(commands.map((c) => c.orderId))]

@@ -1,7 +1,7 @@
 /**
  * Payment properties, each run against the in-memory and the PostgreSQL stores.
  *
- * P4 — idempotent consumption (DESIGN §10 invariants 4, 5): random delivery sequences of the orders'
+ * P4 — idempotent consumption (invariants 4, 5, docs/ARCHITECTURE.md): random delivery sequences of the orders'
  *      OrderPlaced messages, with k copies of each, reordered, some delivered concurrently → the same final
  *      states, charges and log as one delivery each.
  * P5 — crashes (invariants 1–8): random crash schedules at the relay's named points (before send, mid-batch,

@@ -18,20 +18,17 @@ libs="$home/libs"
 run="${KAFKA_DATA_DIR:-$home/run-$port}"
 pidfile="$run/kafka.pid"
 log="$run/server.log"
+name=kafka
+# shellcheck source=scripts/lib/java-server.sh
+. "$here/lib/java-server.sh"
 
 brokers() { echo "${KAFKA_BROKERS:-127.0.0.1:$port}"; }
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-
-answering() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+started() { grep -q "Kafka Server started" "$log" 2>/dev/null && answering; }
 
 fetch() {
   if [ -f "$libs/.complete" ]; then return 0; fi
-  mkdir -p "$libs"
-  echo "kafka: fetching broker jars through Maven into $libs" >&2
-  mvn -B -q -f "$here/kafka/pom.xml" \
-    org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$libs" >&2
+  maven_fetch "$here/kafka/pom.xml" "the broker jars"
   touch "$libs/.complete"
 }
 
@@ -69,10 +66,10 @@ log4j.logger.kafka.log.LogCleaner=WARN
 PROPS
 }
 
-java_cmd() {
-  java -Xms256m -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j.configuration="file:$run/log4j.properties" -cp "$libs/*" "$@"
-}
+java_opts=(-Xms256m -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC -Djava.awt.headless=true
+  -Dlog4j.configuration="file:$run/log4j.properties" -cp "$libs/*")
+
+java_cmd() { java "${java_opts[@]}" "$@"; }
 
 start() {
   if [ -n "${KAFKA_BROKERS:-}" ]; then brokers; return 0; fi
@@ -97,28 +94,13 @@ start() {
       -c "$run/server.properties" >/dev/null
   fi
   : > "$log"
-  nohup java -Xms256m -Xmx"${KAFKA_HEAP:-512m}" -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j.configuration="file:$run/log4j.properties" -cp "$libs/*" kafka.Kafka "$run/server.properties" \
-    > "$run/stdout.log" 2>&1 &
-  echo $! > "$pidfile"
-  for _ in $(seq 1 120); do
-    if grep -q "Kafka Server started" "$log" 2>/dev/null && answering; then brokers; return 0; fi
-    if ! running; then break; fi
-    sleep 0.5
-  done
-  echo "kafka: the broker did not start; last lines of $log and $run/stdout.log:" >&2
-  tail -n 20 "$log" "$run/stdout.log" >&2 || true
-  exit 1
+  start_java "$run/stdout.log" "${java_opts[@]}" kafka.Kafka "$run/server.properties"
+  wait_ready 60 started brokers "$log" "$run/stdout.log"
 }
 
 stop() {
   if [ -n "${KAFKA_BROKERS:-}" ]; then return 0; fi
-  if running; then
-    kill "$(cat "$pidfile")"
-    for _ in $(seq 1 60); do running || break; sleep 0.5; done
-    running && kill -9 "$(cat "$pidfile")" || true
-  fi
-  rm -f "$pidfile"
+  stop_server
 }
 
 case "${1:-start}" in

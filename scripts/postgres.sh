@@ -2,7 +2,9 @@
 # Make sure a PostgreSQL answers at DATABASE_URL's host (default 127.0.0.1:5432). On our machines the local
 # cluster is installed but may be stopped: start it. Elsewhere, say what is missing.
 set -euo pipefail
-url="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/orders}"
+# the default of DATABASE_URL is the program's (src/Config.ts), not a copy of it
+default_url="$(sed -n 's/^export const DEFAULT_DATABASE_URL = "\(.*\)"$/\1/p' "$(dirname "$0")/../src/Config.ts")"
+url="${DATABASE_URL:-$default_url}"
 hostport="${url#*@}"; hostport="${hostport%%/*}"
 host="${hostport%%:*}"; port="${hostport##*:}"; [ "$port" = "$hostport" ] && port=5432
 if pg_isready -q -h "$host" -p "$port" 2>/dev/null; then exit 0; fi

@@ -16,4 +16,4 @@ if [ "${TRACING:-}" = "zipkin" ] && [ -z "${ZIPKIN_URL:-}" ]; then
   echo "tracing: Zipkin UI at $zipkin/zipkin/ (spans: $ZIPKIN_URL)" >&2
 fi
 npx tsc -p tsconfig.build.json
-exec node --max-old-space-size="${NODE_HEAP_MB:-256}" dist/main.js "${1:-all}"
+exec node --max-old-space-size="${NODE_HEAP_MB:-256}" dist/main.js "$@"

@@ -15,22 +15,17 @@ jar="$libs/zipkin-server-3.5.1-exec.jar"
 run="$home/run-$port"
 pidfile="$run/zipkin.pid"
 log="$run/zipkin.log"
+name=zipkin
+# shellcheck source=scripts/lib/java-server.sh
+. "$here/lib/java-server.sh"
 
 url() { echo "http://127.0.0.1:$port"; }
-
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-
-answering() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 
 healthy() { curl -fsS --max-time 2 "$(url)/health" 2>/dev/null | grep -q '"UP"'; }
 
 fetch() {
   if [ -f "$jar" ]; then return 0; fi
-  mkdir -p "$libs"
-  echo "zipkin: fetching the server jar (~131 MB) through Maven into $libs" >&2
-  mvn -B -q -f "$here/zipkin/pom.xml" \
-    org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$libs" >&2
+  maven_fetch "$here/zipkin/pom.xml" "the server jar (~131 MB)"
   [ -f "$jar" ] || { echo "zipkin: $jar missing after the fetch" >&2; exit 1; }
 }
 
@@ -44,28 +39,13 @@ start() {
   mkdir -p "$run"
   if ! running; then
     : > "$log"
-    nohup java -Xms64m -Xmx"${ZIPKIN_HEAP:-256m}" -Djava.awt.headless=true -jar "$jar" \
-      --server.address=127.0.0.1 --server.port="$port" > "$log" 2>&1 &
-    echo $! > "$pidfile"
+    start_java "$log" -Xms64m -Xmx"${ZIPKIN_HEAP:-256m}" -Djava.awt.headless=true -jar "$jar" \
+      --server.address=127.0.0.1 --server.port="$port"
   fi
-  for _ in $(seq 1 240); do
-    if healthy; then url; return 0; fi
-    if ! running; then break; fi
-    sleep 0.5
-  done
-  echo "zipkin: the server did not become healthy; last lines of $log:" >&2
-  tail -n 20 "$log" >&2 || true
-  exit 1
+  wait_ready 120 healthy url "$log"
 }
 
-stop() {
-  if running; then
-    kill "$(cat "$pidfile")"
-    for _ in $(seq 1 60); do running || break; sleep 0.5; done
-    running && kill -9 "$(cat "$pidfile")" || true
-  fi
-  rm -f "$pidfile"
-}
+stop() { stop_server; }
 
 case "${1:-start}" in
   fetch) fetch ;;

@@ -1,42 +1,48 @@
-/** Configuration from the environment, with defaults for local development (README: Configuration). */
-import { Config, Effect, Option, Redacted } from "effect"
+/**
+ * The environment variables read by more than one module, each declared once with its one default (README:
+ * Configuration). A variable only one layer reads is declared beside that layer (RelayConfig in Relay.ts,
+ * HttpConfig of the api role in Roles.ts, …) and read through `Config` when the layer is built, so a test
+ * swaps the ConfigProvider, never an options object.
+ */
+import { Config, Effect, Redacted } from "effect"
 
 export const DEV_ADMIN_TOKEN = "dev-admin-token"
 
-/** The consumer group of the payment worker, also the inbox's consumer name: one per deployment, so two
- * deployments with different topic prefixes on one broker never share a group. */
+/** PostgreSQL (the database is created when missing). Tests, the benchmark and scripts/postgres.sh read this default. */
+export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/orders"
+export const DatabaseUrl = Config.redacted("DATABASE_URL").pipe(Config.withDefault(Redacted.make(DEFAULT_DATABASE_URL)))
+
+/** The DATABASE_URL of this environment, outside an Effect (tests, the benchmark). */
+export const databaseUrl = (): string => Redacted.value(Effect.runSync(DatabaseUrl))
+
+/** A TCP port to listen on; 0 asks the OS for a free one (tests). */
+export const listenPort = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: "Expected a port number from 0 to 65535", validation: (n) => n >= 0 && n <= 65535 }),
+    Config.withDefault(fallback)
+  )
+
+/** Prefix of every topic name (and of the default consumer group). */
+export const KafkaTopicPrefix = Config.string("KAFKA_TOPIC_PREFIX").pipe(Config.withDefault(""))
+
+/** The consumer group of the payment worker, also the inbox's consumer name and the group whose lag /metrics
+ * reports: one per deployment, so two deployments with different topic prefixes on one broker never share a group. */
 export const WorkerGroup = Config.all({
-  prefix: Config.string("KAFKA_TOPIC_PREFIX").pipe(Config.withDefault("")),
+  prefix: KafkaTopicPrefix,
   group: Config.option(Config.string("PAYMENT_WORKER_GROUP"))
 }).pipe(Config.map(({ group, prefix }) => group._tag === "Some" ? group.value : `${prefix}payment-worker`))
 
-export const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/orders"
+/** SIGTERM: the process exits by this; the worker interrupts in-flight work a little before. */
+export const ShutdownTimeoutMs = Config.integer("SHUTDOWN_TIMEOUT_MS").pipe(Config.withDefault(15_000))
 
-export const AppConfig = Config.all({
-  port: Config.port("PORT").pipe(Config.withDefault(3000)),
-  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
-  databaseUrl: Config.redacted("DATABASE_URL").pipe(Config.withDefault(Redacted.make(DEFAULT_DATABASE_URL))),
-  databasePoolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
-  /** Largest accepted request body in bytes (413 above). */
-  bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
-  /** An in-flight Idempotency-Key whose request has not finished after this long may be taken over. */
-  idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
-  /** A body not fully received after this long → 408, connection closed. */
-  bodyTimeoutMs: Config.integer("BODY_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
-  /** Request headers not complete after this long → 408, connection closed. */
-  headersTimeoutMs: Config.integer("HEADERS_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
-  /** Idempotency-Key records are kept this long (Stripe: 24 h), then deleted by the api role's expiry job. */
-  idempotencyTtlMs: Config.integer("IDEMPOTENCY_TTL_MS").pipe(Config.withDefault(24 * 3600_000)),
-  idempotencyExpiryIntervalMs: Config.integer("IDEMPOTENCY_EXPIRY_INTERVAL_MS").pipe(Config.withDefault(60_000)),
-  /** GET /orders/:id/watch: streams per process (503 beyond), heartbeat period, safety-net poll. */
-  watchMaxConnections: Config.integer("WATCH_MAX_CONNECTIONS").pipe(Config.withDefault(1000)),
-  watchHeartbeatMs: Config.integer("WATCH_HEARTBEAT_MS").pipe(Config.withDefault(15_000)),
-  watchPollMs: Config.integer("WATCH_POLL_MS").pipe(Config.withDefault(500)),
-  /** Bearer token of the admin API (dead letters). The default is for local development only. */
-  adminToken: Config.redacted("ADMIN_TOKEN").pipe(Config.withDefault(Redacted.make(DEV_ADMIN_TOKEN))),
-  workerGroup: WorkerGroup
-})
-export type AppConfig = Config.Config.Success<typeof AppConfig>
+/** Idempotency-Key records are kept this long (Stripe: 24 h): the api's claims and the expiry job. */
+export const IdempotencyTtlMs = Config.integer("IDEMPOTENCY_TTL_MS").pipe(Config.withDefault(24 * 3600_000))
+
+/** Bearer token of the admin API. The default is for local development only (see checkAdminToken). */
+export const AdminToken = Config.redacted("ADMIN_TOKEN").pipe(Config.withDefault(Redacted.make(DEV_ADMIN_TOKEN)))
+
+/** `Debug`, `Info`, `Warning`, `Error`, `None` (or Effect's labels: `WARN`, …); parsed by observability/Logging.ts. */
+export const LogLevelName = Config.string("LOG_LEVEL").pipe(Config.withDefault("Info"))
 
 export class StartupRefused extends Error {
   readonly _tag = "StartupRefused"
@@ -49,12 +55,10 @@ export class StartupRefused extends Error {
  */
 export const checkAdminToken = Effect.gen(function*() {
   const production = (yield* Config.string("NODE_ENV").pipe(Config.withDefault(""))) === "production"
-  const token = yield* Config.option(Config.redacted("ADMIN_TOKEN"))
-  const value = Option.map(token, Redacted.value)
-  const usable = Option.isSome(value) && value.value.trim() !== "" && value.value !== DEV_ADMIN_TOKEN
-  if (usable) return
+  const token = Redacted.value(yield* AdminToken)
+  if (token.trim() !== "" && token !== DEV_ADMIN_TOKEN) return
   if (production) {
-    const reason = Option.isNone(value) || value.value.trim() === "" ? "ADMIN_TOKEN is not set" : "ADMIN_TOKEN is the development default"
+    const reason = token.trim() === "" ? "ADMIN_TOKEN is empty" : "ADMIN_TOKEN is not set (or is the development default)"
     yield* Effect.logError(`refusing to start the api role: ${reason}; set ADMIN_TOKEN to a secret of your own`).pipe(
       Effect.annotateLogs({ type: "STARTUP_REFUSED", role: "api", reason })
     )

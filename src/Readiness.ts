@@ -1,7 +1,7 @@
 /**
- * Readiness of the roles running in this process (DESIGN §11, invariant 10): each role registers a check
- * that says whether it is really doing its work (the worker: its consumer joined and consuming), and
- * `GET /health/ready` (or the ops endpoint of a process without the API) reports them all.
+ * Readiness of the roles running in this process (docs/ARCHITECTURE.md "Processes", invariant 10): each role
+ * registers a check that says whether it is really doing its work (the worker: its consumer joined and
+ * consuming), and `GET /health/ready` (or the ops endpoint of a process without the API) reports them all.
  */
 import { Effect, Scope } from "effect"
 

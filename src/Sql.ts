@@ -6,9 +6,9 @@ import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
-import { Effect, Layer, Redacted } from "effect"
+import { Config, Effect, Layer, Redacted } from "effect"
 import { fileURLToPath } from "node:url"
-import { AppConfig } from "./Config.js"
+import { DatabaseUrl } from "./Config.js"
 
 export const migrationsDirectory = fileURLToPath(new URL("../migrations", import.meta.url))
 
@@ -66,10 +66,15 @@ export const MigrationsLive = PgMigrator.layer({ loader: sqlFileLoader(migration
   Layer.provide(NodeContext.layer)
 )
 
+export const DatabaseConfig = Config.all({
+  url: DatabaseUrl,
+  poolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10))
+})
+
 /** The database of the configuration (DATABASE_URL), created if missing and migrated; `poolSize` overrides
  * DATABASE_POOL_SIZE (the CLI needs few connections). */
 export const DatabaseLive = (poolSize?: number) =>
   Layer.unwrapEffect(
-    Effect.map(AppConfig, (config) =>
-      MigrationsLive.pipe(Layer.provideMerge(PgLive(config.databaseUrl, poolSize ?? config.databasePoolSize))))
+    Effect.map(DatabaseConfig, (config) =>
+      MigrationsLive.pipe(Layer.provideMerge(PgLive(config.url, poolSize ?? config.poolSize))))
   )

@@ -5,7 +5,7 @@ import { Effect, Layer } from "effect"
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { Domain, PgStores } from "../src/App.js"
+import { PgStores } from "../src/Stores.js"
 import { cmd, newOrderId } from "./support/fixtures.js"
 import { kafkaBrokers } from "./support/TestKafka.js"
 import { onTestDatabase, testDatabaseUrl } from "./support/TestDatabase.js"
@@ -23,7 +23,7 @@ const cli = (...args: Array<string>) =>
   })
 
 describe("operator CLI", () => {
-  layer(onTestDatabase("cli", Domain.pipe(Layer.provideMerge(PgStores)), url), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+  layer(onTestDatabase("cli", OrderActors.Default.pipe(Layer.provideMerge(PgStores)), url), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.effect("projections status / verify / rebuild, orders show / events, dlq list; exit codes", () =>
       Effect.gen(function*() {
         const actors = yield* OrderActors

@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { Domain, PgStores } from "../src/App.js"
+import { PgStores } from "../src/Stores.js"
 import { Layer } from "effect"
 import { cmd, newOrderId, sampleCommands } from "./support/fixtures.js"
 import { checkStoredOrder } from "./support/invariants.js"
@@ -34,7 +34,7 @@ const assertAllHold = (ids: ReadonlyArray<string>) =>
   })
 
 describe("concurrent commands on one order", () => {
-  layer(onTestDatabase("concurrency", Domain.pipe(Layer.provideMerge(PgStores)), url), { excludeTestServices: true })((it) => {
+  layer(onTestDatabase("concurrency", OrderActors.Default.pipe(Layer.provideMerge(PgStores)), url), { excludeTestServices: true })((it) => {
     it.effect("50 concurrent commands per order, in one process", () =>
       Effect.gen(function*() {
         const actors = yield* OrderActors

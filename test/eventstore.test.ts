@@ -1,5 +1,5 @@
 /**
- * The event store contract (DESIGN §4), one suite run against both implementations:
+ * The event store contract (docs/ARCHITECTURE.md "Event store contract"), one suite run against both implementations:
  * in-memory and PostgreSQL. Also: the PostgreSQL append writes outbox rows and the projection atomically.
  */
 import { SqlClient } from "@effect/sql"
@@ -7,7 +7,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Either, Layer, Option } from "effect"
 import type { Order, OrderEvent, OrderId } from "../src/domain/Order.js"
 import { fold } from "../src/domain/OrderDecider.js"
-import { MemoryStores, PgStores } from "../src/App.js"
+import { MemoryStores, PgStores } from "../src/Stores.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
 import { OrdersReadModel } from "../src/projection/OrdersReadModel.js"
 import { OrderAfterAppend } from "../src/projection/OrdersTable.js"

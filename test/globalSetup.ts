@@ -4,9 +4,10 @@
  * bootstrap address with `inject("kafkaBrokers")`.
  */
 import { execFileSync } from "node:child_process"
-import { Socket } from "node:net"
 import { fileURLToPath } from "node:url"
 import type { TestProject } from "vitest/node"
+import { databaseUrl } from "../src/Config.js"
+import { reachable } from "./support/reachable.js"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -14,25 +15,9 @@ declare module "vitest" {
   }
 }
 
-const reachable = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = new Socket()
-    socket.setTimeout(3000)
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-    socket.once("timeout", () => {
-      socket.destroy()
-      resolve(false)
-    })
-    socket.connect(port, host)
-  })
-
 export default async function setup(project: TestProject) {
-  const url = new URL(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/orders")
-  if (!(await reachable(url.hostname, Number(url.port || 5432)))) {
+  const url = new URL(databaseUrl())
+  if (!(await reachable(url.hostname, Number(url.port || 5432), 3000))) {
     throw new Error(`PostgreSQL is not reachable at ${url.host}: start it (bash scripts/postgres.sh) or set DATABASE_URL`)
   }
   const script = fileURLToPath(new URL("../scripts/kafka.sh", import.meta.url))

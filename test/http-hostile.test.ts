@@ -35,7 +35,7 @@ const holdOpen = (head: string, opts: { timeoutMs: number }) =>
 const bodyOf = (raw: string) => JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4))
 
 describe("HTTP API, hostile clients", () => {
-  layer(TestApp("http_hostile", { bodyTimeoutMs: 1_000, headersTimeoutMs: 1_000 }), { excludeTestServices: true })((it) => {
+  layer(TestApp("http_hostile", { BODY_TIMEOUT_MS: "1000", HEADERS_TIMEOUT_MS: "1000" }), { excludeTestServices: true })((it) => {
     const refused: ReadonlyArray<readonly [string, number, { body?: string | Buffer; headers?: Record<string, string> }]> = [
       ["arrays nested 2,187 deep as the body", 400, { body: deep(2_187), headers: json }],
       ["arrays nested 100,000 deep (within the size limit: 16 KiB)", 413, { body: deep(100_000), headers: json }],

@@ -5,7 +5,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, type Layer } from "effect"
 import { randomUUID } from "node:crypto"
-import { MemoryStores, PgStores } from "../src/App.js"
+import { MemoryStores, PgStores } from "../src/Stores.js"
 import { Inbox } from "../src/inbox/Inbox.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 

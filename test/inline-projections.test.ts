@@ -7,7 +7,7 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Cause, ConfigProvider, Context, Effect, Either, Exit, Layer, Option } from "effect"
-import { appendProjections } from "../src/App.js"
+import { appendProjections } from "../src/Stores.js"
 import { MemoryDatabase, memoryTable } from "../src/database/MemoryDatabase.js"
 import type { OrderEvent, OrderId } from "../src/domain/Order.js"
 import { decide, fold } from "../src/domain/OrderDecider.js"

@@ -10,7 +10,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Chunk, ConfigProvider, Context, Effect, Layer, Random, type Scope, TestClock, TestContext } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { PgStores } from "../src/App.js"
+import { PgStores } from "../src/Stores.js"
 import { CrashPoints } from "../src/CrashPoints.js"
 import { DeadLetters } from "../src/deadletter/DeadLetters.js"
 import type { OrderId, PaymentRetryScheduled } from "../src/domain/Order.js"

@@ -1,6 +1,7 @@
 /**
- * The pipeline never stalls (DESIGN §8, invariant 9), on the real broker and database, on a topic of ONE
- * partition so that every message below shares it with the orders that must still settle:
+ * The pipeline never stalls (docs/ARCHITECTURE.md "Payment worker", invariant 9), on the real broker and
+ * database, on a topic of ONE partition so that every message below shares it with the orders that must still
+ * settle:
  * - a corpus of hostile raw messages is parked, each with its exact bytes, and replayable byte for byte;
  *   orders posted after them all reach PAID;
  * - one order whose charges keep failing does not hold back the other orders of its partition;
@@ -17,7 +18,7 @@ import { toMessage } from "../src/kafka/Envelope.js"
 import { Kafka, type RawMessage } from "../src/kafka/Kafka.js"
 import { consumerMetrics } from "../src/kafka/KeyedConsumer.js"
 import { PaymentProcessor } from "../src/payment/PaymentProcess.js"
-import { PaymentSimulator } from "../src/payment/PaymentSimulator.js"
+import { PaymentSimulator } from "../src/simulator/PaymentSimulator.js"
 import { cmd, newId } from "./support/fixtures.js"
 import { adminToken, call, postJson } from "./support/TestApp.js"
 import { TestSystem } from "./support/TestSystem.js"

@@ -7,7 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { Domain, PgStores } from "../src/App.js"
+import { PgStores } from "../src/Stores.js"
 import { rebuildOrders, verifyOrders } from "../src/projection/Rebuild.js"
 import { cmd, newOrderId, sampleCommands } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
@@ -30,7 +30,7 @@ const liveRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
       FROM orders ORDER BY order_id`).pipe(Effect.orDie)
 
 describe("projection rebuild", () => {
-  layer(onTestDatabase("rebuild", Domain.pipe(Layer.provideMerge(PgStores))), { excludeTestServices: true })((it) => {
+  layer(onTestDatabase("rebuild", OrderActors.Default.pipe(Layer.provideMerge(PgStores))), { excludeTestServices: true })((it) => {
     it.effect("after random histories the rebuilt table equals the live one row for row", () =>
       Effect.gen(function*() {
         yield* history(40, 4)

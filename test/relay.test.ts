@@ -24,7 +24,7 @@ import {
   Option,
   Scope
 } from "effect"
-import { AppendProjections, Domain, PgStores } from "../src/App.js"
+import { AppendProjections, PgStores } from "../src/Stores.js"
 import { OrderActors } from "../src/actor/OrderActors.js"
 import { CrashPoints } from "../src/CrashPoints.js"
 import type { OrderId, PaymentId } from "../src/domain/Order.js"
@@ -198,7 +198,7 @@ const terminate = (pid: number) =>
 const Suite = (suite: string) =>
   onTestDatabase(
     suite,
-    Domain.pipe(Layer.provideMerge(Layer.mergeAll(PgStores, CrashPoints.none, TestKafka(suiteId(suite), 3))))
+    OrderActors.Default.pipe(Layer.provideMerge(Layer.mergeAll(PgStores, CrashPoints.none, TestKafka(suiteId(suite), 3))))
   )
 
 describe("relay", () => {

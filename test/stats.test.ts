@@ -6,7 +6,7 @@ import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer, Schedule } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { Domain, PgStores } from "../src/App.js"
+import { PgStores } from "../src/Stores.js"
 import { OrderPlaced, type PaymentId, PaymentRequested } from "../src/domain/Order.js"
 import { encodeEvent } from "../src/eventstore/EventCodec.js"
 import { fold } from "../src/domain/OrderDecider.js"
@@ -41,7 +41,7 @@ const fromLog = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     GROUP BY 1`).pipe(Effect.map((rows) => Object.fromEntries(rows.map((r) => [r.status, r.n]))), Effect.orDie)
 
 describe("stats projection", () => {
-  layer(onTestDatabase("stats", StatsProjection.Default.pipe(Layer.provideMerge(Domain), Layer.provideMerge(PgStores))), {
+  layer(onTestDatabase("stats", StatsProjection.Default.pipe(Layer.provideMerge(OrderActors.Default), Layer.provideMerge(PgStores))), {
     excludeTestServices: true
   })((it) => {
     it.effect("an event committed after later events is not skipped", () =>

@@ -75,7 +75,7 @@ const pay = (orderId: OrderId) =>
   }).pipe(Effect.orDie)
 
 describe("watch and atVersion", () => {
-  layer(TestApp("watch", { watch: { maxConnections: 3, heartbeatMs: 300, pollMs: 100 } }), { excludeTestServices: true })((it) => {
+  layer(TestApp("watch", { WATCH_MAX_CONNECTIONS: "3", WATCH_HEARTBEAT_MS: "300", WATCH_POLL_MS: "100" }), { excludeTestServices: true })((it) => {
     it.effect("a watcher sees CREATED → PAYMENT_PENDING → PAID, then the stream closes; it resumes from Last-Event-ID", () =>
       Effect.gen(function*() {
         const order = (yield* postJson("/orders", body)).body

@@ -1,7 +1,8 @@
 /**
  * The roles as real, separate OS processes (`node --import tsx src/main.ts <role>`), as they are deployed:
  * payment-provider, api+relay, and worker processes in one consumer group, on a fresh database and the suite's
- * own topics and group. What only real processes can show (DESIGN §8, §11; issue 10):
+ * own topics and group. What only real processes can show (docs/ARCHITECTURE.md "Payment worker",
+ * "Processes"; issue 10):
  * - SIGTERM to a worker during a provider outage: it exits 0 within SHUTDOWN_TIMEOUT_MS (plus slack), having
  *   logged SHUTDOWN; a new worker then settles every order, each charged exactly once.
  * - kill -9 of one of two workers mid-load: the survivor logs the rebalance and takes over its partitions;

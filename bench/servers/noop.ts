@@ -7,7 +7,7 @@ import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpServerRespo
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
-import { measureLatency } from "../../src/App.js"
+import { measureLatency } from "../../src/http/Server.js"
 import { OrderView } from "../../src/orders/Api.js"
 
 const port = Number(process.argv[2] ?? 3201)

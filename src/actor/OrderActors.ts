@@ -1,9 +1,10 @@
 /**
- * Order actors (DESIGN §5): the one way to change an order. Commands for one order id run one at a time
- * through that order's mailbox (a 1-permit semaphore); different orders run concurrently. An actor caches
- * its order's state; one evictor fiber drops actors idle for longer than ACTOR_IDLE_MS (and the oldest idle
- * ones beyond ACTOR_CACHE_MAX), so memory stays bounded. (Not an RcMap: its per-entry idle timer is a fiber
- * forked from the first caller, which kept that caller's HTTP request alive for the whole idle time.)
+ * Order actors (docs/ARCHITECTURE.md "The order actor"): the one way to change an order. Commands for one
+ * order id run one at a time through that order's mailbox (a 1-permit semaphore); different orders run
+ * concurrently. An actor caches its order's state; one evictor fiber drops actors idle for longer than
+ * ACTOR_IDLE_MS (and the oldest idle ones beyond ACTOR_CACHE_MAX), so memory stays bounded. (Not an RcMap: its
+ * per-entry idle timer is a fiber forked from the first caller, which kept that caller's HTTP request alive
+ * for the whole idle time.)
  *
  * Across processes the expected-version check of EventStore.append is the guard: on ConcurrencyConflict the
  * actor reloads the stream and decides again, a bounded number of times. A cached state is only trusted for

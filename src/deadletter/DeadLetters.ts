@@ -1,7 +1,7 @@
 /**
- * Dead letters (DESIGN §8): messages a consumer gave up on, parked in a table (for operators: list, show,
- * replay, discard) and copied to the dead-letter topic. Replay republishes the original message to its topic:
- * the consumer's inbox makes sure it takes effect at most once.
+ * Dead letters (docs/ARCHITECTURE.md "Payment worker"): messages a consumer gave up on, parked in a table (for
+ * operators: list, show, replay, discard) and copied to the dead-letter topic. Replay republishes the original
+ * message to its topic: the consumer's inbox makes sure it takes effect at most once.
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Metric, Option, Schema } from "effect"

@@ -1,5 +1,6 @@
 /**
- * The event store contract (DESIGN §4), one service with a PostgreSQL and an in-memory implementation.
+ * The event store contract (docs/ARCHITECTURE.md "Event store contract"), one service with a PostgreSQL and an
+ * in-memory implementation.
  *
  * The store knows streams and events only. `append` stores the events (stream versions expectedVersion+1..,
  * no gap) and, in the same atomic step, whatever the inline projections registered with the store write for

@@ -1,8 +1,8 @@
 /**
- * The consumer inbox (dedupe, DESIGN §8): which messages a consumer has finished. A handler that appends
- * events writes its inbox row inside that append (`InboxProjection`: the append's inputs carry a
- * `FinishedMessage`); `markProcessed` is for the outcomes that append nothing. In PostgreSQL, lookups made at the same time (the messages of one Kafka batch)
- * are answered by one query (src/Batcher.ts).
+ * The consumer inbox (dedupe, docs/ARCHITECTURE.md "Payment worker"): which messages a consumer has finished.
+ * A handler that appends events writes its inbox row inside that append (`InboxProjection`: the append's
+ * inputs carry a `FinishedMessage`); `markProcessed` is for the outcomes that append nothing. In PostgreSQL,
+ * lookups made at the same time (the messages of one Kafka batch) are answered by one query (src/Batcher.ts).
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Either, Layer } from "effect"

@@ -4,6 +4,7 @@
  * startup (never by broker auto-creation); consumers made per group.
  */
 import { Config, Context, Effect, Layer, Metric, Runtime, type Scope } from "effect"
+import { KafkaTopicPrefix } from "../Config.js"
 import {
   type Consumer,
   type EachBatchPayload,
@@ -18,7 +19,7 @@ export const KafkaConfig = Config.all({
   brokers: Config.string("KAFKA_BROKERS").pipe(Config.withDefault("127.0.0.1:19092")),
   clientId: Config.string("KAFKA_CLIENT_ID").pipe(Config.withDefault("orders-es")),
   /** Prefix of every topic name: lets test suites and environments share one cluster. */
-  topicPrefix: Config.string("KAFKA_TOPIC_PREFIX").pipe(Config.withDefault("")),
+  topicPrefix: KafkaTopicPrefix,
   partitions: Config.integer("KAFKA_PARTITIONS").pipe(Config.withDefault(6))
 })
 export type KafkaConfig = Config.Config.Success<typeof KafkaConfig>

@@ -11,6 +11,7 @@
  */
 import { Cause, Effect, HashMap, Layer, Logger, LogLevel } from "effect"
 import { writeSync } from "node:fs"
+import { LogLevelName } from "../Config.js"
 
 export const service = "orders-es"
 
@@ -36,7 +37,10 @@ export const parseLogLevel = (level: string | undefined): LogLevel.LogLevel => {
     LogLevel.Info
 }
 
-const level = Layer.unwrapEffect(Effect.sync(() => Logger.minimumLogLevel(parseLogLevel(process.env.LOG_LEVEL))))
+/** The minimum level LOG_LEVEL names (default Info), read when the layer is built. */
+export const LogLevelLive = Layer.unwrapEffect(
+  Effect.map(Effect.orDie(LogLevelName), (name) => Logger.minimumLogLevel(parseLogLevel(name)))
+)
 
 const pause = new Int32Array(new SharedArrayBuffer(4))
 
@@ -61,7 +65,7 @@ const writeStdout = (line: string) => {
 }
 
 /** The default logger replaced by JSON lines naming `role`, at LOG_LEVEL (default INFO), each written at once. */
-export const loggingFor = (role: string) => Layer.merge(Logger.replace(Logger.defaultLogger, jsonLineLogger(role, writeStdout)), level)
+export const loggingFor = (role: string) => Layer.merge(Logger.replace(Logger.defaultLogger, jsonLineLogger(role, writeStdout)), LogLevelLive)
 
 /** JSON lines of the operator CLI (role `cli`). */
 export const LoggingLive = loggingFor("cli")

@@ -136,8 +136,8 @@ export const parseTraceparent = (traceparent: string | undefined): Option.Option
 }
 
 /**
- * The current span's W3C trace context, to store in an event's metadata (DESIGN §4) and carry in its Kafka
- * headers; empty when tracing is off or no span is open.
+ * The current span's W3C trace context, to store in an event's metadata (docs/ARCHITECTURE.md "Event store
+ * contract") and carry in its Kafka headers; empty when tracing is off or no span is open.
  */
 export const currentTraceContext: Effect.Effect<TraceContext> = Effect.suspend(() =>
   exporting

@@ -1,5 +1,6 @@
 /**
- * The outbox relay (DESIGN §6): publishes committed outbox rows to Kafka and marks them published.
+ * The outbox relay (docs/ARCHITECTURE.md "Outbox relay"): publishes committed outbox rows to Kafka and marks
+ * them published.
  *
  * One leader at a time. Leadership is a session-level advisory lock on a connection the leader holds while it
  * leads (Outbox.lead); standbys try the lock every RELAY_STANDBY_RETRY_MS. A term ends when any statement on

@@ -7,6 +7,7 @@
  * it fails at all (database down), the message is retried, never skipped.
  */
 import { Cause, Config, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
+import { ShutdownTimeoutMs } from "../Config.js"
 import { CrashPoints, isSimulatedCrash } from "../CrashPoints.js"
 import { DeadLetters } from "../deadletter/DeadLetters.js"
 import type { OrderId } from "../domain/Order.js"
@@ -20,7 +21,7 @@ import { PaymentProcessor } from "./PaymentProcess.js"
 export const ConsumerConfig = Config.all({
   maxInFlightPerPartition: Config.integer("CONSUMER_MAX_IN_FLIGHT").pipe(Config.withDefault(500)),
   commitIntervalMs: Config.integer("CONSUMER_COMMIT_INTERVAL_MS").pipe(Config.withDefault(200)),
-  shutdownTimeoutMs: Config.integer("SHUTDOWN_TIMEOUT_MS").pipe(Config.withDefault(15_000))
+  shutdownTimeoutMs: ShutdownTimeoutMs
 })
 
 export const messageRetries = Metric.counter("worker_message_retries_total", {

@@ -1,6 +1,7 @@
 /**
- * Reads of the `orders` projection (OrdersTable.ts, written inline by every append, DESIGN §9): one order, or a page of
- * orders filtered by status and user, newest first (order ids are UUIDv7, so id order is creation order).
+ * Reads of the `orders` projection (OrdersTable.ts, written inline by every append, docs/ARCHITECTURE.md
+ * "Projections"): one order, or a page of orders filtered by status and user, newest first (order ids are
+ * UUIDv7, so id order is creation order).
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Option } from "effect"

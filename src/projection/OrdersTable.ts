@@ -1,9 +1,9 @@
 /**
- * The `orders` projection's table (DESIGN §9), defined once: its columns, its row codec, its upsert (a row
- * never goes back to an older version) and its in-memory twin. Registered with the event store as an inline
- * projection (`OrdersProjection`): every append that carries the order after its events (`OrderAfterAppend`
- * in its inputs) upserts that row in the append's transaction, so reads after a 201 see the order. The
- * rebuild (Rebuild.ts) writes through the same upsert.
+ * The `orders` projection's table (docs/ARCHITECTURE.md "Projections"), defined once: its columns, its row
+ * codec, its upsert (a row never goes back to an older version) and its in-memory twin. Registered with the
+ * event store as an inline projection (`OrdersProjection`): every append that carries the order after its
+ * events (`OrderAfterAppend` in its inputs) upserts that row in the append's transaction, so reads after a 201
+ * see the order. The rebuild (Rebuild.ts) writes through the same upsert.
  */
 import type { SqlClient, Statement } from "@effect/sql"
 import { Context, Effect } from "effect"

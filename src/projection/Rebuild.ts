@@ -1,5 +1,6 @@
 /**
- * Rebuild and verify the `orders` projection from the event log (DESIGN §9), without stopping writes.
+ * Rebuild and verify the `orders` projection from the event log (docs/ARCHITECTURE.md "Projections"), without
+ * stopping writes.
  *
  * rebuild:
  *  1. `orders_rebuild` is created fresh (a leftover of a killed run is dropped first: rerunning is always safe);

@@ -1,13 +1,13 @@
 /**
- * The stats projection, asynchronous (DESIGN §9): revenue per currency per day (of payment) and order counts
- * per state, fed from the log by (transaction id, position) with its checkpoint stored in the same
- * transaction as its rows.
+ * The stats projection, asynchronous (docs/ARCHITECTURE.md "Projections"): revenue per currency per day (of
+ * payment) and order counts per state, fed from the log by (transaction id, position) with its checkpoint
+ * stored in the same transaction as its rows.
  *
- * Gap safety (DESIGN §4): a batch reads only events whose writing transaction is below
- * pg_snapshot_xmin(pg_current_snapshot()) — every transaction below it has ended — in (transaction id,
- * position) order after the checkpoint. An event committed late by a long transaction has a transaction id
- * at or above the xmin of every read that could not see it, so it is read later, never skipped; a plain
- * position checkpoint would skip it (the test holds a transaction open to prove this).
+ * Gap safety (docs/ARCHITECTURE.md "Event store contract"): a batch reads only events whose writing
+ * transaction is below pg_snapshot_xmin(pg_current_snapshot()) — every transaction below it has ended — in
+ * (transaction id, position) order after the checkpoint. An event committed late by a long transaction has a
+ * transaction id at or above the xmin of every read that could not see it, so it is read later, never skipped;
+ * a plain position checkpoint would skip it (the test holds a transaction open to prove this).
  */
 import { SqlClient } from "@effect/sql"
 import { Config, Duration, Effect, Layer, Schedule } from "effect"

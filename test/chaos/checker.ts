@@ -1,8 +1,8 @@
 /**
- * The checker: after healing and quiescence, every promise of DESIGN §10 that can be seen from outside —
- * from PostgreSQL (events, orders, outbox, idempotency_keys, dead_letters, stats tables, and the provider's
- * ledger provider_charges), from the topics themselves and from what the clients were answered.
- * Each check: ok / fail, counts, and sample evidence (order ids, keys) to look up in the logs.
+ * The checker: after healing and quiescence, every promise of docs/ARCHITECTURE.md "Invariants" that can be
+ * seen from outside — from PostgreSQL (events, orders, outbox, idempotency_keys, dead_letters, stats tables,
+ * and the provider's ledger provider_charges), from the topics themselves and from what the clients were
+ * answered. Each check: ok / fail, counts, and sample evidence (order ids, keys) to look up in the logs.
  */
 import pg from "pg"
 import type { SeenMessage } from "./kafkaio.js"

@@ -19,6 +19,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import pg from "pg"
+import { databaseUrl as defaultDatabaseUrl } from "../../src/Config.js"
 import { loadDatabase, runChecks } from "./checker.js"
 import { Injector, kafkaClient, Observer, readTopics } from "./kafkaio.js"
 import { LoadGenerator } from "./load.js"
@@ -45,7 +46,7 @@ const options = {
   keep: argv.includes("--keep"),
   kafkaPort: Number(process.env.CHAOS_KAFKA_PORT ?? 29092),
   portBase: Number(process.env.CHAOS_PORT_BASE ?? 23000),
-  databaseBase: process.env.CHAOS_DATABASE_BASE ?? "postgres://postgres@127.0.0.1:5432"
+  databaseBase: process.env.CHAOS_DATABASE_BASE ?? defaultDatabaseUrl().replace(/\/[^/]*$/, "")
 }
 for (const f of options.faults) {
   if (!FAULT_FAMILIES.includes(f)) {

@@ -29,7 +29,8 @@ export type HostileVariant = (typeof HOSTILE_VARIANTS)[number]
 const familyOf = (f: Fault["kind"]): FaultFamily =>
   f === "broker-kill" || f === "broker-pause" ? "broker" : f === "pg-kill" ? "pg" : f
 
-/** How long SIGTERM may take before the role counts as hung (DESIGN §11: graceful shutdown within a deadline). */
+/** How long SIGTERM may take before the role counts as hung (graceful shutdown within a deadline:
+ * docs/ARCHITECTURE.md "Processes"). */
 export const TERM_DEADLINE_MS = 15_000
 
 export const drawSchedule = (rng: Prng, durationMs: number, families: ReadonlyArray<FaultFamily>): Array<Fault> => {

@@ -6,24 +6,8 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs"
-import { Socket } from "node:net"
 import { join } from "node:path"
-
-const answers = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = new Socket()
-    socket.setTimeout(1000)
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-    socket.once("timeout", () => {
-      socket.destroy()
-      resolve(false)
-    })
-    socket.connect(port, "127.0.0.1")
-  })
+import { reachable } from "../support/reachable.js"
 
 export const ROOT = new URL("../../", import.meta.url).pathname
 
@@ -252,7 +236,7 @@ export class Broker {
           }
         })()
         for (let i = 0; alive && i < 120; i++) {
-          if (await answers(this.port)) {
+          if (await reachable("127.0.0.1", this.port, 1000)) {
             this.down = false
             this.paused = false
             this.timeline("heal", `broker up again (${i} s after attempt ${attempt} gave up)`)

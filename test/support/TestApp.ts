@@ -1,39 +1,21 @@
-/** The whole HTTP program on a fresh test database and a free port, plus helpers to call it. */
+/** The api role (src/Roles.ts) on a fresh test database and a free port, plus helpers to call it. */
 import { HttpServer } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect } from "effect"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
-import { Domain, HttpLive, PgStores, type ServerOptions } from "../../src/App.js"
-import { DeadLetters } from "../../src/deadletter/DeadLetters.js"
-import { Readiness } from "../../src/Readiness.js"
+import { processLayer } from "../../src/Roles.js"
 import { onTestDatabase } from "./TestDatabase.js"
-import { suiteId, TestKafka } from "./TestKafka.js"
+import { suiteId } from "./TestKafka.js"
+import { adminToken, testInfrastructure, withTestConfig } from "./TestSystem.js"
 
-export const adminToken = "test-admin-token"
+export { adminToken }
 
-export const testSettings = (workerGroup: string) => ({
-  port: 0,
-  host: "127.0.0.1",
-  bodyLimit: 16 * 1024,
-  idempotencyLeaseMs: 60_000,
-  adminToken: Redacted.make(adminToken),
-  workerGroup
-})
-
-/** The API alone (no relay, no worker) on a fresh database, with the suite's own Kafka topics. */
-export const TestApp = (suite: string, overrides: Partial<ServerOptions> = {}) => {
+/** The API alone (no relay, no worker) on a fresh database, with the suite's own Kafka topics; `env` sets
+ * variables of README "Configuration" (e.g. WATCH_POLL_MS) for this suite. */
+export const TestApp = (suite: string, env: Record<string, string> = {}) => {
   const id = suiteId(suite)
-  return onTestDatabase(
-    suite,
-    HttpLive({ ...testSettings(`worker-${id}`), ...overrides }).pipe(
-      Layer.provide(DeadLetters.Default),
-      Layer.provideMerge(Domain),
-      Layer.provideMerge(PgStores),
-      Layer.provideMerge(Readiness.Default),
-      Layer.provideMerge(TestKafka(id))
-    )
-  )
+  return onTestDatabase(suite, processLayer(["api"], testInfrastructure(id)).pipe(withTestConfig(id, env)))
 }
 
 export const baseUrl = Effect.map(HttpServer.HttpServer, (server) => {

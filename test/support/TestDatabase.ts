@@ -6,10 +6,11 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
+import { databaseUrl } from "../../src/Config.js"
 import { LoggingLive } from "../../src/observability/Logging.js"
 import { ensureDatabase, MigrationsLive } from "../../src/Sql.js"
 
-export const baseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/orders"
+export const baseUrl = databaseUrl()
 
 export const testDatabaseUrl = (suite: string) => {
   const url = new URL(baseUrl)

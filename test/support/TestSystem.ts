@@ -1,28 +1,65 @@
 /**
- * Every role in one test process, on a fresh database and the suite's own topics and consumer group:
- * API (port 0), relay, payment worker + sweeper, and the payment provider simulator (port 0), with armable
- * crash points and worker settings small enough for tests (the `overrides` change them per suite).
+ * The roles of src/Roles.ts in one test process — api (port 0), relay, worker, projector — on a fresh
+ * database and the suite's own topics and consumer group. Only the infrastructure is the tests' own: the
+ * payment provider simulator (port 0) behind the gateway, armable crash points, and a ConfigProvider with
+ * worker settings small enough for tests (`env` changes them per suite).
  */
-import { Effect, Layer } from "effect"
-import { ConfigProvider } from "effect"
-import { Domain, HttpLive, PgStores } from "../../src/App.js"
+import { ConfigProvider, Effect, Layer } from "effect"
 import { CrashPoints } from "../../src/CrashPoints.js"
-import { DeadLetters } from "../../src/deadletter/DeadLetters.js"
-import { Relay, RelayLive } from "../../src/outbox/Relay.js"
-import { StatsProjection, StatsProjectorLive } from "../../src/projection/StatsProjection.js"
-import { httpPaymentGateway, PaymentGateway } from "../../src/payment/PaymentGateway.js"
-import { PaymentSimulator, PaymentSimulatorLive } from "../../src/payment/PaymentSimulator.js"
-import { PaymentProcessor } from "../../src/payment/PaymentProcess.js"
-import { PaymentSchedulerLive } from "../../src/payment/PaymentScheduler.js"
-import { PaymentWorkerLive } from "../../src/payment/PaymentWorker.js"
-import { Readiness } from "../../src/Readiness.js"
-import { testSettings } from "./TestApp.js"
+import { httpPaymentGateway, PaymentGateway, PaymentGatewayConfig } from "../../src/payment/PaymentGateway.js"
+import { processLayer } from "../../src/Roles.js"
+import { PaymentSimulator, PaymentSimulatorLive } from "../../src/simulator/PaymentSimulator.js"
 import { onTestDatabase } from "./TestDatabase.js"
 import { suiteId, TestKafka } from "./TestKafka.js"
 
+export const adminToken = "test-admin-token"
+
+/** The worker charges the simulator, which listens on a free port (PROVIDER_PORT=0). */
+const SimulatorGateway = Layer.effect(
+  PaymentGateway,
+  Effect.map(
+    Effect.all([PaymentSimulator, Effect.orDie(PaymentGatewayConfig)]),
+    ([simulator, config]) => httpPaymentGateway(simulator.url, config.timeoutMs, config.maxConnections)
+  )
+).pipe(Layer.provideMerge(PaymentSimulatorLive))
+
+/** The suite's topics (on the broker globalSetup started, or `brokers`), the simulator, armable crash points. */
+export const testInfrastructure = (id: string, partitions = 3, brokers?: string) => ({
+  kafka: TestKafka(id, partitions, brokers),
+  paymentGateway: SimulatorGateway,
+  crashPoints: CrashPoints.armable
+})
+
+/** Settings for tests, then the suite's `env`; nothing is read from the environment of the test process. */
+export const withTestConfig = (id: string, env: Record<string, string> = {}) =>
+  Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(
+    new Map(Object.entries({
+      PORT: "0",
+      HOST: "127.0.0.1",
+      ADMIN_TOKEN: adminToken,
+      PROVIDER_PORT: "0",
+      PROVIDER_LATENCY_MS: "0",
+      PAYMENT_TIMEOUT_MS: "2000",
+      PAYMENT_WORKER_GROUP: `worker-${id}`,
+      PAYMENT_QUICK_ATTEMPTS: "2",
+      PAYMENT_MAX_ATTEMPTS: "10",
+      PAYMENT_RETRY_BASE_MS: "20",
+      PAYMENT_RETRY_DELAY_MS: "100",
+      PAYMENT_RETRY_MAX_DELAY_MS: "500",
+      RETRY_POLL_MS: "100",
+      CONSUMER_COMMIT_INTERVAL_MS: "100",
+      BREAKER_THRESHOLD: "3",
+      BREAKER_COOLDOWN_MS: "300",
+      SWEEP_AFTER_MS: "600000",
+      RELAY_POLL_MS: "200",
+      STATS_POLL_MS: "100",
+      ...env
+    }))
+  )))
+
 export interface SystemOptions {
+  /** Variables of README "Configuration" for this suite (e.g. PROVIDER_LATENCY_MS, BREAKER_THRESHOLD). */
   readonly env?: Record<string, string>
-  readonly latencyMs?: number
   /** Another Kafka cluster than the one globalSetup started. */
   readonly brokers?: string
   readonly partitions?: number
@@ -30,48 +67,10 @@ export interface SystemOptions {
 
 export const TestSystem = (suite: string, options: SystemOptions = {}) => {
   const id = suiteId(suite)
-  const group = `worker-${id}`
-  const env = new Map(Object.entries({
-    PAYMENT_WORKER_GROUP: group,
-    PAYMENT_QUICK_ATTEMPTS: "2",
-    PAYMENT_MAX_ATTEMPTS: "10",
-    PAYMENT_RETRY_BASE_MS: "20",
-    PAYMENT_RETRY_DELAY_MS: "100",
-    PAYMENT_RETRY_MAX_DELAY_MS: "500",
-    RETRY_POLL_MS: "100",
-    CONSUMER_COMMIT_INTERVAL_MS: "100",
-    BREAKER_THRESHOLD: "3",
-    BREAKER_COOLDOWN_MS: "300",
-    SWEEP_AFTER_MS: "600000",
-    RELAY_POLL_MS: "200",
-    STATS_POLL_MS: "100",
-    ...options.env
-  }))
-  const Gateway = Layer.effect(PaymentGateway, Effect.map(PaymentSimulator, (s) => httpPaymentGateway(s.url, 2000)))
-  const Simulator = PaymentSimulatorLive({
-    port: 0,
-    host: "127.0.0.1",
-    latencyMs: options.latencyMs ?? 0,
-    declineRate: 0,
-    transientErrorRate: 0,
-    outage: false
-  })
-  const Roles = Layer.mergeAll(
-    HttpLive(testSettings(group)),
-    RelayLive,
-    PaymentWorkerLive,
-    PaymentSchedulerLive,
-    StatsProjectorLive.pipe(Layer.provide(StatsProjection.Default))
-  ).pipe(
-    Layer.provideMerge(PaymentProcessor.Default),
-    Layer.provideMerge(Relay.Default),
-    Layer.provideMerge(DeadLetters.Default),
-    Layer.provideMerge(Gateway),
-    Layer.provideMerge(Simulator),
-    Layer.provideMerge(Domain),
-    Layer.provideMerge(Layer.mergeAll(PgStores, CrashPoints.armable, Readiness.Default, TestKafka(id, options.partitions ?? 3, options.brokers))),
-    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env)))
+  return onTestDatabase(
+    suite,
+    processLayer(["api", "relay", "worker", "projector"], testInfrastructure(id, options.partitions ?? 3, options.brokers)).pipe(
+      withTestConfig(id, options.env)
+    )
   )
-  return onTestDatabase(suite, Roles)
 }
-

@@ -5,7 +5,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
-import { Domain, PgStores } from "../../src/App.js"
+import { PgStores } from "../../src/Stores.js"
 import { OrderActors } from "../../src/actor/OrderActors.js"
 import type { OrderId } from "../../src/domain/Order.js"
 import { sampleCommands } from "./fixtures.js"
@@ -29,7 +29,7 @@ const program = Effect.gen(function*() {
 
 Effect.runPromise(
   program.pipe(
-    Effect.provide(Domain.pipe(Layer.provideMerge(PgStores), Layer.provide(PgClient.layer({ url: Redacted.make(url!) }))))
+    Effect.provide(OrderActors.Default.pipe(Layer.provideMerge(PgStores), Layer.provide(PgClient.layer({ url: Redacted.make(url!) }))))
   )
 ).catch((e) => {
   console.error(e)

@@ -1,5 +1,5 @@
 /**
- * Checks of DESIGN §10 on a stored stream, shared by tests and property tests:
+ * Checks of docs/ARCHITECTURE.md "Invariants" on a stored stream, shared by tests and property tests:
  * versions 1..n without gap (2), every event a legal successor of the state before it (3),
  * and the projection row equal to the fold of the log (7).
  */

@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Deferred, Duration, Effect, Either, Fiber, Layer, TestClock } from "effect"
 import { OrderActors } from "../../src/actor/OrderActors.js"
-import { MemoryStores } from "../../src/App.js"
+import { MemoryStores } from "../../src/Stores.js"
 import type { OrderId } from "../../src/domain/Order.js"
 import { EventStore } from "../../src/eventstore/EventStore.js"
 import { cmd, fixedOrderId } from "../support/fixtures.js"

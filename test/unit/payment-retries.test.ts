@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Duration, Effect, Either, Fiber, Layer, Random, TestClock } from "effect"
 import { OrderActors } from "../../src/actor/OrderActors.js"
-import { MemoryStores } from "../../src/App.js"
+import { MemoryStores } from "../../src/Stores.js"
 import { CrashPoints } from "../../src/CrashPoints.js"
 import type { PaymentRetryScheduled } from "../../src/domain/Order.js"
 import { EventStore } from "../../src/eventstore/EventStore.js"

@@ -8,6 +8,8 @@
  *   GET  /failures   the orders that were answered an error at least once
  *   GET|PUT /control  {latencyMs, declineRate, transientErrorRate, outage, failingOrders}: failure modes,
  *                     changeable live
+ * It stands for an external system: only the role wiring (src/Roles.ts) and the tests import it; nothing
+ * else reads its table.
  */
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -15,6 +17,7 @@ import { SqlClient } from "@effect/sql"
 import { Config, Context, Duration, Effect, Layer, Ref, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { createServer } from "node:http"
+import { listenPort } from "../Config.js"
 
 export const SimulatorSettings = Schema.Struct({
   latencyMs: Schema.Number.pipe(Schema.between(0, 60_000)),
@@ -27,7 +30,7 @@ export const SimulatorSettings = Schema.Struct({
 export type SimulatorSettings = typeof SimulatorSettings.Type
 
 export const SimulatorConfig = Config.all({
-  port: Config.port("PROVIDER_PORT").pipe(Config.withDefault(3100)),
+  port: listenPort("PROVIDER_PORT", 3100),
   host: Config.string("PROVIDER_HOST").pipe(Config.withDefault("127.0.0.1")),
   latencyMs: Config.number("PROVIDER_LATENCY_MS").pipe(Config.withDefault(20)),
   declineRate: Config.number("PROVIDER_DECLINE_RATE").pipe(Config.withDefault(0)),
@@ -137,26 +140,26 @@ export class PaymentSimulator extends Context.Tag("PaymentSimulator")<PaymentSim
   readonly settings: Ref.Ref<SimulatorSettings>
 }>() {}
 
-/** The simulator's HTTP server (needs a SqlClient for its ledger). */
-export const PaymentSimulatorLive = (options: SimulatorSettings & { readonly port: number; readonly host: string }) =>
-  Layer.scoped(
-    PaymentSimulator,
-    Effect.gen(function*() {
-      const settings = yield* Ref.make<SimulatorSettings>({
-        latencyMs: options.latencyMs,
-        declineRate: options.declineRate,
-        transientErrorRate: options.transientErrorRate,
-        outage: options.outage
-      })
-      const router = yield* simulatorRouter(settings)
-      const context = yield* Layer.build(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
-      const server = Context.get(context, HttpServer.HttpServer)
-      yield* server.serve(router).pipe(Effect.provide(context))
-      const address = server.address as HttpServer.TcpAddress
-      const url = `http://${options.host}:${address.port}`
-      yield* Effect.logInfo("payment provider simulator listening").pipe(
-        Effect.annotateLogs({ type: "STARTUP", role: "payment-provider", address: url })
-      )
-      return { url, settings }
+/** The simulator's HTTP server, configured by the PROVIDER_* variables (needs a SqlClient for its ledger). */
+export const PaymentSimulatorLive = Layer.scoped(
+  PaymentSimulator,
+  Effect.gen(function*() {
+    const options = yield* SimulatorConfig
+    const settings = yield* Ref.make<SimulatorSettings>({
+      latencyMs: options.latencyMs,
+      declineRate: options.declineRate,
+      transientErrorRate: options.transientErrorRate,
+      outage: options.outage
     })
-  )
+    const router = yield* simulatorRouter(settings)
+    const context = yield* Layer.build(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+    const server = Context.get(context, HttpServer.HttpServer)
+    yield* server.serve(router).pipe(Effect.provide(context))
+    const address = server.address as HttpServer.TcpAddress
+    const url = `http://${options.host}:${address.port}`
+    yield* Effect.logInfo("payment provider simulator listening").pipe(
+      Effect.annotateLogs({ type: "STARTUP", role: "payment-provider", address: url })
+    )
+    return { url, settings }
+  })
+).pipe(Layer.orDie)

@@ -1,10 +1,11 @@
 /**
- * Layers, composed once: the PostgreSQL and in-memory stores (swap one layer to change backends), the order
- * actors over them, and the HTTP server. main.ts and the tests build the program from these.
+ * The stores of one process, composed once from each owner's part: the event store with the inline
+ * projections every append writes in its transaction (the `orders` row, one outbox row per event, the
+ * completed Idempotency-Key record, the inbox row), the reads, the claims, the outbox and its wake-up — over
+ * PostgreSQL, or over one in-memory database for tests and properties (docs/ARCHITECTURE.md "Event store
+ * contract"). src/Roles.ts runs the roles over PgStores.
  */
-import { HttpServer } from "@effect/platform"
 import { Layer } from "effect"
-import { OrderActors } from "./actor/OrderActors.js"
 import { MemoryDatabase } from "./database/MemoryDatabase.js"
 import { InlineProjections } from "./eventstore/InlineProjection.js"
 import { MemoryEventStore } from "./eventstore/MemoryEventStore.js"
@@ -44,9 +45,3 @@ export const MemoryStores = Layer.mergeAll(
 ).pipe(
   Layer.provideMerge(MemoryDatabase.layer)
 )
-
-/** The order actors over whichever stores are provided. */
-export const Domain = OrderActors.Default
-
-export { HttpLive, httpClientErrors, measureLatency, type ServerOptions } from "./http/Server.js"
-export { HttpServer }

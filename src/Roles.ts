@@ -1,0 +1,157 @@
+/**
+ * Each role's layer, defined once (README: Commands, Layout; docs/ARCHITECTURE.md "Processes"). `main`
+ * runs any set of them in one process (the benchmark and the chaos runner start it); the test systems
+ * (test/support/TestApp.ts, TestSystem.ts) build the same layers over infrastructure of their own: a test
+ * database, the suite's Kafka topics, the simulator behind the gateway, armable crash points, a
+ * ConfigProvider. (The property harness drives the services under these loops itself, over the stores
+ * defined here.) Every role reads its settings through `Config` when it is built.
+ *
+ *   api                the HTTP API (orders, health, metrics, admin) and the expiry of Idempotency-Keys
+ *   relay              the outbox relay to Kafka
+ *   worker             the payment worker (keyed consumer), the payment scheduler (due retries, stuck
+ *                      orders) and the retention job
+ *   projector          the async stats projection
+ *   payment-provider   the payment provider simulator (src/simulator), a stand-in for an external system
+ *
+ * The roles of one process share its stores, its order actors (one mailbox per order in the process) and
+ * its readiness checks; Kafka is connected only when a role of the process uses it.
+ */
+import { HttpServer } from "@effect/platform"
+import { Config, Effect, Layer, Option } from "effect"
+import { OrderActors } from "./actor/OrderActors.js"
+import { HttpLive } from "./http/Server.js"
+import { AdminToken, checkAdminToken, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
+import { CrashPoints } from "./CrashPoints.js"
+import { DeadLetters } from "./deadletter/DeadLetters.js"
+import { IdempotencyExpiryLive } from "./idempotency/IdempotencyExpiry.js"
+import { type Kafka, KafkaLive } from "./kafka/Kafka.js"
+import { Relay, RelayLive } from "./outbox/Relay.js"
+import { HttpPaymentGateway, type PaymentGateway } from "./payment/PaymentGateway.js"
+import { PaymentProcessor } from "./payment/PaymentProcess.js"
+import { PaymentSchedulerLive } from "./payment/PaymentScheduler.js"
+import { PaymentWorkerLive } from "./payment/PaymentWorker.js"
+import { StatsProjection, StatsProjectorLive } from "./projection/StatsProjection.js"
+import { Readiness } from "./Readiness.js"
+import { RetentionLive } from "./retention/Retention.js"
+import { PaymentSimulatorLive } from "./simulator/PaymentSimulator.js"
+import { PgStores } from "./Stores.js"
+
+/** What the roles of one process share: the order actors over the PostgreSQL stores, and readiness. */
+export const ProcessCore = Layer.mergeAll(OrderActors.Default, Readiness.Default).pipe(Layer.provideMerge(PgStores))
+
+/**
+ * What a process's roles run on besides its database: the part a test swaps. A test's layers may expose more
+ * than the service (the simulator behind a test gateway): the process exposes it too.
+ */
+export interface Infrastructure<K = Kafka, G = PaymentGateway, C = CrashPoints, E = never, R = never> {
+  /** the broker; built only in a process one of whose roles uses it (api, relay, worker) */
+  readonly kafka: Layer.Layer<K, E, R>
+  /** the payment provider the worker charges */
+  readonly paymentGateway: Layer.Layer<G, E, R>
+  readonly crashPoints: Layer.Layer<C, E, R>
+}
+
+/** The provider at PAYMENT_PROVIDER_URL, the broker at KAFKA_BROKERS, no crash points. */
+export const Production: Infrastructure = {
+  kafka: KafkaLive,
+  paymentGateway: HttpPaymentGateway,
+  crashPoints: CrashPoints.none
+}
+
+/** The api role's settings (README "Configuration": PORT … WATCH_POLL_MS, ADMIN_TOKEN); the worker group is the one
+ * whose lag /metrics reports. */
+export const HttpConfig = Config.all({
+  port: listenPort("PORT", 3000),
+  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  /** Largest accepted request body in bytes (413 above). */
+  bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
+  /** A body not fully received after this long → 408, connection closed. */
+  bodyTimeoutMs: Config.integer("BODY_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
+  /** Request headers not complete after this long → 408, connection closed. */
+  headersTimeoutMs: Config.integer("HEADERS_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
+  /** An in-flight Idempotency-Key whose request has not finished after this long may be taken over. */
+  idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
+  idempotencyTtlMs: IdempotencyTtlMs,
+  /** GET /orders/:id/watch: streams per process (503 beyond), heartbeat period, the one re-read of watched streams. */
+  watch: Config.all({
+    maxConnections: Config.integer("WATCH_MAX_CONNECTIONS").pipe(Config.withDefault(1000)),
+    heartbeatMs: Config.integer("WATCH_HEARTBEAT_MS").pipe(Config.withDefault(15_000)),
+    pollMs: Config.integer("WATCH_POLL_MS").pipe(Config.withDefault(500))
+  }),
+  adminToken: AdminToken,
+  workerGroup: WorkerGroup
+})
+
+const IdempotencyExpiryConfig = Config.all({
+  ttlMs: IdempotencyTtlMs,
+  intervalMs: Config.integer("IDEMPOTENCY_EXPIRY_INTERVAL_MS").pipe(Config.withDefault(60_000))
+})
+
+const Listening = Layer.effectDiscard(
+  Effect.flatMap(HttpServer.HttpServer, (server) =>
+    Effect.logInfo("listening").pipe(
+      Effect.annotateLogs({ type: "STARTUP", role: "api", address: HttpServer.formatAddress(server.address) })
+    ))
+)
+
+const ApiRole = Layer.mergeAll(
+  Listening.pipe(Layer.provideMerge(Layer.unwrapEffect(Effect.map(Effect.orDie(HttpConfig), HttpLive)))),
+  Layer.unwrapEffect(Effect.map(Effect.orDie(IdempotencyExpiryConfig), IdempotencyExpiryLive))
+).pipe(Layer.provideMerge(DeadLetters.Default))
+
+const RelayRole = RelayLive.pipe(Layer.provideMerge(Relay.Default))
+
+const WorkerRole = Layer.mergeAll(PaymentWorkerLive, PaymentSchedulerLive, RetentionLive).pipe(
+  Layer.provideMerge(PaymentProcessor.Default),
+  Layer.provideMerge(DeadLetters.Default)
+)
+
+const ProjectorRole = StatsProjectorLive.pipe(Layer.provideMerge(StatsProjection.Default))
+
+/** Each role over the given infrastructure (a layer given twice is built once per process: layers are memoized). */
+export const roles = <K, G, C, E, R>(infrastructure: Infrastructure<K, G, C, E, R>) => ({
+  api: ApiRole.pipe(Layer.provideMerge(infrastructure.kafka)),
+  relay: RelayRole.pipe(Layer.provideMerge(Layer.merge(infrastructure.kafka, infrastructure.crashPoints))),
+  worker: WorkerRole.pipe(
+    Layer.provideMerge(Layer.mergeAll(infrastructure.kafka, infrastructure.crashPoints, infrastructure.paymentGateway))
+  ),
+  projector: ProjectorRole,
+  "payment-provider": PaymentSimulatorLive
+})
+
+export type RoleName = keyof ReturnType<typeof roles>
+export const roleNames: ReadonlyArray<RoleName> = ["api", "relay", "worker", "projector", "payment-provider"]
+
+/** A comma list of role names (`api,relay`), `all` standing for every role; None when a name is unknown. */
+export const parseRoles = (argument: string): Option.Option<ReadonlyArray<RoleName>> => {
+  const names = argument.split(",").flatMap((n): ReadonlyArray<string> => n.trim() === "all" ? roleNames : [n.trim()])
+  return names.every((n): n is RoleName => (roleNames as ReadonlyArray<string>).includes(n))
+    ? Option.some([...new Set(names)])
+    : Option.none()
+}
+
+type Roles<K, G, C, E, R> = ReturnType<typeof roles<K, G, C, E, R>>
+// distributive over a union of roles (Layer.Layer.Success is not)
+type Out<L> = L extends Layer.Layer<infer A, infer _E, infer _R> ? A : never
+type Err<L> = L extends Layer.Layer<infer _A, infer E, infer _R> ? E : never
+type In<L> = L extends Layer.Layer<infer _A, infer _E, infer R> ? R : never
+
+/**
+ * The roles `names` of one process over `infrastructure`, with what they share; needs the database (a
+ * PgClient: `DatabaseLive` in production, a test database in tests). Exposes every service it builds.
+ */
+export const processLayer = <const N extends RoleName, K, G, C, E, R>(
+  names: ReadonlyArray<N>,
+  infrastructure: Infrastructure<K, G, C, E, R>
+): Layer.Layer<
+  Out<Roles<K, G, C, E, R>[N]> | Out<typeof ProcessCore>,
+  Err<Roles<K, G, C, E, R>[N]> | Err<typeof ProcessCore>,
+  Exclude<In<Roles<K, G, C, E, R>[N]>, Out<typeof ProcessCore>> | In<typeof ProcessCore>
+> => {
+  const all = roles(infrastructure)
+  const selected = names.map((name) => all[name] as Layer.Layer<unknown, unknown, unknown>)
+  return selected.reduce((merged, layer) => Layer.merge(merged, layer)).pipe(Layer.provideMerge(ProcessCore)) as never
+}
+
+/** Checks made before anything is built: the api role refuses to start without usable admin credentials. */
+export const preflight = (names: ReadonlyArray<RoleName>) => names.includes("api") ? checkAdminToken : Effect.void
