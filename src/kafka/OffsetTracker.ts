@@ -1,8 +1,8 @@
 /**
- * Which offsets of one partition are finished, when messages finish out of order (DESIGN §8: key-level
- * parallelism). The committable offset is the end of the contiguous prefix of finished messages: the first
- * unfinished offset, or one past the highest taken when all are finished. It never passes an unfinished
- * message, whatever order the completions come in (property-tests/p12-offsets.test.ts).
+ * Which offsets of one partition are finished, when messages finish out of order (docs/ARCHITECTURE.md "Payment
+ * worker": key-level parallelism). The committable offset is the end of the contiguous prefix of finished
+ * messages: the first unfinished offset, or one past the highest taken when all are finished. It never passes an
+ * unfinished message, whatever order the completions come in (property-tests/p12-offsets.test.ts).
  */
 export class OffsetTracker {
   /** Offsets taken, in increasing order; `head` skips the finished prefix. */

@@ -1,8 +1,9 @@
 /**
- * Circuit breaker around the payment provider (DESIGN §8). Closed: calls pass; `threshold` transient failures
- * in a row open it. Open: calls fail fast with BreakerOpen for `cooldown` (callers wait; the worker's batch,
- * and with it consumption, stalls). Then one probe call is let through (half-open): success closes the
- * breaker, failure opens it again. A BreakerOpen never counts against a message's retry attempts.
+ * Circuit breaker around the payment provider (docs/ARCHITECTURE.md "Payment worker"). Closed: calls pass;
+ * `threshold` transient failures in a row open it. Open: calls fail fast with BreakerOpen for `cooldown` — the
+ * payment process makes no call and records a retry due when the probe may go (PaymentProcess.ts); nothing
+ * waits and no message is held. Then one probe call is let through (half-open): success closes the breaker,
+ * failure opens it again. A BreakerOpen never counts against a payment's attempts.
  */
 import { Clock, Data, Duration, Effect, Metric } from "effect"
 

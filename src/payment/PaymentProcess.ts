@@ -1,6 +1,7 @@
 /**
- * The payment of one order (DESIGN §8), apart from Kafka: used by the consumer (an OrderPlaced message), the
- * scheduler (a due retry, an order stuck in CREATED or PAYMENT_PENDING) and the property tests.
+ * The payment of one order (docs/ARCHITECTURE.md "Payment worker"), apart from Kafka: used by the consumer (an
+ * OrderPlaced message), the scheduler (a due retry, an order stuck in CREATED or PAYMENT_PENDING) and the property
+ * tests.
  *
  *   inbox check → StartPayment (PAYMENT_PENDING) → charge, idempotency key = payment id →
  *   RecordPayment… (PAID / FAILED) appended together with the inbox row, in one transaction.

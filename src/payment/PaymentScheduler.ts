@@ -1,7 +1,7 @@
 /**
- * The payment scheduler of the worker role (DESIGN §8): whatever happened to an order's message, the order is
- * driven to an end. Every `RETRY_POLL_MS` it takes, from the `orders` projection joined to each order's last
- * event:
+ * The payment scheduler of the worker role (docs/ARCHITECTURE.md "Payment worker"): whatever happened to an
+ * order's message, the order is driven to an end. Every `RETRY_POLL_MS` it takes, from the `orders` projection
+ * joined to each order's last event:
  * - PAYMENT_PENDING orders whose last event is a PaymentRetryScheduled that is due: charged again (same key);
  * - orders stuck in CREATED (their OrderPlaced never handled) or PAYMENT_PENDING with no retry scheduled, for
  *   longer than `SWEEP_AFTER_MS`: re-driven as their message would have been (a lost, parked or skipped one).

@@ -1,10 +1,10 @@
 /**
- * The worker role's consumer (DESIGN §8): order events from Kafka through the keyed consumer
- * (src/kafka/KeyedConsumer.ts) into the payment process (PaymentProcess.ts). Nothing a producer can put on the
- * topic stops it: decoding is total (Envelope.fromMessage), whatever cannot be handled is parked with its exact
- * bytes, and every failure inside one message's handling stays with that message — an infrastructure failure
- * (database, broker) is retried until it heals, anything else is parked. Parking never fails on content; when
- * it fails at all (database down), the message is retried, never skipped.
+ * The worker role's consumer (docs/ARCHITECTURE.md "Payment worker"): order events from Kafka through the keyed
+ * consumer (src/kafka/KeyedConsumer.ts) into the payment process (PaymentProcess.ts). Nothing a producer can put
+ * on the topic stops it: decoding is total (Envelope.fromMessage), whatever cannot be handled is parked with its
+ * exact bytes, and every failure inside one message's handling stays with that message — an infrastructure failure
+ * (database, broker) is retried until it heals, anything else is parked. Parking never fails on content; when it
+ * fails at all (database down), the message is retried, never skipped.
  */
 import { Cause, Config, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
 import { ShutdownTimeoutMs } from "../Config.js"
