@@ -23,7 +23,7 @@ import { HttpLive } from "./http/Server.js"
 import { AdminToken, checkAdminToken, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
-import { IdempotencyExpiryLive } from "./idempotency/IdempotencyExpiry.js"
+import { IdempotencyExpiryFromConfig } from "./idempotency/IdempotencyExpiry.js"
 import { type Kafka, KafkaLive } from "./kafka/Kafka.js"
 import { Relay, RelayLive } from "./outbox/Relay.js"
 import { HttpPaymentGateway, type PaymentGateway } from "./payment/PaymentGateway.js"
@@ -82,11 +82,6 @@ export const HttpConfig = Config.all({
   workerGroup: WorkerGroup
 })
 
-const IdempotencyExpiryConfig = Config.all({
-  ttlMs: IdempotencyTtlMs,
-  intervalMs: Config.integer("IDEMPOTENCY_EXPIRY_INTERVAL_MS").pipe(Config.withDefault(60_000))
-})
-
 const Listening = Layer.effectDiscard(
   Effect.flatMap(HttpServer.HttpServer, (server) =>
     Effect.logInfo("listening").pipe(
@@ -96,7 +91,7 @@ const Listening = Layer.effectDiscard(
 
 const ApiRole = Layer.mergeAll(
   Listening.pipe(Layer.provideMerge(Layer.unwrapEffect(Effect.map(Effect.orDie(HttpConfig), HttpLive)))),
-  Layer.unwrapEffect(Effect.map(Effect.orDie(IdempotencyExpiryConfig), IdempotencyExpiryLive))
+  IdempotencyExpiryFromConfig
 ).pipe(Layer.provideMerge(DeadLetters.Default))
 
 const RelayRole = RelayLive.pipe(Layer.provideMerge(Relay.Default))

@@ -19,8 +19,8 @@ import { failureMiddleware } from "./Failures.js"
 export interface ServerOptions extends HttpSettings {
   readonly port: number
   readonly host: string
-  /** Request headers not complete after this long → 408 and the connection closed (default 5 s). */
-  readonly headersTimeoutMs?: number
+  /** Request headers not complete after this long → 408 and the connection closed. */
+  readonly headersTimeoutMs: number
 }
 
 export const httpClientErrors = Metric.counter("http_client_errors_total", {
@@ -41,11 +41,11 @@ const clientErrorAnswer = (code: string | undefined) =>
  * HTTP 400, slow request 408, oversized headers 431), each logged and counted.
  */
 const makeServer = (options: ServerOptions, runtime: Runtime.Runtime<never>): Server => {
-  const headersTimeout = options.headersTimeoutMs ?? 5_000
+  const headersTimeout = options.headersTimeoutMs
   const server = createServer({
     headersTimeout,
     // the handler's own body timeout answers first; this is node's backstop for the whole request
-    requestTimeout: headersTimeout + (options.bodyTimeoutMs ?? 5_000) + 1_000,
+    requestTimeout: headersTimeout + options.bodyTimeoutMs + 1_000,
     connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(headersTimeout / 4)))
   })
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {

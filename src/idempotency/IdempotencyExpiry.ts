@@ -4,7 +4,8 @@
  * `idempotency_keys_expired_total`; a failed round is logged and the next one tries again. (A record past its
  * time to live but not yet deleted is already treated as absent by `claim`.)
  */
-import { Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { Config, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { IdempotencyTtlMs } from "../Config.js"
 import { IdempotencyKeys } from "./IdempotencyKeys.js"
 
 export interface ExpirySettings {
@@ -48,3 +49,14 @@ export const IdempotencyExpiryLive = (settings: ExpirySettings) =>
       Effect.forkScoped
     )
   )
+
+/** The job with its settings read from the environment (the api role). */
+export const IdempotencyExpiryFromConfig = Layer.unwrapEffect(
+  Effect.map(
+    Effect.orDie(Config.all({
+      ttlMs: IdempotencyTtlMs,
+      intervalMs: Config.integer("IDEMPOTENCY_EXPIRY_INTERVAL_MS").pipe(Config.withDefault(60_000))
+    })),
+    IdempotencyExpiryLive
+  )
+)

@@ -11,14 +11,14 @@ import { requestCorrelationId } from "../http/Failures.js"
 import { readJsonBody } from "../http/JsonBody.js"
 import { PlaceOrderBody } from "./Api.js"
 import { Orders } from "./Orders.js"
-import { defaultWatchSettings, OrderWatchers, OrderWatchersLive, type WatchSettings } from "./OrderWatch.js"
+import { OrderWatchers, OrderWatchersLive, type WatchSettings } from "./OrderWatch.js"
 import { PlaceOrder, PlaceOrderLive, type PlaceOrderSettings } from "./PlaceOrder.js"
 
 export interface OrdersHttpSettings extends PlaceOrderSettings {
   readonly bodyLimit: number
   /** A body not fully received after this long → 408 and the connection closed (default 5 s). */
-  readonly bodyTimeoutMs?: number
-  readonly watch?: WatchSettings
+  readonly bodyTimeoutMs: number
+  readonly watch: WatchSettings
 }
 
 const decodePlaceOrder = Schema.decodeUnknown(PlaceOrderBody, { errors: "all", onExcessProperty: "error" })
@@ -31,7 +31,7 @@ export const OrdersHttpLive = (settings: OrdersHttpSettings) =>
       const placeOrder = yield* PlaceOrder
       const orders = yield* Orders
       const watchers = yield* OrderWatchers
-      const limits = { bodyLimit: settings.bodyLimit, bodyTimeoutMs: settings.bodyTimeoutMs ?? 5_000 }
+      const limits = { bodyLimit: settings.bodyLimit, bodyTimeoutMs: settings.bodyTimeoutMs }
 
       const place = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, idempotencyKey: string | undefined) {
         const json = yield* readJsonBody(request, limits)
@@ -66,6 +66,6 @@ export const OrdersHttpLive = (settings: OrdersHttpSettings) =>
     Layer.provide([
       PlaceOrderLive(settings),
       Orders.Default,
-      OrderWatchersLive(settings.watch ?? defaultWatchSettings)
+      OrderWatchersLive(settings.watch)
     ])
   )

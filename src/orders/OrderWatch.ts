@@ -27,7 +27,6 @@ export interface WatchSettings {
   readonly pollMs: number
 }
 
-export const defaultWatchSettings: WatchSettings = { maxConnections: 1000, heartbeatMs: 15_000, pollMs: 500 }
 
 export const watchConnections = Metric.gauge("order_watch_connections", {
   description: "open GET /orders/:id/watch streams in this process"

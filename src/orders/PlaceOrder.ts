@@ -20,7 +20,7 @@ export interface PlaceOrderSettings {
   /** A claim left by a crashed process is taken over after this long. */
   readonly idempotencyLeaseMs: number
   /** Idempotency-Key records older than this are gone (default 24 h). */
-  readonly idempotencyTtlMs?: number
+  readonly idempotencyTtlMs: number
 }
 
 export interface PlaceOrderRequest {
@@ -54,7 +54,7 @@ const make = (settings: PlaceOrderSettings) =>
   Effect.gen(function*() {
     const actors = yield* OrderActors
     const keys = yield* IdempotencyKeys
-    const ttlMs = settings.idempotencyTtlMs ?? 24 * 3600_000
+    const ttlMs = settings.idempotencyTtlMs
 
     // untraced: a traced Effect.fn captures a stack trace per call, a measurable cost on the hottest path
     const place = Effect.fnUntraced(function*({ body, correlationId, idempotencyKey }: PlaceOrderRequest) {
