@@ -23,23 +23,17 @@
  * test/pipeline.test.ts and test/worker-processes.test.ts.
  */
 import { afterAll, describe, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Either, Exit, Layer, Scope } from "effect"
-import { OrderActors } from "../src/actor/OrderActors.js"
-import { CrashPoints, isSimulatedCrash } from "../src/CrashPoints.js"
-import { DeadLetters } from "../src/deadletter/DeadLetters.js"
+import { Context, Effect, Either, Layer } from "effect"
+import { CrashPoints } from "../src/CrashPoints.js"
 import type { OrderId } from "../src/domain/Order.js"
-import { EventStore } from "../src/eventstore/EventStore.js"
 import { uuidv7 } from "../src/Ids.js"
 import { fromMessage } from "../src/kafka/Envelope.js"
-import { type IncomingMessage, Kafka, type OutgoingMessage } from "../src/kafka/Kafka.js"
-import { makeKeyedDispatcher } from "../src/kafka/KeyedDispatcher.js"
+import type { OutgoingMessage } from "../src/kafka/Kafka.js"
 import { MemoryProvider } from "../src/payment/PaymentGateway.js"
-import { makeRedriver } from "../src/payment/PaymentScheduler.js"
-import { makeMessageHandler } from "../src/payment/PaymentWorker.js"
-import { Relay } from "../src/outbox/Relay.js"
 import { cmd } from "../test/support/fixtures.js"
-import { checkStoredOrder } from "../test/support/invariants.js"
-import { durableLayer, MemoryTopic, processLayer, run, storesFor } from "./harness.js"
+import { durableLayer, MemoryTopic, run, storesFor } from "./harness.js"
+import { settledChecks } from "./payments-checks.js"
+import { makeWorkerDriver, type RelayCrash } from "./worker-driver.js"
 import { type Backend, fc, params } from "./support.js"
 
 type Fault = "ok" | "decline" | "unavailable"
@@ -49,8 +43,6 @@ interface Delivery {
   readonly order: number
   readonly crash: Crash
 }
-
-type RelayCrash = "none" | "relay.beforeSend" | "relay.midBatch" | "relay.afterSendBeforeMark"
 
 interface Scenario {
   readonly orders: number
@@ -89,28 +81,6 @@ const scenarioArb = (options: { crashes: boolean; faults: boolean; concurrent: b
     waves: [...s.waves, Array.from({ length: s.orders }, (_, order) => ({ order, crash: "none" as Crash }))]
   }))
 
-/** The partitions of the in-memory topic: an order's messages go to one, by key, as Kafka's partitioner does. */
-const PARTITIONS = 3
-const partitionOf = (key: string) => [...key].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7) % PARTITIONS
-
-/** The topic as the consumer sees it: per partition, the messages in the order they were sent, offset = index. */
-const partitionLogs = (topic: ReadonlyArray<OutgoingMessage>, name: string) => {
-  const logs = Array.from({ length: PARTITIONS }, () => [] as Array<IncomingMessage>)
-  for (const m of topic) {
-    const partition = partitionOf(m.key)
-    const log = logs[partition]!
-    log.push({
-      topic: name,
-      partition,
-      offset: String(log.length),
-      key: Buffer.from(m.key),
-      value: Buffer.from(m.value),
-      headers: Object.entries(m.headers).map(([k, v]) => [k, Buffer.from(v)] as const)
-    })
-  }
-  return logs
-}
-
 /** Run one scenario; the violations of the invariants (empty when they hold). */
 const runScenario = (
   backend: Backend,
@@ -127,166 +97,12 @@ const runScenario = (
     provider.script = () => faults.shift() ?? "ok"
     const crashes = Context.get(durable, CrashPoints)
     const topic = Context.get(durable, MemoryTopic)
-    const store = Context.get(durable, EventStore)
-    /** What the consumer group committed, per partition (Kafka keeps it across processes). */
-    const committed = new Map<number, number>()
-    /** Messages whose handling finished, by some process (partition/offset). */
-    const handled = new Set<string>()
-    /** Every dead letter written, in order (the table dedupes by source; this sees each call). */
-    const parks: Array<{ key: string; attempts: number; message: IncomingMessage }> = []
-
-    /**
-     * A process: fresh actors, payment processor, relay, and its worker as production runs it — the keyed
-     * dispatcher (src/kafka/KeyedConsumer.ts) over the message handler (PaymentWorker.ts) — and the scheduler's
-     * re-drive. A worker crash point that fires kills the process: the crashing fiber never returns, `crashed`
-     * completes, and the driver closes the process's scope (every fiber of it interrupted, as by kill -9).
-     */
-    const start = Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      const crashed = yield* Deferred.make<void>()
-      const dying = Layer.succeed(CrashPoints, {
-        ...crashes,
-        hit: (point) =>
-          crashes.hit(point).pipe(Effect.catchAllDefect((d) =>
-            isSimulatedCrash(d) && point.startsWith("worker.")
-              ? Deferred.succeed(crashed, undefined).pipe(Effect.zipRight(Effect.never))
-              : Effect.die(d)
-          ))
-      })
-      const recording = Layer.effect(DeadLetters, Effect.map(DeadLetters, (inner) =>
-        DeadLetters.make({
-          ...inner,
-          park: (p) =>
-            inner.park(p).pipe(Effect.tap(() =>
-              Effect.sync(() => parks.push({ key: Buffer.from(p.message.key ?? []).toString(), attempts: p.attempts, message: p.message }))
-            ))
-        })))
-      const context = yield* Layer.buildWithScope(
-        Layer.mergeAll(processLayer, recording).pipe(Layer.provideMerge(dying)),
-        scope
-      ).pipe(Effect.provide(durable))
-      const handle = yield* makeMessageHandler.pipe(Effect.provide(context))
-      const redrive = yield* makeRedriver.pipe(Effect.provide(context), Effect.provide(durable))
-      const dispatcher = yield* makeKeyedDispatcher((m) =>
-        handle(m).pipe(Effect.tap(() => Effect.sync(() => handled.add(`${m.partition}/${m.offset}`))))
-      ).pipe(Scope.extend(scope))
-      return {
-        scope,
-        crashed,
-        dispatcher,
-        redrive,
-        /** The fetch position per partition: from the committed offset at start. */
-        position: new Map(committed),
-        actors: Context.get(context, OrderActors),
-        relay: Context.get(context, Relay)
-      }
-    })
-    let process = yield* start
-    const restart = Effect.gen(function*() {
-      yield* Scope.close(process.scope, Exit.void)
-      process = yield* start
-    })
-    /** Run `effect` in the current process; "crashed" when a worker crash point killed the process meanwhile. */
-    const untilCrash = <A>(effect: Effect.Effect<A>) =>
-      Effect.raceFirst(Effect.map(effect, () => "done" as const), Effect.as(Deferred.await(process.crashed), "crashed" as const))
+    const worker = yield* makeWorkerDriver(durable)
 
     const orderIds = Array.from({ length: scenario.orders }, () => uuidv7() as OrderId)
-    for (const id of orderIds) yield* process.actors.execute(cmd.place(id)).pipe(Effect.orDie)
+    for (const id of orderIds) yield* worker.actors().execute(cmd.place(id)).pipe(Effect.orDie)
     const relayCrashes = [...(scenario.relayCrashes ?? [])]
-    /** Relay passes until the outbox is empty; a crash at a named point restarts the process. */
-    const drainOutbox = Effect.gen(function*() {
-      for (let pass = 0; pass < 50; pass++) {
-        const next = relayCrashes.shift()
-        if (next !== undefined && next !== "none") yield* crashes.arm(next)
-        const exit = yield* Effect.exit(process.relay.publishBatch)
-        if (Exit.isSuccess(exit)) {
-          if (exit.value === 0 && relayCrashes.length === 0) return
-          continue
-        }
-        if (exit.cause._tag === "Die" && isSimulatedCrash(exit.cause.defect)) {
-          yield* restart
-          continue
-        }
-        return yield* Effect.failCause(exit.cause)
-      }
-    })
-    yield* drainOutbox
-    const orderEvents = Context.get(durable, Kafka).topics.orderEvents
-
-    type Process = typeof process
-    /** A process's consumer fetches from its position to the end of each partition (from the committed offset,
-     * as after a rebalance, when `refetch`); its dispatcher skips what it holds or finished. */
-    const fetch = (proc: Process, refetch: boolean) =>
-      Effect.sync(() => {
-        for (const [partition, log] of partitionLogs(topic, orderEvents).entries()) {
-          const from = refetch ? committed.get(partition) ?? 0 : proc.position.get(partition) ?? committed.get(partition) ?? 0
-          for (let offset = from; offset < log.length; offset++) proc.dispatcher.offer(log[offset]!)
-          proc.position.set(partition, log.length)
-        }
-      })
-
-    /**
-     * A rebalance's handover: a second worker process takes the partitions and fetches from the committed
-     * offsets while this one still works on what it holds — copies of one message handled by two processes
-     * at once, each with its own actors (the store's version check and the inbox decide). Then the peer leaves.
-     */
-    const handover = Effect.gen(function*() {
-      const peer = yield* start
-      yield* fetch(process, true)
-      yield* fetch(peer, true)
-      const both = Effect.all([process.dispatcher.awaitIdle, peer.dispatcher.awaitIdle], { concurrency: 2, discard: true })
-      const outcome = yield* Effect.raceFirst(
-        Effect.as(both, "done" as const),
-        Effect.raceFirst(Effect.as(Deferred.await(process.crashed), "crashed" as const), Effect.as(Deferred.await(peer.crashed), "peer" as const))
-      )
-      yield* Scope.close(peer.scope, Exit.void)
-      if (outcome === "crashed") {
-        yield* commit(process)
-        yield* restart
-      }
-    })
-
-    /** The consumer's offset commit (periodic in production): the latest one a process can make is at its
-     * crash, with its other messages still in flight — exactly when committing past one would lose it. */
-    const commit = (proc: Process) =>
-      Effect.sync(() => {
-        for (const c of proc.dispatcher.committable()) committed.set(c.partition, Number(c.offset))
-      })
-
-    /** Orders whose payment waits for a due retry (the scheduler's pick; parked ones wait for the operator). */
-    const dueRetries = Effect.gen(function*() {
-      const due: Array<OrderId> = []
-      for (const id of orderIds) {
-        const events = yield* store.readStream(id)
-        const last = events[events.length - 1]?.event
-        if (last?._tag === "PaymentRetryScheduled" && last.dueAt !== null) due.push(id)
-      }
-      return due
-    })
-
-    /** Consume until nothing is left: fetch, let the dispatcher go idle (restart after a crash and fetch again
-     * from the committed offsets), commit what it may, run the scheduler's due retries; repeat. */
-    const settle = (refetch: boolean) =>
-      Effect.gen(function*() {
-        yield* fetch(process, refetch)
-        for (let round = 0; round < 200; round++) {
-          if ((yield* untilCrash(process.dispatcher.awaitIdle)) === "crashed") {
-            yield* commit(process)
-            yield* restart
-            yield* fetch(process, false)
-            continue
-          }
-          yield* commit(process)
-          const due = yield* dueRetries
-          if (due.length === 0) return true
-          if ((yield* untilCrash(Effect.forEach(due, (id) => process.redrive(id, "RETRY_DUE"), { discard: true }))) === "crashed") {
-            yield* commit(process)
-            yield* restart
-            yield* fetch(process, false)
-          }
-        }
-        return false
-      })
+    yield* worker.drainOutbox(relayCrashes)
 
     const violations: Array<string> = []
     let handovers = 0
@@ -309,15 +125,15 @@ const runScenario = (
       }
       if (concurrent && (i === 0 || wave.length > 1)) {
         handovers++
-        yield* handover
+        yield* worker.handover
       }
-      if (!(yield* settle(true))) violations.push("the consumer never settled")
+      if (!(yield* worker.settle(orderIds, true))) violations.push("the consumer never settled")
     }
 
     // parked payments: first after exactly 3 failed passes; a later copy of the message makes one more pass
     // (without worker crashes or handovers, which add passes of their own); never after a successful charge
     const lastParked = new Map<string, number>()
-    for (const p of parks) {
+    for (const p of worker.parks) {
       const before = lastParked.get(p.key)
       if (!workerCrashes && handovers === 0 && p.attempts !== (before === undefined ? 3 : before + 1)) {
         violations.push(`parked after ${p.attempts} attempts, not ${before === undefined ? 3 : before + 1}`)
@@ -325,66 +141,27 @@ const runScenario = (
       lastParked.set(p.key, p.attempts)
     }
     for (const key of lastParked.keys()) {
-      const status = (yield* process.actors.load(key as OrderId))?.status
+      const status = (yield* worker.actors().load(key as OrderId))?.status
       const charged = [...provider.ledger.values()].some((c) => c.orderId === key)
       if (charged && status === "PAYMENT_PENDING") violations.push(`${key}: a parked payment had charged`)
     }
-    if (parks.length > 0 && !expectParking) violations.push("a message was parked")
+    if (worker.parks.length > 0 && !expectParking) violations.push("a message was parked")
 
     // quiescence: operators replay the dead letters (their exact messages, to the topic) once the provider is
     // healthy; the relay publishes what handling appended
     faults.length = 0
-    for (const p of [...parks]) {
+    for (const p of [...worker.parks]) {
       topic.push({
         key: Buffer.from(p.message.key ?? []).toString(),
         value: Buffer.from(p.message.value ?? []).toString(),
         headers: Object.fromEntries(p.message.headers.map(([k, v]) => [k, Buffer.from(v).toString()]))
       })
     }
-    if (!(yield* settle(false))) violations.push("the consumer never settled after the replay")
+    if (!(yield* worker.settle(orderIds, false))) violations.push("the consumer never settled after the replay")
     relayCrashes.length = 0
-    yield* drainOutbox
-    if ((yield* process.relay.publishBatch) !== 0) violations.push("outbox rows left unpublished")
-    // nothing committed past an unfinished message: every message below a committed offset was handled to its
-    // end by some process (a later copy of the same order would hide a skipped one from the checks below)
-    for (const [partition, log] of partitionLogs(topic, orderEvents).entries()) {
-      const offset = committed.get(partition) ?? 0
-      const skipped = log.slice(0, offset).filter((m) => !handled.has(`${partition}/${m.offset}`))
-      if (skipped.length > 0) violations.push(`partition ${partition}: offsets ${skipped.map((m) => m.offset).join(",")} committed, never handled`)
-      const placedOnly = log.slice(offset).filter((m) => {
-        const d = fromMessage(m.value)
-        return Either.isRight(d) && d.right.envelope.type === "OrderPlaced"
-      })
-      if (placedOnly.length > 0) violations.push(`partition ${partition}: ${placedOnly.length} OrderPlaced messages past the committed offset ${offset}`)
-    }
-    // each order's events reached the topic in version order, duplicates allowed (8)
-    const ours = new Set<string>(orderIds)
-    const highest = new Map<string, number>()
-    for (const message of topic) {
-      if (!ours.has(message.key)) continue
-      const decoded = fromMessage(message.value)
-      if (Either.isLeft(decoded)) continue
-      const version = decoded.right.envelope.version
-      const top = highest.get(message.key) ?? 0
-      if (version > top + 1) violations.push(`${message.key}: v${version} reached the topic before v${top + 1}`)
-      if (version === top + 1) highest.set(message.key, version)
-    }
-
-    for (const id of orderIds) {
-      const stored = yield* checkStoredOrder(id).pipe(Effect.provide(durable))
-      violations.push(...stored.violations.map((v) => `${id}: ${v}`))
-      if (stored.state?.status !== "PAID" && stored.state?.status !== "FAILED") {
-        violations.push(`${id} not settled: ${stored.state?.status}`)
-      }
-      // placed, payment requested, paid or failed — and one PaymentRetryScheduled per failed pass
-      const retries = stored.events.filter((e) => e._tag === "PaymentRetryScheduled").length
-      if (stored.events.length !== 3 + retries) violations.push(`${id} has ${stored.events.length} events, not 3 + ${retries} retries`)
-      if ((highest.get(id) ?? 0) !== stored.events.length) {
-        violations.push(`${id}: ${highest.get(id) ?? 0} of ${stored.events.length} events reached the topic`)
-      }
-      const charges = [...provider.ledger.values()].filter((c) => c.orderId === id).length
-      if (charges !== 1) violations.push(`${id} charged ${charges} times`)
-    }
+    yield* worker.drainOutbox(relayCrashes)
+    if ((yield* worker.relay().publishBatch) !== 0) violations.push("outbox rows left unpublished")
+    violations.push(...(yield* settledChecks(durable, worker, orderIds)))
     return { violations }
   }))
 
