@@ -1,0 +1,203 @@
+/**
+ * The report of `npm run bench`: the targets table (each target, its measured value, met or not) and the
+ * results written to bench/results/bench.json, bench/results/latency.svg and bench/results/bench.md (also
+ * printed). Nothing here asserts a speed.
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { latencyChart } from "./lib/chart.js"
+import { here, type Settings } from "./lib/common.js"
+import { type HttpScenarioResult, maxSustained, type StepReport } from "./lib/ladder.js"
+import type { summarize } from "./lib/loadgen.js"
+import type { PipelineResult } from "./scenarios/pipeline.js"
+import type { RebuildResult } from "./scenarios/rebuild.js"
+import type { WatchersResult } from "./scenarios/watchers.js"
+import type { PgbenchResult } from "./scenarios/yardsticks.js"
+
+export interface Machine {
+  readonly cpus: number
+  readonly cpuModel: string
+  readonly memoryGiB: number
+  readonly node: string
+  readonly postgres: string | undefined
+}
+
+/** What each scenario measured; undefined for those BENCH_SCENARIOS left out. */
+export interface Results {
+  readonly noop: HttpScenarioResult | undefined
+  readonly express: HttpScenarioResult | undefined
+  readonly pgbench: PgbenchResult | undefined
+  readonly api: HttpScenarioResult | undefined
+  readonly apiPrevious: HttpScenarioResult | undefined
+  readonly ours: PipelineResult | undefined
+  readonly split: PipelineResult | undefined
+  readonly previous: PipelineResult | undefined
+  readonly watchers: WatchersResult | undefined
+  readonly rebuild: RebuildResult | undefined
+}
+
+const fmt = (n: number | undefined, digits = 1) => (n === undefined || !Number.isFinite(n) ? "–" : n.toLocaleString("en", { maximumFractionDigits: digits }))
+
+/** Writes bench/results/bench.json, latency.svg and bench.md, and prints the markdown. `apiBaselineRef` and
+ * `baselineRef` are the commits api-previous and previous measured. */
+export const writeReport = (
+  settings: Settings,
+  machine: Machine,
+  { apiBaselineRef, baselineRef }: { readonly apiBaselineRef: string; readonly baselineRef: string },
+  results: Results
+) => {
+  const { stepSeconds, concurrency, providerLatencyMs } = settings
+  const { noop, express, pgbench, api, apiPrevious, ours, split, previous, watchers, rebuild } = results
+  const oursMax = ours && maxSustained(ours.steps)
+  const apiMax = api && maxSustained(api.steps)
+  const noopMax = noop && maxSustained(noop.steps)
+  const expressMax = express && maxSustained(express.steps)
+  const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? a / b : undefined)
+  const seventy = ours?.atSeventyPercent?.pipeline
+  const targets = [
+    { target: "POST /orders (api role) sustained ≥ 2× Express + pg (a)", value: ratio(apiMax?.acceptedRate, expressMax?.acceptedRate), goal: 2, unit: "×" },
+    { target: "POST /orders (api role) sustained ≥ 0.7× do-nothing handler on our stack", value: ratio(apiMax?.acceptedRate, noopMax?.acceptedRate), goal: 0.7, unit: "×" },
+    { target: "≥ 1,000 orders/s reaching PAID (provider 20 ms)", value: ours?.endToEndMax, goal: 1000, unit: "/s" },
+    { target: "PAID orders/s ≥ 2× the previous code (same run)", value: ratio(ours?.endToEndMax, previous?.endToEndMax), goal: 2, unit: "×" },
+    { target: "pickup stage (on Kafka → PaymentRequested) p50 ≤ 10 ms at 70%", value: seventy?.stagesMs.pickup.p50, goal: 10, unit: "ms", lower: true },
+    {
+      target: "5% transient provider errors: POST→PAID p99 of orders without error ≤ 1.2× the error-free run",
+      value: ratio(ours?.withErrors?.pipeline?.postToPaidNoErrorMs.p99, seventy?.postToPaidMs.p99),
+      goal: 1.2,
+      unit: "×",
+      lower: true
+    },
+    { target: "p99 POST→PAID ≤ 100 ms at 70% of the end-to-end maximum", value: seventy?.postToPaidMs.p99, goal: 100, unit: "ms", lower: true },
+    { target: "relay lag p99 ≤ 20 ms (at 70%)", value: seventy?.relayLagMs.p99, goal: 20, unit: "ms", lower: true },
+    { target: "rebuild ≥ 0.4× SQL-only (c)", value: rebuild?.ratioToBaseline, goal: 0.4, unit: "×" },
+    { target: "all-in-one peak RSS ≤ 300 MB", value: ours?.peakRssMiB, goal: 300, unit: "MiB", lower: true }
+  ].map((t) => ({ ...t, met: t.value === undefined ? undefined : t.lower ? t.value <= t.goal : t.value >= t.goal }))
+
+  const report = {
+    measuredAt: new Date().toISOString(),
+    machine,
+    stepSeconds,
+    concurrency,
+    providerLatencyMs,
+    noop,
+    express,
+    pgbench,
+    api,
+    apiPrevious: apiPrevious && { ref: apiBaselineRef, ...apiPrevious },
+    ours,
+    split,
+    previous: previous && { ref: baselineRef, ...previous },
+    watchers,
+    rebuild,
+    targets
+  }
+  mkdirSync(`${here}/results`, { recursive: true })
+  writeFileSync(`${here}/results/bench.json`, JSON.stringify(report, null, 2) + "\n")
+
+  const series = [
+    ...(noop ? [{ name: "do-nothing (our stack)", points: noop.steps }] : []),
+    ...(express ? [{ name: "Express + pg (a)", points: express.steps }] : []),
+    ...(api ? [{ name: "ours, api role", points: api.steps }] : []),
+    ...(ours ? [{ name: "ours (all roles)", points: ours.steps }] : [])
+  ].map((s) => ({ name: s.name, points: s.points.map((p) => ({ rate: p.offeredRate, p50: p.latencyMs.p50, p99: p.latencyMs.p99 })) }))
+  writeFileSync(`${here}/results/latency.svg`, latencyChart(`POST /orders latency vs offered rate — ${machine.cpus} cores, ${machine.cpuModel}`, series))
+
+  const lines: Array<string> = []
+  lines.push(
+    `Measured ${report.measuredAt.slice(0, 16).replace("T", " ")} UTC on ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}; ${stepSeconds} s per step, open loop.`,
+    "",
+    "| POST /orders, max sustained | accepted/s | p50 ms | p90 ms | p99 ms | max ms | CPU ms/order (server · PostgreSQL) |",
+    "| --- | --- | --- | --- | --- | --- | --- |"
+  )
+  const row = (name: string, s: StepReport | undefined, serverKey: string) =>
+    s && lines.push(
+      `| ${name} | ${fmt(s.acceptedRate, 0)} | ${fmt(s.latencyMs.p50, 2)} | ${fmt(s.latencyMs.p90, 2)} | ${fmt(s.latencyMs.p99, 2)} | ${fmt(s.latencyMs.max, 1)} | ${
+        fmt((s.cpuSecondsPerOrder[serverKey] ?? 0) * 1000, 3)
+      } · ${fmt((s.cpuSecondsPerOrder["postgresql"] ?? 0) * 1000, 3)} |`
+    )
+  row("do-nothing handler, our HTTP stack", noopMax, "server")
+  row("(a) Express + pg, seed transaction", expressMax, "server")
+  if (pgbench) lines.push(`| (b) pgbench, seed transaction, ${pgbench.clients} clients (closed loop) | ${fmt(pgbench.tps, 0)} | – | – | – | – | – |`)
+  row("**ours**, api role alone (outbox not consumed)", apiMax, "server")
+  const apiPreviousMax = apiPrevious && maxSustained(apiPrevious.steps)
+  row(`previous code (${apiBaselineRef}), api role alone`, apiPreviousMax, "server")
+  row("**ours**, all roles in one process, pipeline running", oursMax, "app (all roles)")
+  const pipelines = [
+    { label: "ours, all roles in one process", run: ours },
+    { label: "ours, api | relay,worker,projector (two processes)", run: split },
+    { label: `previous code (${baselineRef}), all roles in one process`, run: previous }
+  ]
+  for (const { label, run } of pipelines) {
+    if (!run) continue
+    lines.push(
+      "",
+      `| ${label}, end to end (provider 20 ms) | offered/s | accepted/s | PAID/s | POST→PAID p50 / p99 / max ms | relay lag p50 / p99 ms | consumer lag max (msgs) | CPU ms/order app · PG · Kafka · provider · load gen |`,
+      "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    )
+    const e2e = (label: string, s: StepReport) =>
+      lines.push(
+        `| ${label} | ${s.offeredRate} | ${fmt(s.acceptedRate, 0)} | ${fmt(s.pipeline?.paidPerSecond, 0)} | ${fmt(s.pipeline?.postToPaidMs.p50)} / ${
+          fmt(s.pipeline?.postToPaidMs.p99)
+        } / ${fmt(s.pipeline?.postToPaidMs.max)} | ${fmt(s.pipeline?.relayLagMs.p50)} / ${fmt(s.pipeline?.relayLagMs.p99)} | ${
+          fmt(s.pipeline?.consumerLagMessages.max, 0)
+        } | ${["app (all roles)", "postgresql", "kafka", "provider simulator", "load generator"].map((k) => fmt((s.cpuSecondsPerOrder[k] ?? 0) * 1000, 2)).join(" · ")} |`
+      )
+    for (const s of run.steps) e2e(`step${s.sustained && s.pipeline?.keptUp ? "" : " (not kept up)"}`, s)
+    if (run.atSeventyPercent) e2e("**70% of end-to-end max**", run.atSeventyPercent)
+    if (run.withErrors) e2e("70%, 5% transient provider errors", run.withErrors)
+    lines.push(
+      "",
+      "| POST→PAID by stage, from the events' timestamps | relay: placed → on Kafka | pickup: on Kafka → PaymentRequested | charge + record: → OrderPaid |",
+      "| --- | --- | --- | --- |"
+    )
+    const stagesRow = (label: string, st: StepReport) => {
+      const g = st.pipeline?.stagesMs
+      if (!g) return
+      const cell = (x: ReturnType<typeof summarize>) => `${fmt(x.p50)} / ${fmt(x.p99)}`
+      lines.push(`| ${label} (p50 / p99 ms) | ${cell(g.relay)} | ${cell(g.pickup)} | ${cell(g.charge)} |`)
+    }
+    for (const st of run.steps) stagesRow(`${st.offeredRate}/s`, st)
+    if (run.atSeventyPercent) stagesRow(`**${run.atSeventyPercent.offeredRate}/s (70%)**`, run.atSeventyPercent)
+    if (run.withErrors) stagesRow(`${run.withErrors.offeredRate}/s, 5% errors`, run.withErrors)
+    const errors = run.withErrors?.pipeline
+    if (errors) {
+      lines.push(
+        "",
+        `With 5% transient provider errors at ${run.withErrors!.offeredRate}/s: ${errors.ordersWithProviderError} orders met an error; POST→PAID p99 of the others ${
+          fmt(errors.postToPaidNoErrorMs.p99)
+        } ms (error-free run: ${fmt(run.atSeventyPercent?.pipeline?.postToPaidMs.p99)} ms), of all ${fmt(errors.postToPaidMs.p99)} ms.`
+      )
+    }
+    lines.push("", `Peak RSS of the app's largest process: ${fmt(run.peakRssMiB, 0)} MiB.`)
+  }
+  if (api && apiPrevious) {
+    // CPU per order depends on the rate: compare step by step, at the rates both ran
+    const cpu = (s: StepReport) => (s.cpuSecondsPerOrder["server"] ?? 0) * 1000
+    const pairs = api.steps.flatMap((s) => {
+      const prev = apiPrevious!.steps.find((p) => p.offeredRate === s.offeredRate)
+      return prev ? [`${s.offeredRate}/s${s.sustained && prev.sustained ? "" : " (not sustained by both)"}: ours ${fmt(cpu(s), 3)} ms, previous ${fmt(cpu(prev), 3)} ms (${fmt(cpu(s) / cpu(prev), 2)}×)`] : []
+    })
+    if (pairs.length > 0) lines.push("", `api role CPU per order, ours vs the previous code (${apiBaselineRef}), same rates: ${pairs.join("; ")}.`)
+  }
+  if (watchers) {
+    const m = watchers.apiMemory
+    lines.push(
+      "",
+      `| ${watchers.watchers} concurrent watchers (GET /orders/:id/watch) on the api role | RSS MiB | V8 heap used MiB |`,
+      "| --- | --- | --- |",
+      `| orders placed, no watcher | ${fmt(m.before.rssMiB)} | ${fmt(m.before.heapUsedMiB)} |`,
+      `| ${watchers.connected} watchers connected (in ${fmt(watchers.connectSeconds)} s) | ${fmt(m.during.rssMiB)} | ${fmt(m.during.heapUsedMiB)} |`,
+      `| per watcher (KiB) | ${fmt(watchers.perWatcherKiB.rss)} | ${fmt(watchers.perWatcherKiB.heapUsed)} |`,
+      `| after every stream ended | ${fmt(m.after.rssMiB)} | ${fmt(m.after.heapUsedMiB)} |`,
+      "",
+      `${watchers.sawPaid} of ${watchers.watchers} watchers saw their order's OrderPaid and the end of the stream, ${fmt(watchers.paidSeconds)} s after the pipeline started; one watcher beyond WATCH_MAX_CONNECTIONS got ${watchers.beyondLimitStatus}. Peak RSS of the api role: ${fmt(watchers.peakRssMiB, 0)} MiB.`
+    )
+  }
+  if (rebuild) {
+    lines.push("", `Rebuild of ${rebuild.events.toLocaleString("en")} events: ours ${fmt(rebuild.ours.eventsPerSecond, 0)} events/s, SQL-only (c) ${fmt(rebuild.sqlOnlyBaseline.eventsPerSecond, 0)} events/s.`)
+  }
+  lines.push("", "| target | measured | met |", "| --- | --- | --- |")
+  for (const t of targets) lines.push(`| ${t.target} | ${t.value === undefined ? "not measured" : `${fmt(t.value, 2)} ${t.unit}`} | ${t.met === undefined ? "–" : t.met ? "yes" : "**no**"} |`)
+  const markdown = lines.join("\n") + "\n"
+  writeFileSync(`${here}/results/bench.md`, markdown)
+  console.log(markdown)
+}
