@@ -25,7 +25,8 @@ import { Injector, kafkaClient, Observer, readTopics } from "./kafkaio.js"
 import { LoadGenerator } from "./load.js"
 import { describeFault, drawSchedule, FAULT_FAMILIES, type FaultFamily, Nemesis, TERM_DEADLINE_MS } from "./nemesis.js"
 import { Prng } from "./prng.js"
-import { Broker, liveRoles, ROLE_NAMES, type RoleName, RoleProcess, ROOT, runCommand } from "./procs.js"
+import { Broker } from "./broker.js"
+import { liveRoles, ROLE_NAMES, type RoleName, RoleProcess, ROOT, runCommand } from "./procs.js"
 import { errorLines, logExcerpts, renderSchedule, renderSummary, type ScheduleResult, type TimelineEntry } from "./report.js"
 
 // ---- options ----

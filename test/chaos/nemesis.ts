@@ -6,7 +6,8 @@
 import pg from "pg"
 import type { Injector, Observer } from "./kafkaio.js"
 import type { Prng } from "./prng.js"
-import { type Broker, ROLE_NAMES, type RoleName, type RoleProcess, type Timeline } from "./procs.js"
+import type { Broker } from "./broker.js"
+import { ROLE_NAMES, type RoleName, type RoleProcess, type Timeline } from "./procs.js"
 
 /** Fault families, as named on the command line (--faults) and in CHAOS_FAULTS. */
 export const FAULT_FAMILIES = ["kill", "pause", "term", "broker", "pg", "provider", "duplicate", "hostile"] as const
