@@ -5,7 +5,7 @@
  */
 import type { SeenMessage } from "../kafkaio.js"
 import type { Exchange, OrderRequest } from "../load.js"
-import type { InjectedHostile } from "../nemesis.js"
+import type { InjectedHostile } from "../faults/messages.js"
 import type { DatabaseSnapshot, EventRow } from "./snapshot.js"
 
 export interface CheckResult {
