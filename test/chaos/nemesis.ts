@@ -1,126 +1,18 @@
 /**
- * The nemesis: a random fault schedule drawn from a seed (the same seed and duration give the same schedule),
- * executed against the running processes, the broker, PostgreSQL, the provider simulator and the topic.
- * Faults may overlap. heal() ends every fault still in progress and brings every process back.
+ * The nemesis: executes a fault schedule (schedule.ts draws it from a seed) against the running processes,
+ * the broker, PostgreSQL, the provider simulator and the topic. Faults may overlap. This module holds the
+ * timing — starting each fault at its time, ending it after its duration, tracking the actions in flight —
+ * and heal(), which ends every fault still in progress and brings every process back; what each fault does
+ * is in faults/ (processes.ts, infra.ts, messages.ts), which use the members marked below.
  */
-import pg from "pg"
+import type { Broker } from "./broker.js"
+import { injectBrokerKill, injectBrokerPause, injectPgKill, injectProvider, PROVIDER_BASELINE, type ProviderSettings } from "./faults/infra.js"
+import { type InjectedHostile, injectDuplicate, injectHostile } from "./faults/messages.js"
+import { injectKill, injectPause, injectTerm } from "./faults/processes.js"
 import type { Injector, Observer } from "./kafkaio.js"
 import type { Prng } from "./prng.js"
-import { type Broker, ROLE_NAMES, type RoleName, type RoleProcess, type Timeline } from "./procs.js"
-
-/** Fault families, as named on the command line (--faults) and in CHAOS_FAULTS. */
-export const FAULT_FAMILIES = ["kill", "pause", "term", "broker", "pg", "provider", "duplicate", "hostile"] as const
-export type FaultFamily = (typeof FAULT_FAMILIES)[number]
-
-export type Fault =
-  | { readonly kind: "kill"; readonly at: number; readonly role: RoleName; readonly downMs: number }
-  | { readonly kind: "pause"; readonly at: number; readonly role: RoleName; readonly ms: number }
-  | { readonly kind: "term"; readonly at: number; readonly role: RoleName }
-  | { readonly kind: "broker-kill"; readonly at: number; readonly downMs: number }
-  | { readonly kind: "broker-pause"; readonly at: number; readonly ms: number }
-  | { readonly kind: "pg-kill"; readonly at: number }
-  | { readonly kind: "provider"; readonly at: number; readonly mode: "outage" | "latency" | "decline" | "transient"; readonly ms: number; readonly value: number }
-  | { readonly kind: "duplicate"; readonly at: number; readonly count: number }
-  | { readonly kind: "hostile"; readonly at: number; readonly variant: HostileVariant }
-
-export const HOSTILE_VARIANTS = ["garbage", "nul", "deep-array", "deep-object", "wrong-shape", "empty", "invalid-utf8"] as const
-export type HostileVariant = (typeof HOSTILE_VARIANTS)[number]
-
-const familyOf = (f: Fault["kind"]): FaultFamily =>
-  f === "broker-kill" || f === "broker-pause" ? "broker" : f === "pg-kill" ? "pg" : f
-
-/** How long SIGTERM may take before the role counts as hung (graceful shutdown within a deadline:
- * docs/ARCHITECTURE.md "Processes"). */
-export const TERM_DEADLINE_MS = 15_000
-
-export const drawSchedule = (rng: Prng, durationMs: number, families: ReadonlyArray<FaultFamily>): Array<Fault> => {
-  const kinds: Array<Fault["kind"]> = []
-  for (const k of ["kill", "pause", "term", "broker-kill", "broker-pause", "pg-kill", "provider", "duplicate", "hostile"] as const) {
-    if (families.includes(familyOf(k))) kinds.push(k)
-  }
-  if (kinds.length === 0) return []
-  const count = Math.max(3, Math.round(durationMs / 5000))
-  const faults: Array<Fault> = []
-  for (let i = 0; i < count; i++) {
-    const at = rng.int(1000, Math.max(1500, durationMs - 2000))
-    const kind = rng.pick(kinds)
-    switch (kind) {
-      case "kill":
-        faults.push({ kind, at, role: rng.pick(ROLE_NAMES), downMs: rng.int(200, 5000) })
-        break
-      case "pause":
-        faults.push({ kind, at, role: rng.pick(ROLE_NAMES), ms: rng.int(1000, 20_000) })
-        break
-      case "term":
-        faults.push({ kind, at, role: rng.pick(ROLE_NAMES) })
-        break
-      case "broker-kill":
-        faults.push({ kind, at, downMs: rng.int(1000, 5000) })
-        break
-      case "broker-pause":
-        faults.push({ kind, at, ms: rng.int(1000, 20_000) })
-        break
-      case "pg-kill":
-        faults.push({ kind, at })
-        break
-      case "provider": {
-        const mode = rng.pick(["outage", "latency", "decline", "transient"] as const)
-        const value = mode === "latency" ? rng.int(300, 4000) : mode === "outage" ? 1 : rng.int(30, 100) / 100
-        faults.push({ kind, at, mode, ms: rng.int(2000, 12_000), value })
-        break
-      }
-      case "duplicate":
-        faults.push({ kind, at, count: rng.int(3, 25) })
-        break
-      case "hostile":
-        faults.push({ kind, at, variant: rng.pick(HOSTILE_VARIANTS) })
-        break
-    }
-  }
-  return faults.sort((a, b) => a.at - b.at)
-}
-
-export const describeFault = (f: Fault): string => {
-  switch (f.kind) {
-    case "kill": return `kill -9 ${f.role}, restart after ${f.downMs} ms`
-    case "pause": return `SIGSTOP ${f.role} for ${f.ms} ms`
-    case "term": return `SIGTERM ${f.role} (deadline ${TERM_DEADLINE_MS} ms), then restart`
-    case "broker-kill": return `kill -9 broker, restart after ${f.downMs} ms`
-    case "broker-pause": return `SIGSTOP broker for ${f.ms} ms`
-    case "pg-kill": return "pg_terminate_backend of every app connection"
-    case "provider": return `provider ${f.mode}${f.mode === "outage" ? "" : ` ${f.value}`} for ${f.ms} ms`
-    case "duplicate": return `republish ${f.count} earlier messages`
-    case "hostile": return `hostile message: ${f.variant}`
-  }
-}
-
-export const hostileBytes = (rng: Prng, variant: HostileVariant): Buffer => {
-  switch (variant) {
-    case "garbage": return rng.bytes(rng.int(8, 64))
-    case "nul": return Buffer.from([0x7b, 0x00, 0x7d])
-    case "deep-array": return Buffer.from("[".repeat(100_000) + "]".repeat(100_000))
-    case "deep-object": return Buffer.from("{\"a\":".repeat(20_000) + "1" + "}".repeat(20_000))
-    case "wrong-shape": return Buffer.from(JSON.stringify({ eventId: "not-a-uuid", type: "OrderPlaced", orderId: 42, data: null }))
-    case "empty": return Buffer.alloc(0)
-    case "invalid-utf8": return Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d])
-  }
-}
-
-export interface InjectedHostile {
-  readonly variant: HostileVariant
-  readonly key: string
-  readonly bytes: Buffer
-  readonly partition: number
-  readonly offset: string
-}
-
-export interface ProviderSettings {
-  latencyMs: number
-  declineRate: number
-  transientErrorRate: number
-  outage: boolean
-}
-export const PROVIDER_BASELINE: ProviderSettings = { latencyMs: 20, declineRate: 0, transientErrorRate: 0, outage: false }
+import type { RoleName, RoleProcess, Timeline } from "./procs.js"
+import { describeFault, type Fault } from "./schedule.js"
 
 export class Nemesis {
   readonly injectedHostile: Array<InjectedHostile> = []
@@ -132,26 +24,29 @@ export class Nemesis {
   private timers = new Set<NodeJS.Timeout>()
   private heals = new Set<() => Promise<void> | void>()
   private busy = new Set<Promise<void>>()
-  private provider: ProviderSettings = { ...PROVIDER_BASELINE }
+  /** the provider simulator's settings now (the provider faults change them, heal() restores the baseline) */
+  provider: ProviderSettings = { ...PROVIDER_BASELINE }
   private healing = false
 
+  // the constructor's members but providerUrl, and count, after, track and putProvider: used by faults/
   constructor(
-    private readonly rng: Prng,
-    private readonly roles: Map<RoleName, RoleProcess>,
-    private readonly broker: Broker,
-    private readonly databaseUrl: string,
+    readonly rng: Prng,
+    readonly roles: Map<RoleName, RoleProcess>,
+    readonly broker: Broker,
+    readonly databaseUrl: string,
     private readonly providerUrl: string,
-    private readonly topic: string,
-    private readonly observer: Observer,
-    private readonly injector: Injector,
-    private readonly timeline: Timeline
+    readonly topic: string,
+    readonly observer: Observer,
+    readonly injector: Injector,
+    readonly timeline: Timeline
   ) {}
 
-  private count(kind: string) {
+  count(kind: string) {
     this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1)
   }
 
-  private after(ms: number, heal: () => Promise<void> | void) {
+  /** end a fault after ms (or at once, once the heal has begun): heal() runs whatever is still due */
+  after(ms: number, heal: () => Promise<void> | void) {
     if (this.healing) return this.track(Promise.resolve(heal()))
     const once = () => {
       if (!this.heals.has(once)) return
@@ -164,7 +59,7 @@ export class Nemesis {
     this.timers.add(t)
   }
 
-  private track(p: Promise<unknown>) {
+  track(p: Promise<unknown>) {
     const q = p.then(() => undefined, (e) => this.timeline("error", `nemesis: ${String(e).slice(0, 300)}`))
     this.busy.add(q)
     q.finally(() => this.busy.delete(q))
@@ -198,125 +93,15 @@ export class Nemesis {
     const desc = describeFault(f)
     if (this.healing) return this.timeline("skip", `${desc}: the heal has begun`)
     switch (f.kind) {
-      case "kill": {
-        const role = this.roles.get(f.role)!
-        if (!role.alive) return this.timeline("skip", `${desc}: ${f.role} is down already`)
-        this.count("kill")
-        if (f.role.startsWith("api")) this.lastApiDisruption = Date.now()
-        role.kill9()
-        this.timeline("fault", desc)
-        this.after(f.downMs, () => {
-          if (f.role.startsWith("api")) this.lastApiDisruption = Date.now()
-          role.restart()
-          this.timeline("heal", `${f.role} restarted (pid ${role.pid})`)
-          if (f.role === "provider") this.track(new Promise((r) => setTimeout(r, 2500)).then(() => this.putProvider()))
-        })
-        return
-      }
-      case "pause": {
-        const role = this.roles.get(f.role)!
-        if (!role.pause()) return this.timeline("skip", `${desc}: ${f.role} is down or paused already`)
-        this.count("pause")
-        if (f.role.startsWith("api")) this.lastApiDisruption = Date.now()
-        this.timeline("fault", desc)
-        this.after(f.ms, () => {
-          role.resume()
-          if (f.role.startsWith("api")) this.lastApiDisruption = Date.now()
-          this.timeline("heal", `SIGCONT ${f.role}`)
-        })
-        return
-      }
-      case "term": {
-        const role = this.roles.get(f.role)!
-        if (!role.alive) return this.timeline("skip", `${desc}: ${f.role} is down already`)
-        this.count("term")
-        if (f.role.startsWith("api")) this.lastApiDisruption = Date.now()
-        this.timeline("fault", desc)
-        const at = Date.now()
-        const result = await role.term(TERM_DEADLINE_MS)
-        this.termResults.push({ role: f.role, exitedInMs: result.exitedInMs, at })
-        this.timeline(
-          result.exitedInMs === null ? "finding" : "note",
-          result.exitedInMs === null
-            ? `${f.role} did NOT exit within ${TERM_DEADLINE_MS} ms of SIGTERM: killed -9`
-            : `${f.role} exited ${result.exitedInMs} ms after SIGTERM (code ${result.code})`
-        )
-        role.restart()
-        if (f.role.startsWith("api")) this.lastApiDisruption = Date.now()
-        this.timeline("heal", `${f.role} restarted (pid ${role.pid})`)
-        if (f.role === "provider") await new Promise((r) => setTimeout(r, 2500)).then(() => this.putProvider())
-        return
-      }
-      case "broker-kill": {
-        if (this.broker.down) return this.timeline("skip", `${desc}: broker is down already`)
-        this.count("broker-kill")
-        this.broker.kill9()
-        this.timeline("fault", desc)
-        this.after(f.downMs, () => this.broker.restart())
-        return
-      }
-      case "broker-pause": {
-        if (!this.broker.pause()) return this.timeline("skip", `${desc}: broker is down or paused`)
-        this.count("broker-pause")
-        this.timeline("fault", desc)
-        this.after(f.ms, () => {
-          this.broker.resume()
-          this.timeline("heal", "SIGCONT broker")
-        })
-        return
-      }
-      case "pg-kill": {
-        this.count("pg-kill")
-        const client = new pg.Client({ connectionString: this.databaseUrl })
-        try {
-          await client.connect()
-          const r = await client.query(
-            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`
-          )
-          this.timeline("fault", `${desc}: ${r.rowCount} terminated`)
-        } finally {
-          await client.end().catch(() => undefined)
-        }
-        return
-      }
-      case "provider": {
-        this.count(`provider-${f.mode}`)
-        const field = f.mode === "outage" ? "outage" : f.mode === "latency" ? "latencyMs" : f.mode === "decline" ? "declineRate" : "transientErrorRate"
-        ;(this.provider as unknown as Record<string, unknown>)[field] = f.mode === "outage" ? true : f.value
-        await this.putProvider()
-        this.timeline("fault", desc)
-        this.after(f.ms, async () => {
-          ;(this.provider as unknown as Record<string, unknown>)[field] = (PROVIDER_BASELINE as unknown as Record<string, unknown>)[field]
-          await this.putProvider()
-          this.timeline("heal", `provider ${f.mode} over`)
-        })
-        return
-      }
-      case "duplicate": {
-        const seen = this.observer.seen
-        if (seen.length === 0) return this.timeline("skip", `${desc}: no message seen yet`)
-        this.count("duplicate")
-        let sent = 0
-        for (let i = 0; i < f.count; i++) {
-          const m = this.rng.pick(seen)
-          const r = await this.injector.send(this.topic, m.key, m.value ?? Buffer.alloc(0), m.headers)
-          if ("partition" in r) sent++
-        }
-        this.duplicatesSent += sent
-        this.timeline("fault", `${desc}: ${sent} sent`)
-        return
-      }
-      case "hostile": {
-        this.count(`hostile-${f.variant}`)
-        const bytes = hostileBytes(this.rng, f.variant)
-        const key = this.rng.uuid()
-        const r = await this.injector.send(this.topic, key, bytes, { "chaos-hostile": f.variant })
-        if ("error" in r) return this.timeline("skip", `${desc}: not delivered (${r.error.slice(0, 120)})`)
-        this.injectedHostile.push({ variant: f.variant, key, bytes, partition: r.partition, offset: r.offset })
-        this.timeline("fault", `${desc} (${bytes.length} bytes, key ${key}) at partition ${r.partition} offset ${r.offset}`)
-        return
-      }
+      case "kill": return injectKill(this, f, desc)
+      case "pause": return injectPause(this, f, desc)
+      case "term": return injectTerm(this, f, desc)
+      case "broker-kill": return injectBrokerKill(this, f, desc)
+      case "broker-pause": return injectBrokerPause(this, f, desc)
+      case "pg-kill": return injectPgKill(this, desc)
+      case "provider": return injectProvider(this, f, desc)
+      case "duplicate": return injectDuplicate(this, f, desc)
+      case "hostile": return injectHostile(this, f, desc)
     }
   }
 

@@ -1,0 +1,189 @@
+/**
+ * One schedule of the run: a fresh database and topic prefix, every role as its own process against the
+ * suite's broker, bounded open-loop load under the seeded nemesis, heal, the quiescence wait, then the
+ * checker; writes the schedule's timeline, exchanges and report under its seed's directory.
+ */
+import { appendFileSync, mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import type { Broker } from "./broker.js"
+import { loadDatabase, runChecks } from "./checker.js"
+import { Injector, kafkaClient, Observer, readTopics } from "./kafkaio.js"
+import { LoadGenerator } from "./load.js"
+import { Nemesis } from "./nemesis.js"
+import { options, replayCommand } from "./options.js"
+import { Prng } from "./prng.js"
+import { ROLE_NAMES, type RoleName, RoleProcess, ROOT, runCommand } from "./procs.js"
+import { errorLines, logExcerpts, renderSchedule, type ScheduleResult, type TimelineEntry } from "./report.js"
+import { describeFault, drawSchedule, TERM_DEADLINE_MS } from "./schedule.js"
+import { answers, awaitQuiescence, sleep, waitFor, withClient } from "./waits.js"
+
+/** Run the schedule of seed on the broker; its files go under outDir/seed-<seed>. */
+export const runSchedule = async (broker: Broker, seed: number, outDir: string): Promise<ScheduleResult> => {
+  const started = Date.now()
+  const timeline: Array<TimelineEntry> = []
+  const dir = join(outDir, `seed-${seed}`)
+  mkdirSync(dir, { recursive: true })
+  const note = (kind: string, detail: string) => {
+    const entry = { t: Date.now() - started, kind, detail }
+    timeline.push(entry)
+    appendFileSync(join(dir, "timeline.log"), `${new Date().toISOString()} ${(entry.t / 1000).toFixed(1)} s ${kind} ${detail}\n`)
+  }
+  const database = `chaos_${seed}`
+  const databaseUrl = `${options.databaseBase}/${database}`
+  const tag = `${seed}-${Date.now().toString(36)}`
+  const prefix = `chaos-${tag}.`
+  const eventsTopic = `${prefix}orders.events`
+  const dlqTopic = `${prefix}orders.events.dlq`
+  broker.timeline = note
+  const rng = new Prng(seed)
+  const faults = drawSchedule(rng, options.durationS * 1000, options.faults)
+  const load = new Prng(seed + 0x5eed)
+  const replay = replayCommand(seed)
+  const apiPorts = [options.portBase + 1, options.portBase + 2]
+  const providerPort = options.portBase + 3
+  const providerUrl = `http://127.0.0.1:${providerPort}`
+  const roles = new Map<RoleName, RoleProcess>()
+  const logs = () => ROLE_NAMES.map((n) => ({ name: n, file: join(dir, `${n}.log`) }))
+  let nemesis: Nemesis | null = null
+  const kafka = kafkaClient(broker.address, `chaos-${tag}`)
+  const observer = new Observer(kafka, eventsTopic, `chaos-${tag}-observer`)
+  const injector = new Injector(kafka)
+  let result: ScheduleResult
+  try {
+    // a fresh database (a replay drops the one its seed left)
+    await withClient(`${options.databaseBase}/postgres`, async (c) => {
+      await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [database])
+      await c.query(`DROP DATABASE IF EXISTS ${database}`)
+    })
+    const common = {
+      DATABASE_URL: databaseUrl,
+      DATABASE_POOL_SIZE: "4",
+      KAFKA_BROKERS: broker.address,
+      KAFKA_TOPIC_PREFIX: prefix,
+      PAYMENT_WORKER_GROUP: `chaos-${tag}-worker`,
+      PAYMENT_PROVIDER_URL: providerUrl,
+      PROVIDER_PORT: String(providerPort),
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "Info",
+      SWEEP_AFTER_MS: "10000",
+      RETRY_POLL_MS: "1000",
+      // durable payment retries at most 10 s apart, so a payment due after the heal is retried well inside
+      // the liveness bound (the default cap, 60 s, is longer than the bound itself)
+      PAYMENT_RETRY_MAX_DELAY_MS: "10000",
+      IDEMPOTENCY_LEASE_MS: "10000"
+    }
+    const migrate = await runCommand(process.execPath, [join(ROOT, "dist/main.js"), "migrate"], common)
+    if (migrate.code !== 0) throw new Error(`migrate failed: ${migrate.stderr.slice(-1000)}${migrate.stdout.slice(-1000)}`)
+    note("setup", `database ${database}, topic prefix ${prefix}, broker ${broker.address}`)
+    const specs: Array<[RoleName, string, Record<string, string>]> = [
+      ["provider", "payment-provider", {}],
+      ["api1", "api", { PORT: String(apiPorts[0]) }],
+      ["api2", "api", { PORT: String(apiPorts[1]) }],
+      ["relay", "relay", {}],
+      ["worker1", "worker", {}],
+      ["worker2", "worker", {}],
+      ["projector", "projector", {}]
+    ]
+    for (const [name, role, env] of specs) {
+      const p = new RoleProcess({ name, role, env: { ...common, ...env } }, join(dir, `${name}.log`), note)
+      roles.set(name, p)
+      p.start()
+    }
+    await waitFor("the provider", 180_000, answers(`${providerUrl}/control`))
+    for (const port of apiPorts) await waitFor(`api on ${port}`, 180_000, answers(`http://127.0.0.1:${port}/health/ready`))
+    // the relay and workers create the topics; the observer needs them
+    await waitFor("the topics", 180_000, async () => {
+      const admin = kafka.admin()
+      await admin.connect()
+      try {
+        const topics = await admin.listTopics()
+        return topics.includes(eventsTopic) && topics.includes(dlqTopic)
+      } finally {
+        await admin.disconnect()
+      }
+    })
+    await observer.start()
+    await injector.connect()
+    note("start", `all roles up; load ${options.rate}/s for ${options.durationS} s; schedule: ${faults.length} faults`)
+    for (const f of faults) note("plan", `at ${(f.at / 1000).toFixed(1)} s: ${describeFault(f)}`)
+
+    // ---- load + nemesis ----
+    const loadGen = new LoadGenerator(load, apiPorts.map((p) => `http://127.0.0.1:${p}`), seed, {
+      rate: options.rate,
+      retryShare: 0.1,
+      cancelShare: 0.1,
+      maxInFlight: 300,
+      timeoutMs: 10_000
+    })
+    nemesis = new Nemesis(rng, roles, broker, databaseUrl, providerUrl, eventsTopic, observer, injector, note)
+    nemesis.run(faults)
+    await loadGen.run(options.durationS * 1000)
+    note("heal", "load stopped; healing")
+    await nemesis.heal()
+    await loadGen.drain()
+    for (const port of apiPorts) await waitFor(`api on ${port} after healing`, 180_000, answers(`http://127.0.0.1:${port}/health/ready`))
+    // claims left by a killed or paused api, or by a request that failed, are taken over after the lease
+    // (IDEMPOTENCY_LEASE_MS): the keys are sent again only once it has passed, so a 409 then is a stuck key
+    let lastFailure = nemesis.lastApiDisruption
+    for (const e of loadGen.exchanges) if (e.status === null || e.status >= 500) lastFailure = Math.max(lastFailure, e.sentAt)
+    const leaseLeft = lastFailure + 10_500 - Date.now()
+    if (leaseLeft > 0) await sleep(leaseLeft)
+    const healedAt = Date.now()
+    const resent = await loadGen.retryUnanswered()
+    note("heal", `sent again the ${resent} keys that never got a final answer`)
+
+    // ---- quiescence: every order terminal, outbox empty, stats projector caught up ----
+    const quiescence = await awaitQuiescence(databaseUrl, healedAt, options.quiesceS, note)
+    note("check", quiescence.reached ? `quiescent ${quiescence.seconds.toFixed(1)} s after healing` : `NOT quiescent within ${options.quiesceS} s`)
+
+    // ---- collect and check ----
+    const db = await loadDatabase(databaseUrl)
+    const topics = await readTopics(kafka, [eventsTopic, dlqTopic], `chaos-${tag}-checker`, 60_000)
+    const verifyRun = await runCommand(process.execPath, [join(ROOT, "dist/cli.js"), "projections", "verify", "--json"], { ...common, LOG_LEVEL: "None" })
+    let differences: number | null = null
+    try {
+      differences = JSON.parse(verifyRun.stdout.slice(verifyRun.stdout.indexOf("{"))).differences
+    } catch {
+      differences = null
+    }
+    const checks = runChecks(db, {
+      exchanges: loadGen.exchanges,
+      requests: loadGen.requests,
+      hostile: nemesis.injectedHostile,
+      topic: topics.messages.get(eventsTopic)!,
+      dlqTopic: topics.messages.get(dlqTopic)!,
+      topicComplete: topics.complete,
+      termResults: nemesis.termResults,
+      termDeadlineMs: TERM_DEADLINE_MS,
+      leaseMs: 10_000,
+      verify: { code: verifyRun.code, differences, output: verifyRun.stdout + verifyRun.stderr },
+      quiescence,
+      eventsTopic
+    })
+    writeFileSync(join(dir, "exchanges.jsonl"), loadGen.exchanges.map((e) => JSON.stringify({ ...e, body: loadGen.requests.get(e.key)?.body, answer: e.body })).join("\n") + "\n")
+    const unexpected = [...roles.values()].flatMap((r) => r.unexpectedExits.map((e) => `${r.spec.name} (code ${e.code}, signal ${e.signal})`))
+    if (unexpected.length) note("note", `processes that exited on their own (restarted): ${unexpected.join("; ")}`)
+    if (loadGen.notSent) note("note", `${loadGen.notSent} due requests not sent (in-flight bound reached)`)
+    result = { seed, durationS: options.durationS, faults: nemesis.counts, timeline, checks, error: null, reportFile: join(dir, "report.md"), replay }
+  } catch (e) {
+    note("error", String((e as Error).stack ?? e).slice(0, 1500))
+    result = { seed, durationS: options.durationS, faults: nemesis?.counts ?? new Map(), timeline, checks: [], error: String(e).slice(0, 500), reportFile: join(dir, "report.md"), replay }
+  } finally {
+    await observer.stop()
+    await injector.stop()
+    await Promise.all([...roles.values()].map((r) => r.shutdown()))
+  }
+  // ---- report ----
+  const excerpts = new Map<string, Array<string>>()
+  for (const c of result.checks) {
+    if (c.ok) continue
+    excerpts.set(c.name, [...logExcerpts(logs(), c.samples), "-- the last warnings and errors of each role:", ...errorLines(logs())])
+  }
+  if (result.error) excerpts.set("runner", errorLines(logs()))
+  writeFileSync(result.reportFile, renderSchedule(result, excerpts))
+  const failed = result.checks.filter((c) => !c.ok)
+  if (!result.error && failed.length === 0 && !options.keep) {
+    await withClient(`${options.databaseBase}/postgres`, (c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)).catch(() => undefined)
+  }
+  return result
+}

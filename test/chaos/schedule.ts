@@ -1,0 +1,96 @@
+/**
+ * The fault schedule: the fault families and kinds, drawing a random schedule from a seed (the same seed,
+ * duration and families give the same schedule) and describing a fault in words. Executing the faults is
+ * the nemesis's (nemesis.ts, with each family in faults/).
+ */
+import type { Prng } from "./prng.js"
+import { ROLE_NAMES, type RoleName } from "./procs.js"
+
+/** Fault families, as named on the command line (--faults) and in CHAOS_FAULTS. */
+export const FAULT_FAMILIES = ["kill", "pause", "term", "broker", "pg", "provider", "duplicate", "hostile"] as const
+export type FaultFamily = (typeof FAULT_FAMILIES)[number]
+
+export type Fault =
+  | { readonly kind: "kill"; readonly at: number; readonly role: RoleName; readonly downMs: number }
+  | { readonly kind: "pause"; readonly at: number; readonly role: RoleName; readonly ms: number }
+  | { readonly kind: "term"; readonly at: number; readonly role: RoleName }
+  | { readonly kind: "broker-kill"; readonly at: number; readonly downMs: number }
+  | { readonly kind: "broker-pause"; readonly at: number; readonly ms: number }
+  | { readonly kind: "pg-kill"; readonly at: number }
+  | { readonly kind: "provider"; readonly at: number; readonly mode: "outage" | "latency" | "decline" | "transient"; readonly ms: number; readonly value: number }
+  | { readonly kind: "duplicate"; readonly at: number; readonly count: number }
+  | { readonly kind: "hostile"; readonly at: number; readonly variant: HostileVariant }
+
+export const HOSTILE_VARIANTS = ["garbage", "nul", "deep-array", "deep-object", "wrong-shape", "empty", "invalid-utf8"] as const
+export type HostileVariant = (typeof HOSTILE_VARIANTS)[number]
+
+const familyOf = (f: Fault["kind"]): FaultFamily =>
+  f === "broker-kill" || f === "broker-pause" ? "broker" : f === "pg-kill" ? "pg" : f
+
+/** How long SIGTERM may take before the role counts as hung (graceful shutdown within a deadline:
+ * docs/ARCHITECTURE.md "Processes"). */
+export const TERM_DEADLINE_MS = 15_000
+
+export const drawSchedule = (rng: Prng, durationMs: number, families: ReadonlyArray<FaultFamily>): Array<Fault> => {
+  const kinds: Array<Fault["kind"]> = []
+  for (const k of ["kill", "pause", "term", "broker-kill", "broker-pause", "pg-kill", "provider", "duplicate", "hostile"] as const) {
+    if (families.includes(familyOf(k))) kinds.push(k)
+  }
+  if (kinds.length === 0) return []
+  const count = Math.max(3, Math.round(durationMs / 5000))
+  const faults: Array<Fault> = []
+  for (let i = 0; i < count; i++) {
+    const at = rng.int(1000, Math.max(1500, durationMs - 2000))
+    const kind = rng.pick(kinds)
+    switch (kind) {
+      case "kill":
+        faults.push({ kind, at, role: rng.pick(ROLE_NAMES), downMs: rng.int(200, 5000) })
+        break
+      case "pause":
+        faults.push({ kind, at, role: rng.pick(ROLE_NAMES), ms: rng.int(1000, 20_000) })
+        break
+      case "term":
+        faults.push({ kind, at, role: rng.pick(ROLE_NAMES) })
+        break
+      case "broker-kill":
+        faults.push({ kind, at, downMs: rng.int(1000, 5000) })
+        break
+      case "broker-pause":
+        faults.push({ kind, at, ms: rng.int(1000, 20_000) })
+        break
+      case "pg-kill":
+        faults.push({ kind, at })
+        break
+      case "provider": {
+        const mode = rng.pick(["outage", "latency", "decline", "transient"] as const)
+        const value = mode === "latency" ? rng.int(300, 4000) : mode === "outage" ? 1 : rng.int(30, 100) / 100
+        faults.push({ kind, at, mode, ms: rng.int(2000, 12_000), value })
+        break
+      }
+      case "duplicate":
+        faults.push({ kind, at, count: rng.int(3, 25) })
+        break
+      case "hostile":
+        faults.push({ kind, at, variant: rng.pick(HOSTILE_VARIANTS) })
+        break
+    }
+  }
+  return faults.sort((a, b) => a.at - b.at)
+}
+
+export const describeFault = (f: Fault): string => {
+  switch (f.kind) {
+    case "kill": return `kill -9 ${f.role}, restart after ${f.downMs} ms`
+    case "pause": return `SIGSTOP ${f.role} for ${f.ms} ms`
+    case "term": return `SIGTERM ${f.role} (deadline ${TERM_DEADLINE_MS} ms), then restart`
+    case "broker-kill": return `kill -9 broker, restart after ${f.downMs} ms`
+    case "broker-pause": return `SIGSTOP broker for ${f.ms} ms`
+    case "pg-kill": return "pg_terminate_backend of every app connection"
+    case "provider": return `provider ${f.mode}${f.mode === "outage" ? "" : ` ${f.value}`} for ${f.ms} ms`
+    case "duplicate": return `republish ${f.count} earlier messages`
+    case "hostile": return `hostile message: ${f.variant}`
+  }
+}
+
+/** One kind of fault, as its executor in faults/ takes it. */
+export type FaultOf<K extends Fault["kind"]> = Extract<Fault, { readonly kind: K }>

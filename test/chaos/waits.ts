@@ -1,0 +1,59 @@
+/**
+ * Waiting on the system under test: a PostgreSQL client for a few queries, polling until something answers
+ * (a role's health endpoint, the topics), and the quiescence wait after healing — every order terminal,
+ * the outbox empty, the stats projector caught up — within the liveness bound.
+ */
+import pg from "pg"
+import type { Timeline } from "./procs.js"
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export const withClient = async <A>(url: string, f: (c: pg.Client) => Promise<A>): Promise<A> => {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  try {
+    return await f(c)
+  } finally {
+    await c.end().catch(() => undefined)
+  }
+}
+
+export const waitFor = async (what: string, deadlineMs: number, probe: () => Promise<boolean>) => {
+  const until = Date.now() + deadlineMs
+  while (Date.now() < until) {
+    if (await probe().catch(() => false)) return
+    await sleep(500)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+export const answers = (url: string) => async () => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok
+
+/** Probe every second from healedAt until the system is quiescent or boundS seconds have passed. */
+export const awaitQuiescence = async (databaseUrl: string, healedAt: number, boundS: number, note: Timeline) => {
+  let reached = false
+  let probeError = false
+  const boundMs = boundS * 1000
+  while (Date.now() - healedAt < boundMs) {
+    const done = await withClient(databaseUrl, async (c) => {
+      const r = await c.query(`SELECT
+          (SELECT count(*) FROM orders WHERE status NOT IN ('PAID','FAILED','CANCELLED'))::int AS open,
+          (SELECT count(*) FROM outbox WHERE published_at IS NULL)::int AS unpublished,
+          (SELECT count(*) FROM events e WHERE (e.transaction_id, e.position) >
+             (SELECT transaction_id, position FROM projection_checkpoints WHERE name = 'stats'))::int AS behind,
+          (SELECT count(*) FROM projection_checkpoints)::int AS checkpoints`)
+      const row = r.rows[0]
+      return row.open === 0 && row.unpublished === 0 && (row.behind ?? 1) === 0 && row.checkpoints > 0
+    }).catch((e) => {
+      if (!probeError) note("note", `quiescence probe failed: ${String(e).slice(0, 200)}`)
+      probeError = true
+      return false
+    })
+    if (done) {
+      reached = true
+      break
+    }
+    await sleep(1000)
+  }
+  return { reached, seconds: (Date.now() - healedAt) / 1000, boundSeconds: boundS }
+}
