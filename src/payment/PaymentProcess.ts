@@ -49,7 +49,9 @@ export const PaymentConfig = Config.all({
   retryDelayMs: Config.integer("PAYMENT_RETRY_DELAY_MS").pipe(Config.withDefault(1000)),
   retryMaxDelayMs: Config.integer("PAYMENT_RETRY_MAX_DELAY_MS").pipe(Config.withDefault(60_000)),
   breakerThreshold: Config.integer("BREAKER_THRESHOLD").pipe(Config.withDefault(3)),
-  breakerCooldownMs: Config.integer("BREAKER_COOLDOWN_MS").pipe(Config.withDefault(2000))
+  breakerCooldownMs: Config.integer("BREAKER_COOLDOWN_MS").pipe(Config.withDefault(2000)),
+  breakerFailureRatio: Config.number("BREAKER_FAILURE_RATIO").pipe(Config.withDefault(0.5)),
+  breakerWindowMs: Config.integer("BREAKER_WINDOW_MS").pipe(Config.withDefault(10_000))
 })
 export type PaymentConfig = Config.Config.Success<typeof PaymentConfig>
 
@@ -72,7 +74,9 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
     const crash = yield* CrashPoints
     const breaker = yield* makeCircuitBreaker({
       threshold: config.breakerThreshold,
-      cooldown: Duration.millis(config.breakerCooldownMs)
+      cooldown: Duration.millis(config.breakerCooldownMs),
+      failureRatio: config.breakerFailureRatio,
+      window: Duration.millis(config.breakerWindowMs)
     })
     const consumer = config.groupId
     // counters exist (at 0) from the start, so /metrics always lists them

@@ -20,13 +20,13 @@ const setup = Effect.gen(function*() {
   const breaker = yield* makeCircuitBreaker({ threshold: 3, cooldown: Duration.millis(2000) })
   const p = provider()
   const run = breaker.run(p.call, (e) => e.transient).pipe(Effect.either)
-  /** Open the breaker: `threshold` transient failures in a row. */
+  /** Open the breaker: `threshold` transient failures (and nothing else in the window). */
   const trip = Effect.suspend(() => (p.answer("down"), Effect.repeatN(run, 2)))
   return { breaker, p, run, trip }
 })
 
 describe("CircuitBreaker", () => {
-  it.effect("stays closed below the threshold, opens at `threshold` transient failures in a row", () =>
+  it.effect("an outage: opens at `threshold` transient failures", () =>
     Effect.gen(function*() {
       const { breaker, p, run } = yield* setup
       p.answer("down")
@@ -38,18 +38,45 @@ describe("CircuitBreaker", () => {
       assert.strictEqual(p.calls(), 3)
     }))
 
-  it.effect("a success resets the count of failures in a row", () =>
+  it.effect("a provider failing a few percent of calls never opens it, even three failures in a row", () =>
+    Effect.gen(function*() {
+      const { breaker, p, run } = yield* setup
+      for (let i = 0; i < 400; i++) {
+        // 5 % failing, and once three in a row (the chance that opened the old consecutive-count breaker)
+        p.answer(i % 20 === 0 || (i >= 200 && i < 203) ? "down" : "ok")
+        yield* run
+        yield* TestClock.adjust(Duration.millis(5))
+      }
+      assert.strictEqual(breaker.state(), "Closed")
+      assert.strictEqual(p.calls(), 400)
+    }))
+
+  it.effect("failures outweighing the window's successes open it", () =>
     Effect.gen(function*() {
       const { breaker, p, run } = yield* setup
       p.answer("down")
-      yield* run
       yield* run
       p.answer("ok")
       yield* run
       p.answer("down")
       yield* run
+      assert.strictEqual(breaker.state(), "Closed")
+      yield* run
+      assert.strictEqual(breaker.state(), "Open")
+    }))
+
+  it.effect("failures older than the window do not count", () =>
+    Effect.gen(function*() {
+      const { breaker, p, run } = yield* setup
+      p.answer("down")
+      yield* run
+      yield* run
+      yield* TestClock.adjust(Duration.seconds(10))
       yield* run
       assert.strictEqual(breaker.state(), "Closed")
+      yield* run
+      yield* run
+      assert.strictEqual(breaker.state(), "Open")
     }))
 
   it.effect("non-transient failures do not count", () =>
