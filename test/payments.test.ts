@@ -1,79 +1,27 @@
 /**
  * End to end on the real PostgreSQL and the real Kafka broker: POST /orders → outbox → relay → Kafka →
  * payment worker → provider simulator → PAID / FAILED. Duplicates, transient errors, outage and breaker,
- * dead letters and their replay, the sweeper, and crashes at the relay's and the worker's named points.
+ * dead letters visible to operators, the sweeper, what a plain consumer sees, the projection rebuild and
+ * /metrics. Crashes at the relay's and the worker's named points: payments-crash.test.ts; retries
+ * exhausted, parking and replay: payments-dlq.test.ts.
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Metric, Ref } from "effect"
+import { Effect, Metric } from "effect"
 import { Kafka as KafkaJs, logLevel } from "kafkajs"
 import { OrderActors } from "../src/actor/OrderActors.js"
-import { CrashPoints } from "../src/CrashPoints.js"
 import type { OrderId, PaymentId } from "../src/domain/Order.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
 import { toMessage } from "../src/kafka/Envelope.js"
 import { Kafka } from "../src/kafka/Kafka.js"
-import { PaymentSimulator, type SimulatorSettings } from "../src/simulator/PaymentSimulator.js"
 import { breakerOpened } from "../src/payment/CircuitBreaker.js"
 import { duplicatesSkipped, paymentRetries } from "../src/payment/PaymentMetrics.js"
 import { cmd, newId } from "./support/fixtures.js"
-import { checkStoredOrder } from "./support/invariants.js"
-import { adminToken, call, postJson } from "./support/TestApp.js"
+import { admin, assertInvariants, charges, deadLetterCount, place, provider, settle, stateOf, test } from "./support/payments.js"
+import { call } from "./support/TestApp.js"
 import { kafkaBrokers } from "./support/TestKafka.js"
 import { TestSystem } from "./support/TestSystem.js"
 import { waitFor } from "./support/waitFor.js"
-
-const body = { userId: "8f0e2d0a-3f5e-4a7b-9c1d-2e3f4a5b6c7d", amount: "42.50", currency: "EUR" }
-
-const place = Effect.map(postJson("/orders", body), (r) => {
-  assert.strictEqual(r.status, 201)
-  return r.body.orderId as OrderId
-})
-
-const stateOf = (orderId: string) => Effect.map(call("GET", `/orders/${orderId}`), (r) => r.body.state as string)
-
-const settle = (orderId: string) => waitFor(`order ${orderId} settled`, stateOf(orderId), (s) => s === "PAID" || s === "FAILED")
-
-const charges = (orderId: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<{ n: number }>`SELECT count(*)::int AS n FROM provider_charges WHERE order_id = ${orderId}`).pipe(
-    Effect.map((rows) => rows[0]!.n),
-    Effect.orDie
-  )
-
-const deadLetterCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql<{ n: number }>`SELECT count(*)::int AS n FROM dead_letters WHERE status = 'parked'`).pipe(
-  Effect.map((rows) => rows[0]!.n),
-  Effect.orDie
-)
-
-/** Change the simulator's failure modes for the rest of the current test (reset when the test ends). */
-const provider = (change: Partial<SimulatorSettings>) =>
-  Effect.flatMap(PaymentSimulator, (s) => Ref.update(s.settings, (current) => ({ ...current, ...change })))
-
-const healthyProvider = provider({ declineRate: 0, transientErrorRate: 0, outage: false, latencyMs: 0 })
-
-/** Each test starts with a healthy provider, whatever the test before it left. */
-const test = <A, E, R>(body: Effect.Effect<A, E, R>) => Effect.zipRight(healthyProvider, body)
-
-const assertInvariants = (orderId: string) =>
-  Effect.gen(function*() {
-    const { violations } = yield* checkStoredOrder(orderId)
-    assert.deepStrictEqual(violations, [])
-  })
-
-/** Wait until the relay has nothing left to publish, so the next batch holds only what the test writes next. */
-const outboxDrained = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  waitFor(
-    "outbox drained",
-    sql<{ n: number }>`SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL`.pipe(
-      Effect.map((rows) => rows[0]!.n),
-      Effect.orDie
-    ),
-    (n) => n === 0
-  ))
-
-const admin = { authorization: `Bearer ${adminToken}` }
 
 describe("payments end to end", () => {
   layer(TestSystem("payments"), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
@@ -182,62 +130,6 @@ describe("payments end to end", () => {
         assert.strictEqual(yield* charges(orderId), 1)
       })))
 
-    it.effect("relay crash between send and mark → republished, the duplicate absorbed, one charge", () =>
-      test(Effect.gen(function*() {
-        const crash = yield* CrashPoints
-        const before = (yield* Metric.value(duplicatesSkipped)).count
-        // the relay crashes at its next batch: the events reach Kafka, the rows stay unpublished; the
-        // restarted relay (a new pass: the relay keeps nothing in memory) publishes them again
-        yield* outboxDrained
-        yield* crash.arm("relay.afterSendBeforeMark")
-        const orderId = yield* place
-        yield* settle(orderId)
-        yield* waitFor("duplicate skipped", Metric.value(duplicatesSkipped), (v) => v.count > before)
-        assert.strictEqual(yield* crash.crashes("relay.afterSendBeforeMark"), 1)
-        yield* outboxDrained
-        assert.strictEqual(yield* charges(orderId), 1)
-        assert.strictEqual(yield* stateOf(orderId), "PAID")
-        yield* assertInvariants(orderId)
-      })))
-
-    it.effect("relay crash before send, then mid-batch → the whole batch goes again, every order paid once", () =>
-      test(Effect.gen(function*() {
-        const crash = yield* CrashPoints
-        // the first pass crashes before sending; meanwhile the orders commit, so the next pass is one batch,
-        // which crashes after its first half reached Kafka
-        yield* outboxDrained
-        yield* crash.arm("relay.beforeSend")
-        yield* crash.arm("relay.midBatch")
-        const orders = yield* Effect.all(Array.from({ length: 4 }, () => place), { concurrency: 4 })
-        const states = yield* Effect.forEach(orders, settle)
-        assert.deepStrictEqual(states, orders.map(() => "PAID"))
-        assert.strictEqual(yield* crash.crashes("relay.beforeSend"), 1)
-        assert.strictEqual(yield* crash.crashes("relay.midBatch"), 1)
-        for (const o of orders) assert.strictEqual(yield* charges(o), 1)
-        yield* outboxDrained
-        for (const o of orders) yield* assertInvariants(o)
-      })))
-
-    for (const point of ["worker.afterChargeBeforeCommit", "worker.afterCommitBeforeOffsetCommit"] as const) {
-      it.effect(`worker crash at ${point} → the batch is redelivered, exactly one charge, no event twice`, () =>
-        test(Effect.gen(function*() {
-          const crash = yield* CrashPoints
-          const fired = yield* crash.crashes(point)
-          yield* crash.arm(point)
-          const orderId = yield* place
-          assert.strictEqual(yield* settle(orderId), "PAID")
-          // the crash hits the next batch the worker finishes (this order's, or another event's)
-          yield* waitFor("the crash", crash.crashes(point), (n) => n === fired + 1)
-          const events = yield* Effect.forEach(
-            [orderId],
-            (id) => Effect.map(call("GET", `/orders/${id}/events`), (r) => r.body.length as number)
-          )
-          assert.deepStrictEqual(events, [3])
-          assert.strictEqual(yield* charges(orderId), 1)
-          yield* assertInvariants(orderId)
-        })))
-    }
-
     it.effect("a plain consumer sees key = order id, a JSON value and the headers", () =>
       test(Effect.gen(function*() {
         const kafka = yield* Kafka
@@ -315,39 +207,6 @@ describe("payments end to end", () => {
         ]) {
           assert.include(text, name)
         }
-      })))
-  })
-})
-
-describe("payments: retries exhausted", () => {
-  // no breaker in the way here: a flaky provider exhausts the message's attempts and it is parked
-  layer(TestSystem("payments_dlq", { env: { BREAKER_THRESHOLD: "1000", PAYMENT_MAX_ATTEMPTS: "3" } }), {
-    excludeTestServices: true,
-    timeout: "60 seconds"
-  })((it) => {
-    it.effect("parked after N attempts with error and attempt count; replay after the fix → PAID, one charge", () =>
-      test(Effect.gen(function*() {
-        yield* provider({ transientErrorRate: 1 })
-        const orderId = yield* place
-        const parked = yield* waitFor(
-          "parked",
-          Effect.map(call("GET", "/admin/dead-letters?status=parked", { headers: admin }), (r) => r.body as Array<any>),
-          (list) => list.some((d) => d.key === orderId)
-        )
-        const letter = parked.find((d) => d.key === orderId)
-        assert.strictEqual(letter.attempts, 3)
-        assert.match(letter.error, /unavailable/)
-        assert.strictEqual(yield* stateOf(orderId), "PAYMENT_PENDING")
-        assert.strictEqual(yield* charges(orderId), 0)
-        yield* provider({ transientErrorRate: 0 })
-        const replayed = yield* call("POST", `/admin/dead-letters/${letter.id}/replay`, { headers: admin })
-        assert.strictEqual(replayed.status, 200)
-        assert.strictEqual(replayed.body.status, "replayed")
-        assert.strictEqual(yield* settle(orderId), "PAID")
-        assert.strictEqual(yield* charges(orderId), 1)
-        // replaying again is refused: it is no longer parked
-        assert.strictEqual((yield* call("POST", `/admin/dead-letters/${letter.id}/replay`, { headers: admin })).status, 409)
-        yield* assertInvariants(orderId)
       })))
   })
 })
