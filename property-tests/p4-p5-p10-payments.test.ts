@@ -20,7 +20,7 @@
  * over its message handler, fed by fetches from committed offsets, a crash killing the whole process; the
  * scheduler's re-drive of due retries and its parking; dead letters (in memory, or the PostgreSQL table) replayed
  * byte for byte. Only kafkajs itself is left out: the real consumer loop runs against the broker in
- * test/pipeline.test.ts and test/worker-processes.test.ts.
+ * test/pipeline.test.ts and test/worker-processes*.test.ts.
  */
 import { afterAll, describe, it } from "@effect/vitest"
 import { Context, Effect, Either, Layer } from "effect"
