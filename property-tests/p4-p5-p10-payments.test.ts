@@ -140,7 +140,9 @@ const runScenario = (
       }
       lastParked.set(p.key, p.attempts)
     }
-    for (const key of lastParked.keys()) {
+    // (not across a handover: there the old owner may park a payment whose copy the new owner then charges
+    // and dies before recording — the dead letter's replay settles it, which the checks after quiescence prove)
+    for (const key of handovers === 0 ? lastParked.keys() : []) {
       const status = (yield* worker.actors().load(key as OrderId))?.status
       const charged = [...provider.ledger.values()].some((c) => c.orderId === key)
       if (charged && status === "PAYMENT_PENDING") violations.push(`${key}: a parked payment had charged`)
@@ -204,6 +206,21 @@ const regressions: ReadonlyArray<{ readonly name: string; readonly scenario: Sce
         [{ order: 0, crash: "none" }, { order: 1, crash: "none" }]
       ],
       faults: []
+    }
+  },
+  {
+    // seed -1643568086 (P5, PROPERTY_RUNS_FULL): in a handover the old owner parked order 2's payment while the
+    // peer's copy charged it (the faults ran out) and crashed before recording; the order stays parked with a
+    // charge until the dead letter is replayed, which settles it PAID with that one charge
+    name: "a payment parked by one process and charged by the other in a handover",
+    scenario: {
+      orders: 3,
+      waves: [
+        [{ order: 0, crash: "none" }],
+        [{ order: 0, crash: "afterCharge" }, { order: 0, crash: "none" }],
+        [{ order: 0, crash: "none" }, { order: 1, crash: "none" }, { order: 2, crash: "none" }]
+      ],
+      faults: ["ok", "ok", "unavailable", "unavailable", "unavailable", "unavailable"]
     }
   }
 ]
