@@ -4,7 +4,7 @@
  * a process (order actors + payment processor) is built fresh on each (re)start, so in-process state is lost
  * at a crash exactly as when a real process dies.
  */
-import { ConfigProvider, Context, Effect, Layer, ManagedRuntime } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { randomUUID } from "node:crypto"
 import { MemoryStores, PgStores } from "../src/Stores.js"
 import { OrderActors } from "../src/actor/OrderActors.js"
@@ -14,7 +14,7 @@ import { Kafka, type OutgoingMessage, topicsFor } from "../src/kafka/Kafka.js"
 import { Relay } from "../src/outbox/Relay.js"
 import { MemoryPaymentGateway, MemoryProvider, PaymentGateway } from "../src/payment/PaymentGateway.js"
 import { PaymentProcessor } from "../src/payment/PaymentProcess.js"
-import { LogLevelLive } from "../src/observability/Logging.js"
+import { parseLogLevel } from "../src/observability/Logging.js"
 import { onTestDatabase } from "../test/support/TestDatabase.js"
 import type { Backend } from "./support.js"
 
@@ -82,7 +82,15 @@ export const processLayer = Layer.fresh(
 export { MemoryProvider }
 
 /** Run a property's program, logging at LOG_LEVEL (Warning in tests). */
-export const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect.pipe(Effect.provide(LogLevelLive)))
+/**
+ * Run a property's program. Logs at Error unless PROPERTY_LOG_LEVEL names a level: the properties park and
+ * retry by design, and thousands of warning lines per run, each relayed by vitest from its worker, timed out
+ * vitest's own RPC ("Timeout calling onTaskUpdate", failing a run whose tests all passed).
+ */
+export const run = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.runPromise(effect.pipe(
+    Logger.withMinimumLogLevel(process.env.PROPERTY_LOG_LEVEL ? parseLogLevel(process.env.PROPERTY_LOG_LEVEL) : LogLevel.Error)
+  ))
 
 /**
  * An in-memory broker for the relay in property runs: `send` appends to a topic log (what Kafka keeps);
