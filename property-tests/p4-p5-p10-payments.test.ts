@@ -169,6 +169,9 @@ const runScenario = (
 
 const property = (backend: Backend, stores: () => Layer.Layer<any>, options: Parameters<typeof scenarioArb>[0], broken = false) =>
   fc.asyncProperty(scenarioArb(options), async (scenario) => {
+    // a turn of the event loop per run: in memory a whole run settles in microtasks, and 1,000 of them in a
+    // row starved vitest's worker RPC ("Timeout calling onTaskUpdate" failed a run whose tests all passed)
+    await new Promise((resolve) => setImmediate(resolve))
     const { violations } = await run(runScenario(backend, stores(), scenario, { broken, expectParking: options.faults, concurrent: options.concurrent }))
     if (violations.length > 0) throw new Error(violations.join("\n"))
   })
