@@ -61,9 +61,10 @@ describe("relay", () => {
         const sentByA = a.sendsStarted
         const orders = yield* Fiber.join(writing)
         yield* drained
-        // a send whose statement had just succeeded when the backend was terminated may still start: one
-        // batch at most (two halves); nothing after that
-        assert.isAtMost(a.sendsStarted - sentByA, 2)
+        // after the termination A may still finish the batch it is sending (its second half) and send the batch
+        // its overlapped statement had already read (two halves) — its next statement then fails and the term
+        // ends: at most 3 sends (seen: 3 under CI load; the bound was 2 before, which missed the first case)
+        assert.isAtMost(a.sendsStarted - sentByA, 3)
         assert.isTrue(yield* relayB.relay.isLeader)
         assert.include(a.logTypes, "LEADER_LOST")
         assert.deepStrictEqual([...a.markedEarly, ...b.markedEarly], [])
