@@ -61,10 +61,11 @@ describe("relay", () => {
         const sentByA = a.sendsStarted
         const orders = yield* Fiber.join(writing)
         yield* drained
-        // after the termination A may still finish the batch it is sending (its second half) and send the batch
-        // its overlapped statement had already read (two halves) — its next statement then fails and the term
-        // ends: at most 3 sends (seen: 3 under CI load; the bound was 2 before, which missed the first case)
-        assert.isAtMost(a.sendsStarted - sentByA, 3)
+        // after the termination A may still send the batch in flight (both halves, if it had not started) and
+        // the batch its overlapped statement had already read (two halves) — its next statement then fails and
+        // the term ends: at most 4 sends, nothing after that (seen: 3 under CI load, against a bound of 2 that
+        // forgot the batch already read). Duplicates on the wire are the design's; the order is checked below.
+        assert.isAtMost(a.sendsStarted - sentByA, 4)
         assert.isTrue(yield* relayB.relay.isLeader)
         assert.include(a.logTypes, "LEADER_LOST")
         assert.deepStrictEqual([...a.markedEarly, ...b.markedEarly], [])
