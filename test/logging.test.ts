@@ -74,8 +74,10 @@ describe("logging", () => {
       // socket buffers hold) and kill itself: lines it queued in the process instead of writing are lost
       child.stdout!.pause()
       const chunks: Array<Buffer> = []
+      let stderr = ""
       yield* Effect.async<void>((resume) => {
         child.stderr!.on("data", (c: Buffer) => {
+          stderr += c.toString()
           if (c.toString().includes("logging")) setTimeout(() => resume(Effect.void), 1000)
         })
         child.on("exit", () => resume(Effect.void))
@@ -89,6 +91,11 @@ describe("logging", () => {
       assert.strictEqual(signal, "SIGKILL")
       const lines = Buffer.concat(chunks).toString().split("\n").filter((l) => l.includes("STATE_CHANGE"))
       assert.strictEqual(lines.length, 3000)
+      // the waits for the reader are not silent: counted in log_write_stalls_total and _stalled_seconds_total
+      const counted = /stalls=(\d+) seconds=([\d.e-]+)/.exec(stderr)
+      assert.ok(counted, stderr)
+      assert.ok(Number(counted[1]) > 0, stderr)
+      assert.ok(Number(counted[2]) > 0.1, stderr)
     }), { timeout: 60_000 })
 
   it.live("a role process logs STARTUP once up and SHUTDOWN on SIGTERM, each line with service and role", () =>

@@ -9,7 +9,7 @@
  * the OS did not receive): a synchronous write(2) on fd 1, retried until complete (`writeStdout`). Gathering the lines of one event-loop turn into one write costs less CPU
  * (measured: bench/log-writes.ts, README "Logging") but lost up to a turn of lines on kill -9.
  */
-import { Cause, Effect, HashMap, Layer, Logger, LogLevel } from "effect"
+import { Cause, Effect, HashMap, Layer, Logger, LogLevel, Metric } from "effect"
 import { writeSync } from "node:fs"
 import { LogLevelName } from "../Config.js"
 
@@ -44,6 +44,17 @@ export const LogLevelLive = Layer.unwrapEffect(
 
 const pause = new Int32Array(new SharedArrayBuffer(4))
 
+/** Lines that found stdout full (a slow log reader) and waited; a stall cannot be logged, so it is counted. */
+export const logWriteStalls = Metric.counter("log_write_stalls_total", {
+  description: "log lines whose write found stdout full (EAGAIN) and waited for the log reader",
+  incremental: true
+})
+/** The time those lines waited, in total. */
+export const logWriteStalledSeconds = Metric.counter("log_write_stalled_seconds_total", {
+  description: "seconds spent waiting for a full stdout (a slow log reader) before a log line was written",
+  incremental: true
+})
+
 /**
  * write(2) on fd 1 until the whole line is in the OS's hands. Not `process.stdout.write`: to a pipe or socket
  * whose reader is slow it queues the line inside the process once the buffer is full, and kill -9 loses the
@@ -53,19 +64,31 @@ const pause = new Int32Array(new SharedArrayBuffer(4))
 const writeStdout = (line: string) => {
   const bytes = Buffer.from(line)
   let written = 0
+  let stalledSince = 0
   while (written < bytes.length) {
     try {
       written += writeSync(1, bytes, written)
     } catch (e) {
       // EPIPE and the like: no reader is left to lose the line for (a logger must not throw)
       if ((e as NodeJS.ErrnoException).code !== "EAGAIN") return
+      if (stalledSince === 0) stalledSince = performance.now()
       Atomics.wait(pause, 0, 0, 1)
     }
+  }
+  if (stalledSince !== 0) {
+    logWriteStalls.unsafeUpdate(1, [])
+    logWriteStalledSeconds.unsafeUpdate((performance.now() - stalledSince) / 1000, [])
   }
 }
 
 /** The default logger replaced by JSON lines naming `role`, at LOG_LEVEL (default INFO), each written at once. */
-export const loggingFor = (role: string) => Layer.merge(Logger.replace(Logger.defaultLogger, jsonLineLogger(role, writeStdout)), LogLevelLive)
+export const loggingFor = (role: string) =>
+  Layer.mergeAll(
+    Logger.replace(Logger.defaultLogger, jsonLineLogger(role, writeStdout)),
+    LogLevelLive,
+    // listed in /metrics (at 0) from the start
+    Layer.effectDiscard(Effect.all([Metric.incrementBy(logWriteStalls, 0), Metric.incrementBy(logWriteStalledSeconds, 0)]))
+  )
 
 /** JSON lines of the operator CLI (role `cli`). */
 export const LoggingLive = loggingFor("cli")
