@@ -5,7 +5,7 @@
  * report per schedule under test/chaos/out/. Exit 0 only when every check of every schedule is ok.
  *
  *   --schedules N   (CHAOS_SCHEDULES, default 1)      --seed S   (CHAOS_SEED, default: from the clock)
- *   --duration T    seconds of load and faults per schedule (CHAOS_DURATION, default 40)
+ *   --duration T    seconds of load and faults per schedule (CHAOS_DURATION, default 20)
  *   --rate R        orders/s (CHAOS_RATE, default 25)  --quiesce Q  liveness bound after healing (CHAOS_QUIESCE, 60)
  *   --faults a,b    fault families (CHAOS_FAULTS, default all): kill,pause,term,broker,pg,provider,duplicate,hostile
  *   --replay S      run exactly the schedule of seed S (same --duration and --faults give the same schedule)

@@ -16,7 +16,7 @@ const replay = flag("replay", "CHAOS_REPLAY")
 export const options = {
   schedules: replay ? 1 : Number(flag("schedules", "CHAOS_SCHEDULES") ?? 1),
   seed: Number(replay ?? flag("seed", "CHAOS_SEED") ?? Date.now() % 1_000_000),
-  durationS: Number(flag("duration", "CHAOS_DURATION") ?? 40),
+  durationS: Number(flag("duration", "CHAOS_DURATION") ?? 20),
   rate: Number(flag("rate", "CHAOS_RATE") ?? 25),
   quiesceS: Number(flag("quiesce", "CHAOS_QUIESCE") ?? 60),
   faults: (flag("faults", "CHAOS_FAULTS") ?? FAULT_FAMILIES.join(",")).split(",").map((s) => s.trim()).filter(Boolean) as Array<FaultFamily>,
