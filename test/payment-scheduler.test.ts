@@ -26,7 +26,7 @@ const POLL_MS = 3_600_000 // one pass per scheduler: the next one would be an ho
 const SWEEP_AFTER_MS = 30_000
 const t0 = at.getTime()
 
-const env = ConfigProvider.fromMap(new Map(Object.entries({
+const settings = (overrides: Record<string, string> = {}) => ConfigProvider.fromMap(new Map(Object.entries({
   PAYMENT_WORKER_GROUP: "scheduler-test",
   PAYMENT_QUICK_ATTEMPTS: "1",
   PAYMENT_MAX_ATTEMPTS: "2",
@@ -34,14 +34,16 @@ const env = ConfigProvider.fromMap(new Map(Object.entries({
   BREAKER_THRESHOLD: "1000",
   RETRY_POLL_MS: String(POLL_MS),
   SWEEP_AFTER_MS: String(SWEEP_AFTER_MS),
-  SCHEDULER_BATCH: "1000"
+  SCHEDULER_BATCH: "1000",
+  ...overrides
 })))
 
 
 const liveSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 /** One worker (actors, payment processor, a provider that notes which orders it is asked to charge), at t0. */
-const worker = Effect.gen(function*() {
+const worker = (overrides: Record<string, string> = {}) => Effect.gen(function*() {
+  const env = settings(overrides)
   yield* TestClock.setTime(t0)
   const context = yield* Layer.build(
     Layer.mergeAll(PaymentProcessor.Default, DeadLetters.Default).pipe(
@@ -91,7 +93,7 @@ describe("PaymentScheduler sweep", () => {
 
     test("orders in CREATED or PAYMENT_PENDING are picked only once SWEEP_AFTER_MS old", () =>
       Effect.gen(function*() {
-        const w = yield* worker
+        const w = yield* worker()
         const [created, fresh, pending] = [newOrderId(), newOrderId(), newOrderId()]
         yield* w.actors.execute(placeAt(created, t0))
         yield* w.actors.execute(placeAt(fresh, t0 + 20_000))
@@ -107,9 +109,20 @@ describe("PaymentScheduler sweep", () => {
         assert.deepStrictEqual(paid.map((o) => o?.status), ["PAID", "PAID", "PAID"])
       }))
 
+    test("a pass that drove a full batch is followed by the next at once: a backlog drains within one poll", () =>
+      Effect.gen(function*() {
+        const w = yield* worker({ SCHEDULER_BATCH: "2" })
+        const mine = Array.from({ length: 5 }, () => newOrderId())
+        for (const o of mine) yield* w.actors.execute(placeAt(o, t0)) // five CREATED orders, their messages lost
+        // passes of 2, 2 and 1 (not full: then it sleeps until the next poll)
+        assert.deepStrictEqual(yield* w.passAt(t0 + SWEEP_AFTER_MS + 1, mine), [...mine].sort())
+        const paid = yield* Effect.forEach(mine, (o) => w.actors.load(o))
+        assert.deepStrictEqual(paid.map((o) => o?.status), mine.map(() => "PAID" as const))
+      }))
+
     test("a scheduled retry is picked when due, not before, and not as a stuck order; after the last attempt it is parked", () =>
       Effect.gen(function*() {
-        const w = yield* worker
+        const w = yield* worker()
         const o = newOrderId()
         const placed = yield* w.actors.execute(placeAt(o, t0))
         w.answer("unavailable")

@@ -5,6 +5,8 @@
  * - PAYMENT_PENDING orders whose last event is a PaymentRetryScheduled that is due: charged again (same key);
  * - orders stuck in CREATED (their OrderPlaced never handled) or PAYMENT_PENDING with no retry scheduled, for
  *   longer than `SWEEP_AFTER_MS`: re-driven as their message would have been (a lost, parked or skipped one).
+ * A pass that drove a full batch (`SCHEDULER_BATCH`) without a failure is followed by the next one at once, so
+ * a backlog (the retries due after a long breaker opening) drains at the provider's pace, not a batch per poll.
  * A payment parked by its last attempt (a PaymentRetryScheduled without due time) is the operator's: it gets a
  * dead letter (the order's OrderPlaced message), and its replay drives it again.
  * Several workers may run it at once: the derived ids and the provider's idempotency key make that harmless.
@@ -36,7 +38,7 @@ export const schedulerErrors = Metric.counter("payment_scheduler_errors_total", 
 /**
  * What the scheduler does to one order it picked: re-drive it (charge again with its payment id, or start a
  * CREATED order's payment); a payment parked by its last attempt gets a dead letter (its OrderPlaced message).
- * Never fails: a failed re-drive is logged and left for the next pass. (The property suite drives it too.)
+ * Never fails: a failed re-drive is logged and left for the next pass (false). (The property suite drives it too.)
  */
 export const makeRedriver = Effect.gen(function*() {
   const store = yield* EventStore
@@ -65,19 +67,20 @@ export const makeRedriver = Effect.gen(function*() {
       })
     })
 
-  return (orderId: OrderId, why: "RETRY_DUE" | "SWEEP"): Effect.Effect<void> =>
+  return (orderId: OrderId, why: "RETRY_DUE" | "SWEEP"): Effect.Effect<boolean> =>
     Effect.logInfo("re-driving an order").pipe(
       Effect.annotateLogs({ type: why, orderId }),
       Effect.zipRight(Metric.increment(redriven)),
       Effect.zipRight(processor.redrive(orderId)),
       Effect.catchTag("PaymentParked", (e) => park(orderId, e.attempts, e.message)),
+      Effect.as(true),
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logWarning("re-drive failed; next pass retries").pipe(
           Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "scheduler", orderId, error: Cause.pretty(cause).slice(0, 500) }),
-          Effect.zipRight(Metric.increment(schedulerErrors))
+          Effect.zipRight(Metric.increment(schedulerErrors)),
+          Effect.as(false)
         )
-      ),
-      Effect.asVoid
+      )
     )
 })
 
@@ -102,19 +105,24 @@ export const PaymentSchedulerLive = Layer.scopedDiscard(
                  ELSE o.updated_at < ${now}::timestamptz - ${config.sweepAfterMs} * interval '1 millisecond' END
       ORDER BY o.updated_at LIMIT ${config.batch}`
 
+    /** One pass; true when it drove a full batch without a failure (more may be waiting: go on at once). */
     const pass = Effect.gen(function*() {
       // while the breaker is open, due retries wait (a call would fail fast and cost nothing but churn)
-      if ((yield* processor.breakerRefusedFor) > 0) return
+      if ((yield* processor.breakerRefusedFor) > 0) return false
       const rows = yield* due(new Date(yield* Clock.currentTimeMillis).toISOString())
-      yield* Effect.forEach(rows, (r) => drive(r.order_id as OrderId, r.why), { concurrency: 16, discard: true })
+      const driven = yield* Effect.forEach(rows, (r) => drive(r.order_id as OrderId, r.why), { concurrency: 16 })
+      return rows.length >= config.batch && driven.every(Boolean)
     }).pipe(
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logWarning("scheduler pass failed").pipe(
           Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "scheduler", error: Cause.pretty(cause).slice(0, 500) }),
-          Effect.zipRight(Metric.increment(schedulerErrors))
+          Effect.zipRight(Metric.increment(schedulerErrors)),
+          Effect.as(false)
         )
       )
     )
-    yield* Effect.forkScoped(Effect.repeat(pass, Schedule.spaced(Duration.millis(config.pollMs))))
+    // (at most 50 passes in a row: a backlog whose re-drives keep it due must not spin on the database)
+    const drain = Effect.repeat(pass, { while: (full) => full, times: 49 })
+    yield* Effect.forkScoped(Effect.repeat(drain, Schedule.spaced(Duration.millis(config.pollMs))))
   })
 )
