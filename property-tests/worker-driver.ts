@@ -1,7 +1,8 @@
 /**
  * The worker side of the payment properties (p4-p5-p10-payments.test.ts), as production runs it: per "process"
  * fresh actors, payment processor and relay, the keyed dispatcher (src/kafka/KeyedDispatcher.ts) over the
- * worker's message handler (src/payment/PaymentWorker.ts), and the scheduler's re-drive (makeRedriver) — fed by
+ * worker's message handler (src/payment/PaymentWorker.ts), the scheduler's re-drive (makeRedriver) and its check
+ * of parked payments (makeParkedCheck) — fed by
  * fetches from the committed offsets of an in-memory topic of PARTITIONS partitions. Kept across processes, as
  * Kafka and the database keep them: the topic, the committed offsets, the stores, the provider's ledger.
  */
@@ -14,7 +15,7 @@ import { EventStore } from "../src/eventstore/EventStore.js"
 import { type IncomingMessage, Kafka, type OutgoingMessage } from "../src/kafka/Kafka.js"
 import { makeKeyedDispatcher } from "../src/kafka/KeyedDispatcher.js"
 import { Relay } from "../src/outbox/Relay.js"
-import { makeRedriver } from "../src/payment/PaymentScheduler.js"
+import { makeParkedCheck, makeRedriver } from "../src/payment/PaymentScheduler.js"
 import { makeMessageHandler } from "../src/payment/PaymentWorker.js"
 import { MemoryTopic, processLayer } from "./harness.js"
 
@@ -88,6 +89,7 @@ export const makeWorkerDriver = (durable: Context.Context<any>) =>
       ).pipe(Effect.provide(durable))
       const handle = yield* makeMessageHandler.pipe(Effect.provide(context))
       const redrive = yield* makeRedriver.pipe(Effect.provide(context), Effect.provide(durable))
+      const checkParked = yield* makeParkedCheck.pipe(Effect.provide(context), Effect.provide(durable))
       const dispatcher = yield* makeKeyedDispatcher((m) =>
         handle(m).pipe(Effect.tap(() => Effect.sync(() => handled.add(`${m.partition}/${m.offset}`))))
       ).pipe(Scope.extend(scope))
@@ -96,6 +98,7 @@ export const makeWorkerDriver = (durable: Context.Context<any>) =>
         crashed,
         dispatcher,
         redrive,
+        checkParked,
         /** The fetch position per partition: from the committed offset at start. */
         position: new Map(committed),
         actors: Context.get(context, OrderActors),
@@ -203,6 +206,10 @@ export const makeWorkerDriver = (durable: Context.Context<any>) =>
         return false
       })
 
+    /** The scheduler's check of parked payments, as it runs once their calls have ended (SWEEP_AFTER_MS later). */
+    const checkParked = (orderIds: ReadonlyArray<OrderId>) =>
+      Effect.forEach(orderIds, (id) => process.checkParked(id), { discard: true })
+
     return {
       /** The current process's actors (a restart replaces them). */
       actors: () => process.actors,
@@ -210,6 +217,7 @@ export const makeWorkerDriver = (durable: Context.Context<any>) =>
       drainOutbox,
       handover,
       settle,
+      checkParked,
       committed,
       handled,
       parks,

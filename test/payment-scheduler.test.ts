@@ -145,5 +145,32 @@ describe("PaymentScheduler sweep", () => {
         // a parked payment is the operator's: no later pass picks it, not even as a stuck order
         assert.deepStrictEqual(yield* w.passAt(due + 2 * SWEEP_AFTER_MS, [o]), [])
       }))
+
+    test("a parked payment the provider has a result for is settled by it, charging nothing; one it has none for stays parked", () =>
+      Effect.gen(function*() {
+        const w = yield* worker({ PAYMENT_MAX_ATTEMPTS: "1" })
+        const [charged, uncharged] = [newOrderId(), newOrderId()]
+        w.answer("unavailable")
+        yield* TestClock.setTime(t0 + 1000)
+        for (const o of [charged, uncharged]) {
+          const placed = yield* w.actors.execute(placeAt(o, t0))
+          const parked = yield* Effect.flip(w.processor.handle(placed.events[0]!.eventId, o))
+          assert.strictEqual(parked._tag, "PaymentParked")
+        }
+        // the charge another worker's copy took and died before recording: only the provider knows of it
+        const order = (yield* w.actors.load(charged))!
+        const ledger = Context.get(w.context, MemoryProvider).ledger
+        ledger.set(order.paymentId!, { idempotencyKey: order.paymentId!, orderId: charged, amountMinor: 1200n, currency: "EUR", outcome: "succeeded", chargeId: "ch-elsewhere" })
+        w.answer("ok")
+        const mine = [charged, uncharged]
+        assert.deepStrictEqual(yield* w.passAt(t0 + 1000 + SWEEP_AFTER_MS, mine), [], "a call of the park's time may still be in flight")
+        assert.strictEqual((yield* w.actors.load(charged))?.status, "PAYMENT_PENDING")
+        assert.deepStrictEqual(yield* w.passAt(t0 + 1000 + SWEEP_AFTER_MS + 1, mine), [], "asked, not charged")
+        assert.strictEqual((yield* w.actors.load(charged))?.status, "PAID")
+        const paid = (yield* w.store.readStream(charged)).at(-1)!.event
+        assert.strictEqual(paid._tag, "OrderPaid")
+        assert.strictEqual((yield* w.actors.load(uncharged))?.status, "PAYMENT_PENDING")
+        assert.isFalse(ledger.has((yield* w.actors.load(uncharged))!.paymentId!))
+      }))
   })
 })

@@ -2,6 +2,7 @@
  * The payment provider as the worker sees it. `charge` is idempotent by key: the provider stores the first
  * result of a key and answers it again for any retry, so a retried call never charges twice (invariant 5).
  * A declined card is a result, not an error; `PaymentUnavailable` (timeouts, 5xx, outage) is transient.
+ * `lookup` asks for the stored result of a key without charging: how a parked payment is reconciled.
  * Two layers: HTTP to the provider (the simulator in development and tests), and in-memory for property runs.
  */
 import { Config, Context, Data, Duration, Effect, Layer } from "effect"
@@ -26,6 +27,8 @@ export class PaymentUnavailable extends Data.TaggedError("PaymentUnavailable")<{
 
 export class PaymentGateway extends Context.Tag("PaymentGateway")<PaymentGateway, {
   readonly charge: (request: ChargeRequest) => Effect.Effect<ChargeResult, PaymentUnavailable>
+  /** The provider's result for a key, or undefined when it has none; charges nothing. */
+  readonly lookup: (idempotencyKey: string) => Effect.Effect<ChargeResult | undefined, PaymentUnavailable>
 }>() {}
 
 export const PaymentGatewayConfig = Config.all({
@@ -47,27 +50,18 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
   const unavailable = (message: string) => new PaymentUnavailable({ message })
   // fair, one waiter woken per free connection (src/Permits.ts: Effect's Semaphore wakes them all)
   const connections = makePermits(maxConnections)
-  return PaymentGateway.of({
-    charge: (request) =>
-      connections.withPermit(Effect.flatMap(currentTraceContext, (trace) =>
-      Effect.async<ChargeResult, PaymentUnavailable>((resume) => {
-        const payload = JSON.stringify({
-          orderId: request.orderId,
-          amountMinor: request.amountMinor.toString(),
-          currency: request.currency
-        })
+
+  /** One call: its status and JSON body (`{}` when not JSON); 5xx, 429, a broken connection or no answer in time fail. */
+  const send = (method: "GET" | "POST", requestPath: string, headers: Record<string, string | number>, payload?: string) =>
+    connections.withPermit(Effect.flatMap(currentTraceContext, (trace) =>
+      Effect.async<{ status: number; body: { outcome?: string; chargeId?: string } }, PaymentUnavailable>((resume) => {
         const call = httpRequest({
           agent,
           host: target.hostname,
           port: target.port,
-          path,
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "content-length": Buffer.byteLength(payload),
-            "idempotency-key": request.idempotencyKey,
-            ...trace
-          }
+          path: requestPath,
+          method,
+          headers: { ...headers, ...trace }
         }, (response) => {
           const chunks: Array<Buffer> = []
           response.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -77,12 +71,9 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
             let body: { outcome?: string; chargeId?: string } = {}
             try {
               body = JSON.parse(Buffer.concat(chunks).toString("utf8"))
-            } catch { /* not JSON: judged by the status below */ }
+            } catch { /* not JSON: judged by the status */ }
             if (status >= 500 || status === 429) return resume(Effect.fail(unavailable(`provider answered ${status}`)))
-            if ((body.outcome === "succeeded" || body.outcome === "declined") && typeof body.chargeId === "string") {
-              return resume(Effect.succeed({ outcome: body.outcome, chargeId: body.chargeId }))
-            }
-            resume(Effect.fail(unavailable(`provider answered ${status} ${JSON.stringify(body)}`)))
+            resume(Effect.succeed({ status, body }))
           })
         })
         call.on("error", (e) => resume(Effect.fail(unavailable(e.message))))
@@ -93,10 +84,33 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
           duration: Duration.millis(timeoutMs),
           onTimeout: () => unavailable(`no answer within ${timeoutMs} ms`)
         })
-      ))).pipe(traced("POST /charges", {
+      ))).pipe(traced(`${method} /charges`, {
         kind: "client",
-        attributes: { "http.request.method": "POST", "server.address": target.host, "url.path": path }
+        attributes: { "http.request.method": method, "server.address": target.host, "url.path": requestPath }
       }))
+
+  const result = (status: number, body: { outcome?: string; chargeId?: string }) =>
+    (body.outcome === "succeeded" || body.outcome === "declined") && typeof body.chargeId === "string"
+      ? Effect.succeed<ChargeResult>({ outcome: body.outcome, chargeId: body.chargeId })
+      : Effect.fail(unavailable(`provider answered ${status} ${JSON.stringify(body)}`))
+
+  return PaymentGateway.of({
+    charge: (request) => {
+      const payload = JSON.stringify({
+        orderId: request.orderId,
+        amountMinor: request.amountMinor.toString(),
+        currency: request.currency
+      })
+      return send("POST", path, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(payload),
+        "idempotency-key": request.idempotencyKey
+      }, payload).pipe(Effect.flatMap(({ body, status }) => result(status, body)))
+    },
+    lookup: (idempotencyKey) =>
+      send("GET", `${path}/${encodeURIComponent(idempotencyKey)}`, {}).pipe(
+        Effect.flatMap(({ body, status }) => status === 404 ? Effect.succeed(undefined) : result(status, body))
+      )
   })
 }
 
@@ -128,6 +142,11 @@ export const MemoryPaymentGateway = Layer.effect(
           const result: ChargeResult = { outcome: decision === "ok" ? "succeeded" : "declined", chargeId: randomUUID() }
           provider.ledger.set(request.idempotencyKey, { ...request, ...result })
           return Effect.succeed(result)
+        })),
+      lookup: (key) =>
+        Effect.zipRight(Effect.yieldNow(), Effect.sync(() => {
+          const known = provider.ledger.get(key)
+          return known && { outcome: known.outcome, chargeId: known.chargeId }
         }))
     }))
 ).pipe(

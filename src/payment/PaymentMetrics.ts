@@ -17,3 +17,7 @@ export const paymentsParked = Metric.counter("payments_parked_total", {
   description: "payments whose attempts are exhausted, left PAYMENT_PENDING for an operator",
   incremental: true
 })
+export const paymentsReconciled = Metric.counter("payments_reconciled_total", {
+  description: "parked payments settled by the provider's stored result for their key (no operator needed)",
+  incremental: true
+})

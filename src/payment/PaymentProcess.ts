@@ -1,7 +1,6 @@
 /**
  * The payment of one order (docs/ARCHITECTURE.md "Payment worker"), apart from Kafka: used by the consumer (an
- * OrderPlaced message), the scheduler (a due retry, an order stuck in CREATED or PAYMENT_PENDING) and the property
- * tests.
+ * OrderPlaced message), the scheduler (a due retry, a stuck order, a parked payment) and the property tests.
  *
  *   inbox check → StartPayment (PAYMENT_PENDING) → charge, idempotency key = payment id →
  *   RecordPayment… (PAID / FAILED) appended together with the inbox row, in one transaction.
@@ -15,9 +14,9 @@
  * order's own stream — and the message is finished; the scheduler calls again when it is due (exponential from
  * `PAYMENT_RETRY_DELAY_MS`, capped at `PAYMENT_RETRY_MAX_DELAY_MS`, jittered). After `PAYMENT_MAX_ATTEMPTS`
  * failed passes the payment is parked: PaymentRetryScheduled with no due time, a dead letter for the operator
- * (whose replay drives it again), and the order stays PAYMENT_PENDING — never FAILED on a guess, since the
- * provider may have taken a charge it could not confirm. The open breaker makes no call: the retry is due when
- * the breaker lets a probe through, and costs no attempt.
+ * (whose replay drives it again), and the order stays PAYMENT_PENDING — never FAILED on a guess: the provider
+ * may have taken a charge it could not confirm (the scheduler asks it later). The open breaker makes no call:
+ * the retry is due when the breaker lets a probe through, and costs no attempt.
  */
 import { Clock, Config, Duration, Effect, Either, Metric, Random, Schedule, Schema } from "effect"
 import { OrderActors } from "../actor/OrderActors.js"
@@ -242,6 +241,8 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           if (order?.status === "PAYMENT_PENDING") return yield* pay(order, undefined)
           return "ignored" as Outcome
         }),
+      /** Record the provider's answer for a PAYMENT_PENDING order (a parked payment's: PaymentScheduler.ts). */
+      record: (order: Order, result: ChargeResult) => record(order, result, undefined),
       breakerState: breaker.state,
       breakerRefusedFor: breaker.refusedFor
     } as const

@@ -8,7 +8,10 @@
  * A pass that drove a full batch (`SCHEDULER_BATCH`) without a failure is followed by the next one at once, so
  * a backlog (the retries due after a long breaker opening) drains at the provider's pace, not a batch per poll.
  * A payment parked by its last attempt (a PaymentRetryScheduled without due time) is the operator's: it gets a
- * dead letter (the order's OrderPlaced message), and its replay drives it again.
+ * dead letter (the order's OrderPlaced message), and its replay drives it again. Once `SWEEP_AFTER_MS` after
+ * the park (when any call then in flight has ended), each scheduler asks the provider once for the key's stored
+ * result (`makeParkedCheck`, charging nothing): a charge taken after all — its answer lost, or by a copy in
+ * another worker that died before recording it — settles the order; none leaves it parked.
  * Several workers may run it at once: the derived ids and the provider's idempotency key make that harmless.
  */
 import { SqlClient } from "@effect/sql"
@@ -18,6 +21,9 @@ import type { OrderId } from "../domain/Order.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { toMessage } from "../kafka/Envelope.js"
 import { Kafka } from "../kafka/Kafka.js"
+import { OrderActors } from "../actor/OrderActors.js"
+import { PaymentGateway } from "./PaymentGateway.js"
+import { paymentsReconciled } from "./PaymentMetrics.js"
 import { PaymentProcessor } from "./PaymentProcess.js"
 
 export const SchedulerConfig = Config.all({
@@ -34,6 +40,16 @@ export const schedulerErrors = Metric.counter("payment_scheduler_errors_total", 
   description: "re-drives that failed (retried at the next pass)",
   incremental: true
 })
+
+/** The scheduler's work (a pass, or one order's) never fails: a failure is logged and counted, and is false; the
+ * next pass tries again. */
+const failed = (message: string, orderId?: OrderId) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A | false, never, R> =>
+  Effect.catchAllCause(self, (cause) =>
+    Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) as Effect.Effect<never> : Effect.logWarning(message).pipe(
+      Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "scheduler", ...(orderId ? { orderId } : {}), error: Cause.pretty(cause).slice(0, 500) }),
+      Effect.zipRight(Metric.increment(schedulerErrors)),
+      Effect.as(false as const)
+    ))
 
 /**
  * What the scheduler does to one order it picked: re-drive it (charge again with its payment id, or start a
@@ -74,14 +90,40 @@ export const makeRedriver = Effect.gen(function*() {
       Effect.zipRight(processor.redrive(orderId)),
       Effect.catchTag("PaymentParked", (e) => park(orderId, e.attempts, e.message)),
       Effect.as(true),
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.logWarning("re-drive failed; next pass retries").pipe(
-          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "scheduler", orderId, error: Cause.pretty(cause).slice(0, 500) }),
-          Effect.zipRight(Metric.increment(schedulerErrors)),
-          Effect.as(false)
-        )
-      )
+      failed("re-drive failed; next pass retries", orderId)
     )
+})
+
+/**
+ * Ask the provider about one parked payment (last event a PaymentRetryScheduled without due time), charging
+ * nothing: a result it has for the key — a charge whose answer was lost, or taken by another worker's copy that
+ * died before recording it — is recorded; none leaves the payment parked for the operator. True once the
+ * provider answered (or the order is not parked), false when it could not (asked again at the next pass).
+ */
+export const makeParkedCheck = Effect.gen(function*() {
+  const actors = yield* OrderActors
+  const store = yield* EventStore
+  const gateway = yield* PaymentGateway
+  const processor = yield* PaymentProcessor
+  const check = (orderId: OrderId) =>
+    Effect.gen(function*() {
+      const order = yield* actors.load(orderId)
+      const last = (yield* store.readStream(orderId)).at(-1)?.event
+      if (order?.status !== "PAYMENT_PENDING" || last?._tag !== "PaymentRetryScheduled" || last.dueAt !== null) return
+      const result = yield* gateway.lookup(order.paymentId!)
+      if (result === undefined) {
+        return yield* Effect.logInfo("parked payment not charged at the provider: left for the operator").pipe(
+          Effect.annotateLogs({ type: "PARKED_CHECKED", orderId })
+        )
+      }
+      yield* processor.record(order, result)
+      yield* Metric.increment(paymentsReconciled)
+      yield* Effect.logInfo("parked payment settled by the provider's result").pipe(
+        Effect.annotateLogs({ type: "PAYMENT_RECONCILED", orderId, outcome: result.outcome, chargeId: result.chargeId })
+      )
+    })
+  return (orderId: OrderId): Effect.Effect<boolean> =>
+    check(orderId).pipe(Effect.as(true), failed("parked payment check failed; next pass retries", orderId))
 })
 
 export const PaymentSchedulerLive = Layer.scopedDiscard(
@@ -90,6 +132,7 @@ export const PaymentSchedulerLive = Layer.scopedDiscard(
     const sql = yield* SqlClient.SqlClient
     const processor = yield* PaymentProcessor
     const drive = yield* makeRedriver
+    const checkParked = yield* makeParkedCheck
     yield* Metric.incrementBy(redriven, 0)
     yield* Metric.incrementBy(schedulerErrors, 0)
 
@@ -112,17 +155,29 @@ export const PaymentSchedulerLive = Layer.scopedDiscard(
       const rows = yield* due(new Date(yield* Clock.currentTimeMillis).toISOString())
       const driven = yield* Effect.forEach(rows, (r) => drive(r.order_id as OrderId, r.why), { concurrency: 16 })
       return rows.length >= config.batch && driven.every(Boolean)
-    }).pipe(
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logWarning("scheduler pass failed").pipe(
-          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "scheduler", error: Cause.pretty(cause).slice(0, 500) }),
-          Effect.zipRight(Metric.increment(schedulerErrors)),
-          Effect.as(false)
-        )
-      )
-    )
+    }).pipe(failed("scheduler pass failed"))
     // (at most 50 passes in a row: a backlog whose re-drives keep it due must not spin on the database)
     const drain = Effect.repeat(pass, { while: (full) => full, times: 49 })
-    yield* Effect.forkScoped(Effect.repeat(drain, Schedule.spaced(Duration.millis(config.pollMs))))
+
+    // parked payments in the order they were parked, each checked once by this scheduler: a cursor over
+    // (updated_at, order_id), from the start of the log when the process starts
+    let checkedUntil = { at: "-infinity", orderId: "00000000-0000-0000-0000-000000000000" }
+    const parked = (now: string) =>
+      sql<{ order_id: string; at: string }>`
+      SELECT o.order_id, o.updated_at::text AS at
+      FROM orders o JOIN events e ON e.stream_id = o.order_id AND e.version = o.version
+      WHERE o.status = 'PAYMENT_PENDING' AND e.type = 'PaymentRetryScheduled' AND (e.data->>'dueAt') IS NULL
+        AND o.updated_at < ${now}::timestamptz - ${config.sweepAfterMs} * interval '1 millisecond'
+        AND (o.updated_at, o.order_id) > (${checkedUntil.at}::timestamptz, ${checkedUntil.orderId}::uuid)
+      ORDER BY o.updated_at, o.order_id LIMIT ${config.batch}`
+    const parkedPass = Effect.gen(function*() {
+      if ((yield* processor.breakerRefusedFor) > 0) return
+      for (const r of yield* parked(new Date(yield* Clock.currentTimeMillis).toISOString())) {
+        // one at a time, in order: the cursor passes only what the provider answered
+        if (!(yield* checkParked(r.order_id as OrderId))) return
+        checkedUntil = { at: r.at, orderId: r.order_id }
+      }
+    }).pipe(failed("scheduler pass failed"))
+    yield* Effect.forkScoped(Effect.repeat(Effect.zipRight(drain, parkedPass), Schedule.spaced(Duration.millis(config.pollMs))))
   })
 )

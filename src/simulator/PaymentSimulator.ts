@@ -4,6 +4,7 @@
  *   POST /charges  (Idempotency-Key header; {orderId, amountMinor, currency}) → {chargeId, outcome, replayed}
  *                  the first result of a key is stored and answered again; 503 while in outage or on a
  *                  simulated transient error (nothing charged then)
+ *   GET  /charges/:idempotencyKey   the stored result of a key (404: none), charging nothing; 503 in outage
  *   GET  /charges?orderId=&idempotencyKey=   the ledger
  *   GET  /failures   the orders that were answered an error at least once
  *   GET|PUT /control  {latencyMs, declineRate, transientErrorRate, outage, failingOrders}: failure modes,
@@ -120,6 +121,17 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
             ORDER BY created_at`
           return HttpServerResponse.unsafeJson(rows.map((r) => asJson(r, false)))
         }).pipe(Effect.catchAll(() => Effect.succeed(HttpServerResponse.unsafeJson({ error: "bad query" }, { status: 400 }))))
+      ),
+      HttpRouter.get(
+        "/charges/:idempotencyKey",
+        Effect.gen(function*() {
+          const { idempotencyKey } = yield* HttpRouter.params
+          if ((yield* Ref.get(settings)).outage) return unavailable("provider outage")
+          const [row] = yield* sql<LedgerRow>`
+            SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome
+            FROM provider_charges WHERE idempotency_key = ${idempotencyKey ?? ""}`
+          return row ? HttpServerResponse.unsafeJson(asJson(row, true)) : HttpServerResponse.unsafeJson({ error: "no such charge" }, { status: 404 })
+        }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
       ),
       HttpRouter.get("/failures", Effect.sync(() => HttpServerResponse.unsafeJson({ orders: [...failed] }))),
       HttpRouter.get("/control", Effect.map(Ref.get(settings), (s) => HttpServerResponse.unsafeJson(s))),
