@@ -64,13 +64,8 @@ const main = async () => {
     process.once("SIGINT", stopNow)
   })
   const stopNow = () => {
-    for (const r of liveRoles) {
-      try {
-        r.child?.kill("SIGKILL")
-      } catch {
-        // gone
-      }
-    }
+    // (a plain kill here was taken for a crash: each role restarted 1 s later and outlived the runner)
+    for (const r of liveRoles) r.killForGood()
     broker.stop().finally(() => process.exit(130))
   }
   process.once("SIGTERM", stopNow)

@@ -123,6 +123,13 @@ export class RoleProcess {
     this.start()
   }
 
+  /** kill -9 for good (the runner itself stopping at once): no restart follows */
+  killForGood(): void {
+    this.autoRestart = false
+    this.expectingExit = true
+    if (this.alive) this.child!.kill("SIGKILL")
+  }
+
   /** stop for good (end of a schedule): SIGCONT, SIGTERM, then -9 after a few seconds */
   async shutdown(): Promise<void> {
     this.autoRestart = false
