@@ -5,6 +5,7 @@
  */
 import { Config, Context, Effect, Layer, Metric, Runtime, type Scope } from "effect"
 import { KafkaTopicPrefix } from "../Config.js"
+import { makeProducerSession } from "./ProducerSession.js"
 import {
   type Consumer,
   type EachBatchPayload,
@@ -75,6 +76,11 @@ export const fromKafkaHeaders = (headers: IHeaders | undefined): Array<readonly 
   Object.entries(headers ?? {}).flatMap(([name, value]) =>
     (Array.isArray(value) ? value : [value]).flatMap((v) => v === undefined ? [] : [[name, Buffer.from(v)] as const])
   )
+
+export const producersRenewed = Metric.counter("kafka_producers_renewed_total", {
+  description: "producers replaced because their idempotent session broke (out-of-order sequence, unknown producer id)",
+  incremental: true
+})
 
 export const kafkaClientLogs = Metric.counter("kafka_client_log_lines_total", {
   description: "warnings and errors the Kafka client logged (bridged into the JSON log as KAFKA_CLIENT lines)",
@@ -158,9 +164,18 @@ export const makeKafka = (config: KafkaConfig) =>
       }))
     yield* Effect.addFinalizer(() => Effect.promise(() => admin.disconnect()))
 
-    const producer = client.producer({ idempotent: true, maxInFlightRequests: 5 })
-    yield* Effect.acquireRelease(attempt("producer connect", () => producer.connect()), () =>
-      Effect.promise(() => producer.disconnect()))
+    // replaced when its idempotent session breaks (src/kafka/ProducerSession.ts)
+    const producer = makeProducerSession(
+      () => client.producer({ idempotent: true, maxInFlightRequests: 5 }),
+      (why) =>
+        Runtime.runFork(runtime)(Effect.logWarning("producer replaced: its idempotent session broke").pipe(
+          Effect.annotateLogs({ type: "PRODUCER_RENEWED", reason: why }),
+          Effect.zipRight(Metric.increment(producersRenewed))
+        ))
+    )
+    yield* Metric.incrementBy(producersRenewed, 0)
+    yield* Effect.acquireRelease(attempt("producer connect", producer.start), () =>
+      Effect.promise(() => producer.close().catch(() => {})))
 
     const lagByPartition = (groupId: string, topic: string) =>
       attempt("consumer lag", async () => {
