@@ -78,7 +78,7 @@ export const fromKafkaHeaders = (headers: IHeaders | undefined): Array<readonly 
   )
 
 export const producersRenewed = Metric.counter("kafka_producers_renewed_total", {
-  description: "producers replaced because their idempotent session broke (out-of-order sequence, unknown producer id)",
+  description: "producers retired after a failed send (kafkajs would reuse its sequence numbers)",
   incremental: true
 })
 
@@ -164,11 +164,11 @@ export const makeKafka = (config: KafkaConfig) =>
       }))
     yield* Effect.addFinalizer(() => Effect.promise(() => admin.disconnect()))
 
-    // replaced when its idempotent session breaks (src/kafka/ProducerSession.ts)
+    // retired after a failed send: kafkajs would reuse that send's sequence numbers (src/kafka/ProducerSession.ts)
     const producer = makeProducerSession(
       () => client.producer({ idempotent: true, maxInFlightRequests: 5 }),
       (why) =>
-        Runtime.runFork(runtime)(Effect.logWarning("producer replaced: its idempotent session broke").pipe(
+        Runtime.runFork(runtime)(Effect.logWarning("producer replaced after a failed send").pipe(
           Effect.annotateLogs({ type: "PRODUCER_RENEWED", reason: why }),
           Effect.zipRight(Metric.increment(producersRenewed))
         ))

@@ -1,19 +1,22 @@
 /**
- * The process's idempotent producer, replaced when its session is broken (docs/ARCHITECTURE.md "Kafka contract").
+ * The process's idempotent producer, replaced after a failed send (docs/ARCHITECTURE.md "Kafka contract").
  *
  * An idempotent producer numbers its batches per partition under a producer id; the broker accepts only the next
- * number. Some errors mean the numbering can never line up again — OUT_OF_ORDER_SEQUENCE_NUMBER,
- * UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH — and every later send fails the same way: kafkajs (like librdkafka,
- * which calls it a fatal error) does not recover by itself. Found by the fault-injection suite (seed 1008: the
- * broker paused and then killed under load; the relay failed every send for the rest of the run, 1,436 outbox
- * rows unpublished). The remedy is a new producer (a new producer id, numbering from 0): the failed send is the
- * caller's to retry (the relay's outbox rows stay unpublished until acknowledged), so nothing is lost, and the
- * duplicates a new id may let through are absorbed downstream like any redelivery. A producer that could not
- * connect is replaced too, so that the next send connects again.
+ * number, and answers a batch whose numbers it has already written as a duplicate (success, nothing appended).
+ * kafkajs takes its numbers back when a produce request fails — even one the broker wrote but could not answer
+ * (paused, then killed). The next send then reuses those numbers for other messages: the broker either rejects it
+ * with OUT_OF_ORDER_SEQUENCE_NUMBER, and every send after it the same way, for good — found by the fault-injection
+ * suite (seed 1008: the broker paused 12 s and killed under load; the relay published nothing more, 1,436 outbox
+ * rows left) — or, when the number ranges happen to match, acknowledges it as a duplicate without writing it:
+ * a message lost while its sender saw success. The Java client avoids both by never reusing numbers (it bumps
+ * the producer's epoch instead); here a failed send retires its producer, and the next send goes through a new
+ * one (a new producer id, numbers from 0). The failed send is the caller's to retry, as before (the relay's rows
+ * stay unpublished until acknowledged); a batch the broker wrote after all is then on the topic twice, which
+ * consumers absorb like any redelivery.
  */
 import type { Producer, ProducerRecord, RecordMetadata } from "kafkajs"
 
-/** kafkajs error types after which a producer's idempotent session is useless. */
+/** kafkajs error types that say a producer's numbering is out of step with the broker's (named in the log). */
 export const sessionBreaking = new Set([
   "OUT_OF_ORDER_SEQUENCE_NUMBER",
   "UNKNOWN_PRODUCER_ID",
@@ -40,14 +43,14 @@ type Sending = Pick<Producer, "connect" | "disconnect" | "send">
 export interface ProducerSession {
   /** Connect (the first producer); fails as its connect does. */
   readonly start: () => Promise<void>
-  /** Send through the current producer; a session-breaking failure replaces it before the error is rethrown. */
+  /** Send through the current producer; a failure replaces it before the error is rethrown. */
   readonly send: (record: ProducerRecord) => Promise<Array<RecordMetadata>>
   readonly close: () => Promise<void>
 }
 
 /**
  * `open` makes a producer (unconnected); `renewed` hears why one was replaced (a log line and a metric).
- * Concurrent sends that fail on the same broken producer replace it once.
+ * Concurrent sends that fail on the same producer replace it once.
  */
 export const makeProducerSession = (open: () => Sending, renewed: (why: string) => void): ProducerSession => {
   const connect = (producer: Sending) => {
@@ -75,8 +78,7 @@ export const makeProducerSession = (open: () => Sending, renewed: (why: string) 
       try {
         return await used.producer.send(record)
       } catch (e) {
-        const type = breaksSession(e)
-        if (type !== undefined) replace(used, type)
+        replace(used, breaksSession(e) ?? `send failed: ${e instanceof Error ? e.message : String(e)}`.slice(0, 200))
         throw e
       }
     },
