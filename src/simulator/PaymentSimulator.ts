@@ -65,6 +65,9 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
       if (failed.size < 1_000_000) failed.add(orderId)
       return unavailable(why)
     }
+    /** The ledger's row of a key (none or one). */
+    const byKey = (key: string) =>
+      sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome FROM provider_charges WHERE idempotency_key = ${key}`
     const asJson = (row: LedgerRow, replayed: boolean) => ({
       idempotencyKey: row.idempotency_key,
       chargeId: row.charge_id,
@@ -87,7 +90,7 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
           if (s.outage) return refuse(body.value.orderId, "provider outage")
           if (s.failingOrders?.includes(body.value.orderId)) return refuse(body.value.orderId, "simulated failure of this order")
           if (s.latencyMs > 0) yield* Effect.sleep(Duration.millis(s.latencyMs))
-          const known = sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome FROM provider_charges WHERE idempotency_key = ${key}`
+          const known = byKey(key)
           if (s.transientErrorRate > 0) {
             // a known key is answered, never failed: only a new charge may meet a simulated transient error
             const [row] = yield* known
@@ -127,9 +130,7 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
         Effect.gen(function*() {
           const { idempotencyKey } = yield* HttpRouter.params
           if ((yield* Ref.get(settings)).outage) return unavailable("provider outage")
-          const [row] = yield* sql<LedgerRow>`
-            SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome
-            FROM provider_charges WHERE idempotency_key = ${idempotencyKey ?? ""}`
+          const [row] = yield* byKey(idempotencyKey ?? "")
           return row ? HttpServerResponse.unsafeJson(asJson(row, true)) : HttpServerResponse.unsafeJson({ error: "no such charge" }, { status: 404 })
         }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
       ),
