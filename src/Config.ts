@@ -32,7 +32,7 @@ export const WorkerGroup = Config.all({
   group: Config.option(Config.string("PAYMENT_WORKER_GROUP"))
 }).pipe(Config.map(({ group, prefix }) => group._tag === "Some" ? group.value : `${prefix}payment-worker`))
 
-/** SIGTERM: the process exits by this; the worker interrupts in-flight work a little before. */
+/** SIGTERM: the process exits by this; the worker interrupts in-flight work a little before (src/Shutdown.ts). */
 export const ShutdownTimeoutMs = Config.integer("SHUTDOWN_TIMEOUT_MS").pipe(Config.withDefault(15_000))
 
 /** Idempotency-Key records are kept this long (Stripe: 24 h): the api's claims and the expiry job. */

@@ -10,30 +10,19 @@
 import { assert, describe, it } from "@effect/vitest"
 import { afterAll } from "vitest"
 import { Duration, Effect, Fiber, Metric } from "effect"
-import { execFileSync } from "node:child_process"
-import { readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { makeKafka, producersRenewed } from "../src/kafka/Kafka.js"
+import { shutdownBudget } from "../src/Shutdown.js"
 import { kafkaClient, readTopics } from "./chaos/kafkaio.js"
+import { ownBroker } from "./support/OwnBroker.js"
 
-const script = fileURLToPath(new URL("../scripts/kafka.sh", import.meta.url))
-const port = "19292"
-const env = { ...process.env, KAFKA_PORT: port, KAFKA_BROKERS: "", KAFKA_DATA_DIR: "" }
-const broker = (command: "start" | "stop") =>
-  execFileSync("bash", [script, command], { encoding: "utf8", env, stdio: ["ignore", "pipe", "inherit"] }).trim()
-/** The broker's pid, from the pid file scripts/kafka.sh keeps in its data directory. */
-const brokerPid = () => {
-  const home = process.env.KAFKA_HOME ?? `${process.env.XDG_CACHE_HOME ?? `${process.env.HOME}/.cache`}/orders-es/kafka`
-  return Number(readFileSync(`${home}/run-${port}/kafka.pid`, "utf8").trim())
-}
-
-const brokers = broker("start")
-afterAll(() => void broker("stop"))
+const broker = ownBroker("19292")
+const brokers = broker.start()
+afterAll(broker.stop)
 
 describe("broker paused, then killed while paused, under load", () => {
   it.live("sends go through again once it is back, and every acknowledged message is on the topic", () =>
     Effect.gen(function*() {
-      const kafka = yield* makeKafka({ brokers, clientId: "pause-kill-test", topicPrefix: `pause-kill-${Date.now()}.`, partitions: 6 })
+      const kafka = yield* makeKafka({ brokers, clientId: "pause-kill-test", topicPrefix: `pause-kill-${Date.now()}.`, partitions: 6, disconnectMs: shutdownBudget(15_000).disconnectMs })
       let n = 0
       const acked = new Set<string>()
       // 20 messages over 6 partitions, each value unique; remembered once the broker acknowledged them
@@ -46,13 +35,13 @@ describe("broker paused, then killed while paused, under load", () => {
       // one send at a time, as the relay does; a failed one is retried after 250 ms
       const loop = yield* Effect.forkScoped(Effect.forever(Effect.catchAll(send, () => Effect.sleep("250 millis"))))
       yield* Effect.sleep("500 millis")
-      const pid = brokerPid()
+      const pid = broker.pid()
       process.kill(pid, "SIGSTOP")
       yield* Effect.sleep("7 seconds")
       process.kill(pid, "SIGKILL")
       // down for longer than the producer's retries (~16 s): the send in progress fails for good
       yield* Effect.sleep("20 seconds")
-      broker("start")
+      broker.start()
       // back: within a minute, sends succeed again (they kept failing with OUT_OF_ORDER_SEQUENCE_NUMBER before)
       const deadline = Date.now() + 60_000
       let ok = false

@@ -7,34 +7,16 @@ import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { afterAll } from "vitest"
 import { Duration, Effect } from "effect"
-import { execFileSync } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { postJson, call } from "./support/TestApp.js"
+import { ownBroker } from "./support/OwnBroker.js"
 import { TestSystem } from "./support/TestSystem.js"
 import { waitFor } from "./support/waitFor.js"
 
-const script = fileURLToPath(new URL("../scripts/kafka.sh", import.meta.url))
-const port = "19192"
-const broker = (command: "start" | "stop") =>
-  Effect.sync(() =>
-    execFileSync("bash", [script, command], {
-      encoding: "utf8",
-      env: { ...process.env, KAFKA_PORT: port, KAFKA_BROKERS: "" },
-      stdio: ["ignore", "pipe", "inherit"]
-    }).trim()
-  )
-
-// started before the system connects to it
-const brokers = execFileSync("bash", [script, "start"], {
-  encoding: "utf8",
-  env: { ...process.env, KAFKA_PORT: port, KAFKA_BROKERS: "" },
-  stdio: ["ignore", "pipe", "inherit"]
-}).trim()
-
-// this suite's broker is its own: stop it when the suite is done
-afterAll(() => {
-  Effect.runSync(broker("stop"))
-})
+// this suite's broker is its own, started before the system connects to it and stopped when the suite is done
+const own = ownBroker("19192")
+const brokers = own.start()
+afterAll(own.stop)
+const broker = (command: "start" | "stop") => Effect.sync(() => void own[command]())
 
 const body = { userId: "8f0e2d0a-3f5e-4a7b-9c1d-2e3f4a5b6c7d", amount: "10.00", currency: "EUR" }
 

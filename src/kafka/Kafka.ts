@@ -5,6 +5,7 @@
  */
 import { Config, Context, Effect, Layer, Metric, Runtime, type Scope } from "effect"
 import { KafkaTopicPrefix } from "../Config.js"
+import { ShutdownBudgetConfig, shutdownStep } from "../Shutdown.js"
 import { makeProducerSession } from "./ProducerSession.js"
 import {
   type Consumer,
@@ -21,7 +22,9 @@ export const KafkaConfig = Config.all({
   clientId: Config.string("KAFKA_CLIENT_ID").pipe(Config.withDefault("orders-es")),
   /** Prefix of every topic name: lets test suites and environments share one cluster. */
   topicPrefix: KafkaTopicPrefix,
-  partitions: Config.integer("KAFKA_PARTITIONS").pipe(Config.withDefault(6))
+  partitions: Config.integer("KAFKA_PARTITIONS").pipe(Config.withDefault(6)),
+  /** How long each disconnect may take at shutdown (a broker that is down would hold it for ever). */
+  disconnectMs: ShutdownBudgetConfig.pipe(Config.map((budget) => budget.disconnectMs))
 })
 export type KafkaConfig = Config.Config.Success<typeof KafkaConfig>
 
@@ -162,7 +165,9 @@ export const makeKafka = (config: KafkaConfig) =>
           }
         ]
       }))
-    yield* Effect.addFinalizer(() => Effect.promise(() => admin.disconnect()))
+    const disconnect = (what: string, f: () => Promise<void>) =>
+      Effect.asVoid(shutdownStep(`${what} disconnect`, config.disconnectMs, Effect.promise(f)))
+    yield* Effect.addFinalizer(() => disconnect("admin", () => admin.disconnect()))
 
     // retired after a failed send: kafkajs would reuse that send's sequence numbers (src/kafka/ProducerSession.ts)
     const producer = makeProducerSession(
@@ -175,7 +180,7 @@ export const makeKafka = (config: KafkaConfig) =>
     )
     yield* Metric.incrementBy(producersRenewed, 0)
     yield* Effect.acquireRelease(attempt("producer connect", producer.start), () =>
-      Effect.promise(() => producer.close().catch(() => {})))
+      disconnect("producer", () => producer.close().catch(() => {})))
 
     const lagByPartition = (groupId: string, topic: string) =>
       attempt("consumer lag", async () => {
@@ -222,7 +227,7 @@ export const makeKafka = (config: KafkaConfig) =>
             yield* attempt("subscribe", () => consumer.subscribe({ topics: [...subscribed], fromBeginning: true }))
             return consumer
           }),
-          (consumer) => Effect.promise(() => consumer.disconnect())
+          (consumer) => disconnect("consumer", () => consumer.disconnect())
         )
     })
   })

@@ -19,6 +19,7 @@
  */
 import { Cause, Deferred, Duration, Effect, Exit, Metric, Schedule, type Scope } from "effect"
 import type { Consumer, EachBatchPayload } from "kafkajs"
+import { type ShutdownBudget, shutdownStep, within } from "../Shutdown.js"
 import { type IncomingMessage, Kafka, fromKafkaHeaders } from "./Kafka.js"
 import { type ConsumerState, type ConsumerStatus, consumerMetrics } from "./ConsumerStatus.js"
 import { makeKeyedDispatcher, tpKey } from "./KeyedDispatcher.js"
@@ -31,8 +32,9 @@ export interface KeyedConsumerOptions {
   readonly handle: (message: IncomingMessage) => Effect.Effect<void>
   readonly maxInFlightPerPartition: number
   readonly commitIntervalMs: number
-  /** From the start of shutdown: how long in-flight messages may take before they are interrupted. */
-  readonly shutdownGraceMs: number
+  /** From the start of shutdown: how long in-flight messages may take before they are interrupted, then how
+   * long the final commit and leaving the group may take each (src/Config.ts shutdownBudget). */
+  readonly shutdown: Pick<ShutdownBudget, "graceMs" | "commitMs" | "leaveMs">
   /** Run before each batch is taken; a defect here crashes the consumer (tests use it to inject a crash). */
   readonly beforeBatch?: Effect.Effect<void>
 }
@@ -219,13 +221,11 @@ export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<E
         stopping = true
         const consumer = current
         if (consumer !== undefined) consumer.pause(options.topics.map((topic) => ({ topic })))
-        const idle = yield* dispatcher.awaitIdle.pipe(Effect.timeout(Duration.millis(options.shutdownGraceMs)), Effect.exit)
+        const idle = yield* within(options.shutdown.graceMs, dispatcher.awaitIdle)
         const abandoned = dispatcher.totalInFlight()
         if (Exit.isFailure(idle)) yield* dispatcher.interruptAll
-        yield* commit.pipe(Effect.timeout(Duration.seconds(3)), Effect.ignore)
-        if (consumer !== undefined) {
-          yield* Effect.promise(() => consumer.stop()).pipe(Effect.timeout(Duration.seconds(3)), Effect.ignore)
-        }
+        yield* shutdownStep("final commit", options.shutdown.commitMs, commit)
+        if (consumer !== undefined) yield* shutdownStep("leave the group", options.shutdown.leaveMs, Effect.promise(() => consumer.stop()))
         yield* setState("stopped")
         yield* log("Info", "consumer stopped", "SHUTDOWN", { abandoned })
       })

@@ -7,7 +7,7 @@
  * fails at all (database down), the message is retried, never skipped.
  */
 import { Cause, Config, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
-import { ShutdownTimeoutMs } from "../Config.js"
+import { ShutdownBudgetConfig } from "../Shutdown.js"
 import { CrashPoints, isSimulatedCrash } from "../CrashPoints.js"
 import { DeadLetters } from "../deadletter/DeadLetters.js"
 import type { OrderId } from "../domain/Order.js"
@@ -21,7 +21,7 @@ import { PaymentProcessor } from "./PaymentProcess.js"
 export const ConsumerConfig = Config.all({
   maxInFlightPerPartition: Config.integer("CONSUMER_MAX_IN_FLIGHT").pipe(Config.withDefault(500)),
   commitIntervalMs: Config.integer("CONSUMER_COMMIT_INTERVAL_MS").pipe(Config.withDefault(200)),
-  shutdownTimeoutMs: ShutdownTimeoutMs
+  shutdown: ShutdownBudgetConfig
 })
 
 export const messageRetries = Metric.counter("worker_message_retries_total", {
@@ -124,8 +124,7 @@ export const PaymentWorkerLive = Layer.scopedDiscard(
       handle,
       maxInFlightPerPartition: config.maxInFlightPerPartition,
       commitIntervalMs: config.commitIntervalMs,
-      // the rest of the deadline is for committing, leaving the group and the other roles
-      shutdownGraceMs: config.shutdownTimeoutMs - Math.min(5_000, config.shutdownTimeoutMs / 3),
+      shutdown: config.shutdown,
       beforeBatch: crash.hit("worker.consumerBatch")
     })
     yield* readiness.register("worker.consumer", Effect.map(status, (s: ConsumerStatus) => ({

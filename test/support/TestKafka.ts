@@ -6,6 +6,7 @@ import { Layer } from "effect"
 import { randomBytes } from "node:crypto"
 import { inject } from "vitest"
 import { Kafka, makeKafka } from "../../src/kafka/Kafka.js"
+import { shutdownBudget } from "../../src/Shutdown.js"
 
 export const kafkaBrokers = () => inject("kafkaBrokers")
 
@@ -14,5 +15,5 @@ export const suiteId = (suite: string) => `${suite}_${randomBytes(3).toString("h
 export const TestKafka = (id: string, partitions = 3, brokers = kafkaBrokers()) =>
   Layer.scoped(
     Kafka,
-    makeKafka({ brokers, clientId: `test-${id}`, topicPrefix: `test.${id}.`, partitions })
+    makeKafka({ brokers, clientId: `test-${id}`, topicPrefix: `test.${id}.`, partitions, disconnectMs: shutdownBudget(15_000).disconnectMs })
   ).pipe(Layer.orDie)

@@ -10,7 +10,7 @@ import { Effect, Layer, ManagedRuntime } from "effect"
 import { randomBytes } from "node:crypto"
 import { assert, inject } from "vitest"
 import { LoggingLive } from "../../src/observability/Logging.js"
-import { freePort, Processes, type RoleProcess } from "./Processes.js"
+import { freePort, Processes, type RoleProcess, sleep } from "./Processes.js"
 import { TestDatabase, testDatabaseUrl } from "./TestDatabase.js"
 
 export const SHUTDOWN_TIMEOUT_MS = 5_000
@@ -39,6 +39,8 @@ export interface System {
   readonly sql: <A extends object>(f: (sql: SqlClient.SqlClient) => Effect.Effect<ReadonlyArray<A>, unknown>) => Promise<ReadonlyArray<A>>
   readonly apiUrl: string
   readonly providerUrl: string
+  /** The api+relay process. */
+  readonly api: RoleProcess
   readonly workers: ReadonlyArray<RoleProcess>
   /** Start one more worker process. */
   readonly worker: (name: string) => RoleProcess
@@ -47,8 +49,14 @@ export interface System {
   readonly setOutage: (outage: boolean) => Promise<void>
 }
 
-/** A fresh migrated database, then the provider, api+relay and the named worker processes, started. */
-export const startSystem = async (suite: string, workerNames: ReadonlyArray<string>, workerEnv: Record<string, string>): Promise<System> => {
+/** A fresh migrated database, then the provider, api+relay and the named worker processes, started; on the
+ * broker globalSetup started, or `brokers` (a test's own: test/support/OwnBroker.ts). */
+export const startSystem = async (
+  suite: string,
+  workerNames: ReadonlyArray<string>,
+  workerEnv: Record<string, string>,
+  brokers: string = inject("kafkaBrokers")
+): Promise<System> => {
   const id = `${suite}_${randomBytes(3).toString("hex")}`
   const url = testDatabaseUrl(suite)
   // migrated here, once, before any process starts: the roles would otherwise race to create and migrate it
@@ -62,7 +70,7 @@ export const startSystem = async (suite: string, workerNames: ReadonlyArray<stri
   const common = {
     DATABASE_URL: url,
     DATABASE_POOL_SIZE: "5",
-    KAFKA_BROKERS: inject("kafkaBrokers"),
+    KAFKA_BROKERS: brokers,
     KAFKA_TOPIC_PREFIX: `test.${id}.`,
     KAFKA_PARTITIONS: String(PARTITIONS),
     PAYMENT_WORKER_GROUP: `worker-${id}`,
@@ -107,6 +115,7 @@ export const startSystem = async (suite: string, workerNames: ReadonlyArray<stri
     sql,
     apiUrl,
     providerUrl,
+    api,
     workers,
     worker,
     placeOrder: async () => {
@@ -135,6 +144,19 @@ export const startSystem = async (suite: string, workerNames: ReadonlyArray<stri
       assert.strictEqual(settings.outage, outage)
     }
   }
+}
+
+/** SIGTERM: exit 0 within SHUTDOWN_TIMEOUT_MS (plus slack for a loaded machine), a SHUTDOWN line, no backstop. */
+export const terminatesInTime = async (role: RoleProcess) => {
+  const signalled = Date.now()
+  role.child.kill("SIGTERM")
+  const bound = SHUTDOWN_TIMEOUT_MS + 3_000
+  const exit = await Promise.race([role.exited, sleep(bound).then(() => undefined)])
+  assert.isDefined(exit, `still running ${bound} ms after SIGTERM`)
+  assert.strictEqual(exit!.code, 0, `exit ${JSON.stringify(exit)}`)
+  assert.isAtMost(exit!.at - signalled, bound)
+  assert.strictEqual(role.ofType("SHUTDOWN_TIMEOUT").length, 0, "no step outlasted the deadline")
+  assert.isAbove(role.ofType("SHUTDOWN").length, 0, "a SHUTDOWN line")
 }
 
 /** Place `n` orders, `concurrency` at a time. */

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Random, TestClock } from "effect"
 import { KafkaError } from "../../src/kafka/Kafka.js"
 import { runKeyedConsumer } from "../../src/kafka/KeyedConsumer.js"
+import { shutdownBudget } from "../../src/Shutdown.js"
 import { kafkaStub } from "../support/KafkaStub.js"
 
 /** A Kafka whose every consumer fails to connect; the clock time of each attempt is noted. */
@@ -31,7 +32,7 @@ describe("KeyedConsumer restart backoff", () => {
         handle: () => Effect.void,
         maxInFlightPerPartition: 10,
         commitIntervalMs: 1000,
-        shutdownGraceMs: 0
+        shutdown: shutdownBudget(0)
       }).pipe(Effect.provide(kafka.layer))
       // TestClock.adjust wakes each sleep at its own time, in order, including those scheduled meanwhile
       yield* TestClock.adjust(Duration.minutes(4))
