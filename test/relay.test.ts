@@ -5,7 +5,8 @@
  * relay-wake.test.ts.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { waitFor } from "./support/waitFor.js"
 import { assertVersionOrder, drained, leaderPid, newTrace, readTopic, startRelay, Suite, unpublished, writeOrders } from "./support/relay.js"
 
 describe("relay", () => {
@@ -36,6 +37,22 @@ describe("relay", () => {
         assert.deepStrictEqual(live.markedEarly, [])
         assert.isAbove(live.batches, 0)
         assertVersionOrder(yield* readTopic([...orders, ...more]), [...orders, ...more])
+      }))
+
+    it.scoped("a leader whose database session stops answering still lets go at shutdown: unlock abandoned, session ended", () =>
+      Effect.gen(function*() {
+        yield* writeOrders(2)
+        const { scope } = yield* startRelay(newTrace(), { RELAY_POLL_MS: "60000" })
+        const [pid] = yield* waitFor("the relay leads", leaderPid, (pids) => pids.length === 1, Duration.seconds(20))
+        // the leader's backend answers nothing from now on (a database that hangs rather than drops)
+        process.kill(pid!, "SIGSTOP")
+        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        // a hang detector, not a speed bound: the unlock's share is 500 ms
+        const closed = yield* Fiber.await(closing).pipe(Effect.timeout(Duration.seconds(20)), Effect.option)
+        process.kill(pid!, "SIGCONT")
+        assert.isTrue(Option.isSome(closed), "the relay's scope closed while its database session was not answering")
+        // the session was ended from our side: once the backend runs again it sees that, and the lock goes with it
+        yield* waitFor("the lock released", leaderPid, (pids) => pids.length === 0, Duration.seconds(20))
       }))
   })
 })

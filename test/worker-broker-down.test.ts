@@ -5,7 +5,10 @@
  * process's backstop (exit 1, SHUTDOWN_TIMEOUT). Once the broker is back a new worker settles every order, each
  * charged exactly once. Uses a broker of its own (KAFKA_PORT 19392) so other suites keep theirs.
  */
+import { Duration, Effect, Fiber, Option } from "effect"
 import { afterAll, afterEach, assert, describe, it } from "vitest"
+import { makeKafka } from "../src/kafka/Kafka.js"
+import { shutdownBudget } from "../src/Shutdown.js"
 import { ownBroker } from "./support/OwnBroker.js"
 import { pollUntil, sleep } from "./support/Processes.js"
 import {
@@ -83,4 +86,25 @@ describe("processes and a broker that is down", () => {
       await terminatesInTime(system.api)
       process.kill(pid, "SIGCONT")
     }), TEST_MS)
+
+  it("a consumer being built while the broker answers nothing is given up at once when interrupted", async () => {
+    const pid = broker.pid()
+    const outcome = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const kafka = yield* makeKafka({
+        brokers,
+        clientId: "broker-down-consumer",
+        topicPrefix: `broker-down-${Date.now()}.`,
+        partitions: 1,
+        disconnectMs: shutdownBudget(15_000).disconnectMs
+      })
+      process.kill(pid, "SIGSTOP")
+      // kafkajs would wait 30 s for the broker's first answer, then retry: the supervisor's rebuild during an
+      // outage, which a SIGTERM interrupts
+      const building = yield* Effect.fork(Effect.scoped(kafka.consumer(`broker-down-${Date.now()}`, [kafka.topics.orderEvents])))
+      yield* Effect.sleep(Duration.seconds(1))
+      // a hang detector, not a speed bound
+      return yield* Fiber.interrupt(building).pipe(Effect.timeout(Duration.seconds(10)), Effect.option)
+    })).pipe(Effect.ensuring(Effect.sync(() => process.kill(pid, "SIGCONT")))))
+    assert.isTrue(Option.isSome(outcome), "the consumer's connect was still holding the interrupt 10 s later")
+  }, TEST_MS)
 })

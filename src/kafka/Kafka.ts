@@ -149,7 +149,14 @@ export const makeKafka = (config: KafkaConfig) =>
     })
     const topics = topicsFor(config.topicPrefix)
 
+    const disconnect = (what: string, f: () => Promise<void>) =>
+      Effect.asVoid(shutdownStep(`${what} disconnect`, config.disconnectMs, Effect.promise(f)))
+
+    // each client's disconnect is registered before its connect, which stays interruptible (no acquireRelease):
+    // kafkajs retries a connect to a broker that does not answer for half a minute and more, and a SIGTERM
+    // meanwhile must cut it short
     const admin = client.admin()
+    yield* Effect.addFinalizer(() => disconnect("admin", () => admin.disconnect()))
     yield* attempt("admin connect", () => admin.connect())
     yield* attempt("create topics", () =>
       admin.createTopics({
@@ -165,9 +172,6 @@ export const makeKafka = (config: KafkaConfig) =>
           }
         ]
       }))
-    const disconnect = (what: string, f: () => Promise<void>) =>
-      Effect.asVoid(shutdownStep(`${what} disconnect`, config.disconnectMs, Effect.promise(f)))
-    yield* Effect.addFinalizer(() => disconnect("admin", () => admin.disconnect()))
 
     // retired after a failed send: kafkajs would reuse that send's sequence numbers (src/kafka/ProducerSession.ts)
     const producer = makeProducerSession(
@@ -179,8 +183,8 @@ export const makeKafka = (config: KafkaConfig) =>
         ))
     )
     yield* Metric.incrementBy(producersRenewed, 0)
-    yield* Effect.acquireRelease(attempt("producer connect", producer.start), () =>
-      disconnect("producer", () => producer.close().catch(() => {})))
+    yield* Effect.addFinalizer(() => disconnect("producer", () => producer.close().catch(() => {})))
+    yield* attempt("producer connect", producer.start)
 
     const lagByPartition = (groupId: string, topic: string) =>
       attempt("consumer lag", async () => {
@@ -213,22 +217,21 @@ export const makeKafka = (config: KafkaConfig) =>
               headers: toKafkaHeaders(m.headers)
             }))
           })).pipe(Effect.asVoid),
+      // (disconnect registered first, connect interruptible: see the admin client above)
       consumer: (groupId, subscribed) =>
-        Effect.acquireRelease(
-          Effect.gen(function*() {
-            const consumer = client.consumer({
-              groupId,
-              sessionTimeout: 10_000,
-              heartbeatInterval: 1_000,
-              maxWaitTimeInMs: 100,
-              retry: { retries: 20, restartOnFailure: () => Promise.resolve(false) }
-            })
-            yield* attempt("consumer connect", () => consumer.connect())
-            yield* attempt("subscribe", () => consumer.subscribe({ topics: [...subscribed], fromBeginning: true }))
-            return consumer
-          }),
-          (consumer) => disconnect("consumer", () => consumer.disconnect())
-        )
+        Effect.gen(function*() {
+          const consumer = client.consumer({
+            groupId,
+            sessionTimeout: 10_000,
+            heartbeatInterval: 1_000,
+            maxWaitTimeInMs: 100,
+            retry: { retries: 20, restartOnFailure: () => Promise.resolve(false) }
+          })
+          yield* Effect.addFinalizer(() => disconnect("consumer", () => consumer.disconnect()))
+          yield* attempt("consumer connect", () => consumer.connect())
+          yield* attempt("subscribe", () => consumer.subscribe({ topics: [...subscribed], fromBeginning: true }))
+          return consumer
+        })
     })
   })
 

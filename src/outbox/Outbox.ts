@@ -13,9 +13,10 @@
  * (The read cannot see the marks of its own statement, so it skips the rows being marked too.)
  */
 import { SqlClient } from "@effect/sql"
-import { Context, Data, Duration, Effect, ExecutionStrategy, Exit, Layer, Option, Scope } from "effect"
+import { Context, Data, Effect, ExecutionStrategy, Exit, Layer, Option, Scope } from "effect"
 import type { RecordedEvent } from "../eventstore/EventStore.js"
 import { MemoryDatabase } from "../database/MemoryDatabase.js"
+import { ShutdownBudgetConfig, shutdownStep } from "../Shutdown.js"
 import { eventColumns, type EventRow, toRecordedEvent } from "../eventstore/EventRows.js"
 import { MemoryOutboxRows } from "./OutboxProjection.js"
 
@@ -69,7 +70,7 @@ const lost = (message: string) => (e: { readonly message: string }) => new Leade
 
 export const PgOutbox = Layer.effect(
   Outbox,
-  Effect.map(SqlClient.SqlClient, (sql) => {
+  Effect.map(Effect.all([SqlClient.SqlClient, Effect.orDie(ShutdownBudgetConfig)]), ([sql, budget]) => {
     const leader = (conn: Effect.Effect.Success<typeof sql.reserve>): OutboxLeader => ({
       markAndRead: (acked, inFlight, limit) => {
         const done = acked.map(String)
@@ -104,15 +105,12 @@ export const PgOutbox = Layer.effect(
           // A dead connection lost the lock with its session (and the pool discards it). A live one must not go
           // back to the pool still holding the lock — leadership would sit in an idle pooled session with
           // nobody publishing — so it unlocks, and when that cannot be confirmed the session is ended.
+          // (bounded as every shutdown step, src/Shutdown.ts: a database that does not answer ends the session)
           yield* Scope.addFinalizer(
             scope,
-            conn.execute(unlockText, unlockParams, undefined).pipe(
-              Effect.disconnect,
-              Effect.timeout(Duration.seconds(5)),
-              Effect.map((rows) => rows[0]?.ok === true),
-              Effect.orElseSucceed(() => false),
-              Effect.flatMap((unlocked) => (unlocked ? Effect.void : endSession(conn)))
-            )
+            shutdownStep("relay unlock", budget.disconnectMs, conn.execute(unlockText, unlockParams, undefined).pipe(
+              Effect.flatMap((rows) => rows[0]?.ok === true ? Effect.void : Effect.fail("not unlocked"))
+            )).pipe(Effect.flatMap((unlocked) => (unlocked ? Effect.void : endSession(conn))))
           )
           return Option.some(leader(conn))
         }).pipe(Effect.mapError(lost("could not try the relay lock")))

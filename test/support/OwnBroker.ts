@@ -12,14 +12,23 @@ export const ownBroker = (port: string) => {
   const env = { ...process.env, KAFKA_PORT: port, KAFKA_BROKERS: "", KAFKA_DATA_DIR: "" }
   const run = (command: "start" | "stop") =>
     execFileSync("bash", [script, command], { encoding: "utf8", env, stdio: ["ignore", "pipe", "inherit"] }).trim()
+  /** The broker's pid, from the pid file scripts/kafka.sh keeps in its data directory. */
+  const pid = () => {
+    const home = process.env.KAFKA_HOME ?? `${process.env.XDG_CACHE_HOME ?? `${process.env.HOME}/.cache`}/orders-es/kafka`
+    return Number(readFileSync(`${home}/run-${port}/kafka.pid`, "utf8").trim())
+  }
   return {
-    /** Starts it (or finds it running) and returns its bootstrap address. */
-    start: () => run("start"),
+    /** Starts it (or finds it running) and returns its bootstrap address. A broker a run aborted while it was
+     * paused (SIGSTOP) is woken first: the script's check only opens a connection, which a paused one accepts. */
+    start: () => {
+      try {
+        process.kill(pid(), "SIGCONT")
+      } catch {
+        // not started yet, or not running
+      }
+      return run("start")
+    },
     stop: () => void run("stop"),
-    /** The broker's pid, from the pid file scripts/kafka.sh keeps in its data directory. */
-    pid: () => {
-      const home = process.env.KAFKA_HOME ?? `${process.env.XDG_CACHE_HOME ?? `${process.env.HOME}/.cache`}/orders-es/kafka`
-      return Number(readFileSync(`${home}/run-${port}/kafka.pid`, "utf8").trim())
-    }
+    pid
   }
 }
