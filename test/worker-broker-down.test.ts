@@ -32,13 +32,7 @@ afterAll(async () => {
   broker.stop()
 })
 // a failed assertion must not leave the broker paused for the stop above
-afterEach(() => {
-  try {
-    process.kill(broker.pid(), "SIGCONT")
-  } catch {
-    // not running
-  }
-})
+afterEach(broker.resume)
 
 describe("processes and a broker that is down", () => {
   it("SIGTERM exits 0 within the deadline; once the broker is back every order settles", () =>

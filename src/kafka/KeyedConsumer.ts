@@ -33,7 +33,7 @@ export interface KeyedConsumerOptions {
   readonly maxInFlightPerPartition: number
   readonly commitIntervalMs: number
   /** From the start of shutdown: how long in-flight messages may take before they are interrupted, then how
-   * long the final commit and leaving the group may take each (src/Config.ts shutdownBudget). */
+   * long the final commit and leaving the group may take each (src/Shutdown.ts shutdownBudget). */
   readonly shutdown: Pick<ShutdownBudget, "graceMs" | "commitMs" | "leaveMs">
   /** Run before each batch is taken; a defect here crashes the consumer (tests use it to inject a crash). */
   readonly beforeBatch?: Effect.Effect<void>

@@ -17,18 +17,23 @@ export const ownBroker = (port: string) => {
     const home = process.env.KAFKA_HOME ?? `${process.env.XDG_CACHE_HOME ?? `${process.env.HOME}/.cache`}/orders-es/kafka`
     return Number(readFileSync(`${home}/run-${port}/kafka.pid`, "utf8").trim())
   }
+  /** Wakes it if it is paused (SIGSTOP); nothing if it is not running. */
+  const resume = () => {
+    try {
+      process.kill(pid(), "SIGCONT")
+    } catch {
+      // not started yet, or not running
+    }
+  }
   return {
     /** Starts it (or finds it running) and returns its bootstrap address. A broker a run aborted while it was
-     * paused (SIGSTOP) is woken first: the script's check only opens a connection, which a paused one accepts. */
+     * paused is woken first: the script's check only opens a connection, which a paused one accepts. */
     start: () => {
-      try {
-        process.kill(pid(), "SIGCONT")
-      } catch {
-        // not started yet, or not running
-      }
+      resume()
       return run("start")
     },
     stop: () => void run("stop"),
+    resume,
     pid
   }
 }

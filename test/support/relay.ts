@@ -3,6 +3,7 @@
  * "processes" with traced Kafka and outbox (their sends, acks, statements, batches and log lines), orders
  * written concurrently, the topic read back in version order, and the leader's advisory-lock backend.
  */
+import { collectLogTypes } from "./logTypes.js"
 import { SqlClient } from "@effect/sql"
 import { assert } from "@effect/vitest"
 import {
@@ -12,7 +13,6 @@ import {
   Either,
   Exit,
   FiberRef,
-  HashMap,
   HashSet,
   Layer,
   Logger,
@@ -90,11 +90,6 @@ export const tracedOutbox = (trace: Trace) =>
       }))
   )
 
-export const collectLogTypes = (trace: Trace) =>
-  Logger.make(({ annotations }) => {
-    const type = HashMap.get(annotations, "type")
-    if (Option.isSome(type)) trace.logTypes.push(String(type.value))
-  })
 
 /**
  * One relay "process" in the test: its own traced Kafka and outbox (so its own leadership connection); the
@@ -112,7 +107,7 @@ export const startRelay = (trace: Trace, env: Record<string, string>, loop = tru
       ),
       scope
     ).pipe(
-      Effect.locallyWith(FiberRef.currentLoggers, HashSet.add(collectLogTypes(trace))),
+      Effect.locallyWith(FiberRef.currentLoggers, HashSet.add(collectLogTypes(trace.logTypes))),
       // LEADER_ACQUIRED is an Info line (tests log Warning and above)
       Logger.withMinimumLogLevel(LogLevel.Info)
     )

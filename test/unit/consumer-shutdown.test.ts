@@ -7,10 +7,11 @@
  * steps' timeouts ran inside the (uninterruptible) finalizer, where a timeout waits for the step it timed out.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, HashMap, Logger, Option, Scope, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Logger, Option, Scope, TestClock } from "effect"
 import type { Consumer } from "kafkajs"
 import { runKeyedConsumer } from "../../src/kafka/KeyedConsumer.js"
 import { kafkaStub } from "../support/KafkaStub.js"
+import { collectLogTypes } from "../support/logTypes.js"
 
 const topic = "unit.orders.events"
 
@@ -49,10 +50,7 @@ describe("KeyedConsumer shutdown with the broker down", () => {
     Effect.gen(function*() {
       const { calls, consumer } = unansweringConsumer()
       const types: Array<string> = []
-      const logger = Logger.make(({ annotations }) => {
-        const type = HashMap.get(annotations, "type")
-        if (Option.isSome(type)) types.push(String(type.value))
-      })
+      const logger = collectLogTypes(types)
       const scope = yield* Scope.make()
       const status = yield* runKeyedConsumer({
         groupId: "unit-shutdown",
