@@ -24,6 +24,8 @@ export const isSimulatedCrash = (u: unknown): u is SimulatedCrash => u instanceo
 
 export class CrashPoints extends Context.Tag("CrashPoints")<CrashPoints, {
   readonly hit: (point: CrashPoint) => Effect.Effect<void>
+  /** Whether any point can ever crash (false in production: callers may then skip work done only for them). */
+  readonly armable: boolean
   /** Make the next `count` passes through `point` crash (tests). */
   readonly arm: (point: CrashPoint, count?: number) => Effect.Effect<void>
   /** How many simulated crashes `point` has caused so far (tests). */
@@ -31,6 +33,7 @@ export class CrashPoints extends Context.Tag("CrashPoints")<CrashPoints, {
 }>() {
   static readonly none = Layer.succeed(CrashPoints, {
     hit: () => Effect.void,
+    armable: false,
     arm: () => Effect.void,
     crashes: () => Effect.succeed(0)
   })
@@ -38,6 +41,7 @@ export class CrashPoints extends Context.Tag("CrashPoints")<CrashPoints, {
     const armed = new Map<CrashPoint, number>()
     const fired = new Map<CrashPoint, number>()
     return {
+      armable: true,
       hit: (point) =>
         Effect.suspend(() => {
           const left = armed.get(point) ?? 0

@@ -5,10 +5,11 @@ import type { RecordedEvent } from "./EventStore.js"
 
 /** Select list of an EventRow from `events e`. */
 export const eventColumns =
-  "e.position::text AS position, e.stream_id, e.version, e.type, e.schema_version, e.data, e.metadata, e.recorded_at"
+  "e.position::text AS position, e.event_id, e.stream_id, e.version, e.type, e.schema_version, e.data, e.metadata, e.recorded_at"
 
 export interface EventRow {
   readonly position: string
+  readonly event_id: string
   readonly stream_id: string
   readonly version: number
   readonly type: string

@@ -22,6 +22,7 @@ export const consumerMetrics = (groupId: string) => {
     rebalances: tag(Metric.counter("kafka_consumer_rebalances_total", { description: "group rebalances seen", incremental: true })),
     commitFailures: tag(Metric.counter("kafka_consumer_commit_failures_total", { description: "offset commits that failed (retried)", incremental: true })),
     redeliveries: tag(Metric.counter("kafka_consumer_redeliveries_total", { description: "messages fetched again while held or finished here", incremental: true })),
+    skipped: tag(Metric.counter("kafka_consumer_skipped_messages_total", { description: "messages finished unhandled: their event-type header names an event this consumer does not act on", incremental: true })),
     handlerDefects: tag(Metric.counter("kafka_consumer_handler_defects_total", { description: "handler defects (message handled again)", incremental: true }))
   }
 }

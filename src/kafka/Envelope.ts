@@ -6,7 +6,8 @@ import { Either, Schema } from "effect"
 import type { OrderEvent } from "../domain/Order.js"
 import { decodeEvent, encodeEvent } from "../eventstore/EventCodec.js"
 import { jsonDepthExceeds } from "../JsonDepth.js"
-import type { RecordedEvent } from "../eventstore/EventStore.js"
+import type { EventRow } from "../eventstore/EventRows.js"
+import type { EventMetadata, RecordedEvent } from "../eventstore/EventStore.js"
 import type { OutgoingMessage } from "./Kafka.js"
 
 export const Envelope = Schema.Struct({
@@ -22,29 +23,83 @@ export const Envelope = Schema.Struct({
 })
 export type Envelope = typeof Envelope.Type
 
-export const toMessage = (recorded: RecordedEvent): OutgoingMessage => {
-  const encoded = encodeEvent(recorded.event)
+/** What an envelope is made of: an event as stored (its data in the shape of `schemaVersion`) and where. */
+export interface StoredEvent {
+  readonly eventId: string
+  readonly type: string
+  readonly schemaVersion: number
+  readonly streamId: string
+  readonly version: number
+  readonly position: bigint | string
+  readonly recordedAt: Date
+  /** The event's data in the shape of `schemaVersion`: consumers upcast it (once) from there. */
+  readonly data: unknown
+  readonly metadata: EventMetadata
+}
+
+/** The message of a stored event: data and schema version travel as stored, never decoded and encoded again. */
+export const messageOf = (stored: StoredEvent): OutgoingMessage => {
+  const metadata: Record<string, string> = {}
+  const given = stored.metadata as Readonly<Record<string, unknown>>
+  for (const k in given) {
+    const v = given[k]
+    if (typeof v === "string") metadata[k] = v
+  }
   const envelope: Envelope = {
-    eventId: recorded.event.eventId,
-    type: encoded.type,
-    schemaVersion: recorded.schemaVersion,
-    orderId: recorded.streamId,
-    version: recorded.version,
-    position: recorded.position.toString(),
-    recordedAt: recorded.recordedAt.toISOString(),
-    data: encoded.data,
-    metadata: Object.fromEntries(Object.entries(recorded.metadata).filter(([, v]) => typeof v === "string"))
+    eventId: stored.eventId,
+    type: stored.type,
+    schemaVersion: stored.schemaVersion,
+    orderId: stored.streamId,
+    version: stored.version,
+    position: stored.position.toString(),
+    recordedAt: stored.recordedAt.toISOString(),
+    data: stored.data,
+    metadata
   }
   const headers: Record<string, string> = {
-    "event-id": envelope.eventId,
-    "event-type": envelope.type,
-    "schema-version": String(envelope.schemaVersion),
+    "event-id": stored.eventId,
+    "event-type": stored.type,
+    "schema-version": String(stored.schemaVersion),
     "content-type": "application/json"
   }
-  if (recorded.metadata.traceparent) headers.traceparent = recorded.metadata.traceparent
-  if (recorded.metadata.tracestate) headers.tracestate = recorded.metadata.tracestate
-  if (recorded.metadata.correlationId) headers["correlation-id"] = recorded.metadata.correlationId
-  return { key: recorded.streamId, value: JSON.stringify(envelope), headers }
+  if (metadata.traceparent) headers.traceparent = metadata.traceparent
+  if (metadata.tracestate) headers.tracestate = metadata.tracestate
+  if (metadata.correlationId) headers["correlation-id"] = metadata.correlationId
+  return { key: stored.streamId, value: JSON.stringify(envelope), headers }
+}
+
+/** The message of an event row as read from `events` (the relay's path): no decoding at all. */
+export const messageOfRow = (row: EventRow): OutgoingMessage =>
+  messageOf({
+    eventId: row.event_id,
+    type: row.type,
+    schemaVersion: row.schema_version,
+    streamId: row.stream_id,
+    version: row.version,
+    position: row.position,
+    recordedAt: row.recorded_at,
+    data: row.data,
+    metadata: row.metadata
+  })
+
+/**
+ * The message of a decoded event (in-memory stores, tests, a dead letter built from the log): encoded again,
+ * so its data is in the *current* shape and the envelope says the current schema version — a consumer must
+ * not upcast data that was upcast already.
+ */
+export const toMessage = (recorded: RecordedEvent): OutgoingMessage => {
+  const encoded = encodeEvent(recorded.event)
+  return messageOf({
+    eventId: recorded.event.eventId,
+    type: encoded.type,
+    schemaVersion: encoded.schemaVersion,
+    streamId: recorded.streamId,
+    version: recorded.version,
+    position: recorded.position,
+    recordedAt: recorded.recordedAt,
+    data: encoded.data,
+    metadata: recorded.metadata
+  })
 }
 
 const decodeEnvelope = Schema.decodeUnknownEither(Envelope)
@@ -74,7 +129,8 @@ const decodeText = (value: string | Uint8Array | null | undefined): Either.Eithe
  */
 export const fromMessage = (
   value: string | Uint8Array | null | undefined,
-  key?: string | null
+  key?: string | null,
+  decode: (type: string, schemaVersion: number, data: unknown) => OrderEvent = decodeEvent
 ): Either.Either<{ envelope: Envelope; event: OrderEvent }, string> => {
   try {
     const text = decodeText(value)
@@ -95,7 +151,7 @@ export const fromMessage = (
       return Either.left(`message key ${JSON.stringify(key)} is not the envelope's order id ${e.orderId}`)
     }
     try {
-      return Either.right({ envelope: e, event: decodeEvent(e.type, e.schemaVersion, e.data) })
+      return Either.right({ envelope: e, event: decode(e.type, e.schemaVersion, e.data) })
     } catch (err) {
       return Either.left(`undecodable ${e.type} v${e.schemaVersion}: ${err instanceof Error ? err.message : String(err)}`)
     }

@@ -35,6 +35,11 @@ export interface KeyedConsumerOptions {
   /** From the start of shutdown: how long in-flight messages may take before they are interrupted, then how
    * long the final commit and leaving the group may take each (src/Shutdown.ts shutdownBudget). */
   readonly shutdown: Pick<ShutdownBudget, "graceMs" | "commitMs" | "leaveMs">
+  /**
+   * Messages to finish without handling, judged from headers alone before anything is decoded (events this
+   * consumer does not act on); they still count for the committed offset, in their place.
+   */
+  readonly skip?: (message: IncomingMessage) => boolean
   /** Run before each batch is taken; a defect here crashes the consumer (tests use it to inject a crash). */
   readonly beforeBatch?: Effect.Effect<void>
 }
@@ -48,13 +53,13 @@ export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<E
       (level === "Info" ? Effect.logInfo : level === "Warning" ? Effect.logWarning : Effect.logError)(msg).pipe(
         Effect.annotateLogs({ type, group: options.groupId, ...fields })
       )
-    for (const c of [m.restarts, m.rebalances, m.commitFailures, m.redeliveries, m.handlerDefects]) yield* Metric.incrementBy(c, 0)
+    for (const c of [m.restarts, m.rebalances, m.commitFailures, m.redeliveries, m.handlerDefects, m.skipped]) yield* Metric.incrementBy(c, 0)
 
     const dispatcher = yield* makeKeyedDispatcher(options.handle, (message, cause) =>
       log("Error", "message handler failed; handling it again", "CONSUMER_HANDLER_DEFECT", {
         source: `${message.topic}/${message.partition}/${message.offset}`,
         error: Cause.pretty(cause).slice(0, 1000)
-      }).pipe(Effect.zipRight(Metric.increment(m.handlerDefects))))
+      }).pipe(Effect.zipRight(Metric.increment(m.handlerDefects))), options.skip)
 
     let state: ConsumerState = "starting"
     let assigned = 0
@@ -106,6 +111,7 @@ export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<E
         const { batch } = payload
         const { partition, topic } = batch
         let redelivered = 0
+        const skippedBefore = dispatcher.skipped()
         let lastTaken: string | undefined
         for (const message of batch.messages) {
           if (stopping) break
@@ -127,6 +133,8 @@ export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<E
         }
         // the fetch position moves past what was taken; what was not is fetched again after a resume
         if (lastTaken !== undefined) payload.resolveOffset(lastTaken)
+        const skipped = dispatcher.skipped() - skippedBefore
+        if (skipped > 0) yield* Metric.incrementBy(m.skipped, skipped)
         if (redelivered > 0) {
           yield* log("Info", "messages fetched again that this consumer holds or finished", "REDELIVERY", {
             topic,

@@ -21,14 +21,21 @@ const queueKey = (m: IncomingMessage) =>
 
 /**
  * Per-key serial, cross-key concurrent execution with per-partition offset tracking; no Kafka in it, so
- * properties can drive it (`offer` what a fetch returned, `committable` what may be committed).
+ * properties can drive it (`offer` what a fetch returned, `committable` what may be committed). A message
+ * `skip` picks (from its headers: one the consumer has nothing to do with) is finished where it stands,
+ * without a queue, a fiber or a handler call.
  */
-export const makeKeyedDispatcher = (handle: (message: IncomingMessage) => Effect.Effect<void>, onDefect: (m: IncomingMessage, cause: Cause.Cause<never>) => Effect.Effect<void> = () => Effect.void) =>
+export const makeKeyedDispatcher = (
+  handle: (message: IncomingMessage) => Effect.Effect<void>,
+  onDefect: (m: IncomingMessage, cause: Cause.Cause<never>) => Effect.Effect<void> = () => Effect.void,
+  skip?: (message: IncomingMessage) => boolean
+) =>
   Effect.gen(function*() {
     const fibers = yield* FiberSet.make<void, never>()
     const run = yield* FiberSet.runtime(fibers)<never>()
     const partitions = new Map<string, OffsetTracker>()
     const queues = new Map<string, Array<Entry>>()
+    let skipped = 0
 
     const handleOnce = (message: IncomingMessage): Effect.Effect<void> =>
       handle(message).pipe(
@@ -68,7 +75,13 @@ export const makeKeyedDispatcher = (handle: (message: IncomingMessage) => Effect
       /** Take a message; false when it is held or finished here already (a redelivery). */
       offer: (message: IncomingMessage): boolean => {
         const tracker = trackerOf(message.topic, message.partition)
-        if (!tracker.add(BigInt(message.offset))) return false
+        const offset = BigInt(message.offset)
+        if (!tracker.add(offset)) return false
+        if (skip !== undefined && skip(message)) {
+          tracker.finish(offset)
+          skipped++
+          return true
+        }
         const key = queueKey(message)
         const queue = queues.get(key)
         if (queue !== undefined) queue.push({ message, tracker })
@@ -78,6 +91,8 @@ export const makeKeyedDispatcher = (handle: (message: IncomingMessage) => Effect
         }
         return true
       },
+      /** Messages finished by `skip` so far. */
+      skipped: () => skipped,
       inFlight: (topic: string, partition: number) => partitions.get(tpKey(topic, partition))?.inFlight ?? 0,
       totalInFlight: () => [...partitions.values()].reduce((n, t) => n + t.inFlight, 0),
       /** Partitions held, with the offset each may commit. */

@@ -14,10 +14,12 @@
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Data, Effect, ExecutionStrategy, Exit, Layer, Option, Scope } from "effect"
-import type { RecordedEvent } from "../eventstore/EventStore.js"
+import type { EventMetadata } from "../eventstore/EventStore.js"
+import { messageOfRow, toMessage } from "../kafka/Envelope.js"
+import type { OutgoingMessage } from "../kafka/Kafka.js"
 import { MemoryDatabase } from "../database/MemoryDatabase.js"
 import { ShutdownBudgetConfig, shutdownStep } from "../Shutdown.js"
-import { eventColumns, type EventRow, toRecordedEvent } from "../eventstore/EventRows.js"
+import { eventColumns, type EventRow } from "../eventstore/EventRows.js"
 import { MemoryOutboxRows } from "./OutboxProjection.js"
 
 /** Retention: delete up to `limit` rows published more than `hours` ago (never an unpublished row); how many. */
@@ -37,6 +39,14 @@ export const RELAY_LOCK = 7_318_001
 /** The leader's connection failed (it died, or a statement on it failed): the lock may be gone. */
 export class LeadershipLost extends Data.TaggedError("LeadershipLost")<{ readonly message: string }> {}
 
+/** An unpublished row, ready to send: its message carries the event as stored (no decoding on the way). */
+export interface OutboxMessage {
+  readonly position: bigint
+  readonly message: OutgoingMessage
+  /** the event's metadata (trace links of the publish span) */
+  readonly metadata: EventMetadata
+}
+
 /** What a leader can do while it holds the lock. */
 export interface OutboxLeader {
   /**
@@ -47,7 +57,7 @@ export interface OutboxLeader {
     acked: ReadonlyArray<bigint>,
     inFlight: ReadonlyArray<bigint>,
     limit: number
-  ) => Effect.Effect<ReadonlyArray<RecordedEvent>, LeadershipLost>
+  ) => Effect.Effect<ReadonlyArray<OutboxMessage>, LeadershipLost>
 }
 
 export class Outbox extends Context.Tag("Outbox")<Outbox, {
@@ -86,7 +96,13 @@ export const PgOutbox = Layer.effect(
           ORDER BY o.position
           LIMIT ${limit}`.compile()
         return conn.execute(text, params, undefined).pipe(
-          Effect.map((rows) => (rows as ReadonlyArray<EventRow>).map(toRecordedEvent)),
+          Effect.map((rows) =>
+            (rows as ReadonlyArray<EventRow>).map((row): OutboxMessage => ({
+              position: BigInt(row.position),
+              message: messageOfRow(row),
+              metadata: row.metadata
+            }))
+          ),
           Effect.mapError(lost("outbox statement failed on the leader's connection"))
         )
       }
@@ -138,7 +154,7 @@ export const MemoryOutbox = Layer.effect(
           return outbox
             .filter((r) => r.publishedAt === null && !skip.has(r.event.position))
             .slice(0, limit)
-            .map((r) => r.event)
+            .map((r): OutboxMessage => ({ position: r.event.position, message: toMessage(r.event), metadata: r.event.metadata }))
         })
     }
     return Outbox.of({

@@ -11,6 +11,7 @@ import { ShutdownBudgetConfig } from "../Shutdown.js"
 import { CrashPoints, isSimulatedCrash } from "../CrashPoints.js"
 import { DeadLetters } from "../deadletter/DeadLetters.js"
 import type { OrderId } from "../domain/Order.js"
+import { schemaVersions } from "../eventstore/EventCodec.js"
 import { fromMessage } from "../kafka/Envelope.js"
 import { type IncomingMessage, Kafka } from "../kafka/Kafka.js"
 import { type ConsumerStatus, runKeyedConsumer } from "../kafka/KeyedConsumer.js"
@@ -34,6 +35,22 @@ export const isInfrastructureFailure = (cause: Cause.Cause<unknown>): boolean =>
   const failure = Cause.squash(cause) as { _tag?: unknown; name?: unknown } | null
   const tag = failure?._tag ?? failure?.name
   return tag === "SqlError" || tag === "KafkaError" || tag === "ConcurrencyConflict"
+}
+
+/** The event types the worker does nothing with: a message whose `event-type` header names one is skipped
+ * before it is parsed. A message without that header, or naming anything else, is decoded (and parked when it
+ * cannot be understood). */
+const notForPayments = new Set(Object.keys(schemaVersions).filter((type) => type !== "OrderPlaced"))
+export const skipsMessage = (message: IncomingMessage): boolean => {
+  let type: string | undefined
+  for (const [name, value] of message.headers) {
+    if (name === "event-type") {
+      // a repeated header is ambiguous: decode the message
+      if (type !== undefined) return false
+      type = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("utf8")
+    }
+  }
+  return type !== undefined && notForPayments.has(type)
 }
 
 const keyText = (key: Uint8Array | null) => key === null ? null : Buffer.from(key).toString("utf8")
@@ -60,9 +77,9 @@ export const makeMessageHandler = Effect.gen(function*() {
     Effect.suspend(() => {
       const decoded = fromMessage(message.value, keyText(message.key))
       if (Either.isLeft(decoded)) return park(message, decoded.left, 0)
-      const { envelope } = decoded.right
+      const { envelope, event } = decoded.right
       // only OrderPlaced starts work here: the other events need no inbox lookup
-      if (envelope.type !== "OrderPlaced") return Effect.void
+      if (event._tag !== "OrderPlaced") return Effect.void
       return processor.handle(envelope.eventId, envelope.orderId as OrderId).pipe(
         Effect.asVoid,
         Effect.catchTag("PaymentParked", (e) => park(message, `payment provider unavailable: ${e.message}`, e.attempts)),
@@ -124,6 +141,7 @@ export const PaymentWorkerLive = Layer.scopedDiscard(
       handle,
       maxInFlightPerPartition: config.maxInFlightPerPartition,
       commitIntervalMs: config.commitIntervalMs,
+      skip: skipsMessage,
       shutdown: config.shutdown,
       beforeBatch: crash.hit("worker.consumerBatch")
     })
