@@ -1,5 +1,5 @@
 /**
- * Micro-benchmark behind the logging decision (README "Logging"): CPU per log line written to a pipe, one
+ * Micro-benchmark behind the logging decision (docs/OPERATIONS.md "Logging"): CPU per log line written to a pipe, one
  * write(2) per line (what src/observability/Logging.ts does, so kill -9 loses no line) against one write per
  * event-loop turn (the former buffered logger). Run: `node --import tsx bench/log-writes.ts`.
  * Each mode runs in a child process whose stdout is a pipe drained by the parent, like a log collector.

@@ -6,8 +6,9 @@
  * while a permit is free; all but one find it taken again and wait anew, each such round nesting one more
  * `asyncInterrupt` frame on the waiter's stack. With a backlog — thousands of payments waiting for the
  * gateway's 64 connections — that is O(waiters) work per release and stacks that grow without bound: the
- * split benchmark's pipeline process ran out of heap at 150 orders/s (fibers with 700+ frames each; README
- * Performance). Order actors' mailboxes (one permit) had the same shape under a hammered order.
+ * split benchmark's pipeline process ran out of heap at 150 orders/s (fibers with 700+ frames each;
+ * docs/PERFORMANCE.md, docs/DECISIONS.md "A fair semaphore of our own"). Order actors' mailboxes (one permit)
+ * had the same shape under a hammered order.
  */
 import { Effect } from "effect"
 

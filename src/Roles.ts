@@ -1,5 +1,5 @@
 /**
- * Each role's layer, defined once (README: Commands, Layout; docs/ARCHITECTURE.md "Processes"). `main`
+ * Each role's layer, defined once (docs/OPERATIONS.md "Commands", docs/LAYOUT.md; docs/ARCHITECTURE.md "Processes"). `main`
  * runs any set of them in one process (the benchmark and the chaos runner start it); the test systems
  * (test/support/TestApp.ts, TestSystem.ts) build the same layers over infrastructure of their own: a test
  * database, the suite's Kafka topics, the simulator behind the gateway, armable crash points, a
@@ -58,7 +58,7 @@ export const Production: Infrastructure = {
   crashPoints: CrashPoints.none
 }
 
-/** The api role's settings (README "Configuration": PORT … WATCH_POLL_MS, ADMIN_TOKEN); the worker group is the one
+/** The api role's settings (docs/OPERATIONS.md "Configuration": PORT … WATCH_POLL_MS, ADMIN_TOKEN); the worker group is the one
  * whose lag /metrics reports. */
 export const HttpConfig = Config.all({
   port: listenPort("PORT", 3000),

@@ -1,6 +1,6 @@
 /**
  * The program: `main.js [roles]` runs the roles of src/Roles.ts in this process (`all`, the default, or a
- * comma list: `api,relay`); `main.js migrate` applies pending migrations and exits (README: Commands).
+ * comma list: `api,relay`); `main.js migrate` applies pending migrations and exits (docs/OPERATIONS.md "Commands").
  * The database is created when missing and migrations are applied at startup of every role.
  * SIGTERM/SIGINT: every role stops taking work, finishes what is in flight (the worker commits its offsets,
  * the server drains requests) and exits, by SHUTDOWN_TIMEOUT_MS at the latest.

@@ -23,7 +23,7 @@ describe("HTTP API under infrastructure failures", () => {
         const before = yield* rowCounts
         const keys = Array.from({ length: 80 }, () => `infra-${newId()}`)
         // @effect/sql-pg attaches its LISTEN client's error handler only once it has connected: a termination
-        // during that connect is an uncaught error (reported upstream-side in the README); start after it
+        // during that connect is an uncaught error (noted in docs/DECISIONS.md "Known limitations and open notes"); start after it
         yield* waitFor(
           "the LISTEN connection",
           sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,

@@ -71,8 +71,8 @@ export const runWatchers = async (settings: Settings, brokers: string, watcherCo
 
     const payStart = Date.now()
     started.push(await startServer("watchers-provider", ["dist/main.js", "payment-provider"], env, "http://127.0.0.1:3207/control"))
-    // a heap of its own size: a backlog of 1,000 orders at once has run this process out of a 256 MB heap (README
-    // Notes, the split layout); what is measured here is the api role
+    // a heap of its own size: a backlog of 1,000 orders at once has run this process out of a 256 MB heap
+    // (docs/PERFORMANCE.md "Latest results", the split layout); what is measured here is the api role
     started.push(await startServer("watchers-pipeline", ["--max-old-space-size=1024", "dist/main.js", "relay,worker,projector"], env, "http://127.0.0.1:3207/control"))
     await Promise.race([Promise.all(watches.map((w) => w.ended)), sleep(180_000)])
     const paidSeconds = (Date.now() - payStart) / 1000

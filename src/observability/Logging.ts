@@ -7,7 +7,7 @@
  *
  * Every line is handed to the OS as it is logged (invariant 10: a process killed with SIGKILL loses no line
  * the OS did not receive): a synchronous write(2) on fd 1, retried until complete (`writeStdout`). Gathering the lines of one event-loop turn into one write costs less CPU
- * (measured: bench/log-writes.ts, README "Logging") but lost up to a turn of lines on kill -9.
+ * (measured: bench/log-writes.ts, docs/OPERATIONS.md "Logging") but lost up to a turn of lines on kill -9.
  */
 import { Cause, Effect, HashMap, Layer, Logger, LogLevel, Metric } from "effect"
 import { writeSync } from "node:fs"

@@ -4,7 +4,7 @@
  * notifications the relay gets (PostgreSQL NOTIFY on the appends channel, sent by every append): on each
  * notification, coalesced, ONE query re-reads the new events of every watched stream — no query per client.
  * The same query runs every WATCH_POLL_MS while anyone watches, as the safety net (a LISTEN connection that
- * was lost is not re-established by @effect/sql-pg: README Notes). It never shares the relay's in-process
+ * was lost is not re-established by @effect/sql-pg: docs/DECISIONS.md "Known limitations and open notes"). It never shares the relay's in-process
  * latch: closing it would delay the relay.
  *
  * Frames: `id:` = stream version (a reconnecting client sends it back as `Last-Event-ID` and resumes after it),

@@ -1,6 +1,6 @@
 /**
  * Placing an order: mints the order's id (UUIDv7: creation order = id order) and the command's id, and keeps
- * the Idempotency-Key protocol (Stripe semantics, README Decisions): claim the key with a fresh token; replay
+ * the Idempotency-Key protocol (Stripe semantics, docs/DECISIONS.md "Idempotency-Key"): claim the key with a fresh token; replay
  * a completed record; 409 while the first request runs; 422 for another body under the same key; the record
  * is completed in the append's own transaction; a request that fails before its append committed releases its
  * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).

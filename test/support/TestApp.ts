@@ -12,7 +12,7 @@ import { adminToken, testInfrastructure, withTestConfig } from "./TestSystem.js"
 export { adminToken }
 
 /** The API alone (no relay, no worker) on a fresh database, with the suite's own Kafka topics; `env` sets
- * variables of README "Configuration" (e.g. WATCH_POLL_MS) for this suite. */
+ * variables of docs/OPERATIONS.md "Configuration" (e.g. WATCH_POLL_MS) for this suite. */
 export const TestApp = (suite: string, env: Record<string, string> = {}) => {
   const id = suiteId(suite)
   return onTestDatabase(suite, processLayer(["api"], testInfrastructure(id)).pipe(withTestConfig(id, env)))

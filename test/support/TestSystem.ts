@@ -58,7 +58,7 @@ export const withTestConfig = (id: string, env: Record<string, string> = {}) =>
   )))
 
 export interface SystemOptions {
-  /** Variables of README "Configuration" for this suite (e.g. PROVIDER_LATENCY_MS, BREAKER_THRESHOLD). */
+  /** Variables of docs/OPERATIONS.md "Configuration" for this suite (e.g. PROVIDER_LATENCY_MS, BREAKER_THRESHOLD). */
   readonly env?: Record<string, string>
   /** Another Kafka cluster than the one globalSetup started. */
   readonly brokers?: string
