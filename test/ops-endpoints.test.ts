@@ -8,6 +8,7 @@
 import type { SqlClient } from "@effect/sql"
 import { afterAll, assert, describe, inject, it } from "@effect/vitest"
 import { Effect, Layer, ManagedRuntime } from "effect"
+import { readFileSync } from "node:fs"
 import { LoggingLive } from "../src/observability/Logging.js"
 import { pollUntil, Processes } from "./support/Processes.js"
 import { promtool } from "./support/promtool.js"
@@ -24,6 +25,9 @@ afterAll(async () => {
   await procs.killAll()
   for (const db of databases) await db.dispose()
 })
+
+const alertExpressions = (): Array<string> =>
+  [...readFileSync(new URL("../docs/prometheus-alerts.yml", import.meta.url), "utf8").matchAll(/^\s+expr: (.+)$/gm)].map(([, e]) => e!)
 
 const get = async (url: string) => {
   const response = await fetch(url)
@@ -79,6 +83,12 @@ describe("the ops endpoints of a process without the api role", () => {
           "http_request_duration_seconds_count{method=\"GET\",route=\"/health/ready\",status=\"200\"} "
         ]
       ) assert.include(metrics.text, `\n${series}`)
+      // every series the alerting rules (docs/prometheus-alerts.yml) query is served by this process, which runs
+      // the roles they watch
+      const families = new Set([...metrics.text.matchAll(/^# TYPE (\S+) /gm)].map(([, n]) => n!))
+      const queried = alertExpressions().flatMap((e) => [...e.matchAll(/\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b(?!\s*\()/g)].map(([m]) => m))
+      assert.isAbove(queried.length, 4)
+      for (const m of queried) assert.isTrue(families.has(m), `an alert queries ${m}, which /metrics does not serve`)
 
       // no API on this process: the ops endpoints only, and no api STARTUP line
       assert.strictEqual((await get(`${address}/orders/00000000-0000-4000-8000-000000000000`)).status, 404)
