@@ -22,6 +22,9 @@ export const listenPort = (name: string, fallback: number) =>
     Config.withDefault(fallback)
   )
 
+/** The interface the process's HTTP server listens on: the api's, or the ops endpoints' of a process without it. */
+export const Host = Config.string("HOST").pipe(Config.withDefault("0.0.0.0"))
+
 /** Prefix of every topic name (and of the default consumer group). */
 export const KafkaTopicPrefix = Config.string("KAFKA_TOPIC_PREFIX").pipe(Config.withDefault(""))
 

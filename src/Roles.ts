@@ -14,13 +14,15 @@
  *   payment-provider   the payment provider simulator (src/simulator), a stand-in for an external system
  *
  * The roles of one process share its stores, its order actors (one mailbox per order in the process) and
- * its readiness checks; Kafka is connected only when a role of the process uses it.
+ * its readiness checks; Kafka is connected only when a role of the process uses it. A process without the api
+ * role serves the api's health and metrics endpoints alone on OPS_PORT, so every process can be probed and
+ * scraped.
  */
 import { HttpServer } from "@effect/platform"
 import { Config, Effect, Layer, Option } from "effect"
 import { OrderActors } from "./actor/OrderActors.js"
-import { HttpLive } from "./http/Server.js"
-import { AdminToken, checkAdminToken, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
+import { HttpLive, OpsHttpLive } from "./http/Server.js"
+import { AdminToken, checkAdminToken, Host, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
 import { IdempotencyExpiryFromConfig } from "./idempotency/IdempotencyExpiry.js"
@@ -62,7 +64,7 @@ export const Production: Infrastructure = {
  * whose lag /metrics reports. */
 export const HttpConfig = Config.all({
   port: listenPort("PORT", 3000),
-  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  host: Host,
   /** Largest accepted request body in bytes (413 above). */
   bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
   /** A body not fully received after this long → 408, connection closed. */
@@ -82,15 +84,25 @@ export const HttpConfig = Config.all({
   workerGroup: WorkerGroup
 })
 
-const Listening = Layer.effectDiscard(
-  Effect.flatMap(HttpServer.HttpServer, (server) =>
-    Effect.logInfo("listening").pipe(
-      Effect.annotateLogs({ type: "STARTUP", role: "api", address: HttpServer.formatAddress(server.address) })
-    ))
-)
+/** The settings of the health and metrics endpoints of a process without the api role (README "Configuration"). */
+export const OpsConfig = Config.all({
+  /** 0: any free port (the address is logged) */
+  port: listenPort("OPS_PORT", 9464),
+  host: Host,
+  workerGroup: WorkerGroup
+})
+
+/** The STARTUP line saying where a server of the process listens (with port 0, the only way to know). */
+const listening = (role: "api" | "ops") =>
+  Layer.effectDiscard(
+    Effect.flatMap(HttpServer.HttpServer, (server) =>
+      Effect.logInfo("listening").pipe(
+        Effect.annotateLogs({ type: "STARTUP", role, address: HttpServer.formatAddress(server.address) })
+      ))
+  )
 
 const ApiRole = Layer.mergeAll(
-  Listening.pipe(Layer.provideMerge(Layer.unwrapEffect(Effect.map(Effect.orDie(HttpConfig), HttpLive)))),
+  listening("api").pipe(Layer.provideMerge(Layer.unwrapEffect(Effect.map(Effect.orDie(HttpConfig), HttpLive)))),
   IdempotencyExpiryFromConfig
 ).pipe(Layer.provideMerge(DeadLetters.Default))
 
@@ -131,9 +143,13 @@ type Out<L> = L extends Layer.Layer<infer A, infer _E, infer _R> ? A : never
 type Err<L> = L extends Layer.Layer<infer _A, infer E, infer _R> ? E : never
 type In<L> = L extends Layer.Layer<infer _A, infer _E, infer R> ? R : never
 
+/** Health and metrics of a process without the api role, over what its roles built (Kafka where one uses it). */
+const OpsEndpoints = listening("ops").pipe(Layer.provide(Layer.unwrapEffect(Effect.map(Effect.orDie(OpsConfig), OpsHttpLive))))
+
 /**
- * The roles `names` of one process over `infrastructure`, with what they share; needs the database (a
- * PgClient: `DatabaseLive` in production, a test database in tests). Exposes every service it builds.
+ * The roles `names` of one process over `infrastructure`, with what they share, and the ops endpoints when
+ * the api is not among them; needs the database (a PgClient: `DatabaseLive` in production, a test database in
+ * tests). Exposes every service it builds.
  */
 export const processLayer = <const N extends RoleName, K, G, C, E, R>(
   names: ReadonlyArray<N>,
@@ -145,7 +161,8 @@ export const processLayer = <const N extends RoleName, K, G, C, E, R>(
 > => {
   const all = roles(infrastructure)
   const selected = names.map((name) => all[name] as Layer.Layer<unknown, unknown, unknown>)
-  return selected.reduce((merged, layer) => Layer.merge(merged, layer)).pipe(Layer.provideMerge(ProcessCore)) as never
+  const ofRoles = selected.reduce((merged, layer) => Layer.merge(merged, layer)).pipe(Layer.provideMerge(ProcessCore))
+  return (names.includes("api" as N) ? ofRoles : Layer.provideMerge(OpsEndpoints, ofRoles)) as never
 }
 
 /** Checks made before anything is built: the api role refuses to start without usable admin credentials. */

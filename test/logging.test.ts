@@ -25,7 +25,7 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 const start = (args: ReadonlyArray<string>, env: Record<string, string>) => {
   const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", ...args], {
     cwd: root,
-    env: { ...process.env, LOG_LEVEL: "Info", ...env },
+    env: { ...process.env, LOG_LEVEL: "Info", OPS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let text = ""

@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { renderEffectMetrics } from "../src/observability/Metrics.js"
+import { promtool } from "./support/promtool.js"
 import { call, postJson } from "./support/TestApp.js"
 import { TestSystem } from "./support/TestSystem.js"
 import { waitFor } from "./support/waitFor.js"
@@ -19,12 +20,6 @@ const dashboardQueries = (): Array<string> => {
   return dashboard.panels.flatMap((p: { targets: Array<{ expr: string }> }) =>
     p.targets.map((t) => t.expr.replaceAll("$__rate_interval", "5m").replaceAll("$job", ".*"))
   )
-}
-
-const promtool = (text: string) => {
-  const run = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" })
-  if (run.error) throw new Error(`promtool is not installed (apt-get install -y prometheus): ${run.error.message}`)
-  return { status: run.status, output: `${run.stdout}${run.stderr}` }
 }
 
 describe("Effect metrics rendered by Prometheus conventions", () => {

@@ -1,6 +1,8 @@
 /**
- * The roles of src/Roles.ts: which names a process accepts, and that a process builds the infrastructure of
- * the roles it runs only (a projector or provider process never connects to Kafka).
+ * The roles of src/Roles.ts: which names a process accepts, that a process builds the infrastructure of
+ * the roles it runs only (a projector or provider process never connects to Kafka), and that the health and
+ * metrics endpoints are on OPS_PORT in a process without the api role, on the api's port otherwise (the
+ * same endpoints from a real `relay,worker,projector` process: test/ops-endpoints.test.ts).
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
@@ -10,6 +12,9 @@ import { PaymentGateway } from "../src/payment/PaymentGateway.js"
 import { StatsProjection } from "../src/projection/StatsProjection.js"
 import { parseRoles, processLayer, roleNames } from "../src/Roles.js"
 import { PaymentSimulator } from "../src/simulator/PaymentSimulator.js"
+import { freePort } from "./support/Processes.js"
+import { promtool } from "./support/promtool.js"
+import { baseUrl, call, TestApp } from "./support/TestApp.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 import { withTestConfig } from "./support/TestSystem.js"
 
@@ -32,9 +37,19 @@ const untouchable = {
   crashPoints: Layer.effect(CrashPoints, Effect.dieMessage("crash points were built"))
 }
 
+const get = (url: string) =>
+  Effect.promise(() => fetch(url).then(async (r) => ({ status: r.status, text: await r.text() }), (e: unknown) => ({ status: 0, text: String(e) })))
+
+// ports chosen before the layers are built (a port given is a port known; OPS_PORT=0 is logged instead)
+const projectorOpsPort = await freePort()
+const apiOpsPort = await freePort()
+
 describe("a process of the projector and the provider", () => {
   layer(
-    onTestDatabase("roles", processLayer(["projector", "payment-provider"], untouchable).pipe(withTestConfig("roles"))),
+    onTestDatabase(
+      "roles",
+      processLayer(["projector", "payment-provider"], untouchable).pipe(withTestConfig("roles", { OPS_PORT: String(projectorOpsPort) }))
+    ),
     { excludeTestServices: true }
   )((it) => {
     it.effect("runs both roles without building Kafka, the gateway or crash points", () =>
@@ -43,6 +58,32 @@ describe("a process of the projector and the provider", () => {
         assert.match(simulator.url, /^http:\/\/127\.0\.0\.1:\d+$/)
         const stats = yield* StatsProjection
         assert.strictEqual(yield* stats.lag, 0)
+      }))
+
+    it.effect("serves health and metrics on OPS_PORT, without a broker client (no consumer lag)", () =>
+      Effect.gen(function*() {
+        const ops = `http://127.0.0.1:${projectorOpsPort}`
+        assert.deepStrictEqual(yield* get(`${ops}/health/live`), { status: 200, text: JSON.stringify({ status: "ok" }) })
+        // neither role registers a check: ready is the database's answer alone
+        assert.deepStrictEqual(yield* get(`${ops}/health/ready`), { status: 200, text: JSON.stringify({ status: "ready", checks: [] }) })
+        const metrics = yield* get(`${ops}/metrics`)
+        assert.strictEqual(metrics.status, 200)
+        assert.deepStrictEqual(promtool(metrics.text), { status: 0, output: "" })
+        assert.include(metrics.text, "\nprojection_lag_events{projection=\"stats\"} ")
+        assert.notInclude(metrics.text, "consumer_lag_messages")
+      }))
+  })
+})
+
+describe("a process with the api role", () => {
+  layer(TestApp("roles_api", { OPS_PORT: String(apiOpsPort) }), { excludeTestServices: true })((it) => {
+    it.effect("serves health and metrics on its own port and opens no ops port", () =>
+      Effect.gen(function*() {
+        assert.strictEqual((yield* call("GET", "/health/ready")).status, 200)
+        assert.strictEqual((yield* call("GET", "/metrics")).status, 200)
+        assert.notInclude(yield* baseUrl, `:${apiOpsPort}`)
+        const ops = yield* get(`http://127.0.0.1:${apiOpsPort}/health/live`)
+        assert.strictEqual(ops.status, 0, `OPS_PORT ${apiOpsPort} answered ${ops.status} ${ops.text}`)
       }))
   })
 })

@@ -19,7 +19,8 @@ export const startServer = async (name: string, args: Array<string>, env: Record
   const out = openSync(`${here}/results/logs/${name}.log`, "w")
   const child = spawn(process.execPath, [...(args.some((a) => a.endsWith(".ts")) ? ["--import", "tsx"] : []), ...args], {
     cwd: root,
-    env: { ...process.env, ...env },
+    // a process without the api serves health and metrics on OPS_PORT: any free port, as several run side by side
+    env: { ...process.env, OPS_PORT: "0", ...env },
     stdio: ["ignore", out, out]
   })
   for (let i = 0; i < 600; i++) {

@@ -1,27 +1,35 @@
 /**
- * The HTTP server: node's server with the timeouts of issue 12 and JSON answers for what node refuses itself,
- * serving the composed API (src/http/Api.ts) with its OpenAPI document and Swagger UI, behind the failure
- * middleware (defects → 503/500) and the per-route latency histogram.
+ * The HTTP servers: node's server with the timeouts of issue 12 and JSON answers for what node refuses itself,
+ * serving the composed API (src/http/Api.ts) with its OpenAPI document and Swagger UI — or, in a process
+ * without the api role, the operations endpoints alone (src/ops) — behind the failure middleware (defects →
+ * 503/500) and the per-route latency histogram.
  */
-import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware } from "@effect/platform"
+import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiSwagger, HttpMiddleware } from "@effect/platform"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Metric, Runtime } from "effect"
 import { createServer, type Server } from "node:http"
 import type { Duplex } from "node:stream"
 import { httpLatency, measureHttp } from "../observability/HttpMetrics.js"
 import { tracingEnabled } from "../observability/Tracing.js"
+import { OpsApi } from "../ops/Api.js"
+import { OpsHandlersLive } from "../ops/Http.js"
 import { RebuildJobs } from "../projection/Rebuild.js"
 import { StatsProjection } from "../projection/StatsProjection.js"
 import { Api } from "./Api.js"
 import { HttpHandlersLive, type HttpSettings } from "./ApiLive.js"
 import { failureMiddleware } from "./Failures.js"
 
-export interface ServerOptions extends HttpSettings {
+/** Where a server listens, and how long it waits for a request to arrive. */
+export interface Listen {
   readonly port: number
   readonly host: string
   /** Request headers not complete after this long → 408 and the connection closed. */
   readonly headersTimeoutMs: number
+  /** A body not fully received after this long → 408 and the connection closed. */
+  readonly bodyTimeoutMs: number
 }
+
+export interface ServerOptions extends HttpSettings, Listen {}
 
 export const httpClientErrors = Metric.counter("http_client_errors_total", {
   description: "connections answered by the server itself before any handler ran (malformed, slow or oversized requests)",
@@ -40,7 +48,7 @@ const clientErrorAnswer = (code: string | undefined) =>
  * second rather than node's default 30 s) and JSON bodies for what node answers itself (clientError: malformed
  * HTTP 400, slow request 408, oversized headers 431), each logged and counted.
  */
-const makeServer = (options: ServerOptions, runtime: Runtime.Runtime<never>): Server => {
+const makeServer = (options: Listen, runtime: Runtime.Runtime<never>): Server => {
   const headersTimeout = options.headersTimeoutMs
   const server = createServer({
     headersTimeout,
@@ -81,22 +89,46 @@ export const measureLatency = HttpMiddleware.make((app) =>
   })
 )
 
-/** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
-export const HttpLive = (options: ServerOptions) =>
-  HttpApiBuilder.serve(measureHttp(Api)).pipe(
+/**
+ * `handlers` of `api` on node's server above (exposed as the HttpServer), behind the failure middleware and the
+ * latency histogram, with `documents` (routes of their own, such as the OpenAPI document).
+ */
+const serveApi = <Id extends string, Groups extends HttpApiGroup.HttpApiGroup.Any, E, R, EH, RH>(
+  api: HttpApi.HttpApi<Id, Groups, E, R>,
+  handlers: Layer.Layer<HttpApi.Api, EH, RH>,
+  listen: Listen,
+  documents: Layer.Layer<never, never, HttpApi.Api> = Layer.empty
+) =>
+  HttpApiBuilder.serve(measureHttp(api)).pipe(
     // the platform's tracer middleware builds a span per request (URL parse, header copies, attributes) even
     // with no exporter: only when one is installed (src/observability/Tracing.ts)
     HttpMiddleware.withTracerDisabledWhen(() => !tracingEnabled()),
-    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" })),
+    Layer.provide(documents),
     Layer.provide(HttpApiBuilder.middleware(failureMiddleware({ retryAfterSeconds: 1 }) as unknown as HttpApiBuilder.MiddlewareFn<never>)),
-    Layer.provide(HttpHandlersLive(options)),
-    Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default)),
+    Layer.provide(handlers),
     Layer.provideMerge(
       Layer.unwrapEffect(
         Effect.map(Effect.runtime<never>(), (runtime) =>
-          NodeHttpServer.layer(() => makeServer(options, runtime), { port: options.port, host: options.host }))
+          NodeHttpServer.layer(() => makeServer(listen, runtime), { port: listen.port, host: listen.host }))
       )
     ),
     Layer.provide(NodeContext.layer)
+  )
+
+/** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
+export const HttpLive = (options: ServerOptions) =>
+  serveApi(
+    Api,
+    HttpHandlersLive(options).pipe(Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default))),
+    options,
+    Layer.merge(HttpApiSwagger.layer({ path: "/docs" }), HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" }))
+  )
+
+/** The operations endpoints alone (src/ops: health, metrics) for a process without the api role. Exposes the HttpServer. */
+export const OpsHttpLive = (options: { readonly port: number; readonly host: string; readonly workerGroup: string }) =>
+  serveApi(
+    OpsApi,
+    OpsHandlersLive(options.workerGroup).pipe(Layer.provide(StatsProjection.Default)),
+    // GET requests without a body: the api's default timeouts
+    { port: options.port, host: options.host, headersTimeoutMs: 5_000, bodyTimeoutMs: 5_000 }
   )

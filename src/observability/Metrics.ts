@@ -155,13 +155,14 @@ const scrapeFailed = (source: string) => (error: unknown) =>
 
 /**
  * Relay lag (age of the oldest unpublished outbox row), unpublished rows, consumer lag of the worker group per
- * partition, the stats projection's lag and table sizes. A source that cannot be read (the broker down) is left
- * out of this scrape, logged and counted in `metrics_scrape_errors_total{source}`.
+ * partition (in a process that has a broker client: not a projector or provider alone), the stats projection's
+ * lag and table sizes. A source that cannot be read (the broker down) is left out of this scrape, logged and
+ * counted in `metrics_scrape_errors_total{source}`.
  */
 export const operationalGauges = (workerGroup: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const kafka = yield* Kafka
+    const kafka = yield* Effect.serviceOption(Kafka)
     const stats = yield* StatsProjection
     // every source's error series exists from the first scrape (at 0), so dashboards and alerts see it
     for (const source of ["relay", "tables", "kafka", "projection"]) {
@@ -188,14 +189,13 @@ export const operationalGauges = (workerGroup: string) =>
       ),
       Effect.catchAll(scrapeFailed("tables"))
     )
-    const topic = kafka.topics.orderEvents
-    const consumer = yield* kafka.lagByPartition(workerGroup, topic).pipe(
+    const consumer = Option.isNone(kafka) ? [] : yield* kafka.value.lagByPartition(workerGroup, kafka.value.topics.orderEvents).pipe(
       Effect.map((partitions) =>
         partitions.map((p): Gauge => ({
           name: "consumer_lag_messages",
           help: "messages of a partition the consumer group has not committed yet",
           value: p.lag,
-          labels: { group: workerGroup, topic, partition: String(p.partition) }
+          labels: { group: workerGroup, topic: kafka.value.topics.orderEvents, partition: String(p.partition) }
         }))
       ),
       Effect.catchAll(scrapeFailed("kafka"))

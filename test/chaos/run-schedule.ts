@@ -64,6 +64,8 @@ export const runSchedule = async (broker: Broker, seed: number, outDir: string):
       PAYMENT_PROVIDER_URL: providerUrl,
       PROVIDER_PORT: String(providerPort),
       HOST: "127.0.0.1",
+      // the ops endpoints of the processes without the api (all but api1, api2): any free port each
+      OPS_PORT: "0",
       LOG_LEVEL: "Info",
       SWEEP_AFTER_MS: "10000",
       RETRY_POLL_MS: "1000",

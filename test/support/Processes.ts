@@ -86,11 +86,12 @@ export class Processes {
     })
   }
 
-  /** Start `node --import tsx src/main.ts <role>` with the test's env on top of this process's. */
+  /** Start `node --import tsx src/main.ts <role>` with the test's env on top of this process's (and the ops
+   * endpoints of a process without the api on any free port, unless the test names one: OPS_PORT). */
   spawn(name: string, role: string, env: Record<string, string>): RoleProcess {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", role], {
       cwd: root,
-      env: { ...process.env, ...env },
+      env: { ...process.env, OPS_PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"]
     })
     const lines: Array<Captured> = []

@@ -35,6 +35,7 @@ export const withTestConfig = (id: string, env: Record<string, string> = {}) =>
   Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(
     new Map(Object.entries({
       PORT: "0",
+      OPS_PORT: "0",
       HOST: "127.0.0.1",
       ADMIN_TOKEN: adminToken,
       PROVIDER_PORT: "0",
