@@ -65,6 +65,24 @@ describe("healthcheck", () => {
     }
   }, 30_000)
 
+  it("OPS_PORT accepts but never answers (a hung process): unhealthy after the probe's 3 s, PORT not asked", async () => {
+    const hung = createServer(() => {})
+    await new Promise<void>((listening) => hung.listen(0, "127.0.0.1", listening))
+    const api = await serve(200)
+    try {
+      const started = Date.now()
+      const result = await run({ OPS_PORT: String((hung.address() as AddressInfo).port), PORT: api.port })
+      assert.strictEqual(result.code, 1, result.output)
+      assert.include(result.output, "no answer within 3000 ms")
+      assert.notInclude(result.output, `:${api.port}/`)
+      assert.isBelow(Date.now() - started, 15_000)
+    } finally {
+      hung.closeAllConnections()
+      hung.close()
+      api.server.close()
+    }
+  }, 30_000)
+
   it("nothing listens anywhere: unhealthy; URLs given as arguments replace the default pair", async () => {
     const none = await run({ OPS_PORT: await closedPort(), PORT: await closedPort() })
     assert.strictEqual(none.code, 1, none.output)
