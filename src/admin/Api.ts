@@ -5,7 +5,7 @@
  */
 import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
-import { DeadLetter } from "../deadletter/DeadLetters.js"
+import { DeadLetter } from "../deadletter/DeadLetter.js"
 import { type ErrorExample, errorExample } from "../http/ErrorExamples.js"
 import { doc, NoParams, strict } from "../http/Spec.js"
 

@@ -1,7 +1,8 @@
 /** The dead-letter endpoints of the admin API: list, get, replay, discard (each replay/discard logged). */
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
-import { type DeadLetter, DeadLetters } from "../deadletter/DeadLetters.js"
+import type { DeadLetter } from "../deadletter/DeadLetter.js"
+import { DeadLetters } from "../deadletter/DeadLetters.js"
 import { Api } from "../http/Api.js"
 import { DeadLetterNotFound, DeadLetterNotParked } from "./Api.js"
 

@@ -4,29 +4,9 @@
  * message to its topic: the consumer's inbox makes sure it takes effect at most once.
  */
 import { SqlClient } from "@effect/sql"
-import { Effect, Metric, Option, Schema } from "effect"
+import { Effect, Metric, Option } from "effect"
 import { type IncomingMessage, Kafka } from "../kafka/Kafka.js"
-
-export const DeadLetter = Schema.Struct({
-  id: Schema.String,
-  consumer: Schema.String,
-  topic: Schema.String,
-  partition: Schema.Int,
-  offset: Schema.String,
-  /** Printable previews of the key, value and headers (control characters escaped, long values cut). */
-  key: Schema.NullOr(Schema.String),
-  value: Schema.String,
-  headers: Schema.Record({ key: Schema.String, value: Schema.String }),
-  /** The exact bytes of the value, base64 (null: the message had no value); replay sends these. */
-  valueBase64: Schema.NullOr(Schema.String),
-  valueBytes: Schema.Int,
-  error: Schema.String,
-  attempts: Schema.Int,
-  status: Schema.Literal("parked", "replayed", "discarded"),
-  createdAt: Schema.String,
-  updatedAt: Schema.String
-})
-export type DeadLetter = typeof DeadLetter.Type
+import type { DeadLetter } from "./DeadLetter.js"
 
 export interface Parked {
   readonly consumer: string

@@ -6,7 +6,7 @@ import { Schema } from "effect"
 export const doc = (summary: string, description: string) => OpenApi.annotations({ summary, description })
 
 /** Query parameters are as strict as bodies: an unknown one (`?foo=`, `limit[]=`) is a 400, not ignored. */
-export const strict = <S extends Schema.Schema.Any>(schema: S) =>
+export const strict = <A, I, R>(schema: Schema.Schema<A, I, R>): Schema.Schema<A, I, R> =>
   schema.annotations({ parseOptions: { onExcessProperty: "error" } })
 
 /** For endpoints that take no query parameters at all. */
