@@ -6,7 +6,7 @@
  * `run` answers each item in order (a success or a failure of its own); a defect in `run` fails every caller
  * of that batch with it, and an interrupted batch interrupts its callers.
  */
-import { Chunk, Deferred, Effect, type Either, Queue, type Scope } from "effect"
+import { Effect, type Either, Exit, type Fiber, Runtime, type Scope } from "effect"
 
 export interface BatcherOptions<A, B, E> {
   readonly maxBatch: number
@@ -14,29 +14,69 @@ export interface BatcherOptions<A, B, E> {
   readonly run: (items: ReadonlyArray<A>) => Effect.Effect<ReadonlyArray<Either.Either<B, E>>>
 }
 
+/**
+ * The queue is a plain array and a caller waits in one `Effect.async`: a Queue, a Deferred and a worker loop
+ * per call cost ~50 fiber steps on every append (issue 24). A batch runs in a fiber of its own; `workers` bounds
+ * how many run at once. A caller interrupted while waiting stops waiting; its item, once queued, still runs
+ * (as with the Queue before: an append is not taken back half-way).
+ */
 export const makeBatcher = <A, B, E>(options: BatcherOptions<A, B, E>): Effect.Effect<(item: A) => Effect.Effect<B, E>, never, Scope.Scope> =>
   Effect.gen(function*() {
     interface Pending {
       readonly item: A
-      readonly done: Deferred.Deferred<B, E>
+      /** undefined once the caller stopped waiting */
+      resume: ((effect: Effect.Effect<B, E>) => void) | undefined
     }
-    const queue = yield* Queue.unbounded<Pending>()
-    yield* Effect.addFinalizer(() => Queue.shutdown(queue))
-    const runBatch = (batch: ReadonlyArray<Pending>) =>
-      Effect.exit(options.run(batch.map((p) => p.item))).pipe(
-        Effect.flatMap((exit) =>
-          Effect.forEach(batch, (p, i) =>
-            exit._tag === "Failure" ? Deferred.failCause(p.done, exit.cause) : Deferred.complete(p.done, exit.value[i]!), {
-            discard: true
-          })
-        ),
-        Effect.onInterrupt(() => Effect.forEach(batch, (p) => Deferred.interrupt(p.done), { discard: true }))
-      )
-    const worker = Queue.takeBetween(queue, 1, options.maxBatch).pipe(
-      Effect.flatMap((taken) => runBatch(Chunk.toReadonlyArray(taken))),
-      Effect.forever
-    )
-    for (let i = 0; i < options.workers; i++) yield* Effect.forkScoped(worker)
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const pending: Array<Pending> = []
+    const running = new Set<Fiber.RuntimeFiber<unknown>>()
+    let idle = options.workers
+    let closed = false
+
+    const answer = (p: Pending, effect: Effect.Effect<B, E>) => {
+      const resume = p.resume
+      p.resume = undefined
+      resume?.(effect)
+    }
+    const complete = (batch: ReadonlyArray<Pending>, exit: Exit.Exit<ReadonlyArray<Either.Either<B, E>>>) =>
+      Effect.sync(() => {
+        for (let i = 0; i < batch.length; i++) {
+          const p = batch[i]!
+          if (Exit.isFailure(exit)) answer(p, Effect.failCause(exit.cause))
+          else {
+            const result = exit.value[i]!
+            answer(p, result._tag === "Right" ? Effect.succeed(result.right) : Effect.fail(result.left))
+          }
+        }
+      })
+    const kick = (): void => {
+      while (!closed && idle > 0 && pending.length > 0) {
+        idle--
+        const batch = pending.splice(0, options.maxBatch)
+        const fiber = runFork(Effect.onExit(Effect.suspend(() => options.run(batch.map((p) => p.item))), (exit) => complete(batch, exit)))
+        running.add(fiber)
+        fiber.addObserver(() => {
+          running.delete(fiber)
+          idle++
+          kick()
+        })
+      }
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        // what never ran is answered as interrupted; a batch running is interrupted, which answers its callers
+        for (const p of pending.splice(0)) answer(p, Effect.interrupt)
+        return Effect.forEach([...running], (fiber) => fiber.interruptAsFork(fiber.id()), { discard: true })
+      }))
     return (item: A) =>
-      Effect.flatMap(Deferred.make<B, E>(), (done) => Queue.offer(queue, { item, done }).pipe(Effect.zipRight(Deferred.await(done))))
+      Effect.async<B, E>((resume) => {
+        if (closed) return resume(Effect.interrupt)
+        const p: Pending = { item, resume }
+        pending.push(p)
+        kick()
+        return Effect.sync(() => {
+          p.resume = undefined
+        })
+      })
   })

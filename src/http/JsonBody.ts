@@ -7,7 +7,7 @@
  */
 import type { HttpServerRequest } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Duration, Effect } from "effect"
+import { Effect } from "effect"
 import { BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from "./Errors.js"
 import { jsonDepthExceeds } from "../JsonDepth.js"
 
@@ -71,11 +71,17 @@ export const readJsonBody = (request: HttpServerRequest.HttpServerRequest, limit
     const limit = limits.bodyLimit
     const tooLarge = () => new PayloadTooLarge({ message: `the body must be at most ${limit} bytes` })
     if (Number(request.headers["content-length"] ?? 0) > limit) return yield* tooLarge()
-    const bytes = yield* Effect.async<Buffer, PayloadTooLarge | BadRequest>((resume) => {
+    const bytes = yield* Effect.async<Buffer, PayloadTooLarge | BadRequest | RequestTimeout>((resume) => {
       const source = NodeHttpServerRequest.toIncomingMessage(request)
       const chunks: Array<Buffer> = []
       let size = 0
+      // a timer of its own, not Effect.timeoutFail: that races two fibers per request on the hottest path
+      const timer = setTimeout(() => {
+        stop()
+        resume(Effect.fail(new RequestTimeout({ message: `the body did not arrive within ${limits.bodyTimeoutMs} ms` })))
+      }, limits.bodyTimeoutMs)
       const stop = () => {
+        clearTimeout(timer)
         source.off("data", onData).off("end", onEnd).off("error", onError).off("aborted", onError)
       }
       const onData = (chunk: Buffer) => {
@@ -95,11 +101,6 @@ export const readJsonBody = (request: HttpServerRequest.HttpServerRequest, limit
       }
       source.on("data", onData).on("end", onEnd).on("error", onError).on("aborted", onError)
       return Effect.sync(stop)
-    }).pipe(
-      Effect.timeoutFail({
-        duration: Duration.millis(limits.bodyTimeoutMs),
-        onTimeout: () => new RequestTimeout({ message: `the body did not arrive within ${limits.bodyTimeoutMs} ms` })
-      })
-    )
+    })
     return yield* parseJsonBytes(bytes, limits.maxDepth)
   })

@@ -5,7 +5,7 @@
  * `lookup` asks for the stored result of a key without charging: how a parked payment is reconciled.
  * Two layers: HTTP to the provider (the simulator in development and tests), and in-memory for property runs.
  */
-import { Config, Context, Data, Duration, Effect, Layer } from "effect"
+import { Config, Context, Data, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { Agent, request as httpRequest } from "node:http"
 import { currentTraceContext, traced } from "../observability/Tracing.js"
@@ -55,6 +55,15 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
   const send = (method: "GET" | "POST", requestPath: string, headers: Record<string, string | number>, payload?: string) =>
     connections.withPermit(Effect.flatMap(currentTraceContext, (trace) =>
       Effect.async<{ status: number; body: { outcome?: string; chargeId?: string } }, PaymentUnavailable>((resume) => {
+        // a timer of its own, not Effect.timeoutFail (two raced fibers per call): the first of answer, error
+        // and timeout settles the call and stops the timer; the timeout also destroys the request
+        let settled = false
+        const settle = (effect: Effect.Effect<{ status: number; body: { outcome?: string; chargeId?: string } }, PaymentUnavailable>) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          resume(effect)
+        }
         const call = httpRequest({
           agent,
           host: target.hostname,
@@ -65,26 +74,29 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
         }, (response) => {
           const chunks: Array<Buffer> = []
           response.on("data", (chunk: Buffer) => chunks.push(chunk))
-          response.on("error", (e) => resume(Effect.fail(unavailable(e.message))))
+          response.on("error", (e) => settle(Effect.fail(unavailable(e.message))))
           response.on("end", () => {
             const status = response.statusCode ?? 0
             let body: { outcome?: string; chargeId?: string } = {}
             try {
               body = JSON.parse(Buffer.concat(chunks).toString("utf8"))
             } catch { /* not JSON: judged by the status */ }
-            if (status >= 500 || status === 429) return resume(Effect.fail(unavailable(`provider answered ${status}`)))
-            resume(Effect.succeed({ status, body }))
+            if (status >= 500 || status === 429) return settle(Effect.fail(unavailable(`provider answered ${status}`)))
+            settle(Effect.succeed({ status, body }))
           })
         })
-        call.on("error", (e) => resume(Effect.fail(unavailable(e.message))))
+        const timer = setTimeout(() => {
+          settle(Effect.fail(unavailable(`no answer within ${timeoutMs} ms`)))
+          call.destroy()
+        }, timeoutMs)
+        call.on("error", (e) => settle(Effect.fail(unavailable(e.message))))
         call.end(payload)
-        return Effect.sync(() => call.destroy())
-      }).pipe(
-        Effect.timeoutFail({
-          duration: Duration.millis(timeoutMs),
-          onTimeout: () => unavailable(`no answer within ${timeoutMs} ms`)
+        return Effect.sync(() => {
+          settled = true
+          clearTimeout(timer)
+          call.destroy()
         })
-      ))).pipe(traced(`${method} /charges`, {
+      }))).pipe(traced(`${method} /charges`, {
         kind: "client",
         attributes: { "http.request.method": method, "server.address": target.host, "url.path": requestPath }
       }))
