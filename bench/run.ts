@@ -8,9 +8,12 @@
  *   api       our POST /orders alone (`dist/main.js api`: the append, outbox row, projection row in one
  *             group-committed statement; nothing consumes the outbox) — the like-for-like comparison with (a)
  *   api-previous  the same, for the api role of an earlier commit built in a worktree (BENCH_API_BASELINE_REF)
+ *   api-node26  the same api role, the same build, on Node 26 (scripts/node.sh): what the LTS changes
  *   ours      the real system, all its roles in one process (`dist/main.js api,relay,worker,projector`), and
  *             the payment provider simulator (20 ms) in a process of its own: it stands for the external
  *             provider, so its CPU is reported apart and its memory is not ours
+ *   scale     two api processes and two `relay,worker,projector` processes on one database and broker, the
+ *             load shared between the two APIs: CPU per order against `split` (one of each)
  *   watchers  1,000 concurrent SSE watchers (GET /orders/:id/watch) on the api role: its memory before and
  *             with them, per watcher, and that every watcher sees its order PAID once the pipeline runs
  *   rebuild   bench/rebuild.ts: projection rebuild on 1M events vs a SQL-only CREATE TABLE AS (baseline c)
@@ -48,7 +51,7 @@ import { runExpress, runNoop, runPgbench } from "./scenarios/yardsticks.js"
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 10)
 const rates = (process.env.BENCH_RATES ?? "200,300,400,500,600,800,1000,1250,1500,2000,2500,3000,4000,5000,6000,8000,10000")
   .split(",").map(Number)
-const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,api-previous,ours,split,previous,watchers,rebuild").split(","))
+const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,api-node26,api-previous,ours,split,scale,previous,watchers,rebuild").split(","))
 const rebuildOrders = process.env.BENCH_REBUILD_ORDERS ?? "333334"
 const concurrency = 10
 const providerLatencyMs = 20
@@ -62,7 +65,7 @@ const settings: Settings = { stepSeconds, rates, concurrency, providerLatencyMs,
 
 const main = async () => {
   sh("postgres.sh")
-  const brokers = ["ours", "api", "api-previous", "split", "previous", "watchers"].some((x) => scenarios.has(x)) ? sh("kafka.sh", "start") : ""
+  const brokers = ["ours", "api", "api-node26", "api-previous", "split", "scale", "previous", "watchers"].some((x) => scenarios.has(x)) ? sh("kafka.sh", "start") : ""
   freshDatabase(benchDb)
   const pool = new pg.Pool({ connectionString: dbUrl(benchDb), max: 2 })
   const probes = [await postgresProbe(pool), ...(kafkaProbe() ? [kafkaProbe()!] : []), selfProbe]
@@ -79,13 +82,17 @@ const main = async () => {
   const pgbench = scenarios.has("pgbench") ? runPgbench(settings) : undefined
   // our scenarios run the compiled build, as deployed (`npm start` runs it too): under tsx the same process
   // carries ~100 MB of transpiler and source maps
-  if (["ours", "api", "split", "watchers"].some((x) => scenarios.has(x))) {
+  if (["ours", "api", "api-node26", "split", "scale", "watchers"].some((x) => scenarios.has(x))) {
     execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
   }
   // our POST path alone: the api role in its own process, nothing consuming the outbox
   const api = scenarios.has("api") ? await runApi(settings, probes, brokers) : undefined
-  // what the api scenario wrote is not for the pipeline of the next one to publish and charge
-  if (api) await pool.query("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
+  // the same api role on the current LTS (the pinned Node 26 of scripts/node.sh), in the same run
+  const apiNode26 = scenarios.has("api-node26")
+    ? await runApi(settings, probes, brokers, "api-node26", `${sh("node.sh", "bin")}/node`)
+    : undefined
+  // what the api scenarios wrote is not for the pipeline of the next one to publish and charge
+  if (api || apiNode26) await pool.query("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
   // the api role of the code before this round's change, measured the same way in this run (issue 14: CPU
   // per order no worse than before); its own database, since its migrations may differ
   const apiBaselineRef = process.env.BENCH_API_BASELINE_REF ?? process.env.BENCH_BASELINE_REF ?? "b998d2e"
@@ -97,6 +104,10 @@ const main = async () => {
   const split = scenarios.has("split")
     ? await runPipeline(settings, probes, brokers, { name: "split", root, processes: ["api", "relay,worker,projector"] })
     : undefined
+  // more processes on one database and broker: two APIs sharing the load, two pipelines in one consumer group
+  const scale = scenarios.has("scale")
+    ? await runPipeline(settings, probes, brokers, { name: "scale", root, processes: ["api", "api", "relay,worker,projector", "relay,worker,projector"] })
+    : undefined
   // the code before the change, measured the same way in this run
   const baselineRef = process.env.BENCH_BASELINE_REF ?? "0cb07b9"
   const previous = scenarios.has("previous") ? await runPrevious(settings, probes, brokers, baselineRef) : undefined
@@ -104,7 +115,7 @@ const main = async () => {
   await pool.end()
   const rebuild = scenarios.has("rebuild") ? runRebuild(rebuildOrders) : undefined
 
-  writeReport(settings, machine, { apiBaselineRef, baselineRef }, { noop, express, pgbench, api, apiPrevious, ours, split, previous, watchers, rebuild })
+  writeReport(settings, machine, { apiBaselineRef, baselineRef }, { noop, express, pgbench, api, apiNode26, apiPrevious, ours, split, scale, previous, watchers, rebuild })
 }
 
 main().then(() => process.exit(0), (e) => {

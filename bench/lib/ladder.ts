@@ -49,10 +49,40 @@ export const stepLine = (name: string, r: StepReport) =>
 /** Steps through the rates; after the first unsustained step, one more (the knee), then stop. */
 export type AfterStep = (result: StepResult) => Promise<PipelineReport>
 
+/**
+ * The load of one step, shared evenly between the scenario's API processes. With several, the steps' results
+ * are added up; latency percentiles are the worst process's (conservative: each process's own is exact).
+ */
+const load = async (server: Server, rate: number, seconds: number, collect: boolean): Promise<StepResult> => {
+  const urls = server.urls ?? [server.url]
+  const results = await Promise.all(urls.map((url) => runStep({ url: `${url}/orders`, rate: rate / urls.length, seconds, body: orderBody, collect })))
+  if (results.length === 1) return results[0]!
+  const statuses: Record<string, number> = {}
+  for (const r of results) for (const [k, v] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + v
+  const worst = (pick: (r: StepResult) => number) => Math.max(...results.map(pick))
+  return {
+    offeredRate: rate,
+    seconds,
+    sent: results.reduce((n, r) => n + r.sent, 0),
+    ok: results.reduce((n, r) => n + r.ok, 0),
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    acceptedRate: results.reduce((n, r) => n + r.acceptedRate, 0),
+    latencyMs: {
+      p50: worst((r) => r.latencyMs.p50),
+      p90: worst((r) => r.latencyMs.p90),
+      p99: worst((r) => r.latencyMs.p99),
+      max: worst((r) => r.latencyMs.max),
+      mean: results.reduce((n, r) => n + r.latencyMs.mean * r.ok, 0) / Math.max(1, results.reduce((n, r) => n + r.ok, 0))
+    },
+    bodies: results.flatMap((r) => r.bodies),
+    statuses
+  }
+}
+
 /** One step at `rate`: the load, then `afterStep` (the pipeline's drain), with the CPU each process spent. */
 export const measureStep = async (settings: Settings, server: Server, probes: ReadonlyArray<CpuProbe>, rate: number, afterStep?: AfterStep) => {
   const before = sampleCpu(probes)
-  const result = await runStep({ url: `${server.url}/orders`, rate, seconds: settings.stepSeconds, body: orderBody, collect: afterStep !== undefined })
+  const result = await load(server, rate, settings.stepSeconds, afterStep !== undefined)
   const pipeline = afterStep ? await afterStep(result) : undefined
   const after = sampleCpu(probes)
   const cpuSecondsPerOrder = Object.fromEntries(
@@ -67,7 +97,7 @@ export const ladder = async (settings: Settings, name: string, server: Server, p
   const steps: Array<StepReport> = []
   let misses = 0
   // warm-up, not recorded: JIT compilation and connection pools, the same for every scenario
-  await runStep({ url: `${server.url}/orders`, rate: settings.rates[0]!, seconds: 5, body: orderBody })
+  await load(server, settings.rates[0]!, 5, false)
   await sleep(2000)
   for (const rate of settings.rates) {
     const report = await measureStep(settings, server, probes, rate, afterStep)
@@ -89,10 +119,11 @@ export const runHttpScenario = async (
   args: Array<string>,
   ready: string,
   probes: ReadonlyArray<CpuProbe>,
-  env: Record<string, string> = {}
+  env: Record<string, string> = {},
+  node?: string
 ) => {
   log(`scenario ${name}`)
-  const server = await startServer(name, args, env, ready)
+  const server = await startServer(name, args, env, ready, node)
   const appProbe: CpuProbe = { name: "server", read: () => treeCpuSeconds(server.child.pid!) }
   try {
     const steps = await ladder(settings, name, server, [appProbe, ...probes])

@@ -11,13 +11,15 @@ import { parentOf, pidsMatching, treeCpuSeconds } from "./procstat.js"
 export interface Server {
   readonly child: ChildProcess
   readonly url: string
+  /** Every API process of the scenario (the `scale` layout has two): the load is shared between them. */
+  readonly urls?: ReadonlyArray<string>
 }
 
 /** Starts `node <args>` (TypeScript entry points get tsx) and waits until `ready` answers 2xx. */
-export const startServer = async (name: string, args: Array<string>, env: Record<string, string>, ready: string): Promise<Server> => {
+export const startServer = async (name: string, args: Array<string>, env: Record<string, string>, ready: string, node = process.execPath): Promise<Server> => {
   mkdirSync(`${here}/results/logs`, { recursive: true })
   const out = openSync(`${here}/results/logs/${name}.log`, "w")
-  const child = spawn(process.execPath, [...(args.some((a) => a.endsWith(".ts")) ? ["--import", "tsx"] : []), ...args], {
+  const child = spawn(node, [...(args.some((a) => a.endsWith(".ts")) ? ["--import", "tsx"] : []), ...args], {
     cwd: root,
     // a process without the api serves health and metrics on OPS_PORT: any free port, as several run side by side
     env: { ...process.env, OPS_PORT: "0", ...env },

@@ -8,14 +8,15 @@ import { dbUrl, psql, type Settings } from "../lib/common.js"
 import { runHttpScenario } from "../lib/ladder.js"
 import type { CpuProbe } from "../lib/processes.js"
 
-// our POST path alone: the api role in its own process, nothing consuming the outbox
-export const runApi = (settings: Settings, probes: ReadonlyArray<CpuProbe>, brokers: string) =>
-  runHttpScenario(settings, "api", [...settings.nodeFlags, "dist/main.js", "api"], "http://127.0.0.1:3205/health/ready", probes, {
+// our POST path alone: the api role in its own process, nothing consuming the outbox; `node` another Node
+// binary (the `api-node26` scenario: the same build on the current LTS, scripts/node.sh)
+export const runApi = (settings: Settings, probes: ReadonlyArray<CpuProbe>, brokers: string, name = "api", node?: string) =>
+  runHttpScenario(settings, name, [...settings.nodeFlags, "dist/main.js", "api"], "http://127.0.0.1:3205/health/ready", probes, {
     DATABASE_URL: dbUrl(settings.benchDb),
     KAFKA_BROKERS: brokers,
     PORT: "3205",
     HOST: "127.0.0.1"
-  })
+  }, node)
 
 // the api role of the code before this round's change, measured the same way in this run (issue 14: CPU
 // per order no worse than before); its own database, since its migrations may differ

@@ -49,12 +49,16 @@ export const runPipeline = async (settings: Settings, probes: ReadonlyArray<CpuP
   const pool = new pg.Pool({ connectionString: dbUrl(database), max: 2 })
   const provider = await startServer(`${layout.name}-provider`, [dist, "payment-provider"], env, "http://127.0.0.1:3204/control")
   const servers: Array<Server> = []
+  const apiUrls: Array<string> = []
   for (const [i, roles] of layout.processes.entries()) {
-    // the processes after the first serve no API: they are ready once the first one is
-    const ready = i === 0 ? "http://127.0.0.1:3203/health/ready" : "http://127.0.0.1:3204/control"
-    servers.push(await startServer(`${layout.name}-${i}`, [...settings.nodeFlags, dist, roles], env, ready))
+    // each API process on a port of its own (3203, then 3208, 3209, …); the others are ready once the provider is
+    const port = apiUrls.length === 0 ? 3203 : 3207 + apiUrls.length
+    const serves = roles.split(",").includes("api")
+    const ready = serves ? `http://127.0.0.1:${port}/health/ready` : "http://127.0.0.1:3204/control"
+    servers.push(await startServer(`${layout.name}-${i}`, [...settings.nodeFlags, dist, roles], { ...env, PORT: String(port) }, ready))
+    if (serves) apiUrls.push(`http://127.0.0.1:${port}`)
   }
-  const server = servers[0]!
+  const server: Server = { ...servers[0]!, urls: apiUrls }
   const appProbe: CpuProbe = { name: "app (all roles)", read: () => servers.reduce((n, s) => n + treeCpuSeconds(s.child.pid!), 0) }
   const providerProbe: CpuProbe = { name: "provider simulator", read: () => treeCpuSeconds(provider.child.pid!) }
   const allProbes = [appProbe, providerProbe, ...probes]
