@@ -7,6 +7,7 @@ import { Config, Context, Effect, Layer, Metric, Runtime, type Scope } from "eff
 import { KafkaTopicPrefix } from "../Config.js"
 import { ShutdownBudgetConfig, shutdownStep } from "../Shutdown.js"
 import { makeProducerSession } from "./ProducerSession.js"
+import "./RequestQueueFix.js"
 import {
   type Consumer,
   type EachBatchPayload,
