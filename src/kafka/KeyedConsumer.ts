@@ -31,6 +31,8 @@ export interface KeyedConsumerOptions {
   readonly topics: ReadonlyArray<string>
   readonly handle: (message: IncomingMessage) => Effect.Effect<void>
   readonly maxInFlightPerPartition: number
+  /** Messages handled at once across all partitions (the others wait their turn). */
+  readonly maxConcurrent?: number
   readonly commitIntervalMs: number
   /** From the start of shutdown: how long in-flight messages may take before they are interrupted, then how
    * long the final commit and leaving the group may take each (src/Shutdown.ts shutdownBudget). */
@@ -59,7 +61,7 @@ export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<E
       log("Error", "message handler failed; handling it again", "CONSUMER_HANDLER_DEFECT", {
         source: `${message.topic}/${message.partition}/${message.offset}`,
         error: Cause.pretty(cause).slice(0, 1000)
-      }).pipe(Effect.zipRight(Metric.increment(m.handlerDefects))), options.skip)
+      }).pipe(Effect.zipRight(Metric.increment(m.handlerDefects))), options.skip, options.maxConcurrent)
 
     let state: ConsumerState = "starting"
     let assigned = 0

@@ -6,6 +6,7 @@
  */
 import { Cause, Duration, Effect, FiberSet } from "effect"
 import type { IncomingMessage } from "./Kafka.js"
+import { makePermits } from "../Permits.js"
 import { OffsetTracker } from "./OffsetTracker.js"
 
 interface Entry {
@@ -28,7 +29,9 @@ const queueKey = (m: IncomingMessage) =>
 export const makeKeyedDispatcher = (
   handle: (message: IncomingMessage) => Effect.Effect<void>,
   onDefect: (m: IncomingMessage, cause: Cause.Cause<never>) => Effect.Effect<void> = () => Effect.void,
-  skip?: (message: IncomingMessage) => boolean
+  skip?: (message: IncomingMessage) => boolean,
+  /** Handlers running at once across all keys (the rest wait their turn, fairly); unbounded when absent. */
+  maxConcurrent?: number
 ) =>
   Effect.gen(function*() {
     const fibers = yield* FiberSet.make<void, never>()
@@ -46,6 +49,11 @@ export const makeKeyedDispatcher = (
         )
       )
 
+    // What was fetched is not what the downstream can take: a fetch of hundreds of messages would otherwise
+    // become as many fibers at once, competing with everything else on the event loop (HTTP, the relay).
+    const slots = maxConcurrent === undefined ? undefined : makePermits(maxConcurrent)
+    const bounded = (message: IncomingMessage) => slots === undefined ? handleOnce(message) : slots.withPermit(handleOnce(message))
+
     const drain = (key: string): Effect.Effect<void> =>
       Effect.gen(function*() {
         const queue = queues.get(key)!
@@ -53,7 +61,7 @@ export const makeKeyedDispatcher = (
           const { message, tracker } = queue[0]!
           // a partition revoked meanwhile: its messages are someone else's now
           if (partitions.get(tpKey(message.topic, message.partition)) === tracker) {
-            yield* handleOnce(message)
+            yield* bounded(message)
             tracker.finish(BigInt(message.offset))
           }
           queue.shift()

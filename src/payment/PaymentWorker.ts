@@ -21,6 +21,8 @@ import { PaymentProcessor } from "./PaymentProcess.js"
 
 export const ConsumerConfig = Config.all({
   maxInFlightPerPartition: Config.integer("CONSUMER_MAX_IN_FLIGHT").pipe(Config.withDefault(500)),
+  /** Messages handled at once by this worker (a payment mostly waits on the provider: PAYMENT_MAX_CONNECTIONS). */
+  concurrency: Config.integer("CONSUMER_CONCURRENCY").pipe(Config.withDefault(64)),
   commitIntervalMs: Config.integer("CONSUMER_COMMIT_INTERVAL_MS").pipe(Config.withDefault(200)),
   shutdown: ShutdownBudgetConfig
 })
@@ -140,6 +142,7 @@ export const PaymentWorkerLive = Layer.scopedDiscard(
       topics: [kafka.topics.orderEvents],
       handle,
       maxInFlightPerPartition: config.maxInFlightPerPartition,
+      maxConcurrent: config.concurrency,
       commitIntervalMs: config.commitIntervalMs,
       skip: skipsMessage,
       shutdown: config.shutdown,

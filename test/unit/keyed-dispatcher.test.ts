@@ -75,4 +75,25 @@ describe("KeyedDispatcher", () => {
       assert.deepStrictEqual(handled, ["0"])
       assert.deepStrictEqual(dispatcher.committable().map((c) => c.offset), [3n])
     }).pipe(Effect.scoped))
+
+  it.live("maxConcurrent bounds the handlers running at once, across keys; every message is still handled", () =>
+    Effect.gen(function*() {
+      let running = 0
+      let most = 0
+      let handled = 0
+      const handle = () =>
+        Effect.gen(function*() {
+          running++
+          most = Math.max(most, running)
+          yield* Effect.sleep(2)
+          running--
+          handled++
+        })
+      const dispatcher = yield* makeKeyedDispatcher(handle, undefined, undefined, 3)
+      for (let offset = 0; offset < 60; offset++) dispatcher.offer(message(`k${offset % 20}`, offset))
+      yield* dispatcher.awaitIdle
+      assert.strictEqual(handled, 60)
+      assert.strictEqual(most, 3)
+      assert.deepStrictEqual(dispatcher.committable().map((c) => c.offset), [60n])
+    }).pipe(Effect.scoped))
 })
