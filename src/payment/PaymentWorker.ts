@@ -21,8 +21,8 @@ import { PaymentProcessor } from "./PaymentProcess.js"
 
 export const ConsumerConfig = Config.all({
   maxInFlightPerPartition: Config.integer("CONSUMER_MAX_IN_FLIGHT").pipe(Config.withDefault(500)),
-  /** Messages handled at once by this worker (a payment mostly waits on the provider: PAYMENT_MAX_CONNECTIONS). */
-  concurrency: Config.integer("CONSUMER_CONCURRENCY").pipe(Config.withDefault(64)),
+  /** Messages handled at once by this worker: a bound on bursts, well above what the provider and the database take. */
+  concurrency: Config.integer("CONSUMER_CONCURRENCY").pipe(Config.withDefault(512)),
   commitIntervalMs: Config.integer("CONSUMER_COMMIT_INTERVAL_MS").pipe(Config.withDefault(200)),
   shutdown: ShutdownBudgetConfig
 })
