@@ -24,7 +24,7 @@ export type OrderStatus = typeof OrderStatus.Type
 
 const Reason = Schema.String.pipe(Schema.maxLength(500))
 
-// ---- events (past tense). Schema versions live in eventstore/Upcasters.ts ----
+// ---- events (past tense). Schema versions and upcasters live in eventstore/EventCodec.ts ----
 
 export class OrderPlaced extends Schema.TaggedClass<OrderPlaced>()("OrderPlaced", {
   eventId: EventId,
