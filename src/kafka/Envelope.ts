@@ -6,7 +6,7 @@ import { Either, Schema } from "effect"
 import type { OrderEvent } from "../domain/Order.js"
 import { decodeEvent, encodeEvent } from "../eventstore/EventCodec.js"
 import { jsonDepthExceeds } from "../JsonDepth.js"
-import type { EventRow } from "../eventstore/EventRows.js"
+import type { OutboxEventRow } from "../eventstore/EventRows.js"
 import type { EventMetadata, RecordedEvent } from "../eventstore/EventStore.js"
 import type { OutgoingMessage } from "./Kafka.js"
 
@@ -69,7 +69,7 @@ export const messageOf = (stored: StoredEvent): OutgoingMessage => {
 }
 
 /** The message of an event row as read from `events` (the relay's path): no decoding at all. */
-export const messageOfRow = (row: EventRow): OutgoingMessage =>
+export const messageOfRow = (row: OutboxEventRow): OutgoingMessage =>
   messageOf({
     eventId: row.event_id,
     type: row.type,

@@ -19,7 +19,7 @@ import { messageOfRow, toMessage } from "../kafka/Envelope.js"
 import type { OutgoingMessage } from "../kafka/Kafka.js"
 import { MemoryDatabase } from "../database/MemoryDatabase.js"
 import { ShutdownBudgetConfig, shutdownStep } from "../Shutdown.js"
-import { eventColumns, type EventRow } from "../eventstore/EventRows.js"
+import { outboxEventColumns, type OutboxEventRow } from "../eventstore/EventRows.js"
 import { MemoryOutboxRows } from "./OutboxProjection.js"
 
 /** Retention: delete up to `limit` rows published more than `hours` ago (never an unpublished row); how many. */
@@ -89,7 +89,7 @@ export const PgOutbox = Layer.effect(
             UPDATE outbox SET published_at = clock_timestamp()
             WHERE position = ANY(${done}::bigint[]) AND published_at IS NULL
           )
-          SELECT ${sql.literal(eventColumns)}
+          SELECT ${sql.literal(outboxEventColumns)}
           FROM outbox o JOIN events e ON e.position = o.position
           WHERE o.published_at IS NULL
             AND o.position <> ALL(${done}::bigint[]) AND o.position <> ALL(${inFlight.map(String)}::bigint[])
@@ -97,7 +97,7 @@ export const PgOutbox = Layer.effect(
           LIMIT ${limit}`.compile()
         return conn.execute(text, params, undefined).pipe(
           Effect.map((rows) =>
-            (rows as ReadonlyArray<EventRow>).map((row): OutboxMessage => ({
+            (rows as ReadonlyArray<OutboxEventRow>).map((row): OutboxMessage => ({
               position: BigInt(row.position),
               message: messageOfRow(row),
               metadata: row.metadata

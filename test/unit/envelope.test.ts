@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
 import { decodeEventWith, schemaVersions, type Upcaster } from "../../src/eventstore/EventCodec.js"
-import type { EventRow } from "../../src/eventstore/EventRows.js"
+import type { OutboxEventRow } from "../../src/eventstore/EventRows.js"
 import { fromMessage, MAX_DEPTH, messageOfRow } from "../../src/kafka/Envelope.js"
 import { skipsMessage } from "../../src/payment/PaymentWorker.js"
 
@@ -36,7 +36,7 @@ describe("Envelope", () => {
       total: { minor: "29999", currency: "EUR" },
       occurredAt: "2026-12-06T10:00:00.000Z"
     }
-    const row: EventRow = {
+    const row: OutboxEventRow = {
       position: "42",
       event_id: eventId,
       stream_id: orderId,
