@@ -25,6 +25,12 @@ export const listenPort = (name: string, fallback: number) =>
 /** The interface the process's HTTP server listens on: the api's, or the ops endpoints' of a process without it. */
 export const Host = Config.string("HOST").pipe(Config.withDefault("0.0.0.0"))
 
+/** Request headers not complete after this long → 408, connection closed (the api's server and the ops one). */
+export const HeadersTimeoutMs = Config.integer("HEADERS_TIMEOUT_MS").pipe(Config.withDefault(5_000))
+
+/** A body not fully received after this long → 408, connection closed (the api's server and the ops one). */
+export const BodyTimeoutMs = Config.integer("BODY_TIMEOUT_MS").pipe(Config.withDefault(5_000))
+
 /** Prefix of every topic name (and of the default consumer group). */
 export const KafkaTopicPrefix = Config.string("KAFKA_TOPIC_PREFIX").pipe(Config.withDefault(""))
 

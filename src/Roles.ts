@@ -22,7 +22,7 @@ import { HttpServer } from "@effect/platform"
 import { Config, Effect, Layer, Option } from "effect"
 import { OrderActors } from "./actor/OrderActors.js"
 import { HttpLive, OpsHttpLive } from "./http/Server.js"
-import { AdminToken, checkAdminToken, Host, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
+import { AdminToken, BodyTimeoutMs, checkAdminToken, HeadersTimeoutMs, Host, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
 import { IdempotencyExpiryFromConfig } from "./idempotency/IdempotencyExpiry.js"
@@ -68,9 +68,9 @@ export const HttpConfig = Config.all({
   /** Largest accepted request body in bytes (413 above). */
   bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
   /** A body not fully received after this long → 408, connection closed. */
-  bodyTimeoutMs: Config.integer("BODY_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
+  bodyTimeoutMs: BodyTimeoutMs,
   /** Request headers not complete after this long → 408, connection closed. */
-  headersTimeoutMs: Config.integer("HEADERS_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
+  headersTimeoutMs: HeadersTimeoutMs,
   /** An in-flight Idempotency-Key whose request has not finished after this long may be taken over. */
   idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
   idempotencyTtlMs: IdempotencyTtlMs,
@@ -84,11 +84,14 @@ export const HttpConfig = Config.all({
   workerGroup: WorkerGroup
 })
 
-/** The settings of the health and metrics endpoints of a process without the api role (README "Configuration"). */
+/** The settings of the health and metrics endpoints of a process without the api role (docs/OPERATIONS.md
+ * "Configuration"); its server's timeouts are the api's. */
 export const OpsConfig = Config.all({
   /** 0: any free port (the address is logged) */
   port: listenPort("OPS_PORT", 9464),
   host: Host,
+  headersTimeoutMs: HeadersTimeoutMs,
+  bodyTimeoutMs: BodyTimeoutMs,
   workerGroup: WorkerGroup
 })
 

@@ -125,10 +125,5 @@ export const HttpLive = (options: ServerOptions) =>
   )
 
 /** The operations endpoints alone (src/ops: health, metrics) for a process without the api role. Exposes the HttpServer. */
-export const OpsHttpLive = (options: { readonly port: number; readonly host: string; readonly workerGroup: string }) =>
-  serveApi(
-    OpsApi,
-    OpsHandlersLive(options.workerGroup).pipe(Layer.provide(StatsProjection.Default)),
-    // GET requests without a body: the api's default timeouts
-    { port: options.port, host: options.host, headersTimeoutMs: 5_000, bodyTimeoutMs: 5_000 }
-  )
+export const OpsHttpLive = (options: Listen & { readonly workerGroup: string }) =>
+  serveApi(OpsApi, OpsHandlersLive(options.workerGroup).pipe(Layer.provide(StatsProjection.Default)), options)
