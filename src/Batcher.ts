@@ -3,15 +3,15 @@
  * drain; a worker takes whatever has queued (at most `maxBatch`) and hands it to `run` at once. Nothing waits
  * for a batch to fill: a lone call goes at once, batches form only while the workers are busy — so under
  * load many calls share one round trip, and at rest there is no added latency.
- * `run` answers each item in order (a success or a failure of its own); a defect in `run` fails every caller
- * of that batch with it, and an interrupted batch interrupts its callers.
+ * `run` answers each item in order (a success or a failure of its own); a failure or a defect of `run` itself
+ * fails every caller of that batch with it, and an interrupted batch interrupts its callers.
  */
 import { Effect, type Either, Exit, type Fiber, Runtime, type Scope } from "effect"
 
 export interface BatcherOptions<A, B, E> {
   readonly maxBatch: number
   readonly workers: number
-  readonly run: (items: ReadonlyArray<A>) => Effect.Effect<ReadonlyArray<Either.Either<B, E>>>
+  readonly run: (items: ReadonlyArray<A>) => Effect.Effect<ReadonlyArray<Either.Either<B, E>>, E>
 }
 
 /**
@@ -29,7 +29,7 @@ export const makeBatcher = <A, B, E>(options: BatcherOptions<A, B, E>): Effect.E
     }
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const pending: Array<Pending> = []
-    const running = new Set<Fiber.RuntimeFiber<unknown>>()
+    const running = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
     let idle = options.workers
     let closed = false
 
@@ -38,7 +38,7 @@ export const makeBatcher = <A, B, E>(options: BatcherOptions<A, B, E>): Effect.E
       p.resume = undefined
       resume?.(effect)
     }
-    const complete = (batch: ReadonlyArray<Pending>, exit: Exit.Exit<ReadonlyArray<Either.Either<B, E>>>) =>
+    const complete = (batch: ReadonlyArray<Pending>, exit: Exit.Exit<ReadonlyArray<Either.Either<B, E>>, E>) =>
       Effect.sync(() => {
         for (let i = 0; i < batch.length; i++) {
           const p = batch[i]!

@@ -24,6 +24,7 @@ import { OrdersReadModel, PgOrdersReadModel } from "./projection/OrdersReadModel
 import { StatsProjection } from "./projection/StatsProjection.js"
 import { type Progress, rebuildOrders, verifyOrders } from "./projection/Rebuild.js"
 import { DatabaseLive } from "./Sql.js"
+import type { StoreError } from "./Infrastructure.js"
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
 const NOT_FOUND = 3
@@ -159,7 +160,7 @@ const dlqList = Command.make("list", { json, status: statusOption }, ({ json, st
 const withLetter = (
   name: string,
   description: string,
-  run: (d: DeadLetters, id: string) => Effect.Effect<Option.Option<DeadLetter>>
+  run: (d: DeadLetters, id: string) => Effect.Effect<Option.Option<DeadLetter>, StoreError>
 ) =>
   Command.make(name, { json, id: idArg }, ({ id, json }) =>
     Effect.flatMap(DeadLetters, (d) =>

@@ -71,7 +71,7 @@ const contract = (name: string, stores: Layer.Layer<EventStore | OrdersReadModel
           yield* append(id, 0, events.slice(0, 2))
           const conflict = yield* Effect.flip(append(id, 1, events.slice(2), events.slice(0, 1)))
           assert.strictEqual(conflict._tag, "ConcurrencyConflict")
-          assert.strictEqual(conflict.actualVersion, 2)
+          assert.strictEqual(conflict._tag === "ConcurrencyConflict" && conflict.actualVersion, 2)
           assert.strictEqual((yield* store.readStream(id)).length, 2)
           assert.strictEqual(Option.getOrThrow(yield* (yield* OrdersReadModel).get(id)).version, 2)
         }))
@@ -83,7 +83,7 @@ const contract = (name: string, stores: Layer.Layer<EventStore | OrdersReadModel
           const events = history(id)
           yield* append(id, 0, events.slice(0, 1))
           const conflict = yield* Effect.flip(append(id, 2, events.slice(2), events.slice(0, 2)))
-          assert.strictEqual(conflict.actualVersion, 1)
+          assert.strictEqual(conflict._tag === "ConcurrencyConflict" && conflict.actualVersion, 1)
           assert.deepStrictEqual((yield* store.readStream(id)).map((r) => r.version), [1])
         }))
 
@@ -182,10 +182,32 @@ describe("PgEventStore group commit (one writer, so concurrent appends queue and
         ], { concurrency: "unbounded" })
         for (const o of outcomes.slice(0, 10)) assert.deepStrictEqual(o, Either.right({ version: 3, duplicate: false }))
         const conflict = outcomes[10]!
-        assert.isTrue(Either.isLeft(conflict) && conflict.left.actualVersion === 1)
+        assert.isTrue(Either.isLeft(conflict) && conflict.left._tag === "ConcurrencyConflict" && conflict.left.actualVersion === 1)
         assert.deepStrictEqual(outcomes[11], Either.right({ version: 3, duplicate: true }))
         assert.strictEqual((yield* store.readStream(stale)).length, 1)
         assert.strictEqual((yield* store.readStream(again)).length, 3)
+      }))
+
+    it.effect("in one batch, an append the database refuses (permanent) fails alone, typed; the others are written", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const store = yield* EventStore
+        const refused = newOrderId()
+        yield* sql.unsafe(`
+          CREATE OR REPLACE FUNCTION refuse_stream() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END $$`)
+        yield* sql.unsafe(`
+          CREATE OR REPLACE TRIGGER refuse_stream BEFORE INSERT ON events FOR EACH ROW
+          WHEN (NEW.stream_id = '${refused}') EXECUTE FUNCTION refuse_stream()`)
+        const fresh = Array.from({ length: 10 }, newOrderId)
+        // the first append goes alone (the writer is idle); the rest queue behind it and share one statement
+        const ids = [...fresh.slice(0, 5), refused, ...fresh.slice(5)]
+        const outcomes = yield* Effect.all(ids.map((id) => Effect.either(append(id, 0, history(id)))), { concurrency: "unbounded" })
+        yield* sql.unsafe(`DROP TRIGGER refuse_stream ON events`)
+        const refusal = outcomes[5]!
+        assert.isTrue(Either.isLeft(refusal) && refusal.left._tag === "StoreFailed" && refusal.left.sqlState === "23514")
+        for (const o of outcomes.filter((_, i) => i !== 5)) assert.deepStrictEqual(o, Either.right({ version: 3, duplicate: false }))
+        assert.strictEqual((yield* store.readStream(refused)).length, 0)
       }))
 
     it.effect("an append inside a transaction is part of it: rolled back with it", () =>

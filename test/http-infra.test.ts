@@ -4,11 +4,11 @@
  * 500; each failed request retried at once with its Idempotency-Key succeeds, and every key makes one order.
  * A defect that is not an infrastructure failure is a 500 with the correlation id in its body.
  */
-import { HttpApp, HttpServerResponse } from "@effect/platform"
+import { HttpApp } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Fiber, Option } from "effect"
-import { classifyDefect, failureMiddleware } from "../src/http/Failures.js"
+import { Effect, Fiber } from "effect"
+import { failureMiddleware } from "../src/http/Failures.js"
 import { newId } from "./support/fixtures.js"
 import { postJson, rowCounts, TestApp } from "./support/TestApp.js"
 import { waitFor } from "./support/waitFor.js"
@@ -94,16 +94,4 @@ describe("failure middleware", () => {
       assert.strictEqual(reply.body.cause, "DatabaseUnavailable")
       assert.strictEqual(reply.headers.get("retry-after"), "1")
     }))
-
-  it("classifies by the cause chain: SQLSTATEs, node error codes, broker errors; a plain error is a bug", () => {
-    const some = (c: string) => Option.some(c)
-    assert.deepStrictEqual(classifyDefect({ _tag: "SqlError", cause: { code: "57P01", message: "terminating connection" } }), some("DatabaseUnavailable"))
-    assert.deepStrictEqual(classifyDefect({ _tag: "SqlError", cause: { code: "53300" } }), some("Overloaded"))
-    assert.deepStrictEqual(classifyDefect({ _tag: "SqlError", cause: { code: "40001" } }), some("DatabaseUnavailable"))
-    assert.deepStrictEqual(classifyDefect(Object.assign(new Error("connect"), { code: "ECONNREFUSED" })), some("DatabaseUnavailable"))
-    assert.deepStrictEqual(classifyDefect(Object.assign(new Error("x"), { name: "KafkaJSConnectionError" })), some("BrokerUnavailable"))
-    assert.deepStrictEqual(classifyDefect({ _tag: "SqlError", cause: { code: "42601", message: "syntax error" } }), Option.none())
-    assert.deepStrictEqual(classifyDefect(new RangeError("Maximum call stack size exceeded")), Option.none())
-    assert.isTrue(HttpServerResponse.isServerResponse(HttpServerResponse.empty()))
-  })
 })

@@ -17,6 +17,7 @@ import { decide, fold } from "../domain/OrderDecider.js"
 import { type ConcurrencyConflict, type EventMetadata, EventStore } from "../eventstore/EventStore.js"
 import { CompletesKey, type StoredResponse } from "../idempotency/IdempotencyCompletion.js"
 import { FinishedMessage, type InboxEntry } from "../inbox/Inbox.js"
+import type { StoreError } from "../Infrastructure.js"
 import { OutboxSignal } from "../outbox/OutboxSignal.js"
 import { OrderAfterAppend } from "../projection/OrdersTable.js"
 import { currentTraceContext, traced } from "../observability/Tracing.js"
@@ -156,7 +157,7 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
     const retryConflicts = Schedule.exponential(Duration.millis(2)).pipe(
       Schedule.jittered,
       Schedule.intersect(Schedule.recurs(conflictRetries)),
-      Schedule.whileInput((e: Rejection | ConcurrencyConflict) => e._tag === "ConcurrencyConflict")
+      Schedule.whileInput((e: Rejection | ConcurrencyConflict | StoreError) => e._tag === "ConcurrencyConflict")
     )
 
     const execute = (command: OrderCommand, options: ExecuteOptions = {}) =>
@@ -177,7 +178,7 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
       execute: execute as (
         command: OrderCommand,
         options?: ExecuteOptions
-      ) => Effect.Effect<Executed, Rejection | ConcurrencyConflict>,
+      ) => Effect.Effect<Executed, Rejection | ConcurrencyConflict | StoreError>,
       /** The order as its stream folds (not the projection), for callers that need the log's own view. */
       load
     } as const

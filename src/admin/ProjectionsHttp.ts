@@ -7,6 +7,7 @@ import { StatsProjection } from "../projection/StatsProjection.js"
 import { ordersProjectionCounts } from "../projection/ProjectionCounts.js"
 import { RebuildJobs } from "../projection/Rebuild.js"
 import { RebuildAlreadyRunning } from "./Api.js"
+import { answerStoreErrors } from "../http/Failures.js"
 
 export const ProjectionsHttpLive = HttpApiBuilder.group(Api, "adminProjections", (handlers) =>
   Effect.gen(function*() {
@@ -23,5 +24,5 @@ export const ProjectionsHttpLive = HttpApiBuilder.group(Api, "adminProjections",
         Effect.gen(function*() {
           const { events, rows } = yield* counts
           return { orders: { rows, events, rebuild: yield* jobs.status }, stats: { lagEvents: yield* stats.lag } }
-        }))
+        }).pipe(answerStoreErrors))
   }))

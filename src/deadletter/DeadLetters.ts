@@ -7,6 +7,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Metric, Option } from "effect"
 import { type IncomingMessage, Kafka } from "../kafka/Kafka.js"
 import type { DeadLetter } from "./DeadLetter.js"
+import { orStoreError } from "../Infrastructure.js"
 
 export interface Parked {
   readonly consumer: string
@@ -157,14 +158,14 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
               error: parked.error.slice(0, 1000)
             })
           )
-        }),
+        }).pipe(orStoreError),
 
       list: (status: DeadLetter["status"] | undefined, limit: number) =>
         sql<Row>`SELECT ${sql.literal(columns)} FROM dead_letters
                  WHERE ${status === undefined ? sql`true` : sql`status = ${status}`}
-                 ORDER BY dead_letters.id LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map(fromRow)), Effect.orDie),
+                 ORDER BY dead_letters.id LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map(fromRow)), orStoreError),
 
-      get: (id: string) => get(id).pipe(Effect.map(Option.map(fromRow)), Effect.orDie),
+      get: (id: string) => get(id).pipe(Effect.map(Option.map(fromRow)), orStoreError),
 
       /** Republish a parked message, byte for byte, to its topic; None when it is not parked (unknown,
        * replayed or discarded). The consumer's inbox makes a replay count at most once. */
@@ -177,9 +178,9 @@ export class DeadLetters extends Effect.Service<DeadLetters>()("DeadLetters", {
             }
             return Option.map(updated, fromRow)
           })
-        ).pipe(Effect.orDie),
+        ).pipe(orStoreError),
 
-      discard: (id: string) => setStatus(id, "parked", "discarded").pipe(Effect.map(Option.map(fromRow)), Effect.orDie)
+      discard: (id: string) => setStatus(id, "parked", "discarded").pipe(Effect.map(Option.map(fromRow)), orStoreError)
     } as const
   })
 }) {}

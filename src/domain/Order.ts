@@ -186,3 +186,9 @@ export class IllegalTransition extends Schema.TaggedError<IllegalTransition>()("
 }) {}
 
 export type Rejection = OrderNotFound | OrderAlreadyExists | IllegalTransition
+
+const rejectionTags = new Set(["OrderNotFound", "OrderAlreadyExists", "IllegalTransition"])
+
+/** Whether a failure is the domain refusing a command (as opposed to a conflict or an infrastructure failure). */
+export const isRejection = (error: unknown): error is Rejection =>
+  typeof error === "object" && error !== null && rejectionTags.has((error as { _tag?: unknown })._tag as string)

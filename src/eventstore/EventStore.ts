@@ -8,10 +8,12 @@
  * inbox row — each defined by its owner). What a projection needs beyond the events the caller hands over in
  * `inputs`, under the projection's own tag.
  * - the stream moved since `expectedVersion` → `ConcurrencyConflict`, nothing written;
- * - every event id is already stored (a retried append) → success, nothing written (`duplicate: true`).
+ * - every event id is already stored (a retried append) → success, nothing written (`duplicate: true`);
+ * - the database fails → StoreUnavailable (transient) or StoreFailed (permanent), src/Infrastructure.ts.
  */
 import { Context, Data, type Effect } from "effect"
 import type { OrderEvent, OrderId } from "../domain/Order.js"
+import type { StoreError } from "../Infrastructure.js"
 
 export interface EventMetadata {
   readonly correlationId?: string | undefined
@@ -53,7 +55,7 @@ export class ConcurrencyConflict extends Data.TaggedError("ConcurrencyConflict")
 }> {}
 
 export class EventStore extends Context.Tag("EventStore")<EventStore, {
-  readonly append: (request: AppendRequest) => Effect.Effect<AppendResult, ConcurrencyConflict>
+  readonly append: (request: AppendRequest) => Effect.Effect<AppendResult, ConcurrencyConflict | StoreError>
   /** The stream's events in version order (empty for an unknown stream). */
-  readonly readStream: (streamId: OrderId) => Effect.Effect<ReadonlyArray<RecordedEvent>>
+  readonly readStream: (streamId: OrderId) => Effect.Effect<ReadonlyArray<RecordedEvent>, StoreError>
 }>() {}

@@ -10,14 +10,16 @@
  * up to `APPEND_BATCH_MAX`, as ONE statement over arrays — one round trip and one commit for many orders,
  * each request still checked and answered on its own (its version, its duplicates). A lone append goes at
  * once. One statement never holds two appends of the same stream (a later one goes in the next round). If the
- * batch statement hits a unique violation (another process appended concurrently), it wrote nothing, and its
- * requests are retried one by one, where the violation is sorted out precisely. An append made inside a
+ * batch statement hits a unique violation (another process appended concurrently) or any other permanent error
+ * (src/Infrastructure.ts), it wrote nothing, and its requests are retried one by one, where each gets its own
+ * answer: the violation sorted out precisely, the refused append failing alone. An append made inside a
  * transaction (sql.withTransaction) is not batched: it belongs to that transaction.
  */
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Config, Effect, Either, Layer } from "effect"
 import { makeBatcher } from "../Batcher.js"
 import type { OrderId } from "../domain/Order.js"
+import { orStoreError, type StoreError } from "../Infrastructure.js"
 import { appendStatement } from "./AppendStatement.js"
 import { eventColumns, type EventRow, toRecordedEvent } from "./EventRows.js"
 import { type AppendRequest, type AppendResult, ConcurrencyConflict, EventStore } from "./EventStore.js"
@@ -57,7 +59,7 @@ export const PgEventStore = Layer.scoped(
       sql<{ current: number; duplicates: number }>`
         SELECT (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = ${streamId})::int AS current,
                (SELECT count(*) FROM events WHERE event_id = ANY(${eventIds}::uuid[]))::int AS duplicates`.pipe(
-        Effect.orDie,
+        orStoreError,
         Effect.flatMap(([row]) =>
           row!.duplicates === eventIds.length
             ? Effect.succeed({ version: row!.current, duplicate: true })
@@ -78,7 +80,7 @@ export const PgEventStore = Layer.scoped(
           })
         ),
         Effect.catchIf(isUniqueViolation, () => Effect.succeed(undefined)),
-        Effect.orDie
+        orStoreError
       )
 
     /** One append in its own statement; a unique violation (a concurrent append elsewhere) is sorted out by
@@ -89,7 +91,10 @@ export const PgEventStore = Layer.scoped(
           ? conflictOrDuplicate(request.streamId, request.expectedVersion, request.events.map((e) => e.eventId))
           : results[0]!)
 
-    /** One round: a lone append alone; several in one statement, or one by one if that hit a violation. */
+    const oneByOne = (requests: ReadonlyArray<AppendRequest>) => Effect.forEach(requests, (r) => Effect.either(appendOne(r)))
+
+    /** One round: a lone append alone; several in one statement, or one by one if that hit a violation or a
+     * permanent error (one append the database refuses must not fail the others it was batched with). */
     const writeRound = (requests: ReadonlyArray<AppendRequest>) =>
       requests.length === 1
         ? Effect.map(Effect.either(appendOne(requests[0]!)), (r) => [r])
@@ -97,14 +102,14 @@ export const PgEventStore = Layer.scoped(
           results !== undefined
             ? Effect.succeed(results)
             // a concurrent writer elsewhere: nothing was written; one by one, each gets its precise answer
-            : Effect.forEach(requests, (r) => Effect.either(appendOne(r))))
+            : oneByOne(requests)).pipe(Effect.catchTag("StoreFailed", () => oneByOne(requests)))
 
     const batched = yield* makeBatcher({
       maxBatch: config.batchMax,
       workers: config.writers,
       run: (requests: ReadonlyArray<AppendRequest>) =>
         Effect.gen(function*() {
-          const results = new Array<Either.Either<AppendResult, ConcurrencyConflict>>(requests.length)
+          const results = new Array<Either.Either<AppendResult, ConcurrencyConflict | StoreError>>(requests.length)
           for (const round of roundsOf(requests)) {
             const answers = yield* writeRound(round.map((i) => requests[i]!))
             round.forEach((i, k) => results[i] = answers[k]!)
@@ -124,7 +129,7 @@ export const PgEventStore = Layer.scoped(
       readStream: (streamId) =>
         sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM events e WHERE e.stream_id = ${streamId} ORDER BY e.version`.pipe(
           Effect.map((rows) => rows.map(toRecordedEvent)),
-          Effect.orDie
+          orStoreError
         )
     })
   })

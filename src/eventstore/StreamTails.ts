@@ -8,6 +8,7 @@ import { Effect, Option } from "effect"
 import type { OrderId } from "../domain/Order.js"
 import { EventStore, type RecordedEvent } from "./EventStore.js"
 import { type EventRow, toRecordedEvent } from "./EventRows.js"
+import { orStoreError, type StoreError } from "../Infrastructure.js"
 
 export type StreamTail = readonly [streamId: OrderId, afterVersion: number]
 
@@ -15,7 +16,7 @@ export type StreamTail = readonly [streamId: OrderId, afterVersion: number]
 export const makeStreamTails = Effect.gen(function*() {
   const store = yield* EventStore
   const sql = yield* Effect.serviceOption(SqlClient.SqlClient)
-  return (from: ReadonlyArray<StreamTail>): Effect.Effect<ReadonlyArray<RecordedEvent>> =>
+  return (from: ReadonlyArray<StreamTail>): Effect.Effect<ReadonlyArray<RecordedEvent>, StoreError> =>
     Option.match(sql, {
       onNone: () =>
         Effect.map(
@@ -28,6 +29,6 @@ export const makeStreamTails = Effect.gen(function*() {
                  e.recorded_at
           FROM unnest(${from.map(([id]) => id)}::uuid[], ${from.map(([, v]) => v)}::int[]) AS w(id, v)
           JOIN events e ON e.stream_id = w.id AND e.version > w.v
-          ORDER BY e.stream_id, e.version`.pipe(Effect.map((rows) => rows.map(toRecordedEvent)), Effect.orDie)
+          ORDER BY e.stream_id, e.version`.pipe(Effect.map((rows) => rows.map(toRecordedEvent)), orStoreError)
     })
 })

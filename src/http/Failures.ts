@@ -1,17 +1,20 @@
 /**
- * What a request that failed unexpectedly answers (invariant 11: never a 500 for an infrastructure blip, never
- * an empty error body). Typed errors are the API spec's business; this middleware sees the defects:
- * - an infrastructure failure (the database connection lost or refused, the pool exhausted, a serialization
+ * What a request that failed on infrastructure or on a bug answers (invariant 11: never a 500 for an
+ * infrastructure blip, never an empty error body), by the one rule of src/Infrastructure.ts:
+ * - a transient failure (the database connection lost or refused, the pool exhausted, a serialization
  *   failure, the broker unreachable) → 503 with `Retry-After` and a JSON body naming the cause class;
- * - anything else is a bug → 500 with the request's correlation id in the body.
- * Both are logged (PROCESSING_ERROR with route, correlation id and the cause) and counted in
- * `http_failures_total{status,cause}`. Every response carries the correlation id as `X-Request-Id`.
+ * - a permanent one (the database refuses the statement on every try) or a defect (a bug) → 500 with the
+ *   request's correlation id in the body.
+ * The ports' typed store errors are turned into the API's ServiceUnavailable / InternalError at the handlers
+ * (`answerStoreErrors`); defects by the middleware. Both are logged (PROCESSING_ERROR with route, correlation
+ * id and the cause) and counted in `http_failures_total{status,cause}`. Every response carries the correlation
+ * id as `X-Request-Id`, and every 503 a `Retry-After`.
  */
 import { HttpApp, HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, FiberRef, Metric, Option } from "effect"
 import { uuidv4 } from "../Ids.js"
-
-export type CauseClass = "DatabaseUnavailable" | "BrokerUnavailable" | "Overloaded"
+import { type CauseClass, classify, isStoreError, type StoreError } from "../Infrastructure.js"
+import { InternalError, ServiceUnavailable } from "./Errors.js"
 
 /** The request's correlation id: `X-Request-Id` when the client sent a sane one, else a fresh UUID. */
 export const currentCorrelationId = FiberRef.unsafeMake<string | undefined>(undefined)
@@ -30,33 +33,6 @@ export const httpFailures = Metric.counter("http_failures_total", {
   incremental: true
 })
 
-/** PostgreSQL SQLSTATEs that say "the database cannot serve you right now", not "your query is wrong". */
-const transientSqlState = /^(08|53|57P0[1-3]|40001|40P01|55P03|58)/
-
-const transientNodeCode = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND", "EAI_AGAIN", "ECONNABORTED"])
-
-const transientMessage = /connection terminated|terminating connection|connection (?:error|ended|closed)|not queryable|timeout exceeded when trying to connect|client has encountered a connection error|too many clients|the database system is (?:starting up|shutting down|in recovery)|could not connect|server closed the connection/i
-
-/** The cause class of an infrastructure failure anywhere in an error's `cause` chain, or none for a bug. */
-export const classifyDefect = (defect: unknown): Option.Option<CauseClass> => {
-  const seen = new Set<unknown>()
-  let current: unknown = defect
-  while (current !== null && typeof current === "object" && !seen.has(current)) {
-    seen.add(current)
-    const e = current as { _tag?: unknown; name?: unknown; code?: unknown; message?: unknown; cause?: unknown }
-    const tag = typeof e._tag === "string" ? e._tag : ""
-    const name = typeof e.name === "string" ? e.name : ""
-    const code = typeof e.code === "string" ? e.code : ""
-    const message = typeof e.message === "string" ? e.message : ""
-    if (name.startsWith("KafkaJS") || tag === "KafkaError") return Option.some("BrokerUnavailable")
-    if (code === "53300") return Option.some("Overloaded")
-    if (transientSqlState.test(code) && /^[0-9A-Z]{5}$/.test(code)) return Option.some("DatabaseUnavailable")
-    if (transientNodeCode.has(code) || transientMessage.test(message)) return Option.some("DatabaseUnavailable")
-    current = e.cause
-  }
-  return Option.none()
-}
-
 const messages: Record<CauseClass, string> = {
   DatabaseUnavailable: "the database is not reachable right now; retry the request (with the same Idempotency-Key)",
   BrokerUnavailable: "the message broker is not reachable right now; retry the request",
@@ -67,62 +43,83 @@ const messages: Record<CauseClass, string> = {
 const defectOf = (cause: Cause.Cause<unknown>): Option.Option<unknown> =>
   Option.fromNullable(Cause.defects(cause).pipe((defects) => [...defects].find((d) => !HttpServerResponse.isServerResponse(d))))
 
+const internalMessage = "an unexpected error; quote the correlation id when you report it"
+
+/** Log (PROCESSING_ERROR) and count a request answered 5xx; the body it answers. */
+const reported = (
+  request: HttpServerRequest.HttpServerRequest,
+  correlationId: string,
+  causeClass: CauseClass | undefined,
+  cause: string
+) => {
+  const status = causeClass !== undefined ? 503 : 500
+  const tag = causeClass ?? "InternalError"
+  const log = causeClass !== undefined
+    ? Effect.logWarning("request failed: infrastructure unavailable")
+    : Effect.logError("request failed: unexpected error")
+  return log.pipe(
+    Effect.annotateLogs({
+      type: "PROCESSING_ERROR",
+      route: `${request.method} ${request.url.split("?")[0]}`,
+      correlationId,
+      status,
+      causeClass: tag,
+      cause
+    }),
+    Effect.zipRight(Metric.update(httpFailures.pipe(Metric.tagged("status", String(status)), Metric.tagged("cause", tag)), 1)),
+    Effect.as(
+      causeClass !== undefined
+        ? new ServiceUnavailable({ cause: causeClass, message: messages[causeClass], correlationId })
+        : new InternalError({ message: internalMessage, correlationId })
+    )
+  )
+}
+
 /**
- * The API-level middleware (HttpApiBuilder.middleware): runs each request with its correlation id and turns
- * defects into the 503 / 500 above. Typed failures and interruptions pass through untouched.
+ * At a handler: the ports' StoreUnavailable becomes the API's ServiceUnavailable (503), StoreFailed its
+ * InternalError (500), each logged and counted. Other failures pass through.
+ */
+export const answerStoreErrors = <A, E, R>(
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, Exclude<E, StoreError> | ServiceUnavailable | InternalError, R | HttpServerRequest.HttpServerRequest> =>
+  Effect.catchAll(self, (error): Effect.Effect<never, Exclude<E, StoreError> | ServiceUnavailable | InternalError, HttpServerRequest.HttpServerRequest> =>
+    isStoreError(error)
+      ? Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        Effect.flatMap(requestCorrelationId(request), (correlationId) =>
+          Effect.flip(reported(request, correlationId, classify(error).causeClass, error.message))))
+      : Effect.fail(error as Exclude<E, StoreError>))
+
+/**
+ * The API-level middleware (HttpApiBuilder.middleware): runs each request with its correlation id, puts
+ * `Retry-After` on every 503 that lacks one, and turns defects into the 503 / 500 above. Typed failures and
+ * interruptions pass through untouched.
  */
 export const failureMiddleware = (options: { readonly retryAfterSeconds: number }) =>
   HttpMiddleware.make((app) =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const correlationId = correlationIdOf(request)
+      const retryAfter = String(options.retryAfterSeconds)
       // every response, the API's typed errors included, names the correlation id
       yield* HttpApp.appendPreResponseHandler((_, response) =>
-        Effect.succeed(HttpServerResponse.setHeader(response, "x-request-id", correlationId))
+        Effect.succeed(
+          response.status === 503 && response.headers["retry-after"] === undefined
+            ? HttpServerResponse.setHeaders(response, { "x-request-id": correlationId, "retry-after": retryAfter })
+            : HttpServerResponse.setHeader(response, "x-request-id", correlationId)
+        )
       )
       const answered = app.pipe(
         Effect.catchAllCause((cause) => {
           const defect = defectOf(cause)
           if (Option.isNone(defect)) return Effect.failCause(cause)
-          const causeClass = classifyDefect(defect.value)
-          const route = `${request.method} ${request.url.split("?")[0]}`
-          const status = Option.isSome(causeClass) ? 503 : 500
-          const log = Option.isSome(causeClass)
-            ? Effect.logWarning("request failed: infrastructure unavailable")
-            : Effect.logError("request failed: unexpected error")
-          return log.pipe(
-            Effect.annotateLogs({
-              type: "PROCESSING_ERROR",
-              route,
-              correlationId,
-              status,
-              causeClass: Option.getOrElse(causeClass, () => "InternalError"),
-              cause: Cause.pretty(cause)
-            }),
-            Effect.zipRight(
-              Metric.update(
-                httpFailures.pipe(
-                  Metric.tagged("status", String(status)),
-                  Metric.tagged("cause", Option.getOrElse(causeClass, () => "InternalError"))
-                ),
-                1
-              )
-            ),
-            Effect.as(
-              Option.isSome(causeClass)
-                ? HttpServerResponse.unsafeJson({
-                  _tag: "ServiceUnavailable",
-                  cause: causeClass.value,
-                  message: messages[causeClass.value],
-                  correlationId
-                }, { status: 503, headers: { "retry-after": String(options.retryAfterSeconds) } })
-                : HttpServerResponse.unsafeJson({
-                  _tag: "InternalError",
-                  message: "an unexpected error; quote the correlation id when you report it",
-                  correlationId
-                }, { status: 500 })
-            )
-          )
+          const { causeClass } = classify(defect.value)
+          return Effect.map(reported(request, correlationId, causeClass, Cause.pretty(cause)), (error) =>
+            HttpServerResponse.unsafeJson(
+              error._tag === "ServiceUnavailable"
+                ? { _tag: error._tag, cause: error.cause, message: error.message, correlationId }
+                : { _tag: error._tag, message: error.message, correlationId },
+              causeClass !== undefined ? { status: 503, headers: { "retry-after": retryAfter } } : { status: 500 }
+            ))
         }),
         Effect.locally(currentCorrelationId, correlationId)
       )

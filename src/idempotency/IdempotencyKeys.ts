@@ -13,6 +13,7 @@ import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { MemoryDatabase } from "../database/MemoryDatabase.js"
 import { MemoryIdempotencyRecords, type StoredResponse } from "./IdempotencyCompletion.js"
+import { orStoreError, type StoreError } from "../Infrastructure.js"
 
 export type Claim =
   | { readonly _tag: "Claimed" }
@@ -31,12 +32,12 @@ export interface ClaimRequest {
 }
 
 export class IdempotencyKeys extends Context.Tag("IdempotencyKeys")<IdempotencyKeys, {
-  readonly claim: (request: ClaimRequest) => Effect.Effect<Claim>
-  readonly complete: (key: string, response: StoredResponse) => Effect.Effect<void>
+  readonly claim: (request: ClaimRequest) => Effect.Effect<Claim, StoreError>
+  readonly complete: (key: string, response: StoredResponse) => Effect.Effect<void, StoreError>
   /** Drop the claim `token` holds on `key`, if it still holds it and the record is not completed. */
-  readonly release: (key: string, token: string) => Effect.Effect<void>
+  readonly release: (key: string, token: string) => Effect.Effect<void, StoreError>
   /** Delete up to `batch` records older than `ttlMs`; how many were deleted. */
-  readonly expire: (ttlMs: number, batch: number) => Effect.Effect<number>
+  readonly expire: (ttlMs: number, batch: number) => Effect.Effect<number, StoreError>
 }>() {}
 
 const claimed: Claim = { _tag: "Claimed" }
@@ -69,15 +70,15 @@ export const PgIdempotencyKeys = Layer.effect(
           if (row.fingerprint !== fingerprint) return mismatch
           if (row.status !== "completed") return inFlight
           return { _tag: "Replay", status: row.response_status, body: row.response_body } as const
-        }).pipe(Effect.orDie),
+        }).pipe(orStoreError),
       complete: (key, response) =>
         sql`UPDATE idempotency_keys SET status = 'completed', response_status = ${response.status},
                    response_body = ${JSON.stringify(response.body)}::jsonb
-             WHERE key = ${key}`.pipe(Effect.asVoid, Effect.orDie),
+             WHERE key = ${key}`.pipe(Effect.asVoid, orStoreError),
       release: (key, token) =>
         sql`DELETE FROM idempotency_keys WHERE key = ${key} AND status = 'in_flight' AND claim_token = ${token}`.pipe(
           Effect.asVoid,
-          Effect.orDie
+          orStoreError
         ),
       expire: (ttlMs, batch) =>
         sql<{ n: number }>`
@@ -86,7 +87,7 @@ export const PgIdempotencyKeys = Layer.effect(
               SELECT key FROM idempotency_keys WHERE created_at < now() - ${ttlMs} * interval '1 millisecond'
               ORDER BY created_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)
             RETURNING 1)
-          SELECT count(*)::int AS n FROM gone`.pipe(Effect.map(([row]) => row?.n ?? 0), Effect.orDie)
+          SELECT count(*)::int AS n FROM gone`.pipe(Effect.map(([row]) => row?.n ?? 0), orStoreError)
     })
   })
 )

@@ -9,6 +9,7 @@ import { Context, Effect, Either, Layer } from "effect"
 import { makeBatcher } from "../Batcher.js"
 import { MemoryDatabase, memoryTable } from "../database/MemoryDatabase.js"
 import { inlineProjection } from "../eventstore/InlineProjection.js"
+import { orStoreError, type StoreError } from "../Infrastructure.js"
 
 /** A message a consumer has finished: (consumer, message id) is stored once. */
 export interface InboxEntry {
@@ -49,8 +50,8 @@ export const InboxProjection = inlineProjection({
 })
 
 export class Inbox extends Context.Tag("Inbox")<Inbox, {
-  readonly isProcessed: (consumer: string, messageId: string) => Effect.Effect<boolean>
-  readonly markProcessed: (consumer: string, messageId: string) => Effect.Effect<void>
+  readonly isProcessed: (consumer: string, messageId: string) => Effect.Effect<boolean, StoreError>
+  readonly markProcessed: (consumer: string, messageId: string) => Effect.Effect<void, StoreError>
 }>() {}
 
 /** Retention: delete up to `limit` rows processed more than `hours` ago; how many. */
@@ -80,7 +81,7 @@ export const PgInbox = Layer.scoped(
             const found = new Set(rows.map((r) => `${r.consumer}/${r.message_id}`))
             return keys.map((k) => Either.right(found.has(`${k.consumer}/${k.messageId.toLowerCase()}`)))
           }),
-          Effect.orDie
+          orStoreError
         )
     })
     return Inbox.of({
@@ -88,7 +89,7 @@ export const PgInbox = Layer.scoped(
       markProcessed: (consumer, messageId) =>
         sql`INSERT INTO inbox (consumer, message_id) VALUES (${consumer}, ${messageId}) ON CONFLICT DO NOTHING`.pipe(
           Effect.asVoid,
-          Effect.orDie
+          orStoreError
         )
     })
   })

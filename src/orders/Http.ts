@@ -7,7 +7,7 @@ import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@eff
 import { Effect, Layer, ParseResult, Schema } from "effect"
 import { Api } from "../http/Api.js"
 import { BadRequest } from "../http/Errors.js"
-import { requestCorrelationId } from "../http/Failures.js"
+import { answerStoreErrors, requestCorrelationId } from "../http/Failures.js"
 import { readJsonBody } from "../http/JsonBody.js"
 import { PlaceOrderBody } from "./Api.js"
 import { Orders } from "./Orders.js"
@@ -49,19 +49,22 @@ export const OrdersHttpLive = (settings: OrdersHttpSettings) =>
           place(request, headers["idempotency-key"]).pipe(
             // the rest of a late body is not worth waiting for: answer and close the connection
             Effect.catchTag("RequestTimeout", (e) =>
-              Effect.succeed(HttpServerResponse.unsafeJson(e, { status: 408, headers: { connection: "close" } })))
+              Effect.succeed(HttpServerResponse.unsafeJson(e, { status: 408, headers: { connection: "close" } }))),
+            answerStoreErrors
           ))
-        .handle("get", ({ path, urlParams }) => orders.get(path.orderId, urlParams.atVersion))
+        .handle("get", ({ path, urlParams }) => answerStoreErrors(orders.get(path.orderId, urlParams.atVersion)))
         .handleRaw("watch", ({ headers, path }) =>
           Effect.map(watchers.watch(path.orderId, headers["last-event-id"] ?? 0), (stream) =>
             HttpServerResponse.stream(stream, {
               contentType: "text/event-stream",
               headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
-            })))
-        .handle("list", ({ urlParams }) => orders.list(urlParams))
-        .handle("events", ({ path }) => orders.events(path.orderId))
+            })).pipe(answerStoreErrors))
+        .handle("list", ({ urlParams }) => answerStoreErrors(orders.list(urlParams)))
+        .handle("events", ({ path }) => answerStoreErrors(orders.events(path.orderId)))
         .handle("cancel", ({ path, request }) =>
-          Effect.flatMap(requestCorrelationId(request), (correlationId) => orders.cancel(path.orderId, correlationId)))
+          Effect.flatMap(requestCorrelationId(request), (correlationId) => orders.cancel(path.orderId, correlationId)).pipe(
+            answerStoreErrors
+          ))
     })).pipe(
     Layer.provide([
       PlaceOrderLive(settings),

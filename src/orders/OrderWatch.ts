@@ -20,6 +20,7 @@ import { APPENDS_CHANNEL } from "../database/Notifications.js"
 import { makeStreamTails } from "../eventstore/StreamTails.js"
 import { TooManyWatchers } from "./Api.js"
 import { toEventView, toView } from "./Views.js"
+import type { StoreError } from "../Infrastructure.js"
 
 export interface WatchSettings {
   readonly maxConnections: number
@@ -53,7 +54,7 @@ const frame = (r: RecordedEvent, state: OrderState) =>
 
 export class OrderWatchers extends Context.Tag("OrderWatchers")<OrderWatchers, {
   /** The order's events after version `after` (0: all), then live ones until it is terminal, as SSE bytes. */
-  readonly watch: (orderId: OrderId, after: number) => Effect.Effect<Stream.Stream<Uint8Array>, OrderNotFound | TooManyWatchers>
+  readonly watch: (orderId: OrderId, after: number) => Effect.Effect<Stream.Stream<Uint8Array>, OrderNotFound | TooManyWatchers | StoreError>
 }>() {}
 
 const make = (settings: WatchSettings) =>

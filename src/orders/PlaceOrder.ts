@@ -13,6 +13,7 @@ import { type OrderAlreadyExists, type OrderId, PlaceOrder as PlaceOrderCommand 
 import type { ConcurrencyConflict } from "../eventstore/EventStore.js"
 import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
+import type { StoreError } from "../Infrastructure.js"
 import { IdempotencyKeyInUse, IdempotencyKeyMismatch, OrderBusy, type PlaceOrderBody } from "./Api.js"
 import { toView } from "./Views.js"
 
@@ -36,7 +37,13 @@ export interface Placed {
   readonly replayed: boolean
 }
 
-export type PlaceOrderError = InvalidAmount | IdempotencyKeyInUse | IdempotencyKeyMismatch | OrderBusy | OrderAlreadyExists
+export type PlaceOrderError =
+  | InvalidAmount
+  | IdempotencyKeyInUse
+  | IdempotencyKeyMismatch
+  | OrderBusy
+  | OrderAlreadyExists
+  | StoreError
 
 export const orderBusy = (e: ConcurrencyConflict) =>
   new OrderBusy({ orderId: e.streamId, message: "the order kept changing under this request; retry it" })

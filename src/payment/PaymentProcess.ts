@@ -32,6 +32,7 @@ import {
   SchedulePaymentRetry,
   StartPayment
 } from "../domain/Order.js"
+import { isRejection, type Rejection } from "../domain/Order.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { deriveId } from "../Ids.js"
 import { Inbox } from "../inbox/Inbox.js"
@@ -62,6 +63,17 @@ export class PaymentParked extends Schema.TaggedError<PaymentParked>()("PaymentP
 }) {}
 
 export type Outcome = "processed" | "duplicate" | "ignored" | "retry-scheduled"
+
+/** A command the domain refused, as a value (nothing to do); a store failure still fails (it is retried or
+ * parked by the caller, never taken for "nothing to do"). */
+const rejectedAsValue = <A, E, R>(
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<Either.Either<A, Extract<E, Rejection>>, Exclude<E, Rejection>, R> =>
+  Effect.catchIf(
+    Effect.map(self, (a): Either.Either<A, Extract<E, Rejection>> => Either.right(a)),
+    isRejection as (e: E) => e is Extract<E, Rejection>,
+    (rejection) => Effect.succeed(Either.left(rejection) as Either.Either<A, Extract<E, Rejection>>)
+  ) as Effect.Effect<Either.Either<A, Extract<E, Rejection>>, Exclude<E, Rejection>, R>
 
 export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("PaymentProcessor", {
   effect: Effect.gen(function*() {
@@ -142,7 +154,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
             error: message.slice(0, 500),
             at: new Date(now)
           }, { disableValidation: true })
-        ).pipe(Effect.catchTag("ConcurrencyConflict", Effect.die), Effect.ignore)
+        ).pipe(Effect.catchTag("ConcurrencyConflict", Effect.die), Effect.catchIf(isRejection, () => Effect.void))
         if (parked) {
           yield* Metric.increment(counters.paymentsParked)
           yield* Effect.logWarning("payment attempts exhausted: parked for an operator").pipe(
@@ -173,7 +185,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           : new RecordPaymentFailed({ ...base, reason: "declined by the provider" }, { disableValidation: true })
         const done = yield* actors.execute(command, messageId ? { inbox: { consumer, messageId } } : {}).pipe(
           Effect.catchTag("ConcurrencyConflict", Effect.die),
-          Effect.either
+          rejectedAsValue
         )
         if (Either.isLeft(done) || done.right.events.length === 0) {
           // recorded already (by the scheduler, or before a crash): nothing appended, so write the inbox row alone
@@ -215,7 +227,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
             paymentId: deriveId(eventId, "payment") as PaymentId,
             at: new Date(yield* Clock.currentTimeMillis)
           })
-        ).pipe(Effect.catchTag("ConcurrencyConflict", Effect.die), Effect.either)
+        ).pipe(Effect.catchTag("ConcurrencyConflict", Effect.die), rejectedAsValue)
         if (Either.isLeft(started) || started.right.order.status !== "PAYMENT_PENDING") {
           // cancelled before payment, or already settled: nothing to charge
           yield* inbox.markProcessed(consumer, eventId)

@@ -2,8 +2,9 @@
  * The worker role's consumer (docs/ARCHITECTURE.md "Payment worker"): order events from Kafka through the keyed
  * consumer (src/kafka/KeyedConsumer.ts) into the payment process (PaymentProcess.ts). Nothing a producer can put
  * on the topic stops it: decoding is total (Envelope.fromMessage), whatever cannot be handled is parked with its
- * exact bytes, and every failure inside one message's handling stays with that message — an infrastructure failure
- * (database, broker) is retried until it heals, anything else is parked. Parking never fails on content; when it
+ * exact bytes, and every failure inside one message's handling stays with that message — a transient failure
+ * (database or broker unavailable, by src/Infrastructure.ts) is retried until it heals, a permanent one (the
+ * database refuses the statement on every try, a bug) is parked with its SQLSTATE. Parking never fails on content; when it
  * fails at all (database down), the message is retried, never skipped.
  */
 import { Cause, Config, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
@@ -13,6 +14,7 @@ import { DeadLetters } from "../deadletter/DeadLetters.js"
 import type { OrderId } from "../domain/Order.js"
 import { schemaVersions } from "../eventstore/EventCodec.js"
 import { fromMessage } from "../kafka/Envelope.js"
+import { classify } from "../Infrastructure.js"
 import { type IncomingMessage, Kafka } from "../kafka/Kafka.js"
 import { type ConsumerStatus, runKeyedConsumer } from "../kafka/KeyedConsumer.js"
 import { traced, withRemoteParent } from "../observability/Tracing.js"
@@ -32,11 +34,21 @@ export const messageRetries = Metric.counter("worker_message_retries_total", {
   incremental: true
 })
 
-/** Failures that heal by themselves: retry the message, never park it for them. */
-export const isInfrastructureFailure = (cause: Cause.Cause<unknown>): boolean => {
-  const failure = Cause.squash(cause) as { _tag?: unknown; name?: unknown } | null
-  const tag = failure?._tag ?? failure?.name
-  return tag === "SqlError" || tag === "KafkaError" || tag === "ConcurrencyConflict"
+/**
+ * Whether a failed handling is tried again (the failure heals by itself: the database or the broker unavailable,
+ * by the one rule of src/Infrastructure.ts, or an order that kept changing under the actor) — or is permanent
+ * (the database refuses the statement on every try, a bug) and the message is parked.
+ */
+export const retriesHandling = (cause: Cause.Cause<unknown>): boolean => {
+  const failure = Cause.squash(cause)
+  return (failure as { _tag?: unknown } | null)?._tag === "ConcurrencyConflict" || classify(failure).transient
+}
+
+/** The dead letter's error for a permanent failure: its SQLSTATE first when the database gave one. */
+const parkReason = (cause: Cause.Cause<unknown>): string => {
+  const { sqlState } = classify(Cause.squash(cause))
+  const code = sqlState === undefined ? "" : ` [SQLSTATE ${sqlState}]`
+  return `handling failed${code}: ${Cause.pretty(cause).slice(0, 2000)}`
 }
 
 /** The event types the worker does nothing with: a message whose `event-type` header names one is skipped
@@ -94,12 +106,13 @@ export const makeMessageHandler = Effect.gen(function*() {
         withRemoteParent(headerText(message))
       )
     }).pipe(
-      // a bug in handling (not a failing database or broker) parks the message with the defect as its error;
-      // a simulated crash (tests) is a crash: the message is handled again, as after a restart
+      // a permanent failure (a statement the database refuses on every try, a bug) parks the message with its
+      // cause as the error; a transient one is retried below; a simulated crash (tests) is a crash: the message
+      // is handled again, as after a restart
       Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) || isInfrastructureFailure(cause) || isSimulatedCrash(Cause.squash(cause))
+        Cause.isInterruptedOnly(cause) || retriesHandling(cause) || isSimulatedCrash(Cause.squash(cause))
           ? Effect.failCause(cause)
-          : park(message, `handling failed: ${Cause.pretty(cause).slice(0, 2000)}`, 0)
+          : park(message, parkReason(cause), 0)
       )
     )
 

@@ -8,6 +8,7 @@ import { Context, Effect, Layer, Option } from "effect"
 import type { Order, OrderId, OrderStatus, UserId } from "../domain/Order.js"
 import { MemoryDatabase } from "../database/MemoryDatabase.js"
 import { MemoryOrders, orderFromRow, type OrderRow, selectColumns } from "./OrdersTable.js"
+import { orStoreError, type StoreError } from "../Infrastructure.js"
 
 export interface OrderQuery {
   readonly status?: OrderStatus | undefined
@@ -18,8 +19,8 @@ export interface OrderQuery {
 }
 
 export class OrdersReadModel extends Context.Tag("OrdersReadModel")<OrdersReadModel, {
-  readonly get: (orderId: OrderId) => Effect.Effect<Option.Option<Order>>
-  readonly list: (query: OrderQuery) => Effect.Effect<ReadonlyArray<Order>>
+  readonly get: (orderId: OrderId) => Effect.Effect<Option.Option<Order>, StoreError>
+  readonly list: (query: OrderQuery) => Effect.Effect<ReadonlyArray<Order>, StoreError>
 }>() {}
 
 export const PgOrdersReadModel = Layer.effect(
@@ -30,7 +31,7 @@ export const PgOrdersReadModel = Layer.effect(
       get: (orderId) =>
         sql<OrderRow>`SELECT ${sql.literal(selectColumns)} FROM orders WHERE order_id = ${orderId}`.pipe(
           Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), orderFromRow)),
-          Effect.orDie
+          orStoreError
         ),
       list: (query) =>
         sql<OrderRow>`SELECT ${sql.literal(selectColumns)} FROM orders WHERE ${
@@ -39,7 +40,7 @@ export const PgOrdersReadModel = Layer.effect(
             query.userId ? sql`user_id = ${query.userId}` : sql`true`,
             query.before ? sql`order_id < ${query.before}` : sql`true`
           ])
-        } ORDER BY order_id DESC LIMIT ${query.limit}`.pipe(Effect.map((rows) => rows.map(orderFromRow)), Effect.orDie)
+        } ORDER BY order_id DESC LIMIT ${query.limit}`.pipe(Effect.map((rows) => rows.map(orderFromRow)), orStoreError)
     })
   })
 )

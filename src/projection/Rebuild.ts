@@ -17,6 +17,7 @@ import type { Order, OrderState } from "../domain/Order.js"
 import { evolve, fold } from "../domain/OrderDecider.js"
 import { decodeEvent } from "../eventstore/EventCodec.js"
 import { orderFromRow, type OrderRow, selectColumns, toParams, writeOrders } from "./OrdersTable.js"
+import { orStoreError } from "../Infrastructure.js"
 
 export interface Progress {
   readonly done: number
@@ -123,7 +124,7 @@ export const rebuildOrders = (onProgress: (p: Progress) => Effect.Effect<void> =
       return late.length
     }))
     return { events, orders, caughtUp, seconds: (Date.now() - started) / 1000 } satisfies RebuildResult
-  }).pipe(Effect.orDie)
+  }).pipe(orStoreError)
 
 export interface Difference {
   readonly orderId: string
@@ -157,7 +158,7 @@ export const verifyOrders = Effect.gen(function*() {
     for (const [orderId, expected] of folded) differences.push({ orderId, live: undefined, folded: expected })
     return differences
   }))
-}).pipe(Effect.orDie)
+}).pipe(orStoreError)
 
 /** One orders rebuild at a time per process, started in the background (admin HTTP), with its progress. */
 export class RebuildJobs extends Effect.Service<RebuildJobs>()("RebuildJobs", {

@@ -13,6 +13,7 @@ import { SqlClient } from "@effect/sql"
 import { Config, Duration, Effect, Layer, Schedule } from "effect"
 import type { OrderEvent } from "../domain/Order.js"
 import { decodeEvent } from "../eventstore/EventCodec.js"
+import { orStoreError } from "../Infrastructure.js"
 
 export const STATS = "stats"
 
@@ -101,7 +102,7 @@ export class StatsProjection extends Effect.Service<StatsProjection>()("StatsPro
            SET transaction_id = ${last.transaction_id}::xid8, position = ${last.position}::bigint, updated_at = now()
          WHERE name = ${STATS}`
       return rows.length
-    })).pipe(Effect.orDie)
+    })).pipe(orStoreError)
 
     return {
       step,
@@ -112,18 +113,18 @@ export class StatsProjection extends Effect.Service<StatsProjection>()("StatsPro
         yield* sql`LOCK TABLE projection_checkpoints IN EXCLUSIVE MODE`
         yield* sql`TRUNCATE stats_order_amounts, stats_revenue_daily, stats_orders_by_state`
         yield* sql`DELETE FROM projection_checkpoints WHERE name = ${STATS}`
-      })).pipe(Effect.orDie),
+      })).pipe(orStoreError),
       /** Events of the log the projection has not applied yet (committed or not). */
       lag: sql<{ events: number }>`
         SELECT count(*)::int AS events FROM events e, (
           SELECT coalesce((SELECT transaction_id FROM projection_checkpoints WHERE name = ${STATS}), '0'::xid8) AS tx,
                  coalesce((SELECT position FROM projection_checkpoints WHERE name = ${STATS}), 0) AS pos) c
-        WHERE (e.transaction_id, e.position) > (c.tx, c.pos)`.pipe(Effect.map((r) => r[0]!.events), Effect.orDie),
+        WHERE (e.transaction_id, e.position) > (c.tx, c.pos)`.pipe(Effect.map((r) => r[0]!.events), orStoreError),
       revenue: sql<{ currency: string; day: string; paid_orders: string; revenue_minor: string }>`
         SELECT currency, day::text AS day, paid_orders::text, revenue_minor::text FROM stats_revenue_daily
-        ORDER BY day DESC, currency LIMIT 1000`.pipe(Effect.orDie),
+        ORDER BY day DESC, currency LIMIT 1000`.pipe(orStoreError),
       byState: sql<{ status: string; orders: string }>`
-        SELECT status, orders::text FROM stats_orders_by_state ORDER BY status`.pipe(Effect.orDie)
+        SELECT status, orders::text FROM stats_orders_by_state ORDER BY status`.pipe(orStoreError)
     } as const
   })
 }) {}

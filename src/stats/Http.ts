@@ -4,6 +4,7 @@ import { Effect } from "effect"
 import { formatMoney, Money } from "../domain/Money.js"
 import { Api } from "../http/Api.js"
 import { StatsProjection } from "../projection/StatsProjection.js"
+import { answerStoreErrors } from "../http/Failures.js"
 
 export const StatsHttpLive = HttpApiBuilder.group(Api, "stats", (handlers) =>
   Effect.gen(function*() {
@@ -16,7 +17,7 @@ export const StatsHttpLive = HttpApiBuilder.group(Api, "stats", (handlers) =>
             day: r.day,
             paidOrders: Number(r.paid_orders),
             revenue: formatMoney(new Money({ minor: BigInt(r.revenue_minor), currency: r.currency as Money["currency"] }, { disableValidation: true }))
-          }))))
+          }))).pipe(answerStoreErrors))
       .handle("ordersByState", () =>
-        Effect.map(stats.byState, (rows) => Object.fromEntries(rows.map((r) => [r.status, Number(r.orders)]))))
+        Effect.map(stats.byState, (rows) => Object.fromEntries(rows.map((r) => [r.status, Number(r.orders)]))).pipe(answerStoreErrors))
   }))
