@@ -25,6 +25,7 @@ import { OrderActors } from "../actor/OrderActors.js"
 import { PaymentGateway } from "./PaymentGateway.js"
 import { paymentsReconciled } from "./PaymentMetrics.js"
 import { PaymentProcessor } from "./PaymentProcess.js"
+import { orStoreError } from "../Infrastructure.js"
 
 export const SchedulerConfig = Config.all({
   pollMs: Config.integer("RETRY_POLL_MS").pipe(Config.withDefault(1000)),
@@ -146,7 +147,7 @@ export const PaymentSchedulerLive = Layer.scopedDiscard(
         AND CASE WHEN e.type = 'PaymentRetryScheduled'
                  THEN (e.data->>'dueAt') IS NOT NULL AND (e.data->>'dueAt')::timestamptz <= ${now}::timestamptz
                  ELSE o.updated_at < ${now}::timestamptz - ${config.sweepAfterMs} * interval '1 millisecond' END
-      ORDER BY o.updated_at LIMIT ${config.batch}`
+      ORDER BY o.updated_at LIMIT ${config.batch}`.pipe(orStoreError)
 
     /** One pass; true when it drove a full batch without a failure (more may be waiting: go on at once). */
     const pass = Effect.gen(function*() {
@@ -169,7 +170,7 @@ export const PaymentSchedulerLive = Layer.scopedDiscard(
       WHERE o.status = 'PAYMENT_PENDING' AND e.type = 'PaymentRetryScheduled' AND (e.data->>'dueAt') IS NULL
         AND o.updated_at < ${now}::timestamptz - ${config.sweepAfterMs} * interval '1 millisecond'
         AND (o.updated_at, o.order_id) > (${checkedUntil.at}::timestamptz, ${checkedUntil.orderId}::uuid)
-      ORDER BY o.updated_at, o.order_id LIMIT ${config.batch}`
+      ORDER BY o.updated_at, o.order_id LIMIT ${config.batch}`.pipe(orStoreError)
     const parkedPass = Effect.gen(function*() {
       if ((yield* processor.breakerRefusedFor) > 0) return
       for (const r of yield* parked(new Date(yield* Clock.currentTimeMillis).toISOString())) {
