@@ -51,6 +51,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
   const load = new Prng(seed + 0x5eed)
   const replay = replayCommand(seed)
   const apiPorts = [options.portBase + 1, options.portBase + 2]
+  const apiUrls = apiPorts.map((p) => `http://127.0.0.1:${p}`)
   const providerPort = options.portBase + 3
   const providerUrl = `http://127.0.0.1:${providerPort}`
   const roles = new Map<RoleName, RoleProcess>()
@@ -121,7 +122,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
     for (const f of faults) note("plan", `at ${(f.at / 1000).toFixed(1)} s: ${describeFault(f)}`)
 
     // ---- load + nemesis ----
-    const loadGen = new LoadGenerator(load, apiPorts.map((p) => `http://127.0.0.1:${p}`), seed, {
+    const loadGen = new LoadGenerator(load, apiUrls, seed, {
       rate: options.rate,
       retryShare: 0.1,
       cancelShare: 0.1,
@@ -173,7 +174,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
       quiescence,
       eventsTopic,
       faultWindows: nemesis.windows,
-      apiRoles: new Map(apiPorts.map((port, i) => [`http://127.0.0.1:${port}`, `api${i + 1}`])),
+      apiRoles: new Map(apiUrls.map((url, i) => [url, `api${i + 1}`])),
       clientTimeoutMs: CLIENT_TIMEOUT_MS
     })
     writeFileSync(join(dir, "exchanges.jsonl"), loadGen.exchanges.map((e) => JSON.stringify({ ...e, body: loadGen.requests.get(e.key)?.body, answer: e.body })).join("\n") + "\n")
