@@ -129,6 +129,16 @@ export class Nemesis {
     }
   }
 
+  /** End every fault still in progress and start no other, without the rest of the heal: for a schedule that
+   * failed before its heal, so that no fault of it (a hang's SIGSTOPs above all) outlives it. Idempotent. */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    this.healing = true
+    this.cluster?.continueAll()
+    for (const h of [...this.heals]) await (async () => h())().catch((e) => this.timeline("error", `nemesis: ${String(e).slice(0, 300)}`))
+  }
+
   /** End every fault in progress, bring every process and the broker back, restore the provider. */
   async heal(): Promise<void> {
     for (const t of this.timers) clearTimeout(t)

@@ -186,6 +186,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
     note("error", String((e as Error).stack ?? e).slice(0, 1500))
     result = { seed, durationS: options.durationS, faults: nemesis?.counts ?? new Map(), timeline, checks: [], error: String(e).slice(0, 500), reportFile: join(dir, "report.md"), replay }
   } finally {
+    await nemesis?.stop()
     await observer.stop()
     await injector.stop()
     await Promise.all([...roles.values()].map((r) => r.shutdown()))
