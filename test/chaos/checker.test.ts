@@ -70,8 +70,14 @@ const observed = (db: DatabaseSnapshot): Observed => ({
   leaseMs: 10_000,
   verify: { code: 0, differences: 0, output: "" },
   quiescence: { reached: true, seconds: 2, boundSeconds: 60 },
-  eventsTopic: "t.orders.events"
+  eventsTopic: "t.orders.events",
+  faultWindows: [],
+  apiRoles: new Map([["http://api", "api1"]]),
+  clientTimeoutMs: 10_000
 })
+
+const IDEMPOTENCY = "Idempotency-Keys: one order each, retries answered the first response, every key succeeds"
+const HTTP = "HTTP: no 500, a 503 only with Retry-After, no empty error, no hang through a PostgreSQL fault"
 
 const failing = (db: DatabaseSnapshot, seen: Observed = observed(db)) => runChecks(db, seen).filter((c) => !c.ok).map((c) => c.name)
 
@@ -152,23 +158,68 @@ describe("chaos checker", () => {
         exchange("k-b", 409, { _tag: "IdempotencyKeyInUse", message: "in progress" }, "retry-after-5xx")
       ]
     })
-    assert.deepStrictEqual(names, ["Idempotency-Keys: one order each, retries answered the first response", "HTTP: no 500, a 503 only with Retry-After, no empty error"])
+    assert.deepStrictEqual(names, [IDEMPOTENCY, HTTP])
   })
 
   it("an honest 503 (Retry-After, tagged body) passes; one without Retry-After fails", () => {
     const db = consistent()
     const seen = observed(db)
-    const honest = { ...exchange("k-c", 503, { _tag: "ServiceUnavailable", message: "the database is not reachable" }), retryAfter: "1" }
+    const honest = { ...exchange("k-a", 503, { _tag: "ServiceUnavailable", message: "the database is not reachable" }), retryAfter: "1" }
     assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, honest] }), [])
-    const bare = exchange("k-d", 503, { _tag: "ServiceUnavailable", message: "the database is not reachable" })
-    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, bare] }), ["HTTP: no 500, a 503 only with Retry-After, no empty error"])
+    const bare = exchange("k-a", 503, { _tag: "ServiceUnavailable", message: "the database is not reachable" })
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, bare] }), [HTTP])
+  })
+
+  it("sees a request held past the client timeout by pg-hang or pg-restart, unless its api was itself stopped", () => {
+    const db = consistent()
+    const seen = observed(db)
+    const hung: Exchange = { ...exchange("k-a", null, null, "deliberate-retry"), sentAt: 2000, answeredAt: null, error: "TimeoutError: The operation was aborted due to timeout" }
+    const hang = { kind: "pg-hang", role: null, from: 1000, to: 9000 }
+    const restart = { kind: "pg-restart", role: null, from: 11_000, to: 13_000 }
+    const withHang = (exchanges: ReadonlyArray<Exchange>, faultWindows: Observed["faultWindows"]) =>
+      failing(db, { ...seen, exchanges: [...seen.exchanges, ...exchanges], faultWindows })
+    assert.deepStrictEqual(withHang([hung], [hang]), [HTTP])
+    // the request's time is [sent, sent + client timeout]: it met a restart that began 9 s after it was sent
+    assert.deepStrictEqual(withHang([hung], [restart]), [HTTP])
+    // the same timeout while its api was paused, or without a PostgreSQL fault, or a refused connection, is not the database's
+    assert.deepStrictEqual(withHang([hung], [hang, { kind: "pause", role: "api1", from: 1500, to: 4000 }]), [])
+    assert.deepStrictEqual(withHang([{ ...hung, sentAt: 20_000 }], [hang, restart]), [])
+    assert.deepStrictEqual(withHang([{ ...hung, error: "Error: connect ECONNREFUSED 127.0.0.1:23001" }], [hang]), [])
+    // an honest 503 during the faults passes, and is counted per fault
+    const honest = { ...exchange("k-a", 503, { _tag: "ServiceUnavailable", message: "the database is not reachable" }), sentAt: 12_000, answeredAt: 12_050, retryAfter: "1" }
+    const result = runChecks(db, { ...seen, exchanges: [...seen.exchanges, honest], faultWindows: [hang, restart] }).find((c) => c.name === HTTP)!
+    assert.isTrue(result.ok)
+    assert.strictEqual(result.counts["during pg-restart"], 1)
+  })
+
+  it("a 409 on the retry after a 5xx is right while another request of the key is in progress", () => {
+    const db = consistent()
+    const seen = observed(db)
+    const unavailable = { ...exchange("k-a", 503, { _tag: "ServiceUnavailable", message: "the database is not reachable" }), sentAt: 100, answeredAt: 200, retryAfter: "1" }
+    const retry = { ...exchange("k-a", 201, { orderId: A }, "retry-after-5xx"), sentAt: 300, answeredAt: 900 }
+    const conflict = { ...exchange("k-a", 409, { _tag: "IdempotencyKeyInUse", message: "in progress" }, "retry-after-5xx"), sentAt: 400, answeredAt: 500 }
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, retry, conflict] }), [])
+    // with nothing else of the key outstanding, the same 409 is a claim the failed request left behind
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, { ...retry, sentAt: 600 }, conflict] }), [IDEMPOTENCY])
+  })
+
+  it("sees a key refused 503 (or not answered) that never succeeds when sent again", () => {
+    const db = consistent()
+    const seen = observed(db)
+    const unavailable = (key: string, purpose: Exchange["purpose"]) =>
+      ({ ...exchange(key, 503, { _tag: "ServiceUnavailable", message: "the database is not reachable" }, purpose), retryAfter: "1" })
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable("k-c", "first"), exchange("k-c", null, null, "retry-unanswered")] }), [IDEMPOTENCY])
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable("k-c", "first"), unavailable("k-c", "retry-unanswered")] }), [IDEMPOTENCY])
+    // a key that succeeded after its 503 passes; so does one whose last answer is a 409 inside the lease
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [unavailable("k-a", "first"), ...seen.exchanges] }), [])
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable("k-c", "first"), exchange("k-c", 409, { _tag: "IdempotencyKeyInUse" }, "retry-unanswered")] }), [])
   })
 
   it("sees a key left in flight and an order without a key", () => {
     const db = consistent()
     db.keys[1] = { ...db.keys[1]!, status: "in_flight", response_body: null }
     const names = failing(db)
-    assert.include(names, "Idempotency-Keys: one order each, retries answered the first response")
+    assert.include(names, IDEMPOTENCY)
     assert.include(names, "no unacknowledged orders")
   })
 

@@ -6,10 +6,13 @@
  * is in faults/ (processes.ts, infra.ts, messages.ts), which use the members marked below.
  */
 import type { Broker } from "./broker.js"
-import { injectBrokerKill, injectBrokerPause, injectPgKill, injectProvider, PROVIDER_BASELINE, type ProviderSettings } from "./faults/infra.js"
+import type { FaultWindow } from "./checks/common.js"
+import { injectBrokerKill, injectBrokerPause, injectProvider, PROVIDER_BASELINE, type ProviderSettings } from "./faults/infra.js"
 import { type InjectedHostile, injectDuplicate, injectHostile } from "./faults/messages.js"
+import { injectPgHang, injectPgKill, injectPgRestart } from "./faults/postgres.js"
 import { injectKill, injectPause, injectTerm } from "./faults/processes.js"
 import type { Injector, Observer } from "./kafkaio.js"
+import type { PgCluster } from "./postgres.js"
 import type { Prng } from "./prng.js"
 import type { RoleName, RoleProcess, Timeline } from "./procs.js"
 import { describeFault, type Fault } from "./schedule.js"
@@ -21,6 +24,12 @@ export class Nemesis {
   duplicatesSent = 0
   /** last time an api process was killed or paused (its Idempotency-Key claims are then left to the lease) */
   lastApiDisruption = 0
+  /** when each fault that lasts was in effect (PostgreSQL hung or restarting, a role down or stopped): the
+   * checker reads the requests of those times against them (invariant 11) */
+  readonly windows: Array<FaultWindow> = []
+  /** a pg-hang / a pg-restart in progress (one of each at a time) */
+  pgHang = false
+  pgRestarting = false
   private timers = new Set<NodeJS.Timeout>()
   private heals = new Set<() => Promise<void> | void>()
   private busy = new Set<Promise<void>>()
@@ -34,12 +43,25 @@ export class Nemesis {
     readonly roles: Map<RoleName, RoleProcess>,
     readonly broker: Broker,
     readonly databaseUrl: string,
+    readonly database: string,
+    /** the run's own PostgreSQL cluster (pg-hang, pg-restart), or null when the run uses another server */
+    readonly cluster: PgCluster | null,
     private readonly providerUrl: string,
     readonly topic: string,
     readonly observer: Observer,
     readonly injector: Injector,
     readonly timeline: Timeline
   ) {}
+
+  openWindow(kind: string, role: RoleName | null): FaultWindow {
+    const w: FaultWindow = { kind, role, from: Date.now(), to: null }
+    this.windows.push(w)
+    return w
+  }
+
+  closeWindow(w: FaultWindow) {
+    if (w.to === null) w.to = Date.now()
+  }
 
   count(kind: string) {
     this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1)
@@ -99,10 +121,22 @@ export class Nemesis {
       case "broker-kill": return injectBrokerKill(this, f, desc)
       case "broker-pause": return injectBrokerPause(this, f, desc)
       case "pg-kill": return injectPgKill(this, desc)
+      case "pg-hang": return injectPgHang(this, f, desc)
+      case "pg-restart": return injectPgRestart(this, f, desc)
       case "provider": return injectProvider(this, f, desc)
       case "duplicate": return injectDuplicate(this, f, desc)
       case "hostile": return injectHostile(this, f, desc)
     }
+  }
+
+  /** End every fault still in progress and start no other, without the rest of the heal: for a schedule that
+   * failed before its heal, so that no fault of it (a hang's SIGSTOPs above all) outlives it. Idempotent. */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    this.healing = true
+    this.cluster?.continueAll()
+    for (const h of [...this.heals]) await (async () => h())().catch((e) => this.timeline("error", `nemesis: ${String(e).slice(0, 300)}`))
   }
 
   /** End every fault in progress, bring every process and the broker back, restore the provider. */
@@ -111,6 +145,7 @@ export class Nemesis {
     this.timers.clear()
     // first let everything run again: a fault in progress (a send to a stopped broker) may wait for it
     this.broker.resume()
+    this.cluster?.continueAll()
     for (const role of this.roles.values()) role.resume()
     this.healing = true
     for (const h of [...this.heals]) await h() // each removes itself from this.heals
@@ -121,6 +156,8 @@ export class Nemesis {
     if (stillBusy) this.timeline("note", `${this.busy.size} fault action(s) still running 30 s into the heal; going on`)
     this.broker.resume()
     if (this.broker.down) await this.broker.restart()
+    this.cluster?.continueAll()
+    await this.cluster?.ensureRunning()
     for (const role of this.roles.values()) {
       role.resume()
       if (!role.alive) {
@@ -131,6 +168,7 @@ export class Nemesis {
     this.provider = { ...PROVIDER_BASELINE }
     await new Promise((r) => setTimeout(r, 2500))
     await this.putProvider()
-    this.timeline("heal", "healed: every process running, broker up, provider at its baseline")
+    for (const w of this.windows) this.closeWindow(w)
+    this.timeline("heal", "healed: every process running, broker and PostgreSQL up, provider at its baseline")
   }
 }

@@ -3,7 +3,6 @@
  * parsed and checked once (an unknown fault family or a flag that is not a number exits 2), and the command
  * that replays one schedule with the same options.
  */
-import { databaseUrl as defaultDatabaseUrl } from "../../src/Config.js"
 import { FAULT_FAMILIES, type FaultFamily } from "./schedule.js"
 
 export const argv = process.argv.slice(2)
@@ -23,7 +22,11 @@ export const options = {
   keep: argv.includes("--keep"),
   kafkaPort: Number(process.env.CHAOS_KAFKA_PORT ?? 29092),
   portBase: Number(process.env.CHAOS_PORT_BASE ?? 23000),
-  databaseBase: process.env.CHAOS_DATABASE_BASE ?? defaultDatabaseUrl().replace(/\/[^/]*$/, "")
+  /** the run's own PostgreSQL cluster's port (postgres.ts) */
+  pgPort: Number(process.env.CHAOS_PG_PORT ?? 25432),
+  /** another server instead of the run's own cluster (postgres://user@host:port, no database): then neither
+   * pg-hang nor pg-restart, which only the cluster's owner may inflict */
+  databaseBase: process.env.CHAOS_DATABASE_BASE || null
 }
 for (const f of options.faults) {
   if (!FAULT_FAMILIES.includes(f)) {
@@ -31,7 +34,11 @@ for (const f of options.faults) {
     process.exit(2)
   }
 }
-if (![options.schedules, options.seed, options.durationS, options.rate, options.quiesceS].every(Number.isFinite)) {
+if (options.databaseBase && options.faults.some((f) => f === "pg-hang" || f === "pg-restart")) {
+  console.error("pg-hang and pg-restart need the run's own cluster: unset CHAOS_DATABASE_BASE or leave them out of --faults")
+  process.exit(2)
+}
+if (![options.schedules, options.seed, options.durationS, options.rate, options.quiesceS, options.pgPort].every(Number.isFinite)) {
   console.error("--schedules, --seed, --duration, --rate and --quiesce take numbers")
   process.exit(2)
 }

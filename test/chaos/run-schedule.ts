@@ -11,14 +11,25 @@ import { Injector, kafkaClient, Observer, readTopics } from "./kafkaio.js"
 import { LoadGenerator } from "./load.js"
 import { Nemesis } from "./nemesis.js"
 import { options, replayCommand } from "./options.js"
+import type { PgCluster } from "./postgres.js"
 import { Prng } from "./prng.js"
 import { ROLE_NAMES, type RoleName, RoleProcess, ROOT, runCommand } from "./procs.js"
 import { errorLines, logExcerpts, renderSchedule, type ScheduleResult, type TimelineEntry } from "./report.js"
 import { describeFault, drawSchedule, TERM_DEADLINE_MS } from "./schedule.js"
 import { answers, awaitQuiescence, sleep, waitFor, withClient } from "./waits.js"
 
-/** Run the schedule of seed on the broker; its files go under outDir/seed-<seed>. */
-export const runSchedule = async (broker: Broker, seed: number, outDir: string): Promise<ScheduleResult> => {
+/** how long the load waits for an answer */
+const CLIENT_TIMEOUT_MS = 10_000
+
+/** The PostgreSQL of the run: its own cluster (null when CHAOS_DATABASE_BASE names another server) and the
+ * base of its database URLs. */
+export interface RunPostgres {
+  readonly cluster: PgCluster | null
+  readonly base: string
+}
+
+/** Run the schedule of seed on the broker and PostgreSQL; its files go under outDir/seed-<seed>. */
+export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: number, outDir: string): Promise<ScheduleResult> => {
   const started = Date.now()
   const timeline: Array<TimelineEntry> = []
   const dir = join(outDir, `seed-${seed}`)
@@ -29,7 +40,7 @@ export const runSchedule = async (broker: Broker, seed: number, outDir: string):
     appendFileSync(join(dir, "timeline.log"), `${new Date().toISOString()} ${(entry.t / 1000).toFixed(1)} s ${kind} ${detail}\n`)
   }
   const database = `chaos_${seed}`
-  const databaseUrl = `${options.databaseBase}/${database}`
+  const databaseUrl = `${postgres.base}/${database}`
   const tag = `${seed}-${Date.now().toString(36)}`
   const prefix = `chaos-${tag}.`
   const eventsTopic = `${prefix}orders.events`
@@ -40,6 +51,7 @@ export const runSchedule = async (broker: Broker, seed: number, outDir: string):
   const load = new Prng(seed + 0x5eed)
   const replay = replayCommand(seed)
   const apiPorts = [options.portBase + 1, options.portBase + 2]
+  const apiUrls = apiPorts.map((p) => `http://127.0.0.1:${p}`)
   const providerPort = options.portBase + 3
   const providerUrl = `http://127.0.0.1:${providerPort}`
   const roles = new Map<RoleName, RoleProcess>()
@@ -51,7 +63,7 @@ export const runSchedule = async (broker: Broker, seed: number, outDir: string):
   let result: ScheduleResult
   try {
     // a fresh database (a replay drops the one its seed left)
-    await withClient(`${options.databaseBase}/postgres`, async (c) => {
+    await withClient(`${postgres.base}/postgres`, async (c) => {
       await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [database])
       await c.query(`DROP DATABASE IF EXISTS ${database}`)
     })
@@ -110,14 +122,14 @@ export const runSchedule = async (broker: Broker, seed: number, outDir: string):
     for (const f of faults) note("plan", `at ${(f.at / 1000).toFixed(1)} s: ${describeFault(f)}`)
 
     // ---- load + nemesis ----
-    const loadGen = new LoadGenerator(load, apiPorts.map((p) => `http://127.0.0.1:${p}`), seed, {
+    const loadGen = new LoadGenerator(load, apiUrls, seed, {
       rate: options.rate,
       retryShare: 0.1,
       cancelShare: 0.1,
       maxInFlight: 300,
-      timeoutMs: 10_000
+      timeoutMs: CLIENT_TIMEOUT_MS
     })
-    nemesis = new Nemesis(rng, roles, broker, databaseUrl, providerUrl, eventsTopic, observer, injector, note)
+    nemesis = new Nemesis(rng, roles, broker, databaseUrl, database, postgres.cluster, providerUrl, eventsTopic, observer, injector, note)
     nemesis.run(faults)
     await loadGen.run(options.durationS * 1000)
     note("heal", "load stopped; healing")
@@ -160,7 +172,10 @@ export const runSchedule = async (broker: Broker, seed: number, outDir: string):
       leaseMs: 10_000,
       verify: { code: verifyRun.code, differences, output: verifyRun.stdout + verifyRun.stderr },
       quiescence,
-      eventsTopic
+      eventsTopic,
+      faultWindows: nemesis.windows,
+      apiRoles: new Map(apiUrls.map((url, i) => [url, `api${i + 1}`])),
+      clientTimeoutMs: CLIENT_TIMEOUT_MS
     })
     writeFileSync(join(dir, "exchanges.jsonl"), loadGen.exchanges.map((e) => JSON.stringify({ ...e, body: loadGen.requests.get(e.key)?.body, answer: e.body })).join("\n") + "\n")
     const unexpected = [...roles.values()].flatMap((r) => r.unexpectedExits.map((e) => `${r.spec.name} (code ${e.code}, signal ${e.signal})`))
@@ -171,6 +186,7 @@ export const runSchedule = async (broker: Broker, seed: number, outDir: string):
     note("error", String((e as Error).stack ?? e).slice(0, 1500))
     result = { seed, durationS: options.durationS, faults: nemesis?.counts ?? new Map(), timeline, checks: [], error: String(e).slice(0, 500), reportFile: join(dir, "report.md"), replay }
   } finally {
+    await nemesis?.stop()
     await observer.stop()
     await injector.stop()
     await Promise.all([...roles.values()].map((r) => r.shutdown()))
@@ -184,8 +200,12 @@ export const runSchedule = async (broker: Broker, seed: number, outDir: string):
   if (result.error) excerpts.set("runner", errorLines(logs()))
   writeFileSync(result.reportFile, renderSchedule(result, excerpts))
   const failed = result.checks.filter((c) => !c.ok)
-  if (!result.error && failed.length === 0 && !options.keep) {
-    await withClient(`${options.databaseBase}/postgres`, (c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)).catch(() => undefined)
+  if ((result.error || failed.length > 0 || options.keep) && postgres.cluster) {
+    // the run's cluster is removed at its end: what is kept of a failing schedule's database is a dump
+    const file = join(dir, `${database}.sql`)
+    await postgres.cluster.dump(database).then((sql) => writeFileSync(file, sql), (e) => note("error", `pg_dump ${database}: ${String(e).slice(0, 300)}`))
+  } else if (!result.error && failed.length === 0 && !options.keep) {
+    await withClient(`${postgres.base}/postgres`, (c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)).catch(() => undefined)
   }
   return result
 }

@@ -7,7 +7,7 @@ import type { Prng } from "./prng.js"
 import { ROLE_NAMES, type RoleName } from "./procs.js"
 
 /** Fault families, as named on the command line (--faults) and in CHAOS_FAULTS. */
-export const FAULT_FAMILIES = ["kill", "pause", "term", "broker", "pg", "provider", "duplicate", "hostile"] as const
+export const FAULT_FAMILIES = ["kill", "pause", "term", "broker", "pg", "provider", "duplicate", "hostile", "pg-hang", "pg-restart"] as const
 export type FaultFamily = (typeof FAULT_FAMILIES)[number]
 
 export type Fault =
@@ -17,6 +17,8 @@ export type Fault =
   | { readonly kind: "broker-kill"; readonly at: number; readonly downMs: number }
   | { readonly kind: "broker-pause"; readonly at: number; readonly ms: number }
   | { readonly kind: "pg-kill"; readonly at: number }
+  | { readonly kind: "pg-hang"; readonly at: number; readonly ms: number }
+  | { readonly kind: "pg-restart"; readonly at: number; readonly downMs: number }
   | { readonly kind: "provider"; readonly at: number; readonly mode: "outage" | "latency" | "decline" | "transient"; readonly ms: number; readonly value: number }
   | { readonly kind: "duplicate"; readonly at: number; readonly count: number }
   | { readonly kind: "hostile"; readonly at: number; readonly variant: HostileVariant }
@@ -33,7 +35,8 @@ export const TERM_DEADLINE_MS = 15_000
 
 export const drawSchedule = (rng: Prng, durationMs: number, families: ReadonlyArray<FaultFamily>): Array<Fault> => {
   const kinds: Array<Fault["kind"]> = []
-  for (const k of ["kill", "pause", "term", "broker-kill", "broker-pause", "pg-kill", "provider", "duplicate", "hostile"] as const) {
+  // new kinds go at the end: a seed then gives the schedule it gave before under the families it had
+  for (const k of ["kill", "pause", "term", "broker-kill", "broker-pause", "pg-kill", "provider", "duplicate", "hostile", "pg-hang", "pg-restart"] as const) {
     if (families.includes(familyOf(k))) kinds.push(k)
   }
   if (kinds.length === 0) return []
@@ -73,6 +76,12 @@ export const drawSchedule = (rng: Prng, durationMs: number, families: ReadonlyAr
       case "hostile":
         faults.push({ kind, at, variant: rng.pick(HOSTILE_VARIANTS) })
         break
+      case "pg-hang":
+        faults.push({ kind, at, ms: rng.int(2000, 15_000) })
+        break
+      case "pg-restart":
+        faults.push({ kind, at, downMs: rng.int(0, 3000) })
+        break
     }
   }
   return faults.sort((a, b) => a.at - b.at)
@@ -89,6 +98,8 @@ export const describeFault = (f: Fault): string => {
     case "provider": return `provider ${f.mode}${f.mode === "outage" ? "" : ` ${f.value}`} for ${f.ms} ms`
     case "duplicate": return `republish ${f.count} earlier messages`
     case "hostile": return `hostile message: ${f.variant}`
+    case "pg-hang": return `SIGSTOP every backend of the schedule's database (and each new one) for ${f.ms} ms`
+    case "pg-restart": return `fast restart of PostgreSQL (pg_ctl stop -m fast, down ${f.downMs} ms, start)`
   }
 }
 

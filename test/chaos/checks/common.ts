@@ -18,6 +18,15 @@ export interface CheckResult {
   readonly details: ReadonlyArray<string>
 }
 
+/** When a fault that lasts was in effect (the nemesis records them): PostgreSQL hung or restarting (role
+ * null), or a role killed, stopped or terminating; `to` null while it lasts. Times are epoch ms. */
+export interface FaultWindow {
+  readonly kind: string
+  readonly role: string | null
+  readonly from: number
+  to: number | null
+}
+
 export interface Observed {
   readonly exchanges: ReadonlyArray<Exchange>
   readonly requests: ReadonlyMap<string, OrderRequest>
@@ -32,6 +41,11 @@ export interface Observed {
   readonly verify: { code: number; differences: number | null; output: string }
   readonly quiescence: { reached: boolean; seconds: number; boundSeconds: number }
   readonly eventsTopic: string
+  readonly faultWindows: ReadonlyArray<FaultWindow>
+  /** the api role (api1, api2) that serves each base URL of the load */
+  readonly apiRoles: ReadonlyMap<string, string>
+  /** the load's client timeout: a request not answered within it has status null */
+  readonly clientTimeoutMs: number
 }
 
 export const TRANSITIONS: Record<string, readonly [string | null, string]> = {

@@ -1,9 +1,8 @@
 /**
- * Faults on what the roles depend on (families broker, pg and provider): kill -9 or SIGSTOP of the suite's
- * broker, pg_terminate_backend of every app connection, and the provider simulator's outage, latency,
- * declines or transient errors for a while (set through its /control endpoint by the nemesis).
+ * Faults on what the roles depend on (families broker and provider; PostgreSQL's are in postgres.ts): kill -9
+ * or SIGSTOP of the suite's broker, and the provider simulator's outage, latency, declines or transient errors
+ * for a while (set through its /control endpoint by the nemesis).
  */
-import pg from "pg"
 import type { Nemesis } from "../nemesis.js"
 import type { FaultOf } from "../schedule.js"
 
@@ -31,21 +30,6 @@ export const injectBrokerPause = (n: Nemesis, f: FaultOf<"broker-pause">, desc: 
     n.broker.resume()
     n.timeline("heal", "SIGCONT broker")
   })
-}
-
-export const injectPgKill = async (n: Nemesis, desc: string): Promise<void> => {
-  n.count("pg-kill")
-  const client = new pg.Client({ connectionString: n.databaseUrl })
-  try {
-    await client.connect()
-    const r = await client.query(
-      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-       WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`
-    )
-    n.timeline("fault", `${desc}: ${r.rowCount} terminated`)
-  } finally {
-    await client.end().catch(() => undefined)
-  }
 }
 
 export const injectProvider = async (n: Nemesis, f: FaultOf<"provider">, desc: string): Promise<void> => {
