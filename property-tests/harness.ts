@@ -103,6 +103,7 @@ export const MemoryKafka = Layer.effect(
   Effect.map(MemoryTopic, (log) =>
     Kafka.of({
       topics: topicsFor("props."),
+      ping: Effect.void,
       send: (_, messages) => Effect.sync(() => void log.push(...messages)),
       // raw sends go to the dead-letter topic (parking's copy); the properties read the table, not that topic
       sendRaw: (topic) => topic === topicsFor("props.").deadLetters ? Effect.void : Effect.dieMessage("MemoryKafka: raw sends to dead letters only"),

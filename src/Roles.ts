@@ -33,13 +33,24 @@ import { PaymentProcessor } from "./payment/PaymentProcess.js"
 import { PaymentSchedulerLive } from "./payment/PaymentScheduler.js"
 import { PaymentWorkerLive } from "./payment/PaymentWorker.js"
 import { StatsProjection, StatsProjectorLive } from "./projection/StatsProjection.js"
+import { BrokerProbeLive, DatabaseProbeLive } from "./ops/Probes.js"
 import { Readiness } from "./Readiness.js"
+import { boundedRelease, ShutdownBudgetConfig } from "./Shutdown.js"
 import { RetentionLive } from "./retention/Retention.js"
 import { PaymentSimulatorLive } from "./simulator/PaymentSimulator.js"
 import { PgStores } from "./Stores.js"
 
-/** What the roles of one process share: the order actors over the PostgreSQL stores, and readiness. */
-export const ProcessCore = Layer.mergeAll(OrderActors.Default, Readiness.Default).pipe(Layer.provideMerge(PgStores))
+/** What the roles of one process share: the order actors over the PostgreSQL stores, and readiness (with the
+ * database's probe: every process needs its database). */
+export const ProcessCore = Layer.mergeAll(OrderActors.Default, DatabaseProbeLive).pipe(
+  Layer.provideMerge(Readiness.Default),
+  Layer.provideMerge(PgStores)
+)
+
+/** The broker's probe: required by the relay and the worker (they cannot work without it); the api reports it
+ * only (it accepts orders into the outbox while the broker is down; it needs the broker for /metrics' lag). */
+const BrokerRequired = BrokerProbeLive(true)
+const BrokerReported = BrokerProbeLive(false)
 
 /**
  * What a process's roles run on besides its database: the part a test swaps. A test's layers may expose more
@@ -104,8 +115,14 @@ const listening = (role: "api" | "ops") =>
       ))
   )
 
+/** The server's close waits for open requests: bounded by the in-flight share (src/Shutdown.ts). */
+const ApiServer = Layer.unwrapEffect(Effect.map(
+  Effect.orDie(Config.all([HttpConfig, ShutdownBudgetConfig])),
+  ([config, budget]) => boundedRelease("http server close", budget.graceMs, HttpLive(config))
+))
+
 const ApiRole = Layer.mergeAll(
-  listening("api").pipe(Layer.provideMerge(Layer.unwrapEffect(Effect.map(Effect.orDie(HttpConfig), HttpLive)))),
+  listening("api").pipe(Layer.provideMerge(ApiServer)),
   IdempotencyExpiryFromConfig
 ).pipe(Layer.provideMerge(DeadLetters.Default))
 
@@ -147,7 +164,11 @@ type Err<L> = L extends Layer.Layer<infer _A, infer E, infer _R> ? E : never
 type In<L> = L extends Layer.Layer<infer _A, infer _E, infer R> ? R : never
 
 /** Health and metrics of a process without the api role, over what its roles built (Kafka where one uses it). */
-const OpsEndpoints = listening("ops").pipe(Layer.provide(Layer.unwrapEffect(Effect.map(Effect.orDie(OpsConfig), OpsHttpLive))))
+const OpsEndpoints = listening("ops").pipe(Layer.provide(Layer.unwrapEffect(Effect.map(
+  Effect.orDie(Config.all([OpsConfig, ShutdownBudgetConfig])),
+  // a scrape in flight (broker lag from a broker that is down) would hold the close
+  ([config, budget]) => boundedRelease("ops server close", budget.disconnectMs, OpsHttpLive(config))
+))))
 
 /**
  * The roles `names` of one process over `infrastructure`, with what they share, and the ops endpoints when
@@ -165,7 +186,14 @@ export const processLayer = <const N extends RoleName, K, G, C, E, R>(
   const all = roles(infrastructure)
   const selected = names.map((name) => all[name] as Layer.Layer<unknown, unknown, unknown>)
   const ofRoles = selected.reduce((merged, layer) => Layer.merge(merged, layer)).pipe(Layer.provideMerge(ProcessCore))
-  return (names.includes("api" as N) ? ofRoles : Layer.provideMerge(OpsEndpoints, ofRoles)) as never
+  // over what the roles built (Kafka among it)
+  const broker = names.some((name) => name === "relay" || name === "worker")
+    ? BrokerRequired
+    : names.includes("api" as N)
+    ? BrokerReported
+    : Layer.empty
+  const probed = Layer.provideMerge(broker as Layer.Layer<never, never, unknown>, ofRoles)
+  return (names.includes("api" as N) ? probed : Layer.provideMerge(OpsEndpoints, probed)) as never
 }
 
 /** Checks made before anything is built: the api role refuses to start without usable admin credentials. */

@@ -2,7 +2,7 @@
  * How a process spends SHUTDOWN_TIMEOUT_MS after SIGTERM (docs/ARCHITECTURE.md "Processes"), and the one way a
  * shutdown step is bounded in time.
  */
-import { Config, Duration, Effect, Exit } from "effect"
+import { Cause, Config, Duration, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import { ShutdownTimeoutMs } from "./Config.js"
 
 export interface ShutdownBudget {
@@ -30,24 +30,60 @@ export const shutdownBudget = (timeoutMs: number): ShutdownBudget => {
 export const ShutdownBudgetConfig = ShutdownTimeoutMs.pipe(Config.map(shutdownBudget))
 
 /**
- * Run a shutdown step for at most `ms`; a failure if it did not finish by then (it is abandoned, not awaited).
- * Finalizers run uninterruptibly, and there `Effect.timeout` alone waits for the step it timed out to stop —
- * which a promise never does: the step is made interruptible, so the timeout really ends it.
+ * Run a shutdown step for at most `ms`; a failure (a TimeoutException) if it did not finish by then: it is
+ * abandoned, not awaited. Finalizers run uninterruptibly, and there `Effect.timeout` alone waits for the step it
+ * timed out to stop, and interrupting a step waits for its own uninterruptible parts (a query's cancel, a
+ * library's finalizer): the step is made interruptible and run disconnected, so the timeout returns at `ms`
+ * and the interruption finishes in the background (or never, when the process exits first).
  */
 export const within = <A, E>(ms: number, step: Effect.Effect<A, E>): Effect.Effect<Exit.Exit<A, unknown>> =>
-  Effect.interruptible(step).pipe(Effect.timeout(Duration.millis(ms)), Effect.exit)
+  Effect.interruptible(step).pipe(
+    Effect.disconnect,
+    Effect.interruptible,
+    Effect.timeout(Duration.millis(ms)),
+    Effect.exit
+  )
+
+/** Whether `within` gave up on its step (rather than the step failing by itself in time). */
+export const timedOut = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => Cause.isTimeoutException(e))
 
 /**
- * A shutdown step that may not outlast its share: abandoned when it does, with a SHUTDOWN_STEP_TIMEOUT line (the
- * process is exiting: nothing would scrape a metric of it). Whether it finished in time.
+ * A shutdown step that may not outlast its share: abandoned when it does, with a SHUTDOWN_STEP_TIMEOUT line; a
+ * step that failed in time says so with SHUTDOWN_STEP_FAILED and its cause (the process is exiting: nothing
+ * would scrape a metric of it). Whether it finished, and in time.
  */
 export const shutdownStep = <A, E>(name: string, ms: number, step: Effect.Effect<A, E>): Effect.Effect<boolean> =>
   Effect.flatMap(within(ms, step), (exit) =>
     Exit.isSuccess(exit)
       ? Effect.succeed(true)
-      : Effect.as(
+      : timedOut(exit)
+      ? Effect.as(
         Effect.logWarning(`shutdown step "${name}" did not finish within ${Math.round(ms)} ms: abandoned`).pipe(
           Effect.annotateLogs({ type: "SHUTDOWN_STEP_TIMEOUT", step: name, ms: Math.round(ms) })
         ),
         false
+      )
+      : Effect.as(
+        Effect.logWarning(`shutdown step "${name}" failed`).pipe(
+          Effect.annotateLogs({ type: "SHUTDOWN_STEP_FAILED", step: name, cause: Cause.pretty(exit.cause).slice(0, 1000) })
+        ),
+        false
       ))
+
+/**
+ * A layer whose release is one shutdown step: its scope is closed by `shutdownStep(name, ms, …)`, so what its
+ * finalizers wait for (a library's close, an UNLISTEN, a server draining requests) cannot hold the process
+ * past `ms`. (The library's finalizers cannot be reached from outside: they are bounded here, around them.)
+ */
+export const boundedRelease = <A, E, R>(name: string, ms: number, layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
+  Layer.scopedContext(Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    yield* Effect.addFinalizer((exit) => shutdownStep(name, ms, Scope.close(scope, exit)))
+    return yield* Layer.buildWithScope(layer, scope)
+  }))
+
+/** The same for a forked loop: interrupting it (and waiting for its finalizers) is bounded by `ms`. */
+export const forkBounded = <A, E, R>(name: string, ms: number, loop: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.forkDaemon(loop), (fiber) =>
+    Effect.asVoid(Effect.addFinalizer(() => shutdownStep(name, ms, Fiber.interrupt(fiber)))))

@@ -4,10 +4,13 @@
  */
 import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
+import * as Reactivity from "@effect/experimental/Reactivity"
 import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
-import { Config, Effect, Layer, Redacted } from "effect"
+import { SqlError } from "@effect/sql/SqlError"
+import { Config, Context, Effect, Layer, Redacted } from "effect"
 import { fileURLToPath } from "node:url"
+import * as Pg from "pg"
 import { DatabaseUrl } from "./Config.js"
 
 export const migrationsDirectory = fileURLToPath(new URL("../migrations", import.meta.url))
@@ -58,8 +61,95 @@ export const ensureDatabase = (url: Redacted.Redacted<string>) =>
     }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(admin.toString()), maxConnections: 1 })))
   }).pipe(Effect.orDie)
 
-export const PgLive = (url: Redacted.Redacted<string>, maxConnections = 10) =>
-  Layer.unwrapEffect(Effect.as(ensureDatabase(url), PgClient.layer({ url, maxConnections })))
+/**
+ * How long the database may take (docs/OPERATIONS.md "Configuration"; 0 turns a bound off). The server-side
+ * bounds (statement_timeout, idle_in_transaction_session_timeout) end what a live server runs too long; a
+ * server that answers nothing at all (a stopped backend, a dead host) cannot run them, so every statement is
+ * also bounded by the client (`queryTimeoutMs`, node-postgres's query_timeout, a little above the server's so
+ * that the server's 57014 comes first when it can) and so is every wait for a pooled connection and every
+ * connect (`acquireTimeoutMs`).
+ */
+export interface DatabaseTimeouts {
+  readonly statementTimeoutMs: number
+  readonly idleInTransactionTimeoutMs: number
+  readonly queryTimeoutMs: number
+  readonly acquireTimeoutMs: number
+}
+
+export const DatabaseTimeoutsConfig = Config.all({
+  statementTimeoutMs: Config.integer("DATABASE_STATEMENT_TIMEOUT_MS").pipe(Config.withDefault(4_000)),
+  idleInTransactionTimeoutMs: Config.integer("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS").pipe(Config.withDefault(10_000)),
+  queryTimeoutMs: Config.integer("DATABASE_QUERY_TIMEOUT_MS").pipe(Config.withDefault(5_000)),
+  acquireTimeoutMs: Config.integer("DATABASE_ACQUIRE_TIMEOUT_MS").pipe(Config.withDefault(3_000))
+})
+
+/** What node-postgres says when a statement outlived query_timeout on the client side. */
+export const QUERY_READ_TIMEOUT = "Query read timeout"
+
+/**
+ * A pooled connection whose statement timed out on the client side is ended at once: its backend may still
+ * run the statement (or hold its transaction open), so the connection must never serve another statement —
+ * node-postgres would queue the next one behind the hung one, and a ROLLBACK timed out in that queue would
+ * leave the transaction open for the next borrower. Ending it (`end` destroys the socket of a client with an
+ * active query) makes the pool drop it; the server rolls back whatever the session had open when it notices.
+ */
+class EndOnQueryTimeout extends Pg.Client {
+  override query(...args: Array<any>): any {
+    const last = args.length - 1
+    const callback = args[last]
+    if (typeof callback === "function") {
+      args[last] = (error: Error | undefined, result: unknown) => {
+        if (error?.message === QUERY_READ_TIMEOUT) this.end().catch(() => {})
+        callback(error, result)
+      }
+    }
+    return (super.query as (...a: Array<any>) => unknown)(...args)
+  }
+}
+
+const positive = (ms: number | undefined) => (ms !== undefined && ms > 0 ? ms : undefined)
+
+/** A node-postgres pool with the bounds above, ended (at most `acquireTimeoutMs`, 1 s without) with the scope. */
+const boundedPool = (url: Redacted.Redacted<string>, maxConnections: number, timeouts?: DatabaseTimeouts) =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      const pool = new Pg.Pool({
+        connectionString: Redacted.value(url),
+        max: maxConnections,
+        application_name: "orders-es",
+        Client: EndOnQueryTimeout as unknown as typeof Pg.Client,
+        statement_timeout: positive(timeouts?.statementTimeoutMs),
+        idle_in_transaction_session_timeout: positive(timeouts?.idleInTransactionTimeoutMs),
+        query_timeout: positive(timeouts?.queryTimeoutMs),
+        connectionTimeoutMillis: positive(timeouts?.acquireTimeoutMs)
+      } as Pg.PoolConfig)
+      pool.on("error", () => {})
+      return Effect.tryPromise({
+        try: () => pool.query("SELECT 1"),
+        catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
+      }).pipe(
+        Effect.timeoutFail({
+          duration: positive(timeouts?.acquireTimeoutMs) ?? 5_000,
+          onTimeout: () => new SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
+        }),
+        Effect.onError(() => Effect.sync(() => void pool.end().catch(() => {}))),
+        Effect.as(pool)
+      )
+    }),
+    // a pool whose backends answer nothing would wait for each client's goodbye: bounded, the sockets die with
+    // the process
+    (pool) =>
+      Effect.promise(() => pool.end().catch(() => {})).pipe(Effect.interruptible, Effect.disconnect, Effect.interruptible, Effect.timeoutOption(1_000))
+  )
+
+export const PgLive = (url: Redacted.Redacted<string>, maxConnections = 10, timeouts?: DatabaseTimeouts) =>
+  Layer.unwrapEffect(Effect.as(
+    ensureDatabase(url),
+    Layer.scopedContext(Effect.map(
+      PgClient.fromPool({ acquire: boundedPool(url, maxConnections, timeouts), applicationName: "orders-es" }),
+      (client) => Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client))
+    )).pipe(Layer.provide(Reactivity.layer))
+  ))
 
 /** Applies pending migrations when built. */
 export const MigrationsLive = PgMigrator.layer({ loader: sqlFileLoader(migrationsDirectory) }).pipe(
@@ -68,7 +158,8 @@ export const MigrationsLive = PgMigrator.layer({ loader: sqlFileLoader(migration
 
 export const DatabaseConfig = Config.all({
   url: DatabaseUrl,
-  poolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10))
+  poolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
+  timeouts: DatabaseTimeoutsConfig
 })
 
 /** The database of the configuration (DATABASE_URL), created if missing and migrated; `poolSize` overrides
@@ -76,5 +167,5 @@ export const DatabaseConfig = Config.all({
 export const DatabaseLive = (poolSize?: number) =>
   Layer.unwrapEffect(
     Effect.map(DatabaseConfig, (config) =>
-      MigrationsLive.pipe(Layer.provideMerge(PgLive(config.url, poolSize ?? config.poolSize))))
+      MigrationsLive.pipe(Layer.provideMerge(PgLive(config.url, poolSize ?? config.poolSize, config.timeouts))))
   )

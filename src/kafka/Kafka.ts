@@ -97,6 +97,8 @@ export class Kafka extends Context.Tag("Kafka")<Kafka, {
   readonly send: (topic: string, messages: ReadonlyArray<OutgoingMessage>) => Effect.Effect<void, KafkaError>
   /** Send messages byte for byte (keys, values and headers as given). */
   readonly sendRaw: (topic: string, messages: ReadonlyArray<RawMessage>) => Effect.Effect<void, KafkaError>
+  /** One round trip to the cluster (readiness: src/ops/Probes.ts); a ping still waiting is shared, not repeated. */
+  readonly ping: Effect.Effect<void, KafkaError>
   /** Messages of `topic` the group has not committed yet, summed over partitions. */
   readonly lag: (groupId: string, topic: string) => Effect.Effect<number, KafkaError>
   /** The same, per partition (for /metrics). */
@@ -200,8 +202,15 @@ export const makeKafka = (config: KafkaConfig) =>
         })
       })
 
+    let pinging: Promise<unknown> | undefined
+    const ping = attempt("ping", () => {
+      pinging ??= admin.describeCluster().finally(() => pinging = undefined)
+      return pinging
+    })
+
     return Kafka.of({
       topics,
+      ping: Effect.asVoid(ping),
       lag: (groupId, topic) => Effect.map(lagByPartition(groupId, topic), (ps) => ps.reduce((sum, p) => sum + p.lag, 0)),
       lagByPartition,
       send: (topic, messages) =>

@@ -9,18 +9,33 @@ import { type ErrorExample, errorExample } from "../http/ErrorExamples.js"
 import { InternalError, ServiceUnavailable } from "../http/Errors.js"
 import { doc, NoParams } from "../http/Spec.js"
 
+/** One dependency of the process as /health/ready reports it (src/Readiness.ts). */
+export const ReadinessCheck = Schema.Struct({
+  ok: Schema.Boolean,
+  /** whether it decides readiness (false: shown only, e.g. the broker of the api, which needs it for /metrics only) */
+  required: Schema.Boolean,
+  reason: Schema.optional(Schema.String),
+  /** how old the background probe's verdict is (database, broker) */
+  ageMs: Schema.optional(Schema.Number),
+  detail: Schema.optional(Schema.Unknown)
+})
+
+/** By name: `database` (every process), `broker` (a process with Kafka), `consumer` (the worker). */
+export const ReadinessChecks = Schema.Record({ key: Schema.String, value: ReadinessCheck })
+
 export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
-  message: Schema.String
+  status: Schema.Literal("not_ready"),
+  message: Schema.String,
+  checks: ReadinessChecks
 }, HttpApiSchema.annotations({ status: 503 })) {}
 
 export class HealthApi extends HttpApiGroup.make("health").annotateContext(OpenApi.annotations({ description: "Liveness and readiness probes." }))
   .add(HttpApiEndpoint.get("live", "/health/live").annotateContext(doc("Liveness", "200 while the process runs.")).setUrlParams(NoParams).addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
   .add(
-    HttpApiEndpoint.get("ready", "/health/ready").annotateContext(doc("Readiness", "200 once the database answers with every migration applied and every role of the process reports it is doing its work (the checks are listed), else 503.")).setUrlParams(NoParams)
+    HttpApiEndpoint.get("ready", "/health/ready").annotateContext(doc("Readiness", "Each dependency of the process separately — database (answers, every migration applied), broker, consumer (the worker's: joined and consuming) — from background probes, within 1 s whatever hangs: 200 when every required check passes, else 503 with the same checks.")).setUrlParams(NoParams)
       .addSuccess(Schema.Struct({
         status: Schema.Literal("ready"),
-        /** the checks the roles of this process registered (none for the api alone) */
-        checks: Schema.Array(Schema.Struct({ name: Schema.String, ok: Schema.Boolean }))
+        checks: ReadinessChecks
       }))
       .addError(NotReady)
   )
@@ -38,5 +53,9 @@ export class OpsApi extends HttpApi.make("ops").add(HealthApi).add(MetricsApi)
 {}
 
 export const opsErrorExamples: ReadonlyArray<ErrorExample> = [
-  errorExample(NotReady, new NotReady({ message: "migrations pending: 11 of 12 applied" }), "not ready to serve")
+  errorExample(NotReady, new NotReady({
+    status: "not_ready",
+    message: "not ready: database (timeout)",
+    checks: { database: { ok: false, required: true, reason: "timeout", ageMs: 420 }, broker: { ok: true, required: true, ageMs: 310 } }
+  }), "not ready to serve")
 ]

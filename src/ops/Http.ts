@@ -11,28 +11,27 @@ import { Api } from "../http/Api.js"
 import { operationalGauges, renderPrometheus } from "../observability/Metrics.js"
 import { StatsProjection } from "../projection/StatsProjection.js"
 import { Readiness } from "../Readiness.js"
-import { appliedMigrationId, latestMigrationId } from "../Sql.js"
 import { type HealthApi, type MetricsApi, NotReady, OpsApi } from "./Api.js"
 
 const health = <E>(handlers: HttpApiBuilder.Handlers.FromGroup<E, never, typeof HealthApi>) =>
   Effect.gen(function*() {
-    const applied = Effect.provideService(appliedMigrationId, SqlClient.SqlClient, yield* SqlClient.SqlClient)
-    const latest = yield* latestMigrationId
     const readiness = yield* Readiness
-    const roles = Effect.flatMap(readiness.report, (checks) => {
-      const failing = checks.filter((c) => !c.ok)
+    // no database work per request: the checks read the background probes (src/Readiness.ts)
+    const ready = Effect.flatMap(readiness.report, (checks) => {
+      const failing = Object.entries(checks).filter(([, c]) => c.required && !c.ok)
       return failing.length === 0
-        ? Effect.succeed({ status: "ready" as const, checks: checks.map(({ name, ok }) => ({ name, ok })) })
-        : Effect.fail(new NotReady({ message: `not ready: ${failing.map((c) => `${c.name} ${JSON.stringify(c.detail ?? null)}`).join("; ")}` }))
+        ? Effect.succeed({ status: "ready" as const, checks })
+        : Effect.fail(
+          new NotReady({
+            status: "not_ready",
+            message: `not ready: ${failing.map(([name, c]) => `${name} (${c.reason ?? "failing"})`).join(", ")}`,
+            checks
+          })
+        )
     })
     return handlers
       .handle("live", () => Effect.succeed({ status: "ok" as const }))
-      .handle("ready", () =>
-        applied.pipe(
-          Effect.flatMap((n) =>
-            n >= latest ? roles : Effect.fail(new NotReady({ message: `migrations pending: ${n} of ${latest} applied` }))),
-          Effect.catchTag("SqlError", () => Effect.fail(new NotReady({ message: "the database does not answer" })))
-        ))
+      .handle("ready", () => ready)
   })
 
 const metrics = (workerGroup: string) => <E>(handlers: HttpApiBuilder.Handlers.FromGroup<E, never, typeof MetricsApi>) =>

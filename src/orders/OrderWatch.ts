@@ -21,6 +21,7 @@ import { makeStreamTails } from "../eventstore/StreamTails.js"
 import { TooManyWatchers } from "./Api.js"
 import { toEventView, toView } from "./Views.js"
 import type { StoreError } from "../Infrastructure.js"
+import { forkBounded, ShutdownBudgetConfig } from "../Shutdown.js"
 
 export interface WatchSettings {
   readonly maxConnections: number
@@ -116,10 +117,15 @@ const make = (settings: WatchSettings) =>
       Effect.forkScoped
     )
     if (Option.isSome(pg)) {
-      yield* pg.value.listen(APPENDS_CHANNEL).pipe(
-        Stream.runForEach(() => Queue.offer(wakes, undefined)),
-        Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) }),
-        Effect.forkScoped
+      const budget = yield* Effect.orDie(ShutdownBudgetConfig)
+      // stopping it runs @effect/sql-pg's UNLISTEN, which waits for the database: bounded (src/Shutdown.ts)
+      yield* forkBounded(
+        "unlisten (order watch)",
+        budget.disconnectMs,
+        pg.value.listen(APPENDS_CHANNEL).pipe(
+          Stream.runForEach(() => Queue.offer(wakes, undefined)),
+          Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) })
+        )
       )
     }
     // shutting down: every open stream ends, so the server can drain

@@ -8,6 +8,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
 import { APPENDS_CHANNEL } from "../database/Notifications.js"
+import { forkBounded, ShutdownBudgetConfig } from "../Shutdown.js"
 
 export class OutboxSignal extends Context.Tag("OutboxSignal")<OutboxSignal, {
   /** An append committed: wake relays here and in other processes. */
@@ -37,10 +38,15 @@ export const PgOutboxSignal = Layer.scoped(
   Effect.gen(function*() {
     const pg = yield* PgClient.PgClient
     const signal = yield* make
-    yield* pg.listen(APPENDS_CHANNEL).pipe(
-      Stream.runForEach(() => signal.wake),
-      Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) }),
-      Effect.forkScoped
+    const budget = yield* Effect.orDie(ShutdownBudgetConfig)
+    // stopping it runs @effect/sql-pg's UNLISTEN, which waits for the database: bounded (src/Shutdown.ts)
+    yield* forkBounded(
+      "unlisten (relay wake-ups)",
+      budget.disconnectMs,
+      pg.listen(APPENDS_CHANNEL).pipe(
+        Stream.runForEach(() => signal.wake),
+        Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) })
+      )
     )
     return signal
   })

@@ -161,8 +161,9 @@ export const PaymentWorkerLive = Layer.scopedDiscard(
       shutdown: config.shutdown,
       beforeBatch: crash.hit("worker.consumerBatch")
     })
-    yield* readiness.register("worker.consumer", Effect.map(status, (s: ConsumerStatus) => ({
+    yield* readiness.register("consumer", Effect.map(status, (s: ConsumerStatus) => ({
       ok: s.state === "consuming",
+      ...(s.state === "consuming" ? {} : { reason: s.state }),
       detail: s
     })))
     yield* Effect.logInfo("payment worker started").pipe(

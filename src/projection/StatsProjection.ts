@@ -14,6 +14,7 @@ import { Config, Duration, Effect, Layer, Schedule } from "effect"
 import type { OrderEvent } from "../domain/Order.js"
 import { decodeEvent } from "../eventstore/EventCodec.js"
 import { orStoreError } from "../Infrastructure.js"
+import { forkBounded, ShutdownBudgetConfig } from "../Shutdown.js"
 
 export const STATS = "stats"
 
@@ -143,7 +144,9 @@ export const StatsProjectorLive = Layer.scopedDiscard(
         )
       )
     )
-    yield* Effect.forkScoped(Effect.repeat(pass, Schedule.forever))
+    const budget = yield* Effect.orDie(ShutdownBudgetConfig)
+    // a pass stopped at shutdown waits for its transaction's uninterruptible BEGIN/ROLLBACK: bounded (src/Shutdown.ts)
+    yield* forkBounded("projector stop", budget.disconnectMs, Effect.repeat(pass, Schedule.forever))
     yield* Effect.logInfo("stats projector started").pipe(Effect.annotateLogs({ type: "STARTUP", role: "projector" }))
   })
 )

@@ -8,6 +8,7 @@ export const kafkaStub = (prefix: string, overrides: Partial<Kafka["Type"]> = {}
     Kafka,
     Kafka.of({
       topics: topicsFor(prefix),
+      ping: Effect.void,
       send: () => Effect.void,
       sendRaw: () => Effect.void,
       lag: () => Effect.succeed(0),

@@ -1,0 +1,173 @@
+/**
+ * A database that answers nothing (issue 23 item 3): every backend of the process's database SIGSTOPped, as
+ * the chaos suite's `pg-hang` does. Each role, SIGTERMed then, exits 0 within SHUTDOWN_TIMEOUT_MS, each step
+ * it had to give up on logged SHUTDOWN_STEP_TIMEOUT (never the backstop's SHUTDOWN_TIMEOUT, exit 1); a
+ * `POST /orders` meanwhile is answered 503 with Retry-After within DATABASE_QUERY_TIMEOUT_MS (plus slack)
+ * instead of waiting for the database; `/health/ready` answers within 1 s, 503, with the database check failing.
+ * Each process runs on a database of its own, so only its backends are stopped (and always resumed).
+ */
+import pg from "pg"
+import { afterAll, assert, describe, it } from "vitest"
+import { databaseUrl } from "../src/Config.js"
+import { pollUntil, Processes, type RoleProcess, sleep } from "./support/Processes.js"
+
+const SHUTDOWN_TIMEOUT_MS = 6_000
+const QUERY_TIMEOUT_MS = 2_000
+const STARTUP_MS = 90_000
+const run = `${Date.now()}`
+const order = { userId: "8f0e2d0a-3f5e-4a7b-9c1d-2e3f4a5b6c7d", amount: "10.00", currency: "EUR" }
+const processes = new Processes()
+afterAll(() => processes.killAll())
+
+const urlOf = (database: string) => {
+  const url = new URL(databaseUrl())
+  url.pathname = `/${database}`
+  return url.toString()
+}
+
+/**
+ * Stops every backend of `database` (re-scanning, so that connections made meanwhile are stopped too) until
+ * `resume` is called, which SIGCONTs every one it stopped.
+ */
+const hang = async (database: string) => {
+  const admin = new pg.Client({ connectionString: urlOf("postgres") })
+  await admin.connect()
+  const stopped = new Set<number>()
+  let scanning = true
+  const scan = async () => {
+    const { rows } = await admin.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+      [database]
+    )
+    for (const { pid } of rows) {
+      if (stopped.has(pid)) continue
+      try {
+        process.kill(pid, "SIGSTOP")
+        stopped.add(pid)
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  await scan()
+  const loop = (async () => {
+    while (scanning) {
+      await sleep(100)
+      if (scanning) await scan().catch(() => {})
+    }
+  })()
+  return {
+    stopped: () => stopped.size,
+    resume: async () => {
+      scanning = false
+      await loop
+      for (const pid of stopped) {
+        try {
+          process.kill(pid, "SIGCONT")
+        } catch {
+          // gone
+        }
+      }
+      await admin.end()
+    }
+  }
+}
+
+const start = async (role: string, env: Record<string, string> = {}) => {
+  const database = `pg_hang_${role.replace(/\W/g, "_")}_${run}`
+  const proc = processes.spawn(role, role, {
+    DATABASE_URL: urlOf(database),
+    KAFKA_TOPIC_PREFIX: `pg-hang-${run}.`,
+    PAYMENT_WORKER_GROUP: `pg-hang-${run}-${role}`,
+    SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+    DATABASE_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
+    DATABASE_STATEMENT_TIMEOUT_MS: String(QUERY_TIMEOUT_MS - 500),
+    DATABASE_ACQUIRE_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
+    PORT: "0",
+    OPS_PORT: "0",
+    LOG_LEVEL: "Info",
+    ...env
+  })
+  await proc.waitForLine("STARTUP started", (l) => l.type === "STARTUP" && l.msg === "started", STARTUP_MS)
+  const listening = await proc.waitForLine("the address", (l) => l.type === "STARTUP" && typeof l.address === "string", 5_000)
+  const base = String(listening.line.address).replace("0.0.0.0", "127.0.0.1")
+  return { proc, database, base }
+}
+
+const timed = async <A>(f: () => Promise<A>) => {
+  const started = Date.now()
+  const value = await f()
+  return { value, ms: Date.now() - started }
+}
+
+const ready = (base: string) =>
+  timed(async () => {
+    const response = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(10_000) })
+    return { status: response.status, body: await response.json() as unknown }
+  })
+
+/** SIGTERM: exit 0 within the deadline (plus the slack of a loaded machine), no backstop line. */
+const terminatesInTime = async (proc: RoleProcess) => {
+  const signalled = Date.now()
+  proc.child.kill("SIGTERM")
+  const bound = SHUTDOWN_TIMEOUT_MS + 1_500
+  const exit = await Promise.race([proc.exited, sleep(bound + 10_000).then(() => undefined)])
+  assert.isDefined(exit, `still running ${bound + 10_000} ms after SIGTERM\n${proc.tail()}`)
+  assert.strictEqual(exit!.code, 0, `exit ${JSON.stringify(exit)}\n${proc.tail()}`)
+  assert.isAtMost(exit!.at - signalled, bound, proc.tail())
+  assert.strictEqual(proc.ofType("SHUTDOWN_TIMEOUT").length, 0, "no backstop")
+  assert.isAbove(proc.ofType("SHUTDOWN").length, 0, "a SHUTDOWN line")
+  return exit!.at - signalled
+}
+
+describe("every backend of the database stopped", () => {
+  for (const role of ["api", "relay", "worker", "projector"]) {
+    it(`${role}: /health/ready answers 503 within 1 s; SIGTERM exits 0 within SHUTDOWN_TIMEOUT_MS`, async () => {
+      const { base, database, proc } = await start(role)
+      // (the worker's consumer joins its group first)
+      await pollUntil("ready", () => ready(base), (r) => r.value.status === 200, 60_000, 250)
+      const stopped = await hang(database)
+      try {
+        assert.isAbove(stopped.stopped(), 0, "some backend stopped")
+        // the readiness probe (every READINESS_PROBE_MS, 1 s, each bounded by as much) gives up on the database
+        // within two of them; every answer meanwhile comes within 1 s
+        const answers: Array<Awaited<ReturnType<typeof ready>>> = []
+        for (const until = Date.now() + 8_000; Date.now() < until;) {
+          const answer = await ready(base)
+          answers.push(answer)
+          assert.isAtMost(answer.ms, 1_000, JSON.stringify(answer))
+          if (answer.value.status === 503) break
+          await sleep(250)
+        }
+        const during = answers.at(-1)!
+        assert.strictEqual(during.value.status, 503, JSON.stringify(answers))
+        const body = during.value.body as { status: string; checks: { database: { ok: boolean; reason?: string } } }
+        assert.strictEqual(body.status, "not_ready")
+        assert.isFalse(body.checks.database.ok, JSON.stringify(body))
+        if (role === "api") {
+          const placed = await timed(() =>
+            fetch(`${base}/orders`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify(order),
+              signal: AbortSignal.timeout(15_000)
+            })
+          )
+          assert.strictEqual(placed.value.status, 503, await placed.value.text())
+          assert.isNotNull(placed.value.headers.get("retry-after"))
+          assert.isAtMost(placed.ms, QUERY_TIMEOUT_MS * 2 + 1_500)
+          // one in flight while SIGTERM comes
+          void fetch(`${base}/orders`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(order)
+          }).catch(() => {})
+          await sleep(200)
+        }
+        await terminatesInTime(proc)
+      } finally {
+        await stopped.resume()
+      }
+    }, 180_000)
+  }
+})
