@@ -14,7 +14,8 @@
  *    lock not available (55P03), canceled (57014, e.g. statement_timeout), shutdown (57P01–57P03), system
  *    errors outside PostgreSQL (58, e.g. an I/O error); any other SQLSTATE (22 data, 23 constraints, 42
  *    syntax and access, 54 limits, …) is permanent: the same statement is refused again;
- * 4. a network error code (ECONNREFUSED, …), a pool that gave no connection in time, a connection that ended:
+ * 4. a network error code (ECONNREFUSED, …), a pool that gave no connection in time, a statement the client
+ *    gave up on (node-postgres's query_timeout: "Query read timeout", src/Sql.ts), a connection that ended:
  *    transient;
  * 5. a SqlError that carries no SQLSTATE at all never reached a server that could refuse it (the client side
  *    of the connection failed): transient;
@@ -73,7 +74,7 @@ const transientNodeCodes = new Set([
 
 /** pg's and the pool's words for a connection that is gone or never came (they carry no SQLSTATE). */
 const transientMessage =
-  /connection terminated|terminating connection|connection (?:error|ended|closed)|not queryable|timeout exceeded when trying to connect|client has encountered a connection error|too many clients|the database system is (?:starting up|shutting down|in recovery)|could not connect|server closed the connection|failed to acquire/i
+  /query read timeout|connection terminated|terminating connection|connection (?:error|ended|closed)|not queryable|timeout exceeded when trying to connect|client has encountered a connection error|too many clients|the database system is (?:starting up|shutting down|in recovery)|could not connect|server closed the connection|failed to acquire/i
 
 const verdict = (transient: boolean, causeClass: CauseClass | undefined, sqlState: string | undefined): Verdict => ({
   transient,

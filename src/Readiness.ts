@@ -113,6 +113,8 @@ export const probe = <E>(
         )
       }
     })
+    // the first verdict before the process reports STARTUP (bounded as every probe)
+    yield* once
     yield* forkBounded(`${name} probe stop`, settings.stopMs, Effect.repeat(once, Schedule.spaced(Duration.millis(settings.everyMs))))
     yield* readiness.register(
       name,

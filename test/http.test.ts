@@ -182,8 +182,12 @@ describe("HTTP API", () => {
         assert.deepStrictEqual((yield* call("GET", "/health/live")).body, { status: "ok" })
         const ready = yield* call("GET", "/health/ready")
         assert.strictEqual(ready.status, 200)
-        // the api alone registers no role check (a worker's consumer would be listed)
-        assert.deepStrictEqual(ready.body, { status: "ready", checks: [] })
+        // the api's own dependency, the database, decides; the broker is reported (the api needs it for /metrics
+        // only); a worker's consumer would be listed too
+        assert.strictEqual(ready.body.status, "ready")
+        assert.deepStrictEqual(Object.keys(ready.body.checks).sort(), ["broker", "database"])
+        assert.include(ready.body.checks.database, { ok: true, required: true })
+        assert.include(ready.body.checks.broker, { ok: true, required: false })
       }))
 
     it.effect("OpenAPI JSON and Swagger UI at /docs", () =>

@@ -64,8 +64,14 @@ describe("a process of the projector and the provider", () => {
       Effect.gen(function*() {
         const ops = `http://127.0.0.1:${projectorOpsPort}`
         assert.deepStrictEqual(yield* get(`${ops}/health/live`), { status: 200, text: JSON.stringify({ status: "ok" }) })
-        // neither role registers a check: ready is the database's answer alone
-        assert.deepStrictEqual(yield* get(`${ops}/health/ready`), { status: 200, text: JSON.stringify({ status: "ready", checks: [] }) })
+        // neither role uses the broker or a consumer: ready is the database's probe alone
+        const ready = yield* get(`${ops}/health/ready`)
+        assert.strictEqual(ready.status, 200, ready.text)
+        const body = JSON.parse(ready.text)
+        assert.strictEqual(body.status, "ready")
+        assert.deepStrictEqual(Object.keys(body.checks), ["database"])
+        assert.include(body.checks.database, { ok: true, required: true })
+        assert.isAtMost(body.checks.database.ageMs, 3_000)
         const metrics = yield* get(`${ops}/metrics`)
         assert.strictEqual(metrics.status, 200)
         assert.deepStrictEqual(promtool(metrics.text), { status: 0, output: "" })

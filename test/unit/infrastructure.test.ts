@@ -42,6 +42,9 @@ describe("the transient / permanent rule", () => {
     ["EPIPE (shaped like a SQLSTATE)", Object.assign(new Error("write"), { code: "EPIPE" }), true, "DatabaseUnavailable"],
     ["pool acquire timeout", sqlError(undefined, "timeout exceeded when trying to connect"), true, "DatabaseUnavailable"],
     ["connection terminated", sqlError(undefined, "Connection terminated unexpectedly"), true, "DatabaseUnavailable"],
+    ["client-side statement timeout (query_timeout)", sqlError(undefined, "Query read timeout"), true, "DatabaseUnavailable"],
+    ["client-side statement timeout, not wrapped in a SqlError", new Error("Query read timeout"), true, "DatabaseUnavailable"],
+    ["a connection ended after its statement timed out", sqlError(undefined, "Client was closed and is not queryable"), true, "DatabaseUnavailable"],
     ["a SqlError that never reached a server", sqlError(undefined, "something odd in the client"), true, "DatabaseUnavailable"],
     // the broker
     ["kafkajs error", Object.assign(new Error("x"), { name: "KafkaJSConnectionError" }), true, "BrokerUnavailable"],
