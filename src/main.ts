@@ -43,7 +43,8 @@ const migrate = Effect.scoped(Layer.build(DatabaseLive())).pipe(
 /**
  * The roles, then the database, each released as one bounded step on top of the steps inside them (a step
  * nobody bounded — a query's cancel, a library's finalizer waiting for a database that answers nothing — ends
- * at the roles' bound): the roles get all but the last 15 % of the reserve, the pool's close 10 % of it.
+ * at the roles' bound): the roles get all but the last 22.5 % of the reserve, the pool's close 10 % of it (and
+ * the tracing flush, below, 10 %).
  */
 const run = (roles: ReadonlyArray<RoleName>) =>
   Effect.zipRight(
@@ -66,7 +67,11 @@ if (argument !== "migrate" && Option.isNone(roles)) {
   const program = Option.match(roles, { onNone: () => migrate, onSome: run })
   Effect.zipRight(shutdownDeadline, program).pipe(
     logExit,
-    Effect.provide(tracingLayer(argument)),
+    // the spans' last flush, to a collector that may not answer: a disconnect share
+    Effect.provide(Layer.unwrapEffect(Effect.map(
+      Effect.orDie(ShutdownBudgetConfig),
+      (budget) => boundedRelease("tracing flush", budget.disconnectMs, tracingLayer(argument))
+    ))),
     Effect.provide(loggingFor(argument)),
     NodeRuntime.runMain({ disablePrettyLogger: true })
   )
