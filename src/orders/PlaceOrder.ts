@@ -50,8 +50,16 @@ export const orderBusy = (e: ConcurrencyConflict) =>
 
 const fingerprint = (value: unknown) => createHash("sha256").update(JSON.stringify(value)).digest("base64url")
 
-/** Release a failed request's claim at once; the database that failed it may take a moment to come back. */
-const releaseSchedule = Schedule.exponential(Duration.millis(25)).pipe(Schedule.intersect(Schedule.recurs(6)))
+/**
+ * Release a failed request's claim before answering, so that the client's retry finds the key free; the
+ * database that failed it may take a moment to come back — a fast restart is down for seconds — so the release
+ * keeps trying for up to 5 s (every 25 ms at first, then every 500 ms), well within a client's timeout. Past
+ * that the claim is taken over after its lease.
+ */
+const releaseSchedule = Schedule.exponential(Duration.millis(25)).pipe(
+  Schedule.union(Schedule.spaced(Duration.millis(500))),
+  Schedule.upTo(Duration.seconds(5))
+)
 
 export class PlaceOrder extends Context.Tag("PlaceOrder")<PlaceOrder, {
   readonly place: (request: PlaceOrderRequest) => Effect.Effect<Placed, PlaceOrderError>
