@@ -5,17 +5,31 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer, Metric, TestClock, TestContext } from "effect"
+import { Context, Effect, Either, Layer, Metric, TestClock, TestContext } from "effect"
 import { randomUUID } from "node:crypto"
 import { MemoryStores, PgStores } from "../src/Stores.js"
 import { expireRound, IdempotencyExpiryLive, idempotencyKeysExpired } from "../src/idempotency/IdempotencyExpiry.js"
 import { IdempotencyKeys } from "../src/idempotency/IdempotencyKeys.js"
+import { decide, fold } from "../src/domain/OrderDecider.js"
+import { EventStore } from "../src/eventstore/EventStore.js"
+import { CompletesKey } from "../src/idempotency/IdempotencyCompletion.js"
+import { OrderAfterAppend } from "../src/projection/OrdersTable.js"
+import { cmd, newOrderId } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 
 const day = 24 * 3600_000
 const claimOf = (key: string, token = randomUUID(), fingerprint = "fp") => ({ key, fingerprint, token, leaseMs: 60_000, ttlMs: day })
 
-const suite = (name: string, stores: Layer.Layer<IdempotencyKeys>) =>
+/** Completes `key` as production does: in the append of the order its request placed. */
+const completeInAppend = (key: string, body: unknown) =>
+  Effect.flatMap(EventStore, (store) => {
+    const orderId = newOrderId()
+    const events = Either.getOrThrow(decide(cmd.place(orderId), undefined))
+    const inputs = Context.make(OrderAfterAppend, fold(events)!).pipe(Context.add(CompletesKey, { key, status: 201, body }))
+    return store.append({ streamId: orderId, expectedVersion: 0, events, metadata: {}, inputs: inputs as Context.Context<never> })
+  })
+
+const suite = (name: string, stores: Layer.Layer<IdempotencyKeys | EventStore>) =>
   describe(`IdempotencyKeys: ${name}`, () => {
     layer(stores, { excludeTestServices: true })((it) => {
       it.effect("release drops only the claim its token holds, and never a completed record", () =>
@@ -29,7 +43,7 @@ const suite = (name: string, stores: Layer.Layer<IdempotencyKeys>) =>
           yield* keys.release(key, mine.token)
           const next = claimOf(key)
           assert.strictEqual((yield* keys.claim(next))._tag, "Claimed", "released: the retry proceeds at once")
-          yield* keys.complete(key, { status: 201, body: { ok: 1 } })
+          yield* completeInAppend(key, { ok: 1 })
           yield* keys.release(key, next.token)
           assert.deepStrictEqual(yield* keys.claim(claimOf(key)), { _tag: "Replay", status: 201, body: { ok: 1 } })
         }))
@@ -53,7 +67,7 @@ describe("Idempotency-Key expiry on PostgreSQL", () => {
         const keys = yield* IdempotencyKeys
         const key = `k-${randomUUID()}`
         yield* keys.claim(claimOf(key))
-        yield* keys.complete(key, { status: 201, body: { first: true } })
+        yield* completeInAppend(key, { first: true })
         assert.strictEqual((yield* keys.claim(claimOf(key, randomUUID(), "other")))._tag, "Mismatch")
         yield* backdate([key], day + 1000)
         assert.strictEqual((yield* keys.claim(claimOf(key, randomUUID(), "other")))._tag, "Claimed")

@@ -9,7 +9,7 @@ import { NodeContext, NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Metric, Runtime } from "effect"
 import { createServer, type Server } from "node:http"
 import type { Duplex } from "node:stream"
-import { httpLatency, measureHttp } from "../observability/HttpMetrics.js"
+import { measureHttp } from "../observability/HttpMetrics.js"
 import { tracingEnabled } from "../observability/Tracing.js"
 import { OpsApi } from "../ops/Api.js"
 import { OpsHandlersLive } from "../ops/Http.js"
@@ -77,17 +77,6 @@ const makeServer = (options: Listen, runtime: Runtime.Runtime<never>): Server =>
   })
   return server
 }
-
-/** Records every request's latency in the `http_request_duration_seconds` histogram. */
-export const measureLatency = HttpMiddleware.make((app) =>
-  Effect.suspend(() => {
-    const start = process.hrtime.bigint()
-    return Effect.ensuring(
-      app,
-      Effect.suspend(() => Metric.update(httpLatency, Number(process.hrtime.bigint() - start) / 1e9))
-    )
-  })
-)
 
 /**
  * `handlers` of `api` on node's server above (exposed as the HttpServer), behind the failure middleware and the

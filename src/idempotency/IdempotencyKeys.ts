@@ -1,7 +1,7 @@
 /**
  * Idempotency-Key records with Stripe's semantics. A request with a key first `claim`s it with a fresh token:
  * - new key (or one older than its time to live) → Claimed: the request runs; its append completes the
- *   record in the same transaction (or `complete` stores a response no append wrote, e.g. a rejection);
+ *   record in the same transaction (src/idempotency/IdempotencyCompletion.ts);
  * - same key, same request, finished → Replay of the stored response; still running → InFlight (409);
  * - same key, another request → Mismatch (422).
  * A request that fails before its append committed `release`s its claim at once (invariant 11), by token, so
@@ -12,7 +12,7 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { MemoryDatabase } from "../database/MemoryDatabase.js"
-import { MemoryIdempotencyRecords, type StoredResponse } from "./IdempotencyCompletion.js"
+import { MemoryIdempotencyRecords } from "./IdempotencyCompletion.js"
 import { orStoreError, type StoreError } from "../Infrastructure.js"
 
 export type Claim =
@@ -33,7 +33,6 @@ export interface ClaimRequest {
 
 export class IdempotencyKeys extends Context.Tag("IdempotencyKeys")<IdempotencyKeys, {
   readonly claim: (request: ClaimRequest) => Effect.Effect<Claim, StoreError>
-  readonly complete: (key: string, response: StoredResponse) => Effect.Effect<void, StoreError>
   /** Drop the claim `token` holds on `key`, if it still holds it and the record is not completed. */
   readonly release: (key: string, token: string) => Effect.Effect<void, StoreError>
   /** Delete up to `batch` records older than `ttlMs`; how many were deleted. */
@@ -71,10 +70,6 @@ export const PgIdempotencyKeys = Layer.effect(
           if (row.status !== "completed") return inFlight
           return { _tag: "Replay", status: row.response_status, body: row.response_body } as const
         }).pipe(orStoreError),
-      complete: (key, response) =>
-        sql`UPDATE idempotency_keys SET status = 'completed', response_status = ${response.status},
-                   response_body = ${JSON.stringify(response.body)}::jsonb
-             WHERE key = ${key}`.pipe(Effect.asVoid, orStoreError),
       release: (key, token) =>
         sql`DELETE FROM idempotency_keys WHERE key = ${key} AND status = 'in_flight' AND claim_token = ${token}`.pipe(
           Effect.asVoid,
@@ -115,14 +110,6 @@ export const MemoryIdempotencyKeys = Layer.effect(
             return claimed
           }
           return inFlight
-        }),
-      complete: (key, response) =>
-        Effect.sync(() => {
-          const record = records.get(key)
-          if (record) {
-            record.status = "completed"
-            record.response = response
-          }
         }),
       release: (key, token) =>
         Effect.sync(() => {
