@@ -25,7 +25,6 @@ import { HttpLive, OpsHttpLive } from "./http/Server.js"
 import { AdminToken, BodyTimeoutMs, checkAdminToken, HeadersTimeoutMs, Host, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
-import { IdempotencyExpiryFromConfig } from "./idempotency/IdempotencyExpiry.js"
 import { type Kafka, KafkaLive } from "./kafka/Kafka.js"
 import { Relay, RelayLive } from "./outbox/Relay.js"
 import { HttpPaymentGateway, type PaymentGateway } from "./payment/PaymentGateway.js"
@@ -104,10 +103,10 @@ const listening = (role: "api" | "ops") =>
       ))
   )
 
-const ApiRole = Layer.mergeAll(
-  listening("api").pipe(Layer.provideMerge(Layer.unwrapEffect(Effect.map(Effect.orDie(HttpConfig), HttpLive)))),
-  IdempotencyExpiryFromConfig
-).pipe(Layer.provideMerge(DeadLetters.Default))
+const ApiRole = listening("api").pipe(
+  Layer.provideMerge(Layer.unwrapEffect(Effect.map(Effect.orDie(HttpConfig), HttpLive))),
+  Layer.provideMerge(DeadLetters.Default)
+)
 
 const RelayRole = RelayLive.pipe(Layer.provideMerge(Relay.Default))
 

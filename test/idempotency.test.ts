@@ -1,14 +1,13 @@
 /**
  * Idempotency-Key records on both backends (issue 12 item 3): a claim is released by its own token only, and
- * never once completed; records past their time to live are gone (a new request), deleted in batches by the
- * expiry job, which runs on its schedule (TestClock) and counts what it deleted.
+ * never once completed; records past their time to live are gone (a new request). Their deletion is the
+ * retention job's (test/retention.test.ts).
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { Context, Effect, Either, Layer, Metric, TestClock, TestContext } from "effect"
+import { Context, Effect, Either, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { MemoryStores, PgStores } from "../src/Stores.js"
-import { expireRound, IdempotencyExpiryLive, idempotencyKeysExpired } from "../src/idempotency/IdempotencyExpiry.js"
 import { IdempotencyKeys } from "../src/idempotency/IdempotencyKeys.js"
 import { decide, fold } from "../src/domain/OrderDecider.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
@@ -58,10 +57,6 @@ describe("Idempotency-Key expiry on PostgreSQL", () => {
     const backdate = (keys: ReadonlyArray<string>, ms: number) =>
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql`UPDATE idempotency_keys SET created_at = now() - ${ms} * interval '1 millisecond' WHERE key IN ${sql.in(keys)}`)
-    const stored = (keys: ReadonlyArray<string>) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM idempotency_keys WHERE key IN ${sql.in(keys)}`, ([r]) => r!.n))
-
     it.effect("a record past its time to live is gone: the same key is a new request, even with another body", () =>
       Effect.gen(function*() {
         const keys = yield* IdempotencyKeys
@@ -72,42 +67,6 @@ describe("Idempotency-Key expiry on PostgreSQL", () => {
         yield* backdate([key], day + 1000)
         assert.strictEqual((yield* keys.claim(claimOf(key, randomUUID(), "other")))._tag, "Claimed")
       }))
-
-    it.effect("a round deletes every expired record in batches, counts them, and keeps the young ones", () =>
-      Effect.gen(function*() {
-        const keys = yield* IdempotencyKeys
-        const old = Array.from({ length: 25 }, () => `old-${randomUUID()}`)
-        const young = Array.from({ length: 5 }, () => `young-${randomUUID()}`)
-        for (const k of [...old, ...young]) yield* keys.claim(claimOf(k))
-        yield* backdate(old, day + 1000)
-        const counted = (yield* Metric.value(idempotencyKeysExpired)).count
-        const deleted = yield* expireRound({ ttlMs: day, intervalMs: 60_000, batch: 10 })
-        assert.isAtLeast(deleted, old.length)
-        assert.strictEqual(yield* stored(old), 0)
-        assert.strictEqual(yield* stored(young), young.length)
-        assert.strictEqual((yield* Metric.value(idempotencyKeysExpired)).count - counted, deleted)
-      }))
-
-    it.scoped("the expiry job runs a round at start and then every interval", () =>
-      Effect.gen(function*() {
-        const keys = yield* IdempotencyKeys
-        const first = [`a-${randomUUID()}`]
-        yield* keys.claim(claimOf(first[0]!))
-        yield* backdate(first, day + 1000)
-        const settle = (what: ReadonlyArray<string>) =>
-          Effect.promise(async () => {
-            // the job's query is real I/O: give it real time (not the clock under test) to finish
-            for (let i = 0; i < 30; i++) await new Promise((r) => setTimeout(r, 20))
-          }).pipe(Effect.zipRight(stored(what)))
-        yield* Layer.build(IdempotencyExpiryLive({ ttlMs: day, intervalMs: 60_000 }))
-        assert.strictEqual(yield* settle(first), 0, "the first round ran at start")
-        const second = [`b-${randomUUID()}`]
-        yield* keys.claim(claimOf(second[0]!))
-        yield* backdate(second, day + 1000)
-        assert.strictEqual(yield* settle(second), 1, "not before the interval passed")
-        yield* TestClock.adjust("60 seconds")
-        assert.strictEqual(yield* settle(second), 0, "the next round ran after the interval")
-      }).pipe(Effect.provide(TestContext.TestContext)))
   })
 })
 
