@@ -11,6 +11,7 @@ import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { formatMoney, type InvalidAmount, parseMoney } from "../domain/Money.js"
 import { type OrderAlreadyExists, type OrderId, PlaceOrder as PlaceOrderCommand } from "../domain/Order.js"
 import type { ConcurrencyConflict } from "../eventstore/EventStore.js"
+import { completesKey } from "../idempotency/IdempotencyCompletion.js"
 import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
 import type { StoreError } from "../Infrastructure.js"
@@ -130,7 +131,7 @@ const make = (settings: PlaceOrderSettings) =>
       // `release` leaves completed records alone).
       return yield* run({
         metadata,
-        idempotency: { key: idempotencyKey, respond: (o) => ({ status: 201, body: toView(o) }) }
+        participants: completesKey(idempotencyKey, (order) => ({ status: 201, body: toView(order) }))
       }).pipe(Effect.onError(() => release), Effect.uninterruptible)
     })
 
