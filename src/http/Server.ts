@@ -16,7 +16,7 @@ import { OpsHandlersLive } from "../ops/Http.js"
 import { RebuildJobs } from "../projection/Rebuild.js"
 import { StatsProjection } from "../projection/StatsProjection.js"
 import { Api } from "./Api.js"
-import { HttpHandlersLive, type HttpSettings } from "./ApiLive.js"
+import { HttpHandlersLive } from "./ApiLive.js"
 import { failureMiddleware } from "./Failures.js"
 
 /** Where a server listens, and how long it waits for a request to arrive. */
@@ -28,8 +28,6 @@ export interface Listen {
   /** A body not fully received after this long → 408 and the connection closed. */
   readonly bodyTimeoutMs: number
 }
-
-export interface ServerOptions extends HttpSettings, Listen {}
 
 export const httpClientErrors = Metric.counter("http_client_errors_total", {
   description: "connections answered by the server itself before any handler ran (malformed, slow or oversized requests)",
@@ -105,11 +103,11 @@ const serveApi = <Id extends string, Groups extends HttpApiGroup.HttpApiGroup.An
   )
 
 /** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
-export const HttpLive = (options: ServerOptions) =>
+export const HttpLive = (listen: Listen) =>
   serveApi(
     Api,
-    HttpHandlersLive(options).pipe(Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default))),
-    options,
+    HttpHandlersLive.pipe(Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default))),
+    listen,
     Layer.merge(HttpApiSwagger.layer({ path: "/docs" }), HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" }))
   )
 

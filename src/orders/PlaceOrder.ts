@@ -5,7 +5,7 @@
  * is completed in the append's own transaction; a request that fails before its append committed releases its
  * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).
  */
-import { Context, Duration, Effect, Either, Layer, Schedule } from "effect"
+import { Config, Context, Duration, Effect, Either, Layer, Schedule } from "effect"
 import { createHash } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { formatMoney, type InvalidAmount, parseMoney } from "../domain/Money.js"
@@ -13,17 +13,19 @@ import { type OrderAlreadyExists, type OrderId, PlaceOrder as PlaceOrderCommand 
 import type { ConcurrencyConflict } from "../eventstore/EventStore.js"
 import { completesKey } from "../idempotency/IdempotencyCompletion.js"
 import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
+import { IdempotencyTtlMs } from "../Config.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
 import type { StoreError } from "../Infrastructure.js"
 import { IdempotencyKeyInUse, IdempotencyKeyMismatch, OrderBusy, type PlaceOrderBody } from "./Api.js"
 import { toView } from "./Views.js"
 
-export interface PlaceOrderSettings {
+export const PlaceOrderConfig = Config.all({
   /** A claim left by a crashed process is taken over after this long. */
-  readonly idempotencyLeaseMs: number
+  idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
   /** Idempotency-Key records older than this are gone (default 24 h). */
-  readonly idempotencyTtlMs: number
-}
+  idempotencyTtlMs: IdempotencyTtlMs
+})
+export type PlaceOrderSettings = Config.Config.Success<typeof PlaceOrderConfig>
 
 export interface PlaceOrderRequest {
   readonly body: PlaceOrderBody
@@ -138,4 +140,4 @@ const make = (settings: PlaceOrderSettings) =>
     return PlaceOrder.of({ place })
   })
 
-export const PlaceOrderLive = (settings: PlaceOrderSettings) => Layer.effect(PlaceOrder, make(settings))
+export const PlaceOrderLive = Layer.effect(PlaceOrder, Effect.flatMap(Effect.orDie(PlaceOrderConfig), make))
