@@ -9,6 +9,8 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
+import { completesKey } from "../src/idempotency/IdempotencyCompletion.js"
+import { finishesMessage } from "../src/inbox/Inbox.js"
 import { PgStores } from "../src/Stores.js"
 import { cmd, newId, newOrderId } from "../test/support/fixtures.js"
 import { TestDatabase, testDatabaseUrl } from "../test/support/TestDatabase.js"
@@ -27,9 +29,9 @@ const load = Effect.gen(function*() {
   const one = Effect.gen(function*() {
     const orderId = newOrderId()
     const paymentId = newId<never>()
-    yield* actors.execute(cmd.place(orderId), { idempotency: { key: newId(), respond: (o) => ({ status: 201, body: { id: o.orderId } }) } })
-    yield* actors.execute(cmd.start(paymentId, orderId), { inbox: { consumer: "bench", messageId: newId() } })
-    yield* actors.execute(cmd.succeed(paymentId, orderId), { inbox: { consumer: "bench", messageId: newId() } })
+    yield* actors.execute(cmd.place(orderId), { participants: completesKey(newId(), (o) => ({ status: 201, body: { id: o.orderId } })) })
+    yield* actors.execute(cmd.start(paymentId, orderId), { participants: finishesMessage({ consumer: "bench", messageId: newId() }) })
+    yield* actors.execute(cmd.succeed(paymentId, orderId), { participants: finishesMessage({ consumer: "bench", messageId: newId() }) })
   })
   const cpu = process.cpuUsage()
   const t0 = performance.now()

@@ -1,7 +1,7 @@
 /**
  * The environment variables read by more than one module, each declared once with its one default (docs/OPERATIONS.md
  * "Configuration"). A variable only one layer reads is declared beside that layer (RelayConfig in Relay.ts,
- * HttpConfig of the api role in Roles.ts, …) and read through `Config` when the layer is built, so a test
+ * PlaceOrderConfig in orders/PlaceOrder.ts, WatchConfig in orders/OrderWatch.ts, …) and read through `Config` when the layer is built, so a test
  * swaps the ConfigProvider, never an options object.
  */
 import { Config, Effect, Redacted } from "effect"

@@ -6,10 +6,10 @@
  * ConfigProvider. (The property harness drives the services under these loops itself, over the stores
  * defined here.) Every role reads its settings through `Config` when it is built.
  *
- *   api                the HTTP API (orders, health, metrics, admin) and the expiry of Idempotency-Keys
+ *   api                the HTTP API (orders, health, metrics, admin)
  *   relay              the outbox relay to Kafka
  *   worker             the payment worker (keyed consumer), the payment scheduler (due retries, stuck
- *                      orders) and the retention job
+ *                      orders) and the retention job (with the expiry of Idempotency-Keys)
  *   projector          the async stats projection
  *   payment-provider   the payment provider simulator (src/simulator), a stand-in for an external system
  *
@@ -22,10 +22,9 @@ import { HttpServer } from "@effect/platform"
 import { Config, Effect, Layer, Option } from "effect"
 import { OrderActors } from "./actor/OrderActors.js"
 import { HttpLive, OpsHttpLive } from "./http/Server.js"
-import { AdminToken, BodyTimeoutMs, checkAdminToken, HeadersTimeoutMs, Host, IdempotencyTtlMs, listenPort, WorkerGroup } from "./Config.js"
+import { BodyTimeoutMs, checkAdminToken, HeadersTimeoutMs, Host, listenPort, WorkerGroup } from "./Config.js"
 import { CrashPoints } from "./CrashPoints.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
-import { IdempotencyExpiryFromConfig } from "./idempotency/IdempotencyExpiry.js"
 import { type Kafka, KafkaLive } from "./kafka/Kafka.js"
 import { Relay, RelayLive } from "./outbox/Relay.js"
 import { HttpPaymentGateway, type PaymentGateway } from "./payment/PaymentGateway.js"
@@ -71,28 +70,15 @@ export const Production: Infrastructure = {
   crashPoints: CrashPoints.none
 }
 
-/** The api role's settings (docs/OPERATIONS.md "Configuration": PORT … WATCH_POLL_MS, ADMIN_TOKEN); the worker group is the one
- * whose lag /metrics reports. */
+/** Where the api role's server listens (docs/OPERATIONS.md "Configuration": PORT, HOST, the timeouts); each
+ * handler reads its own settings (BODY_LIMIT, IDEMPOTENCY_*, WATCH_*, ADMIN_TOKEN) when its layer is built. */
 export const HttpConfig = Config.all({
   port: listenPort("PORT", 3000),
   host: Host,
-  /** Largest accepted request body in bytes (413 above). */
-  bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
   /** A body not fully received after this long → 408, connection closed. */
   bodyTimeoutMs: BodyTimeoutMs,
   /** Request headers not complete after this long → 408, connection closed. */
-  headersTimeoutMs: HeadersTimeoutMs,
-  /** An in-flight Idempotency-Key whose request has not finished after this long may be taken over. */
-  idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
-  idempotencyTtlMs: IdempotencyTtlMs,
-  /** GET /orders/:id/watch: streams per process (503 beyond), heartbeat period, the one re-read of watched streams. */
-  watch: Config.all({
-    maxConnections: Config.integer("WATCH_MAX_CONNECTIONS").pipe(Config.withDefault(1000)),
-    heartbeatMs: Config.integer("WATCH_HEARTBEAT_MS").pipe(Config.withDefault(15_000)),
-    pollMs: Config.integer("WATCH_POLL_MS").pipe(Config.withDefault(500))
-  }),
-  adminToken: AdminToken,
-  workerGroup: WorkerGroup
+  headersTimeoutMs: HeadersTimeoutMs
 })
 
 /** The settings of the health and metrics endpoints of a process without the api role (docs/OPERATIONS.md
@@ -121,10 +107,10 @@ const ApiServer = Layer.unwrapEffect(Effect.map(
   ([config, budget]) => boundedRelease("http server close", budget.graceMs, HttpLive(config))
 ))
 
-const ApiRole = Layer.mergeAll(
-  listening("api").pipe(Layer.provideMerge(ApiServer)),
-  IdempotencyExpiryFromConfig
-).pipe(Layer.provideMerge(DeadLetters.Default))
+const ApiRole = listening("api").pipe(
+  Layer.provideMerge(ApiServer),
+  Layer.provideMerge(DeadLetters.Default)
+)
 
 const RelayRole = RelayLive.pipe(Layer.provideMerge(Relay.Default))
 

@@ -68,6 +68,35 @@ describe("HTTP API under infrastructure failures", () => {
   })
 })
 
+describe("HTTP API while the database refuses everything for seconds (a restart)", () => {
+  layer(TestApp("http_outage"), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("a keyed POST failed by a 2.5 s outage → 503 once its claim is released; the retry at once → 201", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        // every append and every release fails as a server shutting down would (57P01) until `until`
+        yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS outage (until timestamptz)`)
+        yield* sql.unsafe(`
+          CREATE OR REPLACE FUNCTION outage() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN
+            IF EXISTS (SELECT 1 FROM outage WHERE until > clock_timestamp()) THEN
+              RAISE EXCEPTION 'terminating connection due to administrator command' USING ERRCODE = '57P01';
+            END IF;
+            RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+          END $$`)
+        yield* sql.unsafe(`CREATE OR REPLACE TRIGGER outage BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION outage()`)
+        yield* sql.unsafe(`CREATE OR REPLACE TRIGGER outage BEFORE DELETE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION outage()`)
+        yield* sql.unsafe(`INSERT INTO outage VALUES (clock_timestamp() + interval '2500 milliseconds')`)
+        const key = `outage-${newId()}`
+        const first = yield* postJson("/orders", body, { "idempotency-key": key })
+        assert.strictEqual(first.status, 503)
+        assert.strictEqual(first.headers["retry-after"], "1")
+        const again = yield* postJson("/orders", body, { "idempotency-key": key })
+        assert.strictEqual(again.status, 201, JSON.stringify(again.body))
+        yield* sql.unsafe(`DELETE FROM outage`)
+      }).pipe(Effect.orDie))
+  })
+})
+
 describe("failure middleware", () => {
   const run = (defect: unknown) =>
     Effect.promise(async () => {

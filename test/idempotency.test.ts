@@ -1,21 +1,33 @@
 /**
  * Idempotency-Key records on both backends (issue 12 item 3): a claim is released by its own token only, and
- * never once completed; records past their time to live are gone (a new request), deleted in batches by the
- * expiry job, which runs on its schedule (TestClock) and counts what it deleted.
+ * never once completed; records past their time to live are gone (a new request). Their deletion is the
+ * retention job's (test/retention.test.ts).
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer, Metric, TestClock, TestContext } from "effect"
+import { Context, Effect, Either, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { MemoryStores, PgStores } from "../src/Stores.js"
-import { expireRound, IdempotencyExpiryLive, idempotencyKeysExpired } from "../src/idempotency/IdempotencyExpiry.js"
 import { IdempotencyKeys } from "../src/idempotency/IdempotencyKeys.js"
+import { decide, fold } from "../src/domain/OrderDecider.js"
+import { EventStore, OrderAfterAppend } from "../src/eventstore/EventStore.js"
+import { CompletesKey } from "../src/idempotency/IdempotencyCompletion.js"
+import { cmd, newOrderId } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 
 const day = 24 * 3600_000
 const claimOf = (key: string, token = randomUUID(), fingerprint = "fp") => ({ key, fingerprint, token, leaseMs: 60_000, ttlMs: day })
 
-const suite = (name: string, stores: Layer.Layer<IdempotencyKeys>) =>
+/** Completes `key` as production does: in the append of the order its request placed. */
+const completeInAppend = (key: string, body: unknown) =>
+  Effect.flatMap(EventStore, (store) => {
+    const orderId = newOrderId()
+    const events = Either.getOrThrow(decide(cmd.place(orderId), undefined))
+    const inputs = Context.make(OrderAfterAppend, fold(events)!).pipe(Context.add(CompletesKey, { key, status: 201, body }))
+    return store.append({ streamId: orderId, expectedVersion: 0, events, metadata: {}, inputs: inputs as Context.Context<never> })
+  })
+
+const suite = (name: string, stores: Layer.Layer<IdempotencyKeys | EventStore>) =>
   describe(`IdempotencyKeys: ${name}`, () => {
     layer(stores, { excludeTestServices: true })((it) => {
       it.effect("release drops only the claim its token holds, and never a completed record", () =>
@@ -29,7 +41,7 @@ const suite = (name: string, stores: Layer.Layer<IdempotencyKeys>) =>
           yield* keys.release(key, mine.token)
           const next = claimOf(key)
           assert.strictEqual((yield* keys.claim(next))._tag, "Claimed", "released: the retry proceeds at once")
-          yield* keys.complete(key, { status: 201, body: { ok: 1 } })
+          yield* completeInAppend(key, { ok: 1 })
           yield* keys.release(key, next.token)
           assert.deepStrictEqual(yield* keys.claim(claimOf(key)), { _tag: "Replay", status: 201, body: { ok: 1 } })
         }))
@@ -44,56 +56,16 @@ describe("Idempotency-Key expiry on PostgreSQL", () => {
     const backdate = (keys: ReadonlyArray<string>, ms: number) =>
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql`UPDATE idempotency_keys SET created_at = now() - ${ms} * interval '1 millisecond' WHERE key IN ${sql.in(keys)}`)
-    const stored = (keys: ReadonlyArray<string>) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM idempotency_keys WHERE key IN ${sql.in(keys)}`, ([r]) => r!.n))
-
     it.effect("a record past its time to live is gone: the same key is a new request, even with another body", () =>
       Effect.gen(function*() {
         const keys = yield* IdempotencyKeys
         const key = `k-${randomUUID()}`
         yield* keys.claim(claimOf(key))
-        yield* keys.complete(key, { status: 201, body: { first: true } })
+        yield* completeInAppend(key, { first: true })
         assert.strictEqual((yield* keys.claim(claimOf(key, randomUUID(), "other")))._tag, "Mismatch")
         yield* backdate([key], day + 1000)
         assert.strictEqual((yield* keys.claim(claimOf(key, randomUUID(), "other")))._tag, "Claimed")
       }))
-
-    it.effect("a round deletes every expired record in batches, counts them, and keeps the young ones", () =>
-      Effect.gen(function*() {
-        const keys = yield* IdempotencyKeys
-        const old = Array.from({ length: 25 }, () => `old-${randomUUID()}`)
-        const young = Array.from({ length: 5 }, () => `young-${randomUUID()}`)
-        for (const k of [...old, ...young]) yield* keys.claim(claimOf(k))
-        yield* backdate(old, day + 1000)
-        const counted = (yield* Metric.value(idempotencyKeysExpired)).count
-        const deleted = yield* expireRound({ ttlMs: day, intervalMs: 60_000, batch: 10 })
-        assert.isAtLeast(deleted, old.length)
-        assert.strictEqual(yield* stored(old), 0)
-        assert.strictEqual(yield* stored(young), young.length)
-        assert.strictEqual((yield* Metric.value(idempotencyKeysExpired)).count - counted, deleted)
-      }))
-
-    it.scoped("the expiry job runs a round at start and then every interval", () =>
-      Effect.gen(function*() {
-        const keys = yield* IdempotencyKeys
-        const first = [`a-${randomUUID()}`]
-        yield* keys.claim(claimOf(first[0]!))
-        yield* backdate(first, day + 1000)
-        const settle = (what: ReadonlyArray<string>) =>
-          Effect.promise(async () => {
-            // the job's query is real I/O: give it real time (not the clock under test) to finish
-            for (let i = 0; i < 30; i++) await new Promise((r) => setTimeout(r, 20))
-          }).pipe(Effect.zipRight(stored(what)))
-        yield* Layer.build(IdempotencyExpiryLive({ ttlMs: day, intervalMs: 60_000 }))
-        assert.strictEqual(yield* settle(first), 0, "the first round ran at start")
-        const second = [`b-${randomUUID()}`]
-        yield* keys.claim(claimOf(second[0]!))
-        yield* backdate(second, day + 1000)
-        assert.strictEqual(yield* settle(second), 1, "not before the interval passed")
-        yield* TestClock.adjust("60 seconds")
-        assert.strictEqual(yield* settle(second), 0, "the next round ran after the interval")
-      }).pipe(Effect.provide(TestContext.TestContext)))
   })
 })
 

@@ -3,14 +3,26 @@
  * the same latency middleware), answering 201 with a fixed order view. What the API costs before any work.
  * Usage: node --import tsx bench/servers/noop.ts <port>
  */
-import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpServerResponse } from "@effect/platform"
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpMiddleware, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Metric } from "effect"
 import { createServer } from "node:http"
-import { measureLatency } from "../../src/http/Server.js"
+import { httpLatency } from "../../src/observability/HttpMetrics.js"
 import { OrderView } from "../../src/orders/Api.js"
 
 const port = Number(process.argv[2] ?? 3201)
+
+/** Records every request's latency in the `http_request_duration_seconds` histogram (the api's own server
+ * measures per route: src/observability/HttpMetrics.ts `measureHttp`). */
+const measureLatency = HttpMiddleware.make((app) =>
+  Effect.suspend(() => {
+    const start = process.hrtime.bigint()
+    return Effect.ensuring(
+      app,
+      Effect.suspend(() => Metric.update(httpLatency, Number(process.hrtime.bigint() - start) / 1e9))
+    )
+  })
+)
 
 const NoopApi = HttpApi.make("noop").add(
   HttpApiGroup.make("orders").add(HttpApiEndpoint.post("place", "/orders").addSuccess(OrderView, { status: 201 }))

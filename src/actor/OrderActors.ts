@@ -14,21 +14,23 @@
 import { Clock, Config, Context, Duration, Effect, Either, Schedule } from "effect"
 import { type Order, type OrderCommand, type OrderEvent, type OrderId, type OrderState, type Rejection, versionOf } from "../domain/Order.js"
 import { decide, fold } from "../domain/OrderDecider.js"
-import { type ConcurrencyConflict, type EventMetadata, EventStore } from "../eventstore/EventStore.js"
-import { CompletesKey, type StoredResponse } from "../idempotency/IdempotencyCompletion.js"
-import { FinishedMessage, type InboxEntry } from "../inbox/Inbox.js"
+import {
+  type AppendParticipants,
+  type ConcurrencyConflict,
+  type EventMetadata,
+  EventStore,
+  OrderAfterAppend
+} from "../eventstore/EventStore.js"
 import type { StoreError } from "../Infrastructure.js"
 import { OutboxSignal } from "../outbox/OutboxSignal.js"
-import { OrderAfterAppend } from "../projection/OrdersTable.js"
 import { currentTraceContext, traced } from "../observability/Tracing.js"
 import { makePermits, type Permits } from "../Permits.js"
 
 export interface ExecuteOptions {
   readonly metadata?: EventMetadata | undefined
-  /** For a request with an Idempotency-Key: the response to store, completed in the append's transaction. */
-  readonly idempotency?: { readonly key: string; readonly respond: (order: Order) => StoredResponse } | undefined
-  /** For a command caused by a consumed message: the inbox row, written in the append's transaction. */
-  readonly inbox?: InboxEntry | undefined
+  /** What the caller has written in the append's transaction (a key's completion, an inbox row), passed on
+   * to the store as it is; nothing when the command appends nothing. */
+  readonly participants?: AppendParticipants | undefined
 }
 
 export interface Executed {
@@ -54,13 +56,10 @@ export const ActorConfig = Config.all({
   cacheMax: Config.integer("ACTOR_CACHE_MAX").pipe(Config.withDefault(20_000))
 })
 
-/** What the inline projections write with an append: the order after it; the response of its Idempotency-Key;
- * the inbox row of the message that caused it. */
-const appendInputs = (next: Order, options: ExecuteOptions) => {
-  let inputs = Context.make(OrderAfterAppend, next) as Context.Context<never>
-  if (options.idempotency) inputs = Context.add(inputs, CompletesKey, { key: options.idempotency.key, ...options.idempotency.respond(next) })
-  if (options.inbox) inputs = Context.add(inputs, FinishedMessage, options.inbox)
-  return inputs
+/** What the inline projections write with an append: the order after it, and the caller's participants. */
+const appendInputs = (next: Order, participants: AppendParticipants | undefined): Context.Context<never> => {
+  const order = Context.make(OrderAfterAppend, next) as Context.Context<never>
+  return participants === undefined ? order : Context.merge(order, participants(next))
 }
 
 /** Attempts after a conflict: one at once (it reloads the stream), then up to this many with backoff (9 in all). */
@@ -132,7 +131,7 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
           expectedVersion: versionOf(state),
           events,
           metadata: { ...options.metadata, ...(yield* currentTraceContext) },
-          inputs: appendInputs(next, options)
+          inputs: appendInputs(next, options.participants)
         }).pipe(traced("EventStore.append", { attributes: { "order.id": command.orderId, "event.types": events.map((e) => e._tag).join(",") } }), Effect.tapError(() =>
           Effect.sync(() => {
             actor.cached = undefined

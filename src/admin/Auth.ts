@@ -1,11 +1,12 @@
 /** The admin API's bearer token check: constant-time comparison with ADMIN_TOKEN. */
 import { Effect, Layer, Redacted } from "effect"
 import { timingSafeEqual } from "node:crypto"
+import { AdminToken } from "../Config.js"
 import { AdminAuth, Forbidden, Unauthorized } from "./Api.js"
 
-export const AdminAuthLive = (token: Redacted.Redacted<string>) =>
-  Layer.succeed(
-    AdminAuth,
+export const AdminAuthLive = Layer.effect(
+  AdminAuth,
+  Effect.map(Effect.orDie(AdminToken), (token) =>
     AdminAuth.of({
       bearer: (given) =>
         Effect.suspend((): Effect.Effect<void, Unauthorized | Forbidden> => {
@@ -17,5 +18,5 @@ export const AdminAuthLive = (token: Redacted.Redacted<string>) =>
             ? Effect.void
             : Effect.fail(new Forbidden({ message: "this token may not use the admin API" }))
         })
-    })
-  )
+    }))
+)

@@ -6,13 +6,15 @@
  * no gap) and, in the same atomic step, whatever the inline projections registered with the store write for
  * them (src/eventstore/InlineProjection.ts: the `orders` row, the outbox rows, the idempotency record, the
  * inbox row — each defined by its owner). What a projection needs beyond the events the caller hands over in
- * `inputs`, under the projection's own tag.
+ * `inputs`, under the projection's own tag: the order after the events (`OrderAfterAppend`, every append), and
+ * the caller's own participants (`AppendParticipants`: a key's completion, a message's inbox row), which
+ * whoever carries them to the store (the order actor) passes on without knowing what they are.
  * - the stream moved since `expectedVersion` → `ConcurrencyConflict`, nothing written;
  * - every event id is already stored (a retried append) → success, nothing written (`duplicate: true`);
  * - the database fails → StoreUnavailable (transient) or StoreFailed (permanent), src/Infrastructure.ts.
  */
 import { Context, Data, type Effect } from "effect"
-import type { OrderEvent, OrderId } from "../domain/Order.js"
+import type { Order, OrderEvent, OrderId } from "../domain/Order.js"
 import type { StoreError } from "../Infrastructure.js"
 
 export interface EventMetadata {
@@ -40,6 +42,16 @@ export interface AppendRequest {
   /** For the inline projections, each under its own tag (e.g. the order after the events); read by them only. */
   readonly inputs: Context.Context<never>
 }
+
+/** The order after an append's events, as the caller decided it: in every append's inputs (the `orders` row). */
+export class OrderAfterAppend extends Context.Tag("OrderAfterAppend")<OrderAfterAppend, Order>() {}
+
+/**
+ * What a caller has written in the transaction of the append its command makes, besides the events: inputs of
+ * inline projections under their own tags (src/idempotency/IdempotencyCompletion.ts `completesKey`,
+ * src/inbox/Inbox.ts `finishesMessage`), made from the order after the append. Opaque to those who pass it on.
+ */
+export type AppendParticipants = (order: Order) => Context.Context<never>
 
 export interface AppendResult {
   /** Stream version after the append (for a duplicate append: the stream's current version). */

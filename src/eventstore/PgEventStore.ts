@@ -19,7 +19,7 @@ import { SqlClient, type SqlError } from "@effect/sql"
 import { Config, Effect, Either, Layer } from "effect"
 import { makeBatcher } from "../Batcher.js"
 import type { OrderId } from "../domain/Order.js"
-import { orStoreError, type StoreError } from "../Infrastructure.js"
+import { classify, orStoreError, type StoreError } from "../Infrastructure.js"
 import { appendStatement } from "./AppendStatement.js"
 import { eventColumns, type EventRow, toRecordedEvent } from "./EventRows.js"
 import { type AppendRequest, type AppendResult, ConcurrencyConflict, EventStore } from "./EventStore.js"
@@ -45,8 +45,7 @@ const roundsOf = (batch: ReadonlyArray<AppendRequest>): Array<Array<number>> => 
   return rounds
 }
 
-const isUniqueViolation = (error: SqlError.SqlError): boolean =>
-  (error.cause as { code?: unknown } | undefined)?.code === "23505"
+const isUniqueViolation = (error: SqlError.SqlError): boolean => classify(error).sqlState === "23505"
 
 export const PgEventStore = Layer.scoped(
   EventStore,

@@ -9,14 +9,14 @@ import { NodeContext, NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Metric, Runtime } from "effect"
 import { createServer, type Server } from "node:http"
 import type { Duplex } from "node:stream"
-import { httpLatency, measureHttp } from "../observability/HttpMetrics.js"
+import { measureHttp } from "../observability/HttpMetrics.js"
 import { tracingEnabled } from "../observability/Tracing.js"
 import { OpsApi } from "../ops/Api.js"
 import { OpsHandlersLive } from "../ops/Http.js"
 import { RebuildJobs } from "../projection/Rebuild.js"
 import { StatsProjection } from "../projection/StatsProjection.js"
 import { Api } from "./Api.js"
-import { HttpHandlersLive, type HttpSettings } from "./ApiLive.js"
+import { HttpHandlersLive } from "./ApiLive.js"
 import { failureMiddleware } from "./Failures.js"
 
 /** Where a server listens, and how long it waits for a request to arrive. */
@@ -28,8 +28,6 @@ export interface Listen {
   /** A body not fully received after this long → 408 and the connection closed. */
   readonly bodyTimeoutMs: number
 }
-
-export interface ServerOptions extends HttpSettings, Listen {}
 
 export const httpClientErrors = Metric.counter("http_client_errors_total", {
   description: "connections answered by the server itself before any handler ran (malformed, slow or oversized requests)",
@@ -78,17 +76,6 @@ const makeServer = (options: Listen, runtime: Runtime.Runtime<never>): Server =>
   return server
 }
 
-/** Records every request's latency in the `http_request_duration_seconds` histogram. */
-export const measureLatency = HttpMiddleware.make((app) =>
-  Effect.suspend(() => {
-    const start = process.hrtime.bigint()
-    return Effect.ensuring(
-      app,
-      Effect.suspend(() => Metric.update(httpLatency, Number(process.hrtime.bigint() - start) / 1e9))
-    )
-  })
-)
-
 /**
  * `handlers` of `api` on node's server above (exposed as the HttpServer), behind the failure middleware and the
  * latency histogram, with `documents` (routes of their own, such as the OpenAPI document).
@@ -116,11 +103,11 @@ const serveApi = <Id extends string, Groups extends HttpApiGroup.HttpApiGroup.An
   )
 
 /** The HTTP API with OpenAPI JSON at /docs/openapi.json and Swagger UI at /docs. Exposes the HttpServer. */
-export const HttpLive = (options: ServerOptions) =>
+export const HttpLive = (listen: Listen) =>
   serveApi(
     Api,
-    HttpHandlersLive(options).pipe(Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default))),
-    options,
+    HttpHandlersLive.pipe(Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default))),
+    listen,
     Layer.merge(HttpApiSwagger.layer({ path: "/docs" }), HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" }))
   )
 

@@ -1,11 +1,13 @@
 /**
  * The Idempotency-Key record completed by the append its request made: registered with the event store as an
  * inline projection, so the response to replay is stored in the same transaction as the order it describes
- * (a crash can never leave an order without its record). The request hands it over in the append's inputs
- * (`CompletesKey`). Also the in-memory `idempotency_keys` table, which IdempotencyKeys.ts reads and writes.
+ * (a crash can never leave an order without its record). The request hands it over as the participant of its
+ * append (`completesKey`). Also the in-memory `idempotency_keys` table, which IdempotencyKeys.ts reads and writes.
  */
 import { Context } from "effect"
 import { memoryTable } from "../database/MemoryDatabase.js"
+import type { Order } from "../domain/Order.js"
+import type { AppendParticipants } from "../eventstore/EventStore.js"
 import { inlineProjection } from "../eventstore/InlineProjection.js"
 
 export interface StoredResponse {
@@ -15,6 +17,10 @@ export interface StoredResponse {
 
 /** The key an append completes, with the response to store for it. */
 export class CompletesKey extends Context.Tag("CompletesKey")<CompletesKey, StoredResponse & { readonly key: string }>() {}
+
+/** The append's participant that completes `key` with the response `respond` makes of the resulting order. */
+export const completesKey = (key: string, respond: (order: Order) => StoredResponse): AppendParticipants => (order) =>
+  Context.make(CompletesKey, { key, ...respond(order) }) as Context.Context<never>
 
 export interface MemoryIdempotencyRecord {
   readonly key: string

@@ -1,18 +1,19 @@
 /**
  * Idempotency-Key records with Stripe's semantics. A request with a key first `claim`s it with a fresh token:
  * - new key (or one older than its time to live) → Claimed: the request runs; its append completes the
- *   record in the same transaction (or `complete` stores a response no append wrote, e.g. a rejection);
+ *   record in the same transaction (src/idempotency/IdempotencyCompletion.ts);
  * - same key, same request, finished → Replay of the stored response; still running → InFlight (409);
  * - same key, another request → Mismatch (422).
  * A request that fails before its append committed `release`s its claim at once (invariant 11), by token, so
  * it can never release a claim another request took over; a completed record is never released (the append
  * that completed it committed). A claim left in flight by a crashed process is taken over once its lease has
- * expired. Records older than the time to live (24 h by default) are removed in batches by `expire`.
+ * expired. Records older than the time to live (24 h by default) are removed in batches by the retention job
+ * (src/retention/Retention.ts, with `deleteExpired`).
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
 import { MemoryDatabase } from "../database/MemoryDatabase.js"
-import { MemoryIdempotencyRecords, type StoredResponse } from "./IdempotencyCompletion.js"
+import { MemoryIdempotencyRecords } from "./IdempotencyCompletion.js"
 import { orStoreError, type StoreError } from "../Infrastructure.js"
 
 export type Claim =
@@ -33,11 +34,8 @@ export interface ClaimRequest {
 
 export class IdempotencyKeys extends Context.Tag("IdempotencyKeys")<IdempotencyKeys, {
   readonly claim: (request: ClaimRequest) => Effect.Effect<Claim, StoreError>
-  readonly complete: (key: string, response: StoredResponse) => Effect.Effect<void, StoreError>
   /** Drop the claim `token` holds on `key`, if it still holds it and the record is not completed. */
   readonly release: (key: string, token: string) => Effect.Effect<void, StoreError>
-  /** Delete up to `batch` records older than `ttlMs`; how many were deleted. */
-  readonly expire: (ttlMs: number, batch: number) => Effect.Effect<number, StoreError>
 }>() {}
 
 const claimed: Claim = { _tag: "Claimed" }
@@ -71,23 +69,11 @@ export const PgIdempotencyKeys = Layer.effect(
           if (row.status !== "completed") return inFlight
           return { _tag: "Replay", status: row.response_status, body: row.response_body } as const
         }).pipe(orStoreError),
-      complete: (key, response) =>
-        sql`UPDATE idempotency_keys SET status = 'completed', response_status = ${response.status},
-                   response_body = ${JSON.stringify(response.body)}::jsonb
-             WHERE key = ${key}`.pipe(Effect.asVoid, orStoreError),
       release: (key, token) =>
         sql`DELETE FROM idempotency_keys WHERE key = ${key} AND status = 'in_flight' AND claim_token = ${token}`.pipe(
           Effect.asVoid,
           orStoreError
-        ),
-      expire: (ttlMs, batch) =>
-        sql<{ n: number }>`
-          WITH gone AS (
-            DELETE FROM idempotency_keys WHERE key IN (
-              SELECT key FROM idempotency_keys WHERE created_at < now() - ${ttlMs} * interval '1 millisecond'
-              ORDER BY created_at LIMIT ${batch} FOR UPDATE SKIP LOCKED)
-            RETURNING 1)
-          SELECT count(*)::int AS n FROM gone`.pipe(Effect.map(([row]) => row?.n ?? 0), orStoreError)
+        )
     })
   })
 )
@@ -116,32 +102,22 @@ export const MemoryIdempotencyKeys = Layer.effect(
           }
           return inFlight
         }),
-      complete: (key, response) =>
-        Effect.sync(() => {
-          const record = records.get(key)
-          if (record) {
-            record.status = "completed"
-            record.response = response
-          }
-        }),
       release: (key, token) =>
         Effect.sync(() => {
           const record = records.get(key)
           if (record?.status === "in_flight" && record.token === token) records.delete(key)
-        }),
-      expire: (ttlMs, batch) =>
-        Effect.sync(() => {
-          const cutoff = Date.now() - ttlMs
-          let n = 0
-          for (const [key, record] of records) {
-            if (n >= batch) break
-            if (record.createdAt < cutoff) {
-              records.delete(key)
-              n++
-            }
-          }
-          return n
         })
     })
   })
 )
+
+/** Retention: delete up to `limit` records older than `ttlMs` (any status: a record past its time to live is
+ * already absent to `claim`); how many. */
+export const deleteExpired = (sql: SqlClient.SqlClient) => (ttlMs: number, limit: number) =>
+  Effect.map(
+    sql`DELETE FROM idempotency_keys WHERE key IN (
+          SELECT key FROM idempotency_keys WHERE created_at < now() - ${ttlMs} * interval '1 millisecond'
+          ORDER BY created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        RETURNING 1`,
+    (rows) => rows.length
+  )

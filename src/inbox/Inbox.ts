@@ -1,13 +1,14 @@
 /**
  * The consumer inbox (dedupe, docs/ARCHITECTURE.md "Payment worker"): which messages a consumer has finished.
  * A handler that appends events writes its inbox row inside that append (`InboxProjection`: the append's
- * inputs carry a `FinishedMessage`); `markProcessed` is for the outcomes that append nothing. In PostgreSQL,
+ * participant `finishesMessage`); `markProcessed` is for the outcomes that append nothing. In PostgreSQL,
  * lookups made at the same time (the messages of one Kafka batch) are answered by one query (src/Batcher.ts).
  */
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Either, Layer } from "effect"
 import { makeBatcher } from "../Batcher.js"
 import { MemoryDatabase, memoryTable } from "../database/MemoryDatabase.js"
+import type { AppendParticipants } from "../eventstore/EventStore.js"
 import { inlineProjection } from "../eventstore/InlineProjection.js"
 import { orStoreError, type StoreError } from "../Infrastructure.js"
 
@@ -19,6 +20,12 @@ export interface InboxEntry {
 
 /** The message whose handling made an append: its inbox row is written in the append's transaction. */
 export class FinishedMessage extends Context.Tag("FinishedMessage")<FinishedMessage, InboxEntry>() {}
+
+/** The append's participant that writes `entry`'s inbox row. */
+export const finishesMessage = (entry: InboxEntry): AppendParticipants => {
+  const inputs = Context.make(FinishedMessage, entry) as Context.Context<never>
+  return () => inputs
+}
 
 /** The in-memory `inbox` table, rows as `${consumer}/${messageId}` (message ids lower case: PostgreSQL's uuid
  * compares them whatever their case). */

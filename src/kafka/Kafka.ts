@@ -247,11 +247,4 @@ export const makeKafka = (config: KafkaConfig) =>
 
 export const KafkaLive = Layer.scoped(Kafka, Effect.flatMap(KafkaConfig, makeKafka)).pipe(Layer.orDie)
 
-export const headerString = (headers: IHeaders | undefined, name: string): string | undefined => {
-  const value = headers?.[name]
-  if (value === undefined) return undefined
-  const first = Array.isArray(value) ? value[0] : value
-  return first === undefined ? undefined : first.toString()
-}
-
 export type { Consumer, EachBatchPayload }

@@ -4,34 +4,35 @@
  * unreadable JSON into a 500) and nothing is written for it.
  */
 import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Layer, ParseResult, Schema } from "effect"
+import { Config, Effect, Layer, ParseResult, Schema } from "effect"
 import { Api } from "../http/Api.js"
 import { BadRequest } from "../http/Errors.js"
 import { answerStoreErrors, requestCorrelationId } from "../http/Failures.js"
 import { readJsonBody } from "../http/JsonBody.js"
 import { PlaceOrderBody } from "./Api.js"
 import { Orders } from "./Orders.js"
-import { OrderWatchers, OrderWatchersLive, type WatchSettings } from "./OrderWatch.js"
-import { PlaceOrder, PlaceOrderLive, type PlaceOrderSettings } from "./PlaceOrder.js"
+import { BodyTimeoutMs } from "../Config.js"
+import { OrderWatchers, OrderWatchersLive } from "./OrderWatch.js"
+import { PlaceOrder, PlaceOrderLive } from "./PlaceOrder.js"
 
-export interface OrdersHttpSettings extends PlaceOrderSettings {
-  readonly bodyLimit: number
+/** How POST /orders reads its body. */
+export const BodyLimits = Config.all({
+  /** Largest accepted request body in bytes (413 above). */
+  bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
   /** A body not fully received after this long → 408 and the connection closed (default 5 s). */
-  readonly bodyTimeoutMs: number
-  readonly watch: WatchSettings
-}
+  bodyTimeoutMs: BodyTimeoutMs
+})
 
 const decodePlaceOrder = Schema.decodeUnknown(PlaceOrderBody, { errors: "all", onExcessProperty: "error" })
 
 const replayedHeaders = { "idempotent-replayed": "true" }
 
-export const OrdersHttpLive = (settings: OrdersHttpSettings) =>
-  HttpApiBuilder.group(Api, "orders", (handlers) =>
+export const OrdersHttpLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
     Effect.gen(function*() {
       const placeOrder = yield* PlaceOrder
       const orders = yield* Orders
       const watchers = yield* OrderWatchers
-      const limits = { bodyLimit: settings.bodyLimit, bodyTimeoutMs: settings.bodyTimeoutMs }
+      const limits = yield* Effect.orDie(BodyLimits)
 
       const place = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, idempotencyKey: string | undefined) {
         const json = yield* readJsonBody(request, limits)
@@ -66,9 +67,5 @@ export const OrdersHttpLive = (settings: OrdersHttpSettings) =>
             answerStoreErrors
           ))
     })).pipe(
-    Layer.provide([
-      PlaceOrderLive(settings),
-      Orders.Default,
-      OrderWatchersLive(settings.watch)
-    ])
+    Layer.provide([PlaceOrderLive, Orders.Default, OrderWatchersLive])
   )

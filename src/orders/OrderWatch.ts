@@ -12,7 +12,7 @@
  * Heartbeat comments every WATCH_HEARTBEAT_MS (one timer for all streams) keep proxies from closing an idle stream.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, Metric, Option, Queue, Schedule, Stream } from "effect"
+import { Config, Context, Duration, Effect, Layer, Metric, Option, Queue, Schedule, Stream } from "effect"
 import { type OrderId, OrderNotFound, type OrderState } from "../domain/Order.js"
 import { evolve } from "../domain/OrderDecider.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
@@ -23,11 +23,13 @@ import { toEventView, toView } from "./Views.js"
 import type { StoreError } from "../Infrastructure.js"
 import { forkBounded, ShutdownBudgetConfig } from "../Shutdown.js"
 
-export interface WatchSettings {
-  readonly maxConnections: number
-  readonly heartbeatMs: number
-  readonly pollMs: number
-}
+/** Streams per process (503 beyond), heartbeat period, the one re-read of all watched streams. */
+export const WatchConfig = Config.all({
+  maxConnections: Config.integer("WATCH_MAX_CONNECTIONS").pipe(Config.withDefault(1000)),
+  heartbeatMs: Config.integer("WATCH_HEARTBEAT_MS").pipe(Config.withDefault(15_000)),
+  pollMs: Config.integer("WATCH_POLL_MS").pipe(Config.withDefault(500))
+})
+export type WatchSettings = Config.Config.Success<typeof WatchConfig>
 
 
 export const watchConnections = Metric.gauge("order_watch_connections", {
@@ -181,4 +183,4 @@ const make = (settings: WatchSettings) =>
     })
   })
 
-export const OrderWatchersLive = (settings: WatchSettings) => Layer.scoped(OrderWatchers, make(settings))
+export const OrderWatchersLive = Layer.scoped(OrderWatchers, Effect.flatMap(Effect.orDie(WatchConfig), make))

@@ -5,24 +5,27 @@
  * is completed in the append's own transaction; a request that fails before its append committed releases its
  * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).
  */
-import { Context, Duration, Effect, Either, Layer, Schedule } from "effect"
+import { Config, Context, Duration, Effect, Either, Layer, Schedule } from "effect"
 import { createHash } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { formatMoney, type InvalidAmount, parseMoney } from "../domain/Money.js"
 import { type OrderAlreadyExists, type OrderId, PlaceOrder as PlaceOrderCommand } from "../domain/Order.js"
 import type { ConcurrencyConflict } from "../eventstore/EventStore.js"
+import { completesKey } from "../idempotency/IdempotencyCompletion.js"
 import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
+import { IdempotencyTtlMs } from "../Config.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
 import type { StoreError } from "../Infrastructure.js"
 import { IdempotencyKeyInUse, IdempotencyKeyMismatch, OrderBusy, type PlaceOrderBody } from "./Api.js"
 import { toView } from "./Views.js"
 
-export interface PlaceOrderSettings {
+export const PlaceOrderConfig = Config.all({
   /** A claim left by a crashed process is taken over after this long. */
-  readonly idempotencyLeaseMs: number
+  idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
   /** Idempotency-Key records older than this are gone (default 24 h). */
-  readonly idempotencyTtlMs: number
-}
+  idempotencyTtlMs: IdempotencyTtlMs
+})
+export type PlaceOrderSettings = Config.Config.Success<typeof PlaceOrderConfig>
 
 export interface PlaceOrderRequest {
   readonly body: PlaceOrderBody
@@ -50,8 +53,16 @@ export const orderBusy = (e: ConcurrencyConflict) =>
 
 const fingerprint = (value: unknown) => createHash("sha256").update(JSON.stringify(value)).digest("base64url")
 
-/** Release a failed request's claim at once; the database that failed it may take a moment to come back. */
-const releaseSchedule = Schedule.exponential(Duration.millis(25)).pipe(Schedule.intersect(Schedule.recurs(6)))
+/**
+ * Release a failed request's claim before answering, so that the client's retry finds the key free; the
+ * database that failed it may take a moment to come back — a fast restart is down for seconds — so the release
+ * keeps trying for up to 5 s (every 25 ms at first, then every 500 ms), well within a client's timeout. Past
+ * that the claim is taken over after its lease.
+ */
+const releaseSchedule = Schedule.exponential(Duration.millis(25)).pipe(
+  Schedule.union(Schedule.spaced(Duration.millis(500))),
+  Schedule.upTo(Duration.seconds(5))
+)
 
 export class PlaceOrder extends Context.Tag("PlaceOrder")<PlaceOrder, {
   readonly place: (request: PlaceOrderRequest) => Effect.Effect<Placed, PlaceOrderError>
@@ -122,11 +133,11 @@ const make = (settings: PlaceOrderSettings) =>
       // `release` leaves completed records alone).
       return yield* run({
         metadata,
-        idempotency: { key: idempotencyKey, respond: (o) => ({ status: 201, body: toView(o) }) }
+        participants: completesKey(idempotencyKey, (order) => ({ status: 201, body: toView(order) }))
       }).pipe(Effect.onError(() => release), Effect.uninterruptible)
     })
 
     return PlaceOrder.of({ place })
   })
 
-export const PlaceOrderLive = (settings: PlaceOrderSettings) => Layer.effect(PlaceOrder, make(settings))
+export const PlaceOrderLive = Layer.effect(PlaceOrder, Effect.flatMap(Effect.orDie(PlaceOrderConfig), make))

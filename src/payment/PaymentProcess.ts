@@ -35,7 +35,7 @@ import {
 import { isRejection, type Rejection } from "../domain/Order.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { deriveId } from "../Ids.js"
-import { Inbox } from "../inbox/Inbox.js"
+import { finishesMessage, Inbox } from "../inbox/Inbox.js"
 import { traced } from "../observability/Tracing.js"
 import { type BreakerOpen, breakerOpened, makeCircuitBreaker } from "./CircuitBreaker.js"
 import { type ChargeResult, PaymentGateway, type PaymentUnavailable } from "./PaymentGateway.js"
@@ -183,7 +183,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
         const command = result.outcome === "succeeded"
           ? new RecordPaymentSucceeded(base, { disableValidation: true })
           : new RecordPaymentFailed({ ...base, reason: "declined by the provider" }, { disableValidation: true })
-        const done = yield* actors.execute(command, messageId ? { inbox: { consumer, messageId } } : {}).pipe(
+        const done = yield* actors.execute(command, messageId ? { participants: finishesMessage({ consumer, messageId }) } : {}).pipe(
           Effect.catchTag("ConcurrencyConflict", Effect.die),
           rejectedAsValue
         )

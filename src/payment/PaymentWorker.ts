@@ -14,7 +14,7 @@ import { DeadLetters } from "../deadletter/DeadLetters.js"
 import type { OrderId } from "../domain/Order.js"
 import { schemaVersions } from "../eventstore/EventCodec.js"
 import { fromMessage } from "../kafka/Envelope.js"
-import { classify } from "../Infrastructure.js"
+import { classify, StoreFailed } from "../Infrastructure.js"
 import { type IncomingMessage, Kafka } from "../kafka/Kafka.js"
 import { type ConsumerStatus, runKeyedConsumer } from "../kafka/KeyedConsumer.js"
 import { traced, withRemoteParent } from "../observability/Tracing.js"
@@ -46,9 +46,12 @@ export const retriesHandling = (cause: Cause.Cause<unknown>): boolean => {
 
 /** The dead letter's error for a permanent failure: its SQLSTATE first when the database gave one. */
 const parkReason = (cause: Cause.Cause<unknown>): string => {
-  const { sqlState } = classify(Cause.squash(cause))
-  const code = sqlState === undefined ? "" : ` [SQLSTATE ${sqlState}]`
-  return `handling failed${code}: ${Cause.pretty(cause).slice(0, 2000)}`
+  const failure = Cause.squash(cause)
+  const { sqlState } = classify(failure)
+  // a store failure's message says it all (the statement's error and its SQLSTATE); a bug gets its trace
+  return failure instanceof StoreFailed
+    ? `handling failed: ${failure.message}`.slice(0, 2000)
+    : `handling failed${sqlState === undefined ? "" : ` [SQLSTATE ${sqlState}]`}: ${Cause.pretty(cause).slice(0, 2000)}`
 }
 
 /** The event types the worker does nothing with: a message whose `event-type` header names one is skipped

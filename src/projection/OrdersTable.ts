@@ -11,10 +11,8 @@ import { memoryTable } from "../database/MemoryDatabase.js"
 import { type Columns, unnestRows } from "../database/UnnestRows.js"
 import { Money } from "../domain/Money.js"
 import type { Order } from "../domain/Order.js"
+import { OrderAfterAppend } from "../eventstore/EventStore.js"
 import { inlineProjection } from "../eventstore/InlineProjection.js"
-
-/** The order after an append's events: what the orders projection writes for it. */
-export class OrderAfterAppend extends Context.Tag("OrderAfterAppend")<OrderAfterAppend, Order>() {}
 
 /** A row as sent to PostgreSQL (array parameters: dates as ISO text, the amount as text). */
 type OrderParams = {

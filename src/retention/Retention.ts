@@ -6,22 +6,26 @@
  *   - inbox rows processed before the horizon. The horizon must stay longer than the topic's retention: a
  *     redelivery older than the inbox row would be handled again — its appends are no-ops (ids derived from
  *     the event id) and its charge is answered by the provider from its first result (same key);
- *   - dead letters discarded before the horizon (parked and replayed ones stay: they are the operator's record).
+ *   - dead letters discarded before the horizon (parked and replayed ones stay: they are the operator's record);
+ *   - Idempotency-Key records older than their own time to live (IDEMPOTENCY_TTL_MS, 24 h; not the horizon):
+ *     past it `claim` already treats a record as absent, this only frees the space.
  * Each deleted row is counted in `retention_deleted_rows_total{table}`; a failed pass is logged
  * (RETENTION_ERROR) and counted in `retention_failures_total{table}`, and the next pass tries again.
- * More sweeps (e.g. expired idempotency keys) are one `Sweep` each in `sweeps`; each table's DELETE is defined
- * in its owner's folder.
+ * More sweeps are one `Sweep` each in `sweeps`; each table's DELETE is defined in its owner's folder.
  */
 import { SqlClient } from "@effect/sql"
 import { Config, Duration, Effect, Layer, Metric, Schedule } from "effect"
+import { IdempotencyTtlMs } from "../Config.js"
 import { deleteDiscarded } from "../deadletter/DeadLetters.js"
+import { deleteExpired } from "../idempotency/IdempotencyKeys.js"
 import { deleteProcessed } from "../inbox/Inbox.js"
 import { deletePublished } from "../outbox/Outbox.js"
 
 export const RetentionConfig = Config.all({
   horizonHours: Config.number("RETENTION_HORIZON_HOURS").pipe(Config.withDefault(24 * 7)),
   intervalMs: Config.integer("RETENTION_INTERVAL_MS").pipe(Config.withDefault(60_000)),
-  batchSize: Config.integer("RETENTION_BATCH_SIZE").pipe(Config.withDefault(1000))
+  batchSize: Config.integer("RETENTION_BATCH_SIZE").pipe(Config.withDefault(1000)),
+  idempotencyTtlMs: IdempotencyTtlMs
 })
 export type RetentionConfig = Config.Config.Success<typeof RetentionConfig>
 
@@ -34,10 +38,12 @@ export const retentionFailures = Metric.counter("retention_failures_total", {
   incremental: true
 })
 
-/** One kind of old row: deletes at most `limit` of them older than `hours`, returns how many it deleted. */
+/** One kind of old row: deletes at most `limit` of them older than its horizon, returns how many it deleted. */
 export interface Sweep {
   readonly table: string
-  readonly delete: (hours: number, limit: number) => Effect.Effect<number, unknown>
+  /** The age past which its rows go (for the log line). */
+  readonly horizonHours: number
+  readonly delete: (limit: number) => Effect.Effect<number, unknown>
 }
 
 export class Retention extends Effect.Service<Retention>()("Retention", {
@@ -45,10 +51,21 @@ export class Retention extends Effect.Service<Retention>()("Retention", {
     const sql = yield* SqlClient.SqlClient
     const config = yield* RetentionConfig
     // each table's deletion is its owner's
+    const hours = config.horizonHours
+    const olderThan = (table: string, remove: (hours: number, limit: number) => Effect.Effect<number, unknown>): Sweep => ({
+      table,
+      horizonHours: hours,
+      delete: (limit) => remove(hours, limit)
+    })
     const sweeps: ReadonlyArray<Sweep> = [
-      { table: "outbox", delete: deletePublished(sql) },
-      { table: "inbox", delete: deleteProcessed(sql) },
-      { table: "dead_letters", delete: deleteDiscarded(sql) }
+      olderThan("outbox", deletePublished(sql)),
+      olderThan("inbox", deleteProcessed(sql)),
+      olderThan("dead_letters", deleteDiscarded(sql)),
+      {
+        table: "idempotency_keys",
+        horizonHours: config.idempotencyTtlMs / 3_600_000,
+        delete: (limit) => deleteExpired(sql)(config.idempotencyTtlMs, limit)
+      }
     ]
     for (const s of sweeps) {
       yield* Metric.incrementBy(Metric.tagged(retentionDeleted, "table", s.table), 0)
@@ -59,7 +76,7 @@ export class Retention extends Effect.Service<Retention>()("Retention", {
     const runSweep = (sweep: Sweep) => {
       const deleted = Metric.tagged(retentionDeleted, "table", sweep.table)
       const loop = (total: number): Effect.Effect<number, unknown> =>
-        Effect.flatMap(sweep.delete(config.horizonHours, config.batchSize), (n) =>
+        Effect.flatMap(sweep.delete(config.batchSize), (n) =>
           Metric.incrementBy(deleted, n).pipe(
             Effect.zipRight(n < config.batchSize ? Effect.succeed(total + n) : loop(total + n))
           ))
@@ -67,7 +84,7 @@ export class Retention extends Effect.Service<Retention>()("Retention", {
         Effect.tap((n) =>
           n > 0
             ? Effect.logInfo("old rows deleted").pipe(
-              Effect.annotateLogs({ type: "RETENTION", table: sweep.table, rows: n, horizonHours: config.horizonHours })
+              Effect.annotateLogs({ type: "RETENTION", table: sweep.table, rows: n, horizonHours: sweep.horizonHours })
             )
             : Effect.void
         ),
