@@ -21,6 +21,8 @@ export interface ShutdownBudget {
  * its share — the commit 15 %, leaving the group 30 %, each disconnect 10 % (a process has at most four: the
  * consumer, the producer, the admin client, the relay's lock connection) — so that a broker or a database that
  * does not answer costs each step its share and no more; the rest (15 %) is for closing the pool and the exit.
+ * The same disconnect share bounds each UNLISTEN, the projector's stop, the pool's close and the tracing flush;
+ * the roles as a whole are bounded too (src/main.ts), so no step nobody bounded can reach the backstop.
  */
 export const shutdownBudget = (timeoutMs: number): ShutdownBudget => {
   const reserve = Math.min(5_000, timeoutMs / 3)
