@@ -30,7 +30,7 @@ export const BodyLimits = Config.all({
  * queue behind a hung append; past this it is answered 503 and the work goes on in the background, as if the
  * client had hung up (a keyed request's claim is completed or released by it).
  */
-export const RequestDatabaseTimeoutMs = Config.integer("DATABASE_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(7_000))
+export const RequestDatabaseTimeoutMs = Config.integer("DATABASE_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(5_000))
 
 const decodePlaceOrder = Schema.decodeUnknown(PlaceOrderBody, { errors: "all", onExcessProperty: "error" })
 
