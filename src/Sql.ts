@@ -163,9 +163,15 @@ export const DatabaseConfig = Config.all({
 })
 
 /** The database of the configuration (DATABASE_URL), created if missing and migrated; `poolSize` overrides
- * DATABASE_POOL_SIZE (the CLI needs few connections). */
-export const DatabaseLive = (poolSize?: number) =>
+ * DATABASE_POOL_SIZE (the CLI needs few connections). `unbounded`: no statement, query or idle-in-transaction
+ * timeouts — for an operator's one-off command (`migrate`, the CLI's rebuild and verify), whose statements may
+ * rightly take longer than a request's; the acquire timeout still applies. */
+export const DatabaseLive = (poolSize?: number, options?: { readonly unbounded?: boolean }) =>
   Layer.unwrapEffect(
-    Effect.map(DatabaseConfig, (config) =>
-      MigrationsLive.pipe(Layer.provideMerge(PgLive(config.url, poolSize ?? config.poolSize, config.timeouts))))
+    Effect.map(DatabaseConfig, (config) => {
+      const timeouts = options?.unbounded === true
+        ? { ...config.timeouts, statementTimeoutMs: 0, idleInTransactionTimeoutMs: 0, queryTimeoutMs: 0 }
+        : config.timeouts
+      return MigrationsLive.pipe(Layer.provideMerge(PgLive(config.url, poolSize ?? config.poolSize, timeouts)))
+    })
   )

@@ -35,7 +35,7 @@ const print = (asJson: boolean, value: unknown, text: () => string) =>
 const notFound = (what: string) =>
   Effect.zipRight(Console.error(`${what} not found`), Effect.sync(() => void (process.exitCode = NOT_FOUND)))
 
-const Database = DatabaseLive(2)
+const Database = DatabaseLive(2, { unbounded: true })
 
 // ---- migrate ----
 const migrate = Command.make("migrate", { json }, ({ json }) =>

@@ -36,7 +36,7 @@ const shutdownDeadline = Effect.flatMap(Effect.orDie(ShutdownTimeoutMs), (deadli
     }
   }))
 
-const migrate = Effect.scoped(Layer.build(DatabaseLive())).pipe(
+const migrate = Effect.scoped(Layer.build(DatabaseLive(undefined, { unbounded: true }))).pipe(
   Effect.zipRight(Effect.logInfo("migrations applied").pipe(Effect.annotateLogs({ type: "STARTUP" })))
 )
 
