@@ -146,6 +146,9 @@ export class PgCluster {
   /** the client backends connected to database, read through the cluster's `postgres` database */
   async backendPids(database: string): Promise<Array<number>> {
     const c = new pg.Client({ connectionString: `${this.url}/postgres`, connectionTimeoutMillis: 2000, query_timeout: 2000 })
+    // a server stopped or restarted under it emits "error" (57P01) on the client: without a listener that
+    // kills the runner; the awaited query reports the failure anyway
+    c.on("error", () => undefined)
     try {
       await c.connect()
       const r = await c.query("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'", [database])

@@ -10,6 +10,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export const withClient = async <A>(url: string, f: (c: pg.Client) => Promise<A>): Promise<A> => {
   const c = new pg.Client({ connectionString: url })
+  c.on("error", () => undefined) // a restart under it: reported by the awaited query, never an uncaught event
   await c.connect()
   try {
     return await f(c)

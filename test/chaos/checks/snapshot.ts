@@ -15,6 +15,7 @@ export interface EventRow {
 
 export const loadDatabase = async (databaseUrl: string) => {
   const client = new pg.Client({ connectionString: databaseUrl })
+  client.on("error", () => undefined) // reported by the awaited query, never an uncaught event
   await client.connect()
   try {
     const q = async <R>(text: string) => (await client.query(text)).rows as Array<R>

@@ -10,6 +10,7 @@ import type { FaultOf } from "../schedule.js"
 export const injectPgKill = async (n: Nemesis, desc: string): Promise<void> => {
   n.count("pg-kill")
   const client = new pg.Client({ connectionString: n.databaseUrl })
+  client.on("error", () => undefined) // reported by the awaited query, never an uncaught event
   try {
     await client.connect()
     const r = await client.query(
