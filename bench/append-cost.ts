@@ -10,6 +10,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
 import { completesKey } from "../src/idempotency/IdempotencyCompletion.js"
+import { IdempotencyKeys } from "../src/idempotency/IdempotencyKeys.js"
 import { finishesMessage } from "../src/inbox/Inbox.js"
 import { PgStores } from "../src/Stores.js"
 import { cmd, newId, newOrderId } from "../test/support/fixtures.js"
@@ -26,10 +27,15 @@ const commits = Effect.flatMap(SqlClient.SqlClient, (sql) =>
 
 const load = Effect.gen(function*() {
   const actors = yield* OrderActors
+  const keys = yield* IdempotencyKeys
   const one = Effect.gen(function*() {
     const orderId = newOrderId()
     const paymentId = newId<never>()
-    yield* actors.execute(cmd.place(orderId), { participants: completesKey(newId(), (o) => ({ status: 201, body: { id: o.orderId } })) })
+    // a key claimed as a request claims it, then completed by the order's append (its guard reads the claim)
+    const key = newId()
+    const token = newId()
+    yield* keys.claim({ key, fingerprint: "bench", token, leaseMs: 60_000, ttlMs: 86_400_000 })
+    yield* actors.execute(cmd.place(orderId), { participants: completesKey(key, token, (o) => ({ status: 201, body: { id: o.orderId } })) })
     yield* actors.execute(cmd.start(paymentId, orderId), { participants: finishesMessage({ consumer: "bench", messageId: newId() }) })
     yield* actors.execute(cmd.succeed(paymentId, orderId), { participants: finishesMessage({ consumer: "bench", messageId: newId() }) })
   })

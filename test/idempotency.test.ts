@@ -19,11 +19,10 @@ const day = 24 * 3600_000
 const claimOf = (key: string, token = randomUUID(), fingerprint = "fp") => ({ key, fingerprint, token, leaseMs: 60_000, ttlMs: day })
 
 /** Completes `key` as production does: in the append of the order its request placed. */
-const completeInAppend = (key: string, body: unknown) =>
+const completeInAppend = (key: string, token: string, body: unknown, orderId = newOrderId()) =>
   Effect.flatMap(EventStore, (store) => {
-    const orderId = newOrderId()
     const events = Either.getOrThrow(decide(cmd.place(orderId), undefined))
-    const inputs = Context.make(OrderAfterAppend, fold(events)!).pipe(Context.add(CompletesKey, { key, status: 201, body }))
+    const inputs = Context.make(OrderAfterAppend, fold(events)!).pipe(Context.add(CompletesKey, { key, token, status: 201, body }))
     return store.append({ streamId: orderId, expectedVersion: 0, events, metadata: {}, inputs: inputs as Context.Context<never> })
   })
 
@@ -41,9 +40,34 @@ const suite = (name: string, stores: Layer.Layer<IdempotencyKeys | EventStore>) 
           yield* keys.release(key, mine.token)
           const next = claimOf(key)
           assert.strictEqual((yield* keys.claim(next))._tag, "Claimed", "released: the retry proceeds at once")
-          yield* completeInAppend(key, { ok: 1 })
+          yield* completeInAppend(key, next.token, { ok: 1 })
           yield* keys.release(key, next.token)
           assert.deepStrictEqual(yield* keys.claim(claimOf(key)), { _tag: "Replay", status: 201, body: { ok: 1 } })
+        }))
+
+      it.effect("an append whose claim is gone (released, or taken over after its lease) writes nothing", () =>
+        Effect.gen(function*() {
+          const keys = yield* IdempotencyKeys
+          const store = yield* EventStore
+          const key = `k-${randomUUID()}`
+          const first = claimOf(key)
+          assert.strictEqual((yield* keys.claim(first))._tag, "Claimed")
+          // the request failed (say its statement timed out on the client side) and released its claim ...
+          yield* keys.release(key, first.token)
+          // ... but its append still reaches the database: it must not write an order behind the client's back
+          const late = newOrderId()
+          const refused = yield* Effect.flip(completeInAppend(key, first.token, { late: true }, late))
+          assert.strictEqual(refused._tag, "ConcurrencyConflict")
+          assert.strictEqual((yield* store.readStream(late)).length, 0)
+          // the retry claims the key anew and its append is written
+          const retry = claimOf(key)
+          assert.strictEqual((yield* keys.claim(retry))._tag, "Claimed")
+          yield* completeInAppend(key, retry.token, { retry: true })
+          // a stale token (a claim taken over) is refused too, and leaves the completed record alone
+          const stale = newOrderId()
+          yield* Effect.flip(completeInAppend(key, first.token, { stale: true }, stale))
+          assert.strictEqual((yield* store.readStream(stale)).length, 0)
+          assert.deepStrictEqual(yield* keys.claim(claimOf(key)), { _tag: "Replay", status: 201, body: { retry: true } })
         }))
     })
   })
@@ -60,8 +84,9 @@ describe("Idempotency-Key expiry on PostgreSQL", () => {
       Effect.gen(function*() {
         const keys = yield* IdempotencyKeys
         const key = `k-${randomUUID()}`
-        yield* keys.claim(claimOf(key))
-        yield* completeInAppend(key, { first: true })
+        const claim = claimOf(key)
+        yield* keys.claim(claim)
+        yield* completeInAppend(key, claim.token, { first: true })
         assert.strictEqual((yield* keys.claim(claimOf(key, randomUUID(), "other")))._tag, "Mismatch")
         yield* backdate([key], day + 1000)
         assert.strictEqual((yield* keys.claim(claimOf(key, randomUUID(), "other")))._tag, "Claimed")

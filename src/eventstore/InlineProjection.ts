@@ -36,7 +36,13 @@ export interface InlineProjection<R extends Row = Row> {
     /** Its data-modifying statement, run inside the append statement. It must not raise a unique violation
      * (use ON CONFLICT): the store reads 23505 as an append racing another and answers conflict or duplicate. */
     readonly write: (sql: SqlClient.SqlClient, from: AppendRelations) => Statement.Fragment
+    /** A condition on each of its input rows (alias `c`) that an append must meet to be written at all, e.g.
+     * that the Idempotency-Key it completes is still claimed by its request. An append refused by a guard
+     * writes nothing and is answered as a conflict. Lock what it reads (FOR SHARE) so that it holds until commit. */
+    readonly guard?: (sql: SqlClient.SqlClient) => Statement.Fragment
   }
+  /** The in-memory twin of `pg.guard`: whether an append may be written. */
+  readonly admits?: (db: Context.Tag.Service<MemoryDatabase>) => (request: AppendRequest) => boolean
   /** Its in-memory twin: over one database, what it writes for an append that stored `recorded`. */
   readonly memory: (
     db: Context.Tag.Service<MemoryDatabase>

@@ -21,7 +21,9 @@ export const MemoryEventStore = Layer.effect(
   Effect.gen(function*() {
     const db = yield* MemoryDatabase
     const log = db.table(MemoryEvents)
-    const projections = (yield* InlineProjections).map((p) => p.memory(db))
+    const registered = yield* InlineProjections
+    const projections = registered.map((p) => p.memory(db))
+    const guards = registered.flatMap((p) => (p.admits ? [p.admits(db)] : []))
     return EventStore.of({
       append: (request) =>
         Effect.suspend((): Effect.Effect<AppendResult, ConcurrencyConflict> => {
@@ -30,7 +32,7 @@ export const MemoryEventStore = Layer.effect(
           if (stored > 0 && stored === request.events.length) {
             return Effect.succeed({ version: stream.length, duplicate: true })
           }
-          if (stream.length !== request.expectedVersion || stored > 0) {
+          if (stream.length !== request.expectedVersion || stored > 0 || !guards.every((admits) => admits(request))) {
             return Effect.fail(
               new ConcurrencyConflict({
                 streamId: request.streamId,

@@ -16,11 +16,19 @@ export interface StoredResponse {
 }
 
 /** The key an append completes, with the response to store for it. */
-export class CompletesKey extends Context.Tag("CompletesKey")<CompletesKey, StoredResponse & { readonly key: string }>() {}
+export class CompletesKey extends Context.Tag("CompletesKey")<
+  CompletesKey,
+  StoredResponse & { readonly key: string; readonly token: string }
+>() {}
 
-/** The append's participant that completes `key` with the response `respond` makes of the resulting order. */
-export const completesKey = (key: string, respond: (order: Order) => StoredResponse): AppendParticipants => (order) =>
-  Context.make(CompletesKey, { key, ...respond(order) }) as Context.Context<never>
+/**
+ * The append's participant that completes `key` with the response `respond` makes of the resulting order — and
+ * guards it: the append is written only while `key` is still claimed by this request (`token`, in flight).
+ * A request whose claim was released (it failed, or gave up at its deadline) or taken over after its lease
+ * can then never write an order for the key behind the client's back, whatever its statement's fate.
+ */
+export const completesKey = (key: string, token: string, respond: (order: Order) => StoredResponse): AppendParticipants => (order) =>
+  Context.make(CompletesKey, { key, token, ...respond(order) }) as Context.Context<never>
 
 export interface MemoryIdempotencyRecord {
   readonly key: string
@@ -40,17 +48,34 @@ export const IdempotencyCompletion = inlineProjection({
   name: "idempotency",
   pg: {
     input: {
-      columns: { key: "text", status: "smallint", body: "jsonb" },
+      columns: { key: "text", token: "uuid", status: "smallint", body: "jsonb" },
       rows: (request) => {
         const completes = Context.getOption(request.inputs, CompletesKey)
         return completes._tag === "Some"
-          ? [{ key: completes.value.key, status: completes.value.status, body: JSON.stringify(completes.value.body) }]
+          ? [{
+            key: completes.value.key,
+            token: completes.value.token,
+            status: completes.value.status,
+            body: JSON.stringify(completes.value.body)
+          }]
           : []
       }
     },
+    guard: (sql) => sql`EXISTS (
+      SELECT 1 FROM idempotency_keys k
+      WHERE k.key = c.key AND k.claim_token = c.token AND k.status = 'in_flight' FOR SHARE)`,
     write: (sql, { input, written }) => sql`
       UPDATE idempotency_keys k SET status = 'completed', response_status = c.status, response_body = c.body
         FROM ${input} c WHERE k.key = c.key AND c.i IN (SELECT i FROM ${written})`
+  },
+  admits: (db) => {
+    const records = db.table(MemoryIdempotencyRecords)
+    return (request) => {
+      const completes = Context.getOption(request.inputs, CompletesKey)
+      if (completes._tag === "None") return true
+      const record = records.get(completes.value.key)
+      return record !== undefined && record.token === completes.value.token && record.status === "in_flight"
+    }
   },
   memory: (db) => {
     const records = db.table(MemoryIdempotencyRecords)

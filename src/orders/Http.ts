@@ -12,7 +12,6 @@ import { readJsonBody } from "../http/JsonBody.js"
 import { PlaceOrderBody } from "./Api.js"
 import { Orders } from "./Orders.js"
 import { BodyTimeoutMs } from "../Config.js"
-import { StoreUnavailable } from "../Infrastructure.js"
 import { OrderWatchers, OrderWatchersLive } from "./OrderWatch.js"
 import { PlaceOrder, PlaceOrderLive } from "./PlaceOrder.js"
 
@@ -24,13 +23,6 @@ export const BodyLimits = Config.all({
   bodyTimeoutMs: BodyTimeoutMs
 })
 
-/**
- * How long POST /orders may wait for the database in all (its claim, the append, a failed claim's release):
- * each statement is bounded (DATABASE_QUERY_TIMEOUT_MS, src/Sql.ts), but a request may meet several, and a
- * queue behind a hung append; past this it is answered 503 and the work goes on in the background, as if the
- * client had hung up (a keyed request's claim is completed or released by it).
- */
-export const RequestDatabaseTimeoutMs = Config.integer("DATABASE_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(5_000))
 
 const decodePlaceOrder = Schema.decodeUnknown(PlaceOrderBody, { errors: "all", onExcessProperty: "error" })
 
@@ -42,24 +34,12 @@ export const OrdersHttpLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
       const orders = yield* Orders
       const watchers = yield* OrderWatchers
       const limits = yield* Effect.orDie(BodyLimits)
-      const deadlineMs = yield* Effect.orDie(RequestDatabaseTimeoutMs)
-      const timedOut = () =>
-        new StoreUnavailable({
-          causeClass: "DatabaseUnavailable",
-          sqlState: undefined,
-          message: `the database did not answer within ${deadlineMs} ms (DATABASE_REQUEST_TIMEOUT_MS)`,
-          cause: undefined
-        })
-
       const place = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, idempotencyKey: string | undefined) {
         const json = yield* readJsonBody(request, limits)
         const body = yield* decodePlaceOrder(json).pipe(
           Effect.mapError((e) => new BadRequest({ message: ParseResult.TreeFormatter.formatErrorSync(e) }))
         )
-        const placed = yield* placeOrder.place({ body, idempotencyKey, correlationId: yield* requestCorrelationId(request) }).pipe(
-          Effect.disconnect,
-          Effect.timeoutFail({ duration: deadlineMs, onTimeout: timedOut })
-        )
+        const placed = yield* placeOrder.place({ body, idempotencyKey, correlationId: yield* requestCorrelationId(request) })
         return placed.replayed
           ? HttpServerResponse.unsafeJson(placed.body, { status: placed.status, headers: replayedHeaders })
           : HttpServerResponse.unsafeJson(placed.body, { status: placed.status })

@@ -15,7 +15,7 @@ import { completesKey } from "../idempotency/IdempotencyCompletion.js"
 import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
 import { IdempotencyTtlMs } from "../Config.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
-import type { StoreError } from "../Infrastructure.js"
+import { type StoreError, StoreUnavailable } from "../Infrastructure.js"
 import { IdempotencyKeyInUse, IdempotencyKeyMismatch, OrderBusy, type PlaceOrderBody } from "./Api.js"
 import { toView } from "./Views.js"
 
@@ -23,7 +23,15 @@ export const PlaceOrderConfig = Config.all({
   /** A claim left by a crashed process is taken over after this long. */
   idempotencyLeaseMs: Config.integer("IDEMPOTENCY_LEASE_MS").pipe(Config.withDefault(60_000)),
   /** Idempotency-Key records older than this are gone (default 24 h). */
-  idempotencyTtlMs: IdempotencyTtlMs
+  idempotencyTtlMs: IdempotencyTtlMs,
+  /**
+   * How long placing an order may wait for the database in all (its claim, the append, a failed claim's
+   * release): each statement is bounded (DATABASE_QUERY_TIMEOUT_MS, src/Sql.ts), but a request may meet several,
+   * and a queue behind a hung append; past this it is answered 503, its claim released first (one try), and the
+   * work goes on in the background as if the client had hung up — the append's guard (IdempotencyCompletion)
+   * refuses it once its claim is gone, so no order is written behind the client's back. 0: no deadline.
+   */
+  requestTimeoutMs: Config.integer("DATABASE_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(5_000))
 })
 export type PlaceOrderSettings = Config.Config.Success<typeof PlaceOrderConfig>
 
@@ -74,6 +82,21 @@ const make = (settings: PlaceOrderSettings) =>
     const keys = yield* IdempotencyKeys
     const ttlMs = settings.idempotencyTtlMs
 
+    const timedOut = () =>
+      new StoreUnavailable({
+        causeClass: "DatabaseUnavailable",
+        sqlState: undefined,
+        message: `the database did not answer within ${settings.requestTimeoutMs} ms (DATABASE_REQUEST_TIMEOUT_MS)`,
+        cause: undefined
+      })
+    /** Answered 503 at the deadline (after `atDeadline`); the work goes on in the background. */
+    const withinDeadline = <A, E>(work: Effect.Effect<A, E>, atDeadline: Effect.Effect<void>): Effect.Effect<A, E | StoreUnavailable> =>
+      settings.requestTimeoutMs <= 0 ? work : work.pipe(
+        Effect.disconnect,
+        Effect.timeout(Duration.millis(settings.requestTimeoutMs)),
+        Effect.catchTag("TimeoutException", () => Effect.zipRight(atDeadline, Effect.fail(timedOut())))
+      ) as Effect.Effect<A, E | StoreUnavailable>
+
     // untraced: a traced Effect.fn captures a stack trace per call, a measurable cost on the hottest path
     const place = Effect.fnUntraced(function*({ body, correlationId, idempotencyKey }: PlaceOrderRequest) {
       const amount = parseMoney(body.amount, body.currency)
@@ -97,7 +120,7 @@ const make = (settings: PlaceOrderSettings) =>
           }),
           Effect.map(({ order }): Placed => ({ status: 201, body: toView(order), replayed: false }))
         )
-      if (idempotencyKey === undefined) return yield* run({ metadata })
+      if (idempotencyKey === undefined) return yield* withinDeadline(run({ metadata }), Effect.void)
       const token = uuidv4()
       // a failed claim may still have been stored (the reply was lost): release it by its token, then fail
       const release = keys.release(idempotencyKey, token).pipe(
@@ -109,6 +132,17 @@ const make = (settings: PlaceOrderSettings) =>
           )
         )
       )
+      // one try, bounded: the claim of a request answered 503 at its deadline is released before the answer
+      const releaseAtDeadline = keys.release(idempotencyKey, token).pipe(
+        Effect.disconnect,
+        Effect.timeout(Duration.millis(1_500)),
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning("could not release an Idempotency-Key claim at the deadline; it is taken over after the lease").pipe(
+            Effect.annotateLogs({ type: "PROCESSING_ERROR", idempotencyKey, cause: String(cause) })
+          )
+        )
+      )
+      const keyed = Effect.gen(function*() {
       const claim = yield* keys.claim({
         key: idempotencyKey,
         fingerprint: fingerprint({ method: "POST", path: "/orders", body: { ...body, amount: formatMoney(amount.right) } }),
@@ -133,8 +167,10 @@ const make = (settings: PlaceOrderSettings) =>
       // `release` leaves completed records alone).
       return yield* run({
         metadata,
-        participants: completesKey(idempotencyKey, (order) => ({ status: 201, body: toView(order) }))
+        participants: completesKey(idempotencyKey, token, (order) => ({ status: 201, body: toView(order) }))
       }).pipe(Effect.onError(() => release), Effect.uninterruptible)
+      })
+      return yield* withinDeadline(keyed, releaseAtDeadline)
     })
 
     return PlaceOrder.of({ place })
