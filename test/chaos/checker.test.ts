@@ -203,6 +203,19 @@ describe("chaos checker", () => {
     assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, { ...retry, sentAt: 600 }, conflict] }), [IDEMPOTENCY])
   })
 
+  it("a 409 on the retry after a 503 is right while a pg-hang holds the first request's claim, not after it", () => {
+    const db = consistent()
+    const seen = observed(db)
+    const unavailable = { ...exchange("k-a", 503, { _tag: "ServiceUnavailable", message: "the database did not answer" }), sentAt: 100, answeredAt: 200, retryAfter: "1" }
+    const conflict = { ...exchange("k-a", 409, { _tag: "IdempotencyKeyInUse", message: "in progress" }, "retry-after-5xx"), sentAt: 300, answeredAt: 400 }
+    const hang = { kind: "pg-hang", role: null, from: 50, to: 1_000 }
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, conflict], faultWindows: [hang] }), [])
+    // the hang over before the retry was sent: the claim should have been released
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, conflict], faultWindows: [{ ...hang, to: 250 }] }), [IDEMPOTENCY])
+    // a restart is no excuse: the database answers again, the release goes through
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, conflict], faultWindows: [{ ...hang, kind: "pg-restart" }] }), [IDEMPOTENCY])
+  })
+
   it("sees a key refused 503 (or not answered) that never succeeds when sent again", () => {
     const db = consistent()
     const seen = observed(db)

@@ -15,6 +15,8 @@ export const idempotencyKeys = ({ db, seen, byKey, orderIdOf, streams }: CheckIn
   let retried = 0
   let stuckAfter5xx = 0
   let concurrent409 = 0
+  let heldByHang = 0
+  const hangs = seen.faultWindows.filter((w) => w.kind === "pg-hang")
   let recovered = 0
   let neverSucceeded = 0
   const keyRows = new Map(db.keys.map((k) => [k.key, k]))
@@ -28,7 +30,14 @@ export const idempotencyKeys = ({ db, seen, byKey, orderIdOf, streams }: CheckIn
       // a 409 is right while another request of the key is in progress (a deliberate retry and its own retry
       // after a 5xx, say): only a 409 with no other request of the key outstanding shows a claim left behind
       const concurrent = (o: Exchange) => o !== e && o.sentAt <= (e.answeredAt ?? Infinity) && (o.answeredAt ?? Infinity) >= e.sentAt
+      // a request answered 503 at its deadline because the database did not answer at all (a pg-hang) goes on
+      // in the background, and its claim cannot be released through a database that answers nothing: a 409
+      // for the retry sent while that hang lasts is the truth ("in progress"); the key must still succeed later
+      const failedInHang = (o: Exchange) =>
+        o !== e && o.status !== null && o.status >= 500 && (o.answeredAt ?? 0) <= e.sentAt &&
+        hangs.some((w) => o.sentAt <= (w.to ?? Infinity) && (o.answeredAt ?? Infinity) >= w.from && e.sentAt <= (w.to ?? Infinity))
       if (e.purpose === "retry-after-5xx" && e.status === 409 && ex.some(concurrent)) concurrent409++
+      else if (e.purpose === "retry-after-5xx" && e.status === 409 && ex.some(failedInHang)) heldByHang++
       else if (e.purpose === "retry-after-5xx" && e.status === 409) {
         stuckAfter5xx++
         failures.push(`${key}: retried at once after a 5xx answer and got 409 (the failed request left its key claimed): ${JSON.stringify(e.body).slice(0, 200)}`)
@@ -62,8 +71,8 @@ export const idempotencyKeys = ({ db, seen, byKey, orderIdOf, streams }: CheckIn
     if (k.status === "completed" && typeof id === "string" && !streams.has(id)) failures.push(`${k.key}: completed with order ${id}, which is not in the log`)
   }
   return check("Idempotency-Keys: one order each, retries answered the first response, every key succeeds", failures,
-    `${db.keys.length} keys, ${retried} sent more than once, ${stuckAfter5xx} stuck after a 5xx (${concurrent409} 409s while another request of the key was in progress), ${recovered} succeeded after a 5xx or no answer, ${neverSucceeded} never`,
-    { keys: db.keys.length, retried, stuckAfter5xx, concurrent409, recovered, neverSucceeded, inFlight: db.keys.filter((k) => k.status === "in_flight").length },
+    `${db.keys.length} keys, ${retried} sent more than once, ${stuckAfter5xx} stuck after a 5xx (${concurrent409} 409s while another request of the key was in progress, ${heldByHang} while a hung database held its first request's claim), ${recovered} succeeded after a 5xx or no answer, ${neverSucceeded} never`,
+    { keys: db.keys.length, retried, stuckAfter5xx, concurrent409, heldByHang, recovered, neverSucceeded, inFlight: db.keys.filter((k) => k.status === "in_flight").length },
     failures.map((f) => f.split(":")[0]!))
 }
 
