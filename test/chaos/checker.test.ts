@@ -210,8 +210,10 @@ describe("chaos checker", () => {
     const conflict = { ...exchange("k-a", 409, { _tag: "IdempotencyKeyInUse", message: "in progress" }, "retry-after-5xx"), sentAt: 300, answeredAt: 400 }
     const hang = { kind: "pg-hang", role: null, from: 50, to: 1_000 }
     assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, conflict], faultWindows: [hang] }), [])
-    // the hang over before the retry was sent: the claim should have been released
-    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, conflict], faultWindows: [{ ...hang, to: 250 }] }), [IDEMPOTENCY])
+    // the retry sent just after the hang, behind its backlog: still allowed; 5 s after it, a stuck claim
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, conflict], faultWindows: [{ ...hang, to: 250 }] }), [])
+    const late = { ...conflict, sentAt: 6_000, answeredAt: 6_100 }
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, late], faultWindows: [{ ...hang, to: 250 }] }), [IDEMPOTENCY])
     // a restart is no excuse: the database answers again, the release goes through
     assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, conflict], faultWindows: [{ ...hang, kind: "pg-restart" }] }), [IDEMPOTENCY])
   })
