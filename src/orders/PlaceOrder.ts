@@ -122,53 +122,49 @@ const make = (settings: PlaceOrderSettings) =>
         )
       if (idempotencyKey === undefined) return yield* withinDeadline(run({ metadata }), Effect.void)
       const token = uuidv4()
+      /** Release this request's claim by its token, as `attempt` tries it; a release that fails is logged: the
+       * claim is taken over after its lease. */
+      const releasing = (attempt: (release: Effect.Effect<void, StoreError>) => Effect.Effect<unknown, unknown>, when: string) =>
+        attempt(keys.release(idempotencyKey, token)).pipe(
+          Effect.asVoid,
+          Effect.catchAllCause((cause) =>
+            Effect.logWarning(`could not release an Idempotency-Key claim${when}; it is taken over after the lease`).pipe(
+              Effect.annotateLogs({ type: "PROCESSING_ERROR", idempotencyKey, cause: String(cause) })
+            )
+          )
+        )
       // a failed claim may still have been stored (the reply was lost): release it by its token, then fail
-      const release = keys.release(idempotencyKey, token).pipe(
-        Effect.sandbox,
-        Effect.retry(releaseSchedule),
-        Effect.catchAllCause((cause) =>
-          Effect.logWarning("could not release an Idempotency-Key claim; it is taken over after the lease").pipe(
-            Effect.annotateLogs({ type: "PROCESSING_ERROR", idempotencyKey, cause: String(cause) })
-          )
-        )
-      )
+      const release = releasing((r) => r.pipe(Effect.sandbox, Effect.retry(releaseSchedule)), "")
       // one try, bounded: the claim of a request answered 503 at its deadline is released before the answer
-      const releaseAtDeadline = keys.release(idempotencyKey, token).pipe(
-        Effect.disconnect,
-        Effect.timeout(Duration.millis(1_500)),
-        Effect.catchAllCause((cause) =>
-          Effect.logWarning("could not release an Idempotency-Key claim at the deadline; it is taken over after the lease").pipe(
-            Effect.annotateLogs({ type: "PROCESSING_ERROR", idempotencyKey, cause: String(cause) })
-          )
-        )
-      )
+      const releaseAtDeadline = releasing((r) => r.pipe(Effect.disconnect, Effect.timeout(Duration.millis(1_500))), " at the deadline")
       const keyed = Effect.gen(function*() {
-      const claim = yield* keys.claim({
-        key: idempotencyKey,
-        fingerprint: fingerprint({ method: "POST", path: "/orders", body: { ...body, amount: formatMoney(amount.right) } }),
-        token,
-        leaseMs: settings.idempotencyLeaseMs,
-        ttlMs
-      }).pipe(Effect.onError(() => release))
-      switch (claim._tag) {
-        case "Replay":
-          return { status: claim.status, body: claim.body, replayed: true }
-        case "InFlight":
-          return yield* new IdempotencyKeyInUse({
-            message: "a request with this Idempotency-Key is still in progress; retry later"
-          })
-        case "Mismatch":
-          return yield* new IdempotencyKeyMismatch({
-            message: "this Idempotency-Key was used with a different request"
-          })
-      }
-      // Uninterruptible: a client that hangs up does not cut the append short, so the release below never
-      // races an append still running; a failed append never committed (or it completed the record, and
-      // `release` leaves completed records alone).
-      return yield* run({
-        metadata,
-        participants: completesKey(idempotencyKey, token, (order) => ({ status: 201, body: toView(order) }))
-      }).pipe(Effect.onError(() => release), Effect.uninterruptible)
+        const claim = yield* keys.claim({
+          key: idempotencyKey,
+          fingerprint: fingerprint({ method: "POST", path: "/orders", body: { ...body, amount: formatMoney(amount.right) } }),
+          token,
+          leaseMs: settings.idempotencyLeaseMs,
+          ttlMs
+        }).pipe(Effect.onError(() => release))
+        switch (claim._tag) {
+          case "Replay":
+            return { status: claim.status, body: claim.body, replayed: true }
+          case "InFlight":
+            return yield* new IdempotencyKeyInUse({
+              message: "a request with this Idempotency-Key is still in progress; retry later"
+            })
+          case "Mismatch":
+            return yield* new IdempotencyKeyMismatch({
+              message: "this Idempotency-Key was used with a different request"
+            })
+        }
+        // Uninterruptible: a client that hangs up does not cut the append short, so `release` here never races
+        // an append still running; a failed append never committed (or it completed the record, and `release`
+        // leaves completed records alone). The release at the deadline may race it: the append's claim guard
+        // (IdempotencyCompletion) settles that race, whichever comes first.
+        return yield* run({
+          metadata,
+          participants: completesKey(idempotencyKey, token, (order) => ({ status: 201, body: toView(order) }))
+        }).pipe(Effect.onError(() => release), Effect.uninterruptible)
       })
       return yield* withinDeadline(keyed, releaseAtDeadline)
     })
