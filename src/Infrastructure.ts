@@ -9,17 +9,18 @@
  * The rule, in order (the first that applies), over an error and its `cause` chain:
  * 1. an error already classified (StoreUnavailable, StoreFailed) keeps its class;
  * 2. a broker error (kafkajs) is transient;
- * 3. a SQLSTATE decides by `transientSqlStates` — the server answered and said what it thinks: connection
+ * 3. a network error code (ECONNREFUSED, EPIPE, …) is transient — tested before the SQLSTATE, as EPIPE has a
+ *    SQLSTATE's shape;
+ * 4. a SQLSTATE decides by `transientSqlStates` — the server answered and said what it thinks: connection
  *    (08), serialization and deadlock (40001, 40P01), resources (53; 53300 too many connections = Overloaded),
  *    lock not available (55P03), canceled (57014, e.g. statement_timeout), shutdown (57P01–57P03), system
  *    errors outside PostgreSQL (58, e.g. an I/O error); any other SQLSTATE (22 data, 23 constraints, 42
  *    syntax and access, 54 limits, …) is permanent: the same statement is refused again;
- * 4. a network error code (ECONNREFUSED, …), a pool that gave no connection in time, a statement the client
- *    gave up on (node-postgres's query_timeout: "Query read timeout", src/Sql.ts), a connection that ended:
- *    transient;
- * 5. a SqlError that carries no SQLSTATE at all never reached a server that could refuse it (the client side
+ * 5. a pool that gave no connection in time, a statement the client gave up on (node-postgres's
+ *    query_timeout: "Query read timeout", src/Sql.ts), a connection that ended (by their messages): transient;
+ * 6. a SqlError that carries no SQLSTATE at all never reached a server that could refuse it (the client side
  *    of the connection failed): transient;
- * 6. anything else is a bug: permanent.
+ * 7. anything else is a bug: permanent.
  */
 import { Data, Effect } from "effect"
 
