@@ -84,7 +84,8 @@ describe("HTTP API while the database refuses everything for seconds (a restart)
             RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
           END $$`)
         yield* sql.unsafe(`CREATE OR REPLACE TRIGGER outage BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION outage()`)
-        yield* sql.unsafe(`CREATE OR REPLACE TRIGGER outage BEFORE DELETE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION outage()`)
+        // a release updates the claimed record (marks it released)
+        yield* sql.unsafe(`CREATE OR REPLACE TRIGGER outage BEFORE UPDATE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION outage()`)
         yield* sql.unsafe(`INSERT INTO outage VALUES (clock_timestamp() + interval '2500 milliseconds')`)
         const key = `outage-${newId()}`
         const first = yield* postJson("/orders", body, { "idempotency-key": key })

@@ -69,6 +69,31 @@ const suite = (name: string, stores: Layer.Layer<IdempotencyKeys | EventStore>) 
           assert.strictEqual((yield* store.readStream(stale)).length, 0)
           assert.deepStrictEqual(yield* keys.claim(claimOf(key)), { _tag: "Replay", status: 201, body: { retry: true } })
         }))
+
+      it.effect("a claim that reaches the database after its request released it holds nothing", () =>
+        Effect.gen(function*() {
+          // chaos seed 4 (pg-hang): the request's claim sat unread in a stopped backend; the request gave up at
+          // its deadline and released its key through another connection once the database answered again;
+          // the stopped backend then ran the claim — which left the key claimed for a whole lease (409s to
+          // every retry, in_flight after quiescence)
+          const keys = yield* IdempotencyKeys
+          const key = `k-${randomUUID()}`
+          const gaveUp = claimOf(key)
+          yield* keys.release(key, gaveUp.token) // the release overtakes the claim
+          yield* keys.claim(gaveUp) // the claim runs late; nobody is waiting for its answer
+          const retry = claimOf(key)
+          assert.strictEqual((yield* keys.claim(retry))._tag, "Claimed", "the retry takes the key at once")
+          yield* keys.release(key, gaveUp.token) // the old request's release, once more: the retry's claim stays
+          assert.strictEqual((yield* keys.claim(claimOf(key)))._tag, "InFlight")
+          yield* completeInAppend(key, retry.token, { retry: true })
+          assert.deepStrictEqual(yield* keys.claim(claimOf(key)), { _tag: "Replay", status: 201, body: { retry: true } })
+          // a released key may be used again with another body (a request that failed is as if never made)
+          const other = `k-${randomUUID()}`
+          const first = claimOf(other, randomUUID(), "fp-1")
+          assert.strictEqual((yield* keys.claim(first))._tag, "Claimed")
+          yield* keys.release(other, first.token)
+          assert.strictEqual((yield* keys.claim(claimOf(other, randomUUID(), "fp-2")))._tag, "Claimed")
+        }))
     })
   })
 

@@ -187,3 +187,54 @@ describe("every backend of the database stopped", () => {
     }, 180_000)
   }
 })
+
+// chaos seed 4 (pg-hang): a keyed request's claim sat unread in a stopped backend; the request was answered 503 at
+// its deadline and could release its key neither then nor in the 5 s after; when the backend resumed it ran the
+// claim — and the key stayed claimed for a whole lease (a 409 to every retry, in_flight after quiescence)
+describe("a keyed request answered 503 while every backend is stopped", () => {
+  it("its key is free for the retry once the database answers again, long before the lease ends", async () => {
+    const { base, database, proc } = await start("api", { IDEMPOTENCY_LEASE_MS: "60000" })
+    await pollUntil("ready", () => ready(base), (r) => r.value.status === 200, 60_000, 250)
+    const key = `pg-hang-late-${run}`
+    const post = () =>
+      timed(async () => {
+        const response = await fetch(`${base}/orders`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": key },
+          body: JSON.stringify(order),
+          signal: AbortSignal.timeout(15_000)
+        })
+        return { status: response.status, body: await response.json() as { orderId?: string } }
+      })
+    const stopped = await hang(database)
+    let sent: number
+    try {
+      sent = Date.now()
+      const first = await post()
+      assert.strictEqual(first.value.status, 503, JSON.stringify(first))
+      // the hang outlasts the deadline's try, the failed claim's query timeout and its 5 s of release retries
+      await sleep(sent + REQUEST_TIMEOUT_MS + QUERY_TIMEOUT_MS + 6_000 - Date.now())
+    } finally {
+      await stopped.resume()
+    }
+    const resumed = Date.now()
+    let again = await post()
+    while ((again.value.status === 409 || again.value.status === 503) && Date.now() < resumed + 15_000) {
+      await sleep(500)
+      again = await post()
+    }
+    assert.strictEqual(again.value.status, 201, `the same key succeeds within 15 s of the database's return (lease 60 s): ${JSON.stringify(again)}\n${proc.tail()}`)
+    const db = new pg.Client({ connectionString: urlOf(database) })
+    await db.connect()
+    try {
+      const { rows } = await db.query<{ status: string; body: { orderId: string } }>(
+        "SELECT status, response_body AS body FROM idempotency_keys WHERE key = $1", [key])
+      assert.deepStrictEqual(rows.map((r) => [r.status, r.body.orderId]), [["completed", again.value.body.orderId]])
+      const orders = await db.query("SELECT 1 FROM orders")
+      assert.strictEqual(orders.rowCount, 1, "one order: the late claim wrote nothing")
+    } finally {
+      await db.end()
+    }
+    await terminatesInTime(proc)
+  }, 120_000)
+})

@@ -33,12 +33,14 @@ export const completesKey = (key: string, token: string, respond: (order: Order)
 export interface MemoryIdempotencyRecord {
   readonly key: string
   readonly fingerprint: string
-  status: "in_flight" | "completed"
+  status: "in_flight" | "completed" | "released"
   response: StoredResponse | null
   lockedAt: number
   /** The claim's token (`release` needs it). */
   token: string
   readonly createdAt: number
+  /** Every token released on the key: a claim of one of them arriving late takes nothing. */
+  released: ReadonlySet<string>
 }
 
 /** The in-memory `idempotency_keys` table: key → record. */

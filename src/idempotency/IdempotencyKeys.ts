@@ -6,8 +6,10 @@
  * - same key, another request → Mismatch (422).
  * A request that fails before its append committed `release`s its claim at once (invariant 11), by token, so
  * it can never release a claim another request took over; a completed record is never released (the append
- * that completed it committed). A claim left in flight by a crashed process is taken over once its lease has
- * expired. Records older than the time to live (24 h by default) are removed in batches by the retention job
+ * that completed it committed). A release marks the record `released` and remembers the token: any other
+ * request takes a released key at once, but a claim of that token which reaches the database only after its
+ * release — it sat unread in a hung backend while its request gave up — takes nothing (chaos seed 4,
+ * pg-hang). A claim left in flight by a crashed process is taken over once its lease has expired. Records older than the time to live (24 h by default) are removed in batches by the retention job
  * (src/retention/Retention.ts, with `deleteExpired`).
  */
 import { SqlClient } from "@effect/sql"
@@ -49,28 +51,40 @@ export const PgIdempotencyKeys = Layer.effect(
     return IdempotencyKeys.of({
       claim: ({ fingerprint, key, leaseMs, token, ttlMs }) =>
         Effect.gen(function*() {
-          // taken: a new key; an expired record of any kind (a new request); our own abandoned claim after its lease
+          // taken: a new key; a released or expired record (a new request); our own abandoned claim after its
+          // lease — never by a token already released on the key (its request has given up)
           const won = yield* sql`
             INSERT INTO idempotency_keys (key, fingerprint, status, claim_token) VALUES (${key}, ${fingerprint}, 'in_flight', ${token})
             ON CONFLICT (key) DO UPDATE SET
               locked_at = now(), claim_token = EXCLUDED.claim_token, fingerprint = EXCLUDED.fingerprint,
               status = 'in_flight', response_status = NULL, response_body = NULL,
               created_at = CASE WHEN idempotency_keys.created_at < now() - ${ttlMs} * interval '1 millisecond'
+                                  OR idempotency_keys.status = 'released'
                                 THEN now() ELSE idempotency_keys.created_at END
-             WHERE idempotency_keys.created_at < now() - ${ttlMs} * interval '1 millisecond'
-                OR (idempotency_keys.status = 'in_flight' AND idempotency_keys.fingerprint = EXCLUDED.fingerprint
-                    AND idempotency_keys.locked_at < now() - ${leaseMs} * interval '1 millisecond')
+             WHERE NOT EXCLUDED.claim_token = ANY (idempotency_keys.released_tokens)
+               AND (idempotency_keys.created_at < now() - ${ttlMs} * interval '1 millisecond'
+                    OR idempotency_keys.status = 'released'
+                    OR (idempotency_keys.status = 'in_flight' AND idempotency_keys.fingerprint = EXCLUDED.fingerprint
+                        AND idempotency_keys.locked_at < now() - ${leaseMs} * interval '1 millisecond'))
             RETURNING key`
           if (won.length > 0) return claimed
           const [row] = yield* sql<{ fingerprint: string; status: string; response_status: number; response_body: unknown }>`
             SELECT fingerprint, status, response_status, response_body FROM idempotency_keys WHERE key = ${key}`
-          if (row === undefined) return inFlight // released meanwhile: the client may retry
+          if (row === undefined) return inFlight // expired and deleted meanwhile: the client may retry
+          if (row.status === "released") return inFlight // released before this claim arrived: nobody is waiting
           if (row.fingerprint !== fingerprint) return mismatch
           if (row.status !== "completed") return inFlight
           return { _tag: "Replay", status: row.response_status, body: row.response_body } as const
         }).pipe(orStoreError),
+      // recorded even when the claim is not (yet) there: it may still arrive
       release: (key, token) =>
-        sql`DELETE FROM idempotency_keys WHERE key = ${key} AND status = 'in_flight' AND claim_token = ${token}`.pipe(
+        sql`
+          INSERT INTO idempotency_keys (key, fingerprint, status, released_tokens) VALUES (${key}, '', 'released', ARRAY[${token}]::uuid[])
+          ON CONFLICT (key) DO UPDATE SET
+            status = CASE WHEN idempotency_keys.status = 'in_flight' AND idempotency_keys.claim_token = ${token}
+                          THEN 'released' ELSE idempotency_keys.status END,
+            released_tokens = idempotency_keys.released_tokens || ${token}::uuid
+           WHERE idempotency_keys.status <> 'completed' AND NOT ${token}::uuid = ANY (idempotency_keys.released_tokens)`.pipe(
           Effect.asVoid,
           orStoreError
         )
@@ -82,30 +96,39 @@ export const MemoryIdempotencyKeys = Layer.effect(
   IdempotencyKeys,
   Effect.map(MemoryDatabase, (db) => {
     const records = db.table(MemoryIdempotencyRecords)
-    const fresh = (key: string, fingerprint: string, token: string, now: number) => {
-      records.set(key, { key, fingerprint, status: "in_flight", response: null, lockedAt: now, token, createdAt: now })
+    const fresh = (key: string, fingerprint: string, token: string, now: number, released: ReadonlySet<string>) => {
+      records.set(key, { key, fingerprint, status: "in_flight", response: null, lockedAt: now, token, createdAt: now, released })
       return claimed
     }
+    const none: ReadonlySet<string> = new Set()
     return IdempotencyKeys.of({
       claim: ({ fingerprint, key, leaseMs, token, ttlMs }) =>
         Effect.sync((): Claim => {
           const now = Date.now()
           const record = records.get(key)
-          if (record === undefined) return fresh(key, fingerprint, token, now)
-          if (record.createdAt < now - ttlMs) return fresh(key, fingerprint, token, now)
+          if (record === undefined) return fresh(key, fingerprint, token, now, none)
+          if (!record.released.has(token)) {
+            if (record.createdAt < now - ttlMs || record.status === "released") return fresh(key, fingerprint, token, now, record.released)
+            if (record.status === "in_flight" && record.fingerprint === fingerprint && record.lockedAt < now - leaseMs) {
+              record.lockedAt = now
+              record.token = token
+              return claimed
+            }
+          }
+          if (record.status === "released") return inFlight
           if (record.fingerprint !== fingerprint) return mismatch
           if (record.status === "completed" && record.response) return { _tag: "Replay", ...record.response }
-          if (record.lockedAt < now - leaseMs) {
-            record.lockedAt = now
-            record.token = token
-            return claimed
-          }
           return inFlight
         }),
       release: (key, token) =>
         Effect.sync(() => {
           const record = records.get(key)
-          if (record?.status === "in_flight" && record.token === token) records.delete(key)
+          if (record === undefined) {
+            records.set(key, { key, fingerprint: "", status: "released", response: null, lockedAt: Date.now(), token: "", createdAt: Date.now(), released: new Set([token]) })
+          } else if (record.status !== "completed" && !record.released.has(token)) {
+            if (record.status === "in_flight" && record.token === token) record.status = "released"
+            record.released = new Set([...record.released, token])
+          }
         })
     })
   })

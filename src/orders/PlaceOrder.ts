@@ -5,7 +5,7 @@
  * is completed in the append's own transaction; a request that fails before its append committed releases its
  * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).
  */
-import { Config, Context, Duration, Effect, Either, Layer, Schedule } from "effect"
+import { Config, Context, Duration, Effect, Either, Layer, Metric, Schedule } from "effect"
 import { createHash } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { formatMoney, type InvalidAmount, parseMoney } from "../domain/Money.js"
@@ -27,8 +27,8 @@ export const PlaceOrderConfig = Config.all({
   /**
    * How long placing an order may wait for the database in all (its claim, the append, a failed claim's
    * release): each statement is bounded (DATABASE_QUERY_TIMEOUT_MS, src/Sql.ts), but a request may meet several,
-   * and a queue behind a hung append; past this it is answered 503, its claim released first (one try), and the
-   * work goes on in the background as if the client had hung up — the append's guard (IdempotencyCompletion)
+   * and a queue behind a hung append; past this it is answered 503, its claim released first (one try, then
+   * in the background until it is), and the work goes on in the background as if the client had hung up — the append's guard (IdempotencyCompletion)
    * refuses it once its claim is gone, so no order is written behind the client's back. 0: no deadline.
    */
   requestTimeoutMs: Config.integer("DATABASE_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(5_000))
@@ -64,13 +64,29 @@ const fingerprint = (value: unknown) => createHash("sha256").update(JSON.stringi
 /**
  * Release a failed request's claim before answering, so that the client's retry finds the key free; the
  * database that failed it may take a moment to come back — a fast restart is down for seconds — so the release
- * keeps trying for up to 5 s (every 25 ms at first, then every 500 ms), well within a client's timeout. Past
- * that the claim is taken over after its lease.
+ * keeps trying for up to 5 s (every 25 ms at first, then every 500 ms), well within a client's timeout.
  */
 const releaseSchedule = Schedule.exponential(Duration.millis(25)).pipe(
   Schedule.union(Schedule.spaced(Duration.millis(500))),
   Schedule.upTo(Duration.seconds(5))
 )
+
+/**
+ * A release that could not be made before the answer goes on in the background (every 100 ms at first, then
+ * every 2 s, for twice the lease): the request's own claim may still reach the database after the answer — it
+ * sat unread in a backend that hung — and only a release recorded by then makes it hold nothing
+ * (IdempotencyKeys). Given up, the claim is taken over after its lease.
+ */
+const laterSchedule = (leaseMs: number) =>
+  Schedule.exponential(Duration.millis(100)).pipe(
+    Schedule.union(Schedule.spaced(Duration.seconds(2))),
+    Schedule.upTo(Duration.millis(2 * leaseMs))
+  )
+
+const deferredReleases = Metric.counter("idempotency_deferred_releases_total", {
+  description: "Idempotency-Key releases that failed before the answer, by outcome (deferred, released later, gave_up)",
+  incremental: true
+})
 
 export class PlaceOrder extends Context.Tag("PlaceOrder")<PlaceOrder, {
   readonly place: (request: PlaceOrderRequest) => Effect.Effect<Placed, PlaceOrderError>
@@ -122,14 +138,31 @@ const make = (settings: PlaceOrderSettings) =>
         )
       if (idempotencyKey === undefined) return yield* withinDeadline(run({ metadata }), Effect.void)
       const token = uuidv4()
-      /** Release this request's claim by its token, as `attempt` tries it; a release that fails is logged: the
-       * claim is taken over after its lease. */
+      const releaseLater = keys.release(idempotencyKey, token).pipe(
+        Effect.retry(laterSchedule(settings.idempotencyLeaseMs)),
+        Effect.matchCauseEffect({
+          onSuccess: () =>
+            Effect.logInfo("released an Idempotency-Key claim after the answer").pipe(
+              Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "released", idempotencyKey }),
+              Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "released")))
+            ),
+          onFailure: (cause) =>
+            Effect.logError("gave up releasing an Idempotency-Key claim; it is taken over after its lease").pipe(
+              Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "gave_up", idempotencyKey, cause: String(cause) }),
+              Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "gave_up")))
+            )
+        })
+      )
+      /** Release this request's claim by its token, as `attempt` tries it; a release that fails goes on in the
+       * background (`laterSchedule`), logged and counted. */
       const releasing = (attempt: (release: Effect.Effect<void, StoreError>) => Effect.Effect<unknown, unknown>, when: string) =>
         attempt(keys.release(idempotencyKey, token)).pipe(
           Effect.asVoid,
           Effect.catchAllCause((cause) =>
-            Effect.logWarning(`could not release an Idempotency-Key claim${when}; it is taken over after the lease`).pipe(
-              Effect.annotateLogs({ type: "PROCESSING_ERROR", idempotencyKey, cause: String(cause) })
+            Effect.logWarning(`could not release an Idempotency-Key claim${when}; retrying in the background`).pipe(
+              Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "deferred", idempotencyKey, cause: String(cause) }),
+              Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "deferred"))),
+              Effect.zipRight(Effect.forkDaemon(releaseLater))
             )
           )
         )
