@@ -74,8 +74,8 @@ const hang = async (database: string) => {
   }
 }
 
-const start = async (role: string, env: Record<string, string> = {}) => {
-  const database = `pg_hang_${role.replace(/\W/g, "_")}_${run}`
+const start = async (role: string, env: Record<string, string> = {}, name = role) => {
+  const database = `pg_hang_${name.replace(/\W/g, "_")}_${run}`
   const proc = processes.spawn(role, role, {
     DATABASE_URL: urlOf(database),
     KAFKA_TOPIC_PREFIX: `pg-hang-${run}.`,
@@ -193,7 +193,7 @@ describe("every backend of the database stopped", () => {
 // claim — and the key stayed claimed for a whole lease (a 409 to every retry, in_flight after quiescence)
 describe("a keyed request answered 503 while every backend is stopped", () => {
   it("its key is free for the retry once the database answers again, long before the lease ends", async () => {
-    const { base, database, proc } = await start("api", { IDEMPOTENCY_LEASE_MS: "60000" })
+    const { base, database, proc } = await start("api", { IDEMPOTENCY_LEASE_MS: "60000" }, "api_late_claim")
     await pollUntil("ready", () => ready(base), (r) => r.value.status === 200, 60_000, 250)
     const key = `pg-hang-late-${run}`
     const post = () =>
