@@ -12,6 +12,7 @@ import { EventStore, OrderAfterAppend } from "../src/eventstore/EventStore.js"
 import { OrdersReadModel } from "../src/projection/OrdersReadModel.js"
 import { cmd, newOrderId, p1 } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
+import { refuseRows } from "./support/refuseRows.js"
 import { decide } from "../src/domain/OrderDecider.js"
 
 /** Events of a fresh order: placed, payment requested, paid — with unique ids. */
@@ -190,20 +191,21 @@ describe("PgEventStore group commit (one writer, so concurrent appends queue and
 
     it.effect("in one batch, an append the database refuses (permanent) fails alone, typed; the others are written", () =>
       Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
         const store = yield* EventStore
         const refused = newOrderId()
-        yield* sql.unsafe(`
-          CREATE OR REPLACE FUNCTION refuse_stream() RETURNS trigger LANGUAGE plpgsql AS $$
-          BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END $$`)
-        yield* sql.unsafe(`
-          CREATE OR REPLACE TRIGGER refuse_stream BEFORE INSERT ON events FOR EACH ROW
-          WHEN (NEW.stream_id = '${refused}') EXECUTE FUNCTION refuse_stream()`)
+        const removeRefusal = yield* refuseRows({
+          name: "refuse_stream",
+          table: "events",
+          on: "INSERT",
+          when: `NEW.stream_id = '${refused}'`,
+          sqlState: "23514",
+          message: "refused"
+        })
         const fresh = Array.from({ length: 10 }, newOrderId)
         // the first append goes alone (the writer is idle); the rest queue behind it and share one statement
         const ids = [...fresh.slice(0, 5), refused, ...fresh.slice(5)]
         const outcomes = yield* Effect.all(ids.map((id) => Effect.either(append(id, 0, history(id)))), { concurrency: "unbounded" })
-        yield* sql.unsafe(`DROP TRIGGER refuse_stream ON events`)
+        yield* removeRefusal
         const refusal = outcomes[5]!
         assert.isTrue(Either.isLeft(refusal) && refusal.left._tag === "StoreFailed" && refusal.left.sqlState === "23514")
         for (const o of outcomes.filter((_, i) => i !== 5)) assert.deepStrictEqual(o, Either.right({ version: 3, duplicate: false }))

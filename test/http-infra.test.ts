@@ -11,6 +11,7 @@ import { Effect, Fiber } from "effect"
 import { failureMiddleware } from "../src/http/Failures.js"
 import { newId } from "./support/fixtures.js"
 import { postJson, rowCounts, TestApp } from "./support/TestApp.js"
+import { refuseRows } from "./support/refuseRows.js"
 import { waitFor } from "./support/waitFor.js"
 
 const body = { userId: "8f0e2d0a-3f5e-4a7b-9c1d-2e3f4a5b6c7d", amount: "12.34", currency: "EUR" }
@@ -75,17 +76,15 @@ describe("HTTP API while the database refuses everything for seconds (a restart)
         const sql = yield* SqlClient.SqlClient
         // every append and every release fails as a server shutting down would (57P01) until `until`
         yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS outage (until timestamptz)`)
-        yield* sql.unsafe(`
-          CREATE OR REPLACE FUNCTION outage() RETURNS trigger LANGUAGE plpgsql AS $$
-          BEGIN
-            IF EXISTS (SELECT 1 FROM outage WHERE until > clock_timestamp()) THEN
-              RAISE EXCEPTION 'terminating connection due to administrator command' USING ERRCODE = '57P01';
-            END IF;
-            RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-          END $$`)
-        yield* sql.unsafe(`CREATE OR REPLACE TRIGGER outage BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION outage()`)
+        const outage = {
+          name: "outage",
+          condition: "EXISTS (SELECT 1 FROM outage WHERE until > clock_timestamp())",
+          sqlState: "57P01",
+          message: "terminating connection due to administrator command"
+        } as const
+        yield* refuseRows({ ...outage, table: "events", on: "INSERT" })
         // a release updates the claimed record (marks it released)
-        yield* sql.unsafe(`CREATE OR REPLACE TRIGGER outage BEFORE UPDATE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION outage()`)
+        yield* refuseRows({ ...outage, table: "idempotency_keys", on: "UPDATE" })
         yield* sql.unsafe(`INSERT INTO outage VALUES (clock_timestamp() + interval '2500 milliseconds')`)
         const key = `outage-${newId()}`
         const first = yield* postJson("/orders", body, { "idempotency-key": key })

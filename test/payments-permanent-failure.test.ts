@@ -15,6 +15,7 @@ import { PaymentProcessor } from "../src/payment/PaymentProcess.js"
 import { admin, settle, stateOf, test } from "./support/payments.js"
 import { call, postJson } from "./support/TestApp.js"
 import { TestSystem } from "./support/TestSystem.js"
+import { refuseRows } from "./support/refuseRows.js"
 import { waitFor } from "./support/waitFor.js"
 
 const poisonedUser = "0badc0de-0000-4000-8000-000000000022"
@@ -27,21 +28,15 @@ const placeFor = (userId: string) =>
   })
 
 /** PostgreSQL refuses a PaymentRequested of the poisoned user's orders, on every try. */
-const poison = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  Effect.zipRight(
-    sql.unsafe(`
-      CREATE OR REPLACE FUNCTION poisoned_payment() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF EXISTS (SELECT 1 FROM events WHERE stream_id = NEW.stream_id AND type = 'OrderPlaced'
-                   AND data->>'userId' = '${poisonedUser}') THEN
-          RAISE EXCEPTION 'poisoned order %', NEW.stream_id USING ERRCODE = '22023';
-        END IF;
-        RETURN NEW;
-      END $$`),
-    sql.unsafe(`
-      CREATE OR REPLACE TRIGGER poisoned_payment BEFORE INSERT ON events FOR EACH ROW
-      WHEN (NEW.type = 'PaymentRequested') EXECUTE FUNCTION poisoned_payment()`)
-  ))
+const poison = refuseRows({
+  name: "poisoned_payment",
+  table: "events",
+  on: "INSERT",
+  when: "NEW.type = 'PaymentRequested'",
+  condition: `EXISTS (SELECT 1 FROM events WHERE stream_id = NEW.stream_id AND type = 'OrderPlaced' AND data->>'userId' = '${poisonedUser}')`,
+  sqlState: "22023",
+  message: "poisoned order"
+})
 
 describe("a permanent database error in one message's handling", () => {
   layer(TestSystem("payments_permanent"), { excludeTestServices: true, timeout: "90 seconds" })((it) => {
@@ -75,17 +70,15 @@ describe("a permanent database error in one message's handling", () => {
         yield* sql.unsafe(`CREATE TABLE IF NOT EXISTS serialization_trouble (on_until timestamptz)`)
         yield* sql.unsafe(`DELETE FROM serialization_trouble`)
         yield* sql.unsafe(`INSERT INTO serialization_trouble VALUES (now() + interval '1 hour')`)
-        yield* sql.unsafe(`
-          CREATE OR REPLACE FUNCTION troubled_payment() RETURNS trigger LANGUAGE plpgsql AS $$
-          BEGIN
-            IF EXISTS (SELECT 1 FROM serialization_trouble WHERE on_until > now()) THEN
-              RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001';
-            END IF;
-            RETURN NEW;
-          END $$`)
-        yield* sql.unsafe(`
-          CREATE OR REPLACE TRIGGER troubled_payment BEFORE INSERT ON events FOR EACH ROW
-          WHEN (NEW.type = 'PaymentRequested') EXECUTE FUNCTION troubled_payment()`)
+        const removeTrouble = yield* refuseRows({
+          name: "troubled_payment",
+          table: "events",
+          on: "INSERT",
+          when: "NEW.type = 'PaymentRequested'",
+          condition: "EXISTS (SELECT 1 FROM serialization_trouble WHERE on_until > now())",
+          sqlState: "40001",
+          message: "could not serialize access"
+        })
         const orderId = yield* placeFor(healthyUser)
         // retried meanwhile (MESSAGE_RETRY), neither parked nor lost
         yield* Effect.sleep("1500 millis")
@@ -94,7 +87,7 @@ describe("a permanent database error in one message's handling", () => {
         assert.isFalse((parked.body as Array<any>).some((d) => d.key === orderId))
         yield* sql.unsafe(`DELETE FROM serialization_trouble`)
         assert.strictEqual(yield* settle(orderId), "PAID")
-        yield* sql.unsafe(`DROP TRIGGER troubled_payment ON events`)
+        yield* removeTrouble
       })))
 
     it.effect("over HTTP the refusal is a 500 with the correlation id, logged; never a 503", () =>
