@@ -147,9 +147,9 @@ describe("every backend of the database stopped", () => {
         assert.strictEqual(body.status, "not_ready")
         assert.isFalse(body.checks.database.ok, JSON.stringify(body))
         if (role === "api") {
-          // a burst, keyed and not: each is answered 503 with Retry-After by DATABASE_REQUEST_TIMEOUT_MS (a keyed
-          // one after one try, at most 1.5 s, to release its claim), however many statements it meets and
-          // whatever queues behind a hung append
+          // a burst, keyed and not: each is answered 503 with Retry-After at DATABASE_REQUEST_TIMEOUT_MS (a keyed
+          // one's claim released in the background: no try before the answer), however many statements it meets
+          // and whatever queues behind a hung append (1 s of slack for a loaded machine)
           const burst = await Promise.all(Array.from({ length: 20 }, (_, i) =>
             timed(async () => {
               const response = await fetch(`${base}/orders`, {
@@ -166,7 +166,7 @@ describe("every backend of the database stopped", () => {
           ))
           // (a connection made meanwhile may be served before the scan stops its backend: a 201 then)
           for (const placed of burst) {
-            assert.isAtMost(placed.ms, REQUEST_TIMEOUT_MS + 1_500 + 1_500, JSON.stringify(placed))
+            assert.isAtMost(placed.ms, REQUEST_TIMEOUT_MS + 1_000, JSON.stringify(placed))
             if (placed.value.status === 201) continue
             assert.strictEqual(placed.value.status, 503, JSON.stringify(placed))
             assert.isNotNull(placed.value.retryAfter)

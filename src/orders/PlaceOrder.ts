@@ -5,7 +5,7 @@
  * is completed in the append's own transaction; a request that fails before its append committed releases its
  * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).
  */
-import { Config, Context, Duration, Effect, Either, type Exit, Layer, Metric, Schedule } from "effect"
+import { type Cause, Config, Context, Duration, Effect, Either, type Exit, Layer, Metric, Schedule } from "effect"
 import { createHash } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { formatMoney, type InvalidAmount, parseMoney } from "../domain/Money.js"
@@ -27,8 +27,8 @@ export const PlaceOrderConfig = Config.all({
   /**
    * How long placing an order may wait for the database in all (its claim, the append, a failed claim's
    * release): each statement is bounded (DATABASE_QUERY_TIMEOUT_MS, src/Sql.ts), but a request may meet several,
-   * and a queue behind a hung append; past this it is answered 503, its claim released first (one try, then
-   * in the background until it is), and the work goes on in the background as if the client had hung up — the append's guard (IdempotencyCompletion)
+   * and a queue behind a hung append; past this it is answered 503 at once, its claim released in the
+   * background (until the database takes it), and its work interrupted as if the client had hung up — the append's guard (IdempotencyCompletion)
    * refuses it once its claim is gone, so no order is written behind the client's back. 0: no deadline.
    */
   requestTimeoutMs: Config.integer("DATABASE_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(5_000))
@@ -174,23 +174,23 @@ const make = (settings: PlaceOrderSettings) =>
             )
         })
       )
-      /** Release this request's claim by its token, as `attempt` tries it; a release that fails goes on in the
-       * background (`laterSchedule`), logged and counted. */
-      const releasing = (attempt: (release: Effect.Effect<void, StoreError>) => Effect.Effect<unknown, unknown>, when: string) =>
-        attempt(keys.release(idempotencyKey, token)).pipe(
-          Effect.asVoid,
-          Effect.catchAllCause((cause) =>
-            Effect.logWarning(`could not release an Idempotency-Key claim${when}; retrying in the background`).pipe(
-              Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "deferred", idempotencyKey, cause: String(cause) }),
-              Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "deferred"))),
-              Effect.zipRight(Effect.forkDaemon(releaseLater))
-            )
-          )
+      /** Hand the release of this request's claim to the background (`laterSchedule`), logged and counted. */
+      const releaseInBackground = (why: string, cause?: Cause.Cause<unknown>) =>
+        Effect.logWarning(`Idempotency-Key claim to be released in the background: ${why}`).pipe(
+          Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "deferred", idempotencyKey, ...(cause ? { cause: String(cause) } : {}) }),
+          Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "deferred"))),
+          Effect.zipRight(Effect.forkDaemon(releaseLater)),
+          Effect.asVoid
         )
       // a failed claim may still have been stored (the reply was lost): release it by its token, then fail
-      const release = releasing((r) => r.pipe(Effect.sandbox, Effect.retry(releaseSchedule)), "")
-      // one try, bounded: the claim of a request answered 503 at its deadline is released before the answer
-      const releaseAtDeadline = releasing((r) => r.pipe(Effect.disconnect, Effect.timeout(Duration.millis(1_500))), " at the deadline")
+      const release = keys.release(idempotencyKey, token).pipe(
+        Effect.sandbox,
+        Effect.retry(releaseSchedule),
+        Effect.catchAllCause((cause) => releaseInBackground("it could not be released before the answer", cause))
+      )
+      // answered 503 at the deadline at once (the database is not answering in time): the release's first try
+      // starts at the same moment, in the background
+      const releaseAtDeadline = releaseInBackground("the request was answered at its deadline")
       const keyed = Effect.gen(function*() {
         const claim = yield* keys.claim({
           key: idempotencyKey,
