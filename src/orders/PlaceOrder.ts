@@ -15,6 +15,7 @@ import { completesKey } from "../idempotency/IdempotencyCompletion.js"
 import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
 import { IdempotencyTtlMs } from "../Config.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
+import { makePermits } from "../Permits.js"
 import { type StoreError, StoreUnavailable } from "../Infrastructure.js"
 import { IdempotencyKeyInUse, IdempotencyKeyMismatch, OrderBusy, type PlaceOrderBody } from "./Api.js"
 import { toView } from "./Views.js"
@@ -27,8 +28,9 @@ export const PlaceOrderConfig = Config.all({
   /**
    * How long placing an order may wait for the database in all (its claim, the append, a failed claim's
    * release): each statement is bounded (DATABASE_QUERY_TIMEOUT_MS, src/Sql.ts), but a request may meet several,
-   * and a queue behind a hung append; past this it is answered 503 at once, its claim released in the
-   * background (until the database takes it), and its work interrupted as if the client had hung up — the append's guard (IdempotencyCompletion)
+   * and a queue behind a hung append; by this it is answered 503 — a keyed request's work stopped a little
+   * earlier (up to 1 s) to release its claim before the answer, or in the background if the database does not
+   * take it in time — and its work interrupted as if the client had hung up — the append's guard (IdempotencyCompletion)
    * refuses it once its claim is gone, so no order is written behind the client's back. 0: no deadline.
    */
   requestTimeoutMs: Config.integer("DATABASE_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(5_000))
@@ -96,6 +98,11 @@ const make = (settings: PlaceOrderSettings) =>
   Effect.gen(function*() {
     const actors = yield* OrderActors
     const keys = yield* IdempotencyKeys
+    // background releases take a pooled connection each: a few at a time, so that a burst of 503s in an
+    // outage does not crowd out new requests once the database is back
+    const backgroundReleases = makePermits(4)
+    // a keyed request's deadline keeps this much for releasing its claim before the answer
+    const releaseBudgetMs = Math.min(1_000, Math.floor(settings.requestTimeoutMs / 5))
     const ttlMs = settings.idempotencyTtlMs
 
     const timedOut = () =>
@@ -106,31 +113,35 @@ const make = (settings: PlaceOrderSettings) =>
         cause: undefined
       })
     /**
-     * Answered 503 at the deadline (after `atDeadline`), the work interrupted in the background as if the client
+     * Answered 503 once `workMs` passed (after `atDeadline`), the work interrupted in the background as if the client
      * had hung up (an append in progress is uninterruptible and completes or fails on its own; its claim guard
      * refuses it once the claim is released). One fiber and a timer: `Effect.timeout` over `Effect.disconnect`
      * cost three fibers and a race per POST — 10 % of the api role's CPU per POST (docs/PERFORMANCE.md).
      */
-    const withinDeadline = <A, E>(work: Effect.Effect<A, E>, atDeadline: Effect.Effect<void>): Effect.Effect<A, E | StoreUnavailable> =>
-      settings.requestTimeoutMs <= 0 ? work : Effect.fiberIdWith((self) =>
-        Effect.flatMap(Effect.forkDaemon(work), (fiber) =>
-          Effect.async<A, E | StoreUnavailable>((resume) => {
-            const stop = () => {
-              clearTimeout(timer)
-              fiber.removeObserver(done)
-              fiber.unsafeInterruptAsFork(self)
-            }
-            const done = (exit: Exit.Exit<A, E>) => {
-              clearTimeout(timer)
-              resume(exit)
-            }
-            const timer = setTimeout(() => {
-              stop()
-              resume(Effect.zipRight(atDeadline, Effect.fail(timedOut())))
-            }, settings.requestTimeoutMs)
-            fiber.addObserver(done)
-            return Effect.sync(stop) // the request interrupted: the work too, in the background
-          })
+    const withinDeadline = <A, E>(work: Effect.Effect<A, E>, atDeadline: Effect.Effect<void>, workMs: number): Effect.Effect<A, E | StoreUnavailable> =>
+      settings.requestTimeoutMs <= 0 ? work : Effect.uninterruptibleMask((restore) =>
+        Effect.fiberIdWith((self) =>
+          // uninterruptible between the fork and the wait (as Effect.disconnect is): an interruption arriving
+          // there is acted on by `onInterrupt` below, never lost with the work left running
+          Effect.flatMap(Effect.forkDaemon(restore(work)), (fiber) =>
+            restore(Effect.async<A, E | StoreUnavailable>((resume) => {
+              const stop = () => {
+                clearTimeout(timer)
+                fiber.removeObserver(done)
+                fiber.unsafeInterruptAsFork(self)
+              }
+              const done = (exit: Exit.Exit<A, E>) => {
+                clearTimeout(timer)
+                resume(exit)
+              }
+              const timer = setTimeout(() => {
+                stop()
+                resume(Effect.zipRight(atDeadline, Effect.fail(timedOut())))
+              }, workMs)
+              fiber.addObserver(done)
+              return Effect.sync(stop) // the request interrupted: the work too, in the background
+            })).pipe(Effect.onInterrupt(() => Effect.sync(() => fiber.unsafeInterruptAsFork(self))))
+          )
         )
       )
 
@@ -157,9 +168,9 @@ const make = (settings: PlaceOrderSettings) =>
           }),
           Effect.map(({ order }): Placed => ({ status: 201, body: toView(order), replayed: false }))
         )
-      if (idempotencyKey === undefined) return yield* withinDeadline(run({ metadata }), Effect.void)
+      if (idempotencyKey === undefined) return yield* withinDeadline(run({ metadata }), Effect.void, settings.requestTimeoutMs)
       const token = uuidv4()
-      const releaseLater = keys.release(idempotencyKey, token).pipe(
+      const releaseLater = backgroundReleases.withPermit(keys.release(idempotencyKey, token)).pipe(
         Effect.retry(laterSchedule(settings.idempotencyLeaseMs)),
         Effect.matchCauseEffect({
           onSuccess: () =>
@@ -174,23 +185,34 @@ const make = (settings: PlaceOrderSettings) =>
             )
         })
       )
-      /** Hand the release of this request's claim to the background (`laterSchedule`), logged and counted. */
+      /** Hand the release of this request's claim to the background (`laterSchedule`), logged and counted;
+       * once per request (the deadline's and a failed claim's may both ask). */
+      let handedOver = false
       const releaseInBackground = (why: string, cause?: Cause.Cause<unknown>) =>
-        Effect.logWarning(`Idempotency-Key claim to be released in the background: ${why}`).pipe(
-          Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "deferred", idempotencyKey, ...(cause ? { cause: String(cause) } : {}) }),
-          Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "deferred"))),
-          Effect.zipRight(Effect.forkDaemon(releaseLater)),
-          Effect.asVoid
-        )
+        Effect.suspend(() => {
+          if (handedOver) return Effect.void
+          handedOver = true
+          return Effect.logWarning(`Idempotency-Key claim to be released in the background: ${why}`).pipe(
+            Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "deferred", idempotencyKey, ...(cause ? { cause: String(cause) } : {}) }),
+            Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "deferred"))),
+            Effect.zipRight(Effect.forkDaemon(releaseLater)),
+            Effect.asVoid
+          )
+        })
       // a failed claim may still have been stored (the reply was lost): release it by its token, then fail
       const release = keys.release(idempotencyKey, token).pipe(
         Effect.sandbox,
         Effect.retry(releaseSchedule),
         Effect.catchAllCause((cause) => releaseInBackground("it could not be released before the answer", cause))
       )
-      // answered 503 at the deadline at once (the database is not answering in time): the release's first try
-      // starts at the same moment, in the background
-      const releaseAtDeadline = releaseInBackground("the request was answered at its deadline")
+      // the claim of a request answered 503 at its deadline is released before the answer when the database
+      // takes it within the last `releaseBudgetMs` of the deadline (a client retrying at once then finds the key
+      // free); else in the background
+      const releaseAtDeadline = keys.release(idempotencyKey, token).pipe(
+        Effect.disconnect,
+        Effect.timeout(Duration.millis(releaseBudgetMs)),
+        Effect.catchAllCause((cause) => releaseInBackground("it could not be released by the deadline", cause))
+      )
       const keyed = Effect.gen(function*() {
         const claim = yield* keys.claim({
           key: idempotencyKey,
@@ -220,7 +242,7 @@ const make = (settings: PlaceOrderSettings) =>
           participants: completesKey(idempotencyKey, token, (order) => ({ status: 201, body: toView(order) }))
         }).pipe(Effect.onError(() => release), Effect.uninterruptible)
       })
-      return yield* withinDeadline(keyed, releaseAtDeadline)
+      return yield* withinDeadline(keyed, releaseAtDeadline, settings.requestTimeoutMs - releaseBudgetMs)
     })
 
     return PlaceOrder.of({ place })
