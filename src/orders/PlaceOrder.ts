@@ -104,6 +104,24 @@ const make = (settings: PlaceOrderSettings) =>
     // a keyed request's deadline keeps this much for releasing its claim before the answer
     const releaseBudgetMs = Math.min(1_000, Math.floor(settings.requestTimeoutMs / 5))
     const ttlMs = settings.idempotencyTtlMs
+    const later = laterSchedule(settings.idempotencyLeaseMs)
+    /** The background release (built only when a request needs one, not per request). */
+    const releaseLater = (idempotencyKey: string, token: string) =>
+      backgroundReleases.withPermit(keys.release(idempotencyKey, token)).pipe(
+        Effect.retry(later),
+        Effect.matchCauseEffect({
+          onSuccess: () =>
+            Effect.logInfo("released an Idempotency-Key claim after the answer").pipe(
+              Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "released", idempotencyKey }),
+              Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "released")))
+            ),
+          onFailure: (cause) =>
+            Effect.logError("gave up releasing an Idempotency-Key claim; it is taken over after its lease").pipe(
+              Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "gave_up", idempotencyKey, cause: String(cause) }),
+              Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "gave_up")))
+            )
+        })
+      )
 
     const timedOut = () =>
       new StoreUnavailable({
@@ -170,21 +188,6 @@ const make = (settings: PlaceOrderSettings) =>
         )
       if (idempotencyKey === undefined) return yield* withinDeadline(run({ metadata }), Effect.void, settings.requestTimeoutMs)
       const token = uuidv4()
-      const releaseLater = backgroundReleases.withPermit(keys.release(idempotencyKey, token)).pipe(
-        Effect.retry(laterSchedule(settings.idempotencyLeaseMs)),
-        Effect.matchCauseEffect({
-          onSuccess: () =>
-            Effect.logInfo("released an Idempotency-Key claim after the answer").pipe(
-              Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "released", idempotencyKey }),
-              Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "released")))
-            ),
-          onFailure: (cause) =>
-            Effect.logError("gave up releasing an Idempotency-Key claim; it is taken over after its lease").pipe(
-              Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "gave_up", idempotencyKey, cause: String(cause) }),
-              Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "gave_up")))
-            )
-        })
-      )
       /** Hand the release of this request's claim to the background (`laterSchedule`), logged and counted;
        * once per request (the deadline's and a failed claim's may both ask). */
       let handedOver = false
@@ -195,7 +198,7 @@ const make = (settings: PlaceOrderSettings) =>
           return Effect.logWarning(`Idempotency-Key claim to be released in the background: ${why}`).pipe(
             Effect.annotateLogs({ type: "IDEMPOTENCY_RELEASE", outcome: "deferred", idempotencyKey, ...(cause ? { cause: String(cause) } : {}) }),
             Effect.zipRight(Metric.increment(Metric.tagged(deferredReleases, "outcome", "deferred"))),
-            Effect.zipRight(Effect.forkDaemon(releaseLater)),
+            Effect.zipRight(Effect.forkDaemon(releaseLater(idempotencyKey, token))),
             Effect.asVoid
           )
         })
