@@ -10,6 +10,7 @@ export type CrashPoint =
   | "relay.afterSendBeforeMark"
   | "relay.midBatch"
   | "worker.afterChargeBeforeCommit"
+  | "worker.afterRefundBeforeCommit"
   | "worker.afterCommitBeforeOffsetCommit"
   | "worker.consumerBatch"
 

@@ -111,7 +111,8 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
         let state = actor.cached !== undefined ? actor.cached.state : trusted ? yield* load(command.orderId) : undefined
         actor.reload = false
         let decision = decide(command, state)
-        const settled = (s: OrderState) => s?.status === "PAID" || s?.status === "FAILED" || s?.status === "CANCELLED"
+        // states no command can leave (a PAID order can still be refunded, from another process)
+        const settled = (s: OrderState) => s?.status === "FAILED" || s?.status === "CANCELLED" || s?.status === "REFUNDED"
         if (!trusted && !settled(state) && (Either.isLeft(decision) || decision.right.length === 0)) {
           state = yield* load(command.orderId)
           decision = decide(command, state)

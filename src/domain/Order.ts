@@ -18,9 +18,27 @@ export type EventId = typeof EventId.Type
 export const CommandId = EventId
 export const PaymentId = Uuid.pipe(Schema.brand("PaymentId"))
 export type PaymentId = typeof PaymentId.Type
+/** A refund's id: also its idempotency key at the provider. */
+export const RefundId = Uuid.pipe(Schema.brand("RefundId"))
+export type RefundId = typeof RefundId.Type
 
-export const OrderStatus = Schema.Literal("CREATED", "PAYMENT_PENDING", "PAID", "FAILED", "CANCELLED")
+export const OrderStatus = Schema.Literal(
+  "CREATED",
+  "PAYMENT_PENDING",
+  "PAID",
+  "FAILED",
+  "CANCELLED",
+  "PARTIALLY_REFUNDED",
+  "REFUNDED"
+)
 export type OrderStatus = typeof OrderStatus.Type
+
+/** The states of a paid order: money was taken (some of it may have gone back). */
+export const isPaid = (status: OrderStatus | undefined): boolean =>
+  status === "PAID" || status === "PARTIALLY_REFUNDED" || status === "REFUNDED"
+
+export const RefundStatus = Schema.Literal("pending", "succeeded", "failed")
+export type RefundStatus = typeof RefundStatus.Type
 
 const Reason = Schema.String.pipe(Schema.maxLength(500))
 
@@ -78,13 +96,56 @@ export class OrderCancelled extends Schema.TaggedClass<OrderCancelled>()("OrderC
   occurredAt: Schema.Date
 }) {}
 
+/** A refund of (part of) a paid order was asked for; the worker asks the provider (key: the refund id). */
+export class RefundRequested extends Schema.TaggedClass<RefundRequested>()("RefundRequested", {
+  eventId: EventId,
+  orderId: OrderId,
+  refundId: RefundId,
+  amount: Money,
+  reason: Schema.NullOr(Reason),
+  occurredAt: Schema.Date
+}) {}
+
+/** A refund call failed transiently: the next one is due at `dueAt`; null: attempts exhausted, parked. */
+export class RefundRetryScheduled extends Schema.TaggedClass<RefundRetryScheduled>()("RefundRetryScheduled", {
+  eventId: EventId,
+  orderId: OrderId,
+  refundId: RefundId,
+  attempt: Schema.Int.pipe(Schema.nonNegative()),
+  dueAt: Schema.NullOr(Schema.Date),
+  error: Reason,
+  occurredAt: Schema.Date
+}) {}
+
+/** The provider refunded `amount` (the refund's, repeated so that projections need no state). */
+export class RefundSucceeded extends Schema.TaggedClass<RefundSucceeded>()("RefundSucceeded", {
+  eventId: EventId,
+  orderId: OrderId,
+  refundId: RefundId,
+  amount: Money,
+  occurredAt: Schema.Date
+}) {}
+
+/** The provider refused the refund: its amount is refundable again. */
+export class RefundFailed extends Schema.TaggedClass<RefundFailed>()("RefundFailed", {
+  eventId: EventId,
+  orderId: OrderId,
+  refundId: RefundId,
+  reason: Reason,
+  occurredAt: Schema.Date
+}) {}
+
 export const OrderEvent = Schema.Union(
   OrderPlaced,
   PaymentRequested,
   PaymentRetryScheduled,
   OrderPaid,
   OrderFailed,
-  OrderCancelled
+  OrderCancelled,
+  RefundRequested,
+  RefundRetryScheduled,
+  RefundSucceeded,
+  RefundFailed
 )
 export type OrderEvent = typeof OrderEvent.Type
 export type OrderEventType = OrderEvent["_tag"]
@@ -138,17 +199,70 @@ export class CancelOrder extends Schema.TaggedClass<CancelOrder>()("CancelOrder"
   at: Schema.Date
 }) {}
 
+export class RequestRefund extends Schema.TaggedClass<RequestRefund>()("RequestRefund", {
+  commandId: CommandId,
+  orderId: OrderId,
+  refundId: RefundId,
+  amount: Money,
+  reason: Schema.NullOr(Reason),
+  at: Schema.Date
+}) {}
+
+export class ScheduleRefundRetry extends Schema.TaggedClass<ScheduleRefundRetry>()("ScheduleRefundRetry", {
+  commandId: CommandId,
+  orderId: OrderId,
+  refundId: RefundId,
+  attempt: Schema.Int.pipe(Schema.nonNegative()),
+  dueAt: Schema.NullOr(Schema.Date),
+  error: Reason,
+  at: Schema.Date
+}) {}
+
+export class RecordRefundSucceeded extends Schema.TaggedClass<RecordRefundSucceeded>()("RecordRefundSucceeded", {
+  commandId: CommandId,
+  orderId: OrderId,
+  refundId: RefundId,
+  at: Schema.Date
+}) {}
+
+export class RecordRefundFailed extends Schema.TaggedClass<RecordRefundFailed>()("RecordRefundFailed", {
+  commandId: CommandId,
+  orderId: OrderId,
+  refundId: RefundId,
+  reason: Reason,
+  at: Schema.Date
+}) {}
+
 export const OrderCommand = Schema.Union(
   PlaceOrder,
   StartPayment,
   SchedulePaymentRetry,
   RecordPaymentSucceeded,
   RecordPaymentFailed,
-  CancelOrder
+  CancelOrder,
+  RequestRefund,
+  ScheduleRefundRetry,
+  RecordRefundSucceeded,
+  RecordRefundFailed
 )
 export type OrderCommand = typeof OrderCommand.Type
 
 // ---- state ----
+
+/** One refund of an order, as its events left it. `attempt`: provider calls that failed so far; `dueAt`: the
+ * next call's time while pending (null: none scheduled — not tried yet, or parked when `parked`). */
+export interface Refund {
+  readonly refundId: RefundId
+  readonly amount: Money
+  readonly reason: string | null
+  readonly status: RefundStatus
+  readonly failure: string | null
+  readonly attempt: number
+  readonly dueAt: Date | null
+  readonly parked: boolean
+  readonly requestedAt: Date
+  readonly updatedAt: Date
+}
 
 /** The state of one order: `undefined` before its first event. `version` = number of events folded. */
 export interface Order {
@@ -161,10 +275,22 @@ export interface Order {
   readonly version: number
   readonly createdAt: Date
   readonly updatedAt: Date
+  /** Minor units refunded (succeeded refunds). */
+  readonly refunded: bigint
+  /** Every refund asked for, in request order. */
+  readonly refunds: ReadonlyArray<Refund>
 }
 export type OrderState = Order | undefined
 
 export const versionOf = (state: OrderState): number => state?.version ?? 0
+
+/** Minor units of refunds asked for and not settled yet. */
+export const refundsPending = (order: Order): bigint =>
+  order.refunds.reduce((sum, r) => r.status === "pending" ? sum + r.amount.minor : sum, 0n)
+
+/** Minor units that may still be refunded: the charge less what was refunded and what is pending. */
+export const refundable = (order: Order): bigint =>
+  isPaid(order.status) ? order.amount.minor - order.refunded - refundsPending(order) : 0n
 
 // ---- rejections (a rejected command leaves no event) ----
 
@@ -185,9 +311,20 @@ export class IllegalTransition extends Schema.TaggedError<IllegalTransition>()("
   message: Schema.String
 }) {}
 
-export type Rejection = OrderNotFound | OrderAlreadyExists | IllegalTransition
+/**
+ * A refund the order cannot take: `amount` (not above zero, or above what is left counting pending refunds),
+ * `currency` (not the order's), or `refund_id` (the refund id was asked for already with another amount or
+ * reason — at the edge, an Idempotency-Key reused with another body).
+ */
+export class RefundRefused extends Schema.TaggedError<RefundRefused>()("RefundRefused", {
+  orderId: Schema.String,
+  code: Schema.Literal("amount", "currency", "refund_id"),
+  message: Schema.String
+}) {}
 
-const rejectionTags = new Set(["OrderNotFound", "OrderAlreadyExists", "IllegalTransition"])
+export type Rejection = OrderNotFound | OrderAlreadyExists | IllegalTransition | RefundRefused
+
+const rejectionTags = new Set(["OrderNotFound", "OrderAlreadyExists", "IllegalTransition", "RefundRefused"])
 
 /** Whether a failure is the domain refusing a command (as opposed to a conflict or an infrastructure failure). */
 export const isRejection = (error: unknown): error is Rejection =>

@@ -11,7 +11,11 @@ export const schemaVersions: Readonly<Record<OrderEventType, number>> = {
   PaymentRetryScheduled: 1,
   OrderPaid: 1,
   OrderFailed: 1,
-  OrderCancelled: 1
+  OrderCancelled: 1,
+  RefundRequested: 1,
+  RefundRetryScheduled: 1,
+  RefundSucceeded: 1,
+  RefundFailed: 1
 }
 
 export type Upcaster = (data: Record<string, unknown>) => Record<string, unknown>

@@ -6,7 +6,17 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { InvalidAmount } from "../domain/Money.js"
-import { IllegalTransition, OrderAlreadyExists, OrderId, OrderNotFound, OrderStatus, UserId } from "../domain/Order.js"
+import {
+  IllegalTransition,
+  OrderAlreadyExists,
+  OrderId,
+  OrderNotFound,
+  OrderStatus,
+  RefundId,
+  RefundRefused,
+  RefundStatus,
+  UserId
+} from "../domain/Order.js"
 import { BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from "../http/Errors.js"
 import { type ErrorExample, errorExample } from "../http/ErrorExamples.js"
 import { doc, NoParams, strict } from "../http/Spec.js"
@@ -61,10 +71,43 @@ export const OrderView = Schema.Struct({
   version: Schema.Int,
   paymentId: Schema.NullOr(Schema.String),
   reason: Schema.NullOr(Schema.String),
+  refundedAmount: Schema.String.annotations({ description: "what was refunded so far, a decimal string in the order's currency" }),
   createdAt: Schema.String,
   updatedAt: Schema.String
 })
 export type OrderView = typeof OrderView.Type
+
+/** No refund with this id on this order. */
+export class RefundNotFound extends Schema.TaggedError<RefundNotFound>()("RefundNotFound", {
+  orderId: Schema.String,
+  refundId: Schema.String,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 404 })) {}
+
+/** Body of POST /orders/:orderId/refunds. Unknown fields are an error, not ignored. */
+export const RefundBody = Schema.Struct({
+  amount: Schema.String.annotations({ description: "decimal string in the order's currency, e.g. \"50.00\"", examples: ["50.00"] }),
+  currency: Schema.optional(Schema.String.annotations({ description: "ISO-4217 code; the order's currency when omitted", examples: ["EUR"] })),
+  reason: Schema.optional(Schema.String.pipe(Schema.maxLength(500)))
+}).annotations({ parseOptions: { onExcessProperty: "error" } })
+export type RefundBody = typeof RefundBody.Type
+
+export const RefundView = Schema.Struct({
+  refundId: Schema.String,
+  orderId: Schema.String,
+  amount: Schema.String,
+  currency: Schema.String,
+  reason: Schema.NullOr(Schema.String),
+  status: RefundStatus,
+  failure: Schema.NullOr(Schema.String),
+  attempts: Schema.Int.annotations({ description: "provider calls that failed so far (retried durably)" }),
+  parked: Schema.Boolean.annotations({ description: "attempts exhausted: left for an operator (dead letter)" }),
+  requestedAt: Schema.String,
+  updatedAt: Schema.String
+})
+export type RefundView = typeof RefundView.Type
+
+export const RefundList = Schema.Struct({ items: Schema.Array(RefundView) })
 
 export const OrderPage = Schema.Struct({
   items: Schema.Array(OrderView),
@@ -85,6 +128,7 @@ export const EventView = Schema.Struct({
 export type EventView = typeof EventView.Type
 
 const OrderPath = Schema.Struct({ orderId: OrderId })
+const RefundPath = Schema.Struct({ orderId: OrderId, refundId: RefundId })
 
 export const ListParams = strict(Schema.Struct({
   state: Schema.optional(OrderStatus),
@@ -178,6 +222,39 @@ export class OrdersApi extends HttpApiGroup.make("orders").annotateContext(OpenA
       .addError(IllegalTransition, { status: 409 })
       .addError(OrderBusy)
   )
+  .add(
+    HttpApiEndpoint.post("refund", "/orders/:orderId/refunds").annotateContext(doc("Refund (part of) an order", "A PAID or PARTIALLY_REFUNDED order can be refunded, in parts, never above what was charged: the amount must be at most what is left *counting refunds still pending* (422 otherwise), in the order's currency. Answered 202 with the refund `pending`; the payment worker asks the provider and the refund ends `succeeded` (the order becomes PARTIALLY_REFUNDED, or REFUNDED once nothing is left) or `failed` (its amount is refundable again). With an `Idempotency-Key` header the same key and body on the same order get the first answer again (`Idempotent-Replayed: true`) and refund nothing more; the key with another body is a 422. A refund of an order that is not paid, or is refunded in full, is a 409."))
+      .setPath(OrderPath)
+      .setPayload(RefundBody)
+      .setUrlParams(NoParams)
+      .setHeaders(Schema.Struct({ "idempotency-key": Schema.optional(IdempotencyKey) }))
+      .addSuccess(RefundView, { status: 202 })
+      .addError(BadRequest)
+      .addError(InvalidAmount, { status: 422 })
+      .addError(RefundRefused, { status: 422 })
+      .addError(IdempotencyKeyMismatch)
+      .addError(OrderNotFound, { status: 404 })
+      .addError(IllegalTransition, { status: 409 })
+      .addError(OrderBusy)
+      .addError(PayloadTooLarge)
+      .addError(UnsupportedMediaType)
+      .addError(RequestTimeout)
+  )
+  .add(
+    HttpApiEndpoint.get("refunds", "/orders/:orderId/refunds").annotateContext(doc("List the refunds of an order", "Every refund asked for, in request order, from the `orders` projection."))
+      .setPath(OrderPath)
+      .setUrlParams(NoParams)
+      .addSuccess(RefundList)
+      .addError(OrderNotFound, { status: 404 })
+  )
+  .add(
+    HttpApiEndpoint.get("getRefund", "/orders/:orderId/refunds/:refundId").annotateContext(doc("Get a refund", "One refund of the order, from the `orders` projection."))
+      .setPath(RefundPath)
+      .setUrlParams(NoParams)
+      .addSuccess(RefundView)
+      .addError(OrderNotFound, { status: 404 })
+      .addError(RefundNotFound)
+  )
 {}
 
 const orderId = "0196b3f0-6a5c-7c3e-8f21-4d5e6f708192"
@@ -198,6 +275,16 @@ export const ordersErrorExamples: ReadonlyArray<ErrorExample> = [
   errorExample(TooManyWatchers, new TooManyWatchers({
     message: "this process already serves 1000 watch streams; retry later or poll GET /orders/{orderId}"
   }), "WATCH_MAX_CONNECTIONS reached"),
+  errorExample(RefundRefused, new RefundRefused({
+    orderId,
+    code: "amount",
+    message: "at most 2500 minor units of EUR are left to refund (counting pending refunds)"
+  }), "the refund is above what is left, or in another currency"),
+  errorExample(RefundNotFound, new RefundNotFound({
+    orderId,
+    refundId: "0196b3f0-6a5c-5c3e-8f21-4d5e6f708193",
+    message: "order has no refund 0196b3f0-6a5c-5c3e-8f21-4d5e6f708193"
+  }), "no such refund"),
   errorExample(IllegalTransition, new IllegalTransition({
     orderId,
     status: "PAID",

@@ -6,10 +6,11 @@
 import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Config, Effect, Layer, ParseResult, Schema } from "effect"
 import { Api } from "../http/Api.js"
-import { BadRequest } from "../http/Errors.js"
+import type { OrderId } from "../domain/Order.js"
+import { BadRequest, type RequestTimeout } from "../http/Errors.js"
 import { answerStoreErrors, requestCorrelationId } from "../http/Failures.js"
 import { readJsonBody } from "../http/JsonBody.js"
-import { PlaceOrderBody } from "./Api.js"
+import { PlaceOrderBody, RefundBody } from "./Api.js"
 import { Orders } from "./Orders.js"
 import { BodyTimeoutMs } from "../Config.js"
 import { OrderWatchers, OrderWatchersLive } from "./OrderWatch.js"
@@ -25,6 +26,7 @@ export const BodyLimits = Config.all({
 
 
 const decodePlaceOrder = Schema.decodeUnknown(PlaceOrderBody, { errors: "all", onExcessProperty: "error" })
+const decodeRefund = Schema.decodeUnknown(RefundBody, { errors: "all", onExcessProperty: "error" })
 
 const replayedHeaders = { "idempotent-replayed": "true" }
 
@@ -45,14 +47,30 @@ export const OrdersHttpLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
           : HttpServerResponse.unsafeJson(placed.body, { status: placed.status })
       })
 
+      const refund = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, orderId: OrderId, idempotencyKey: string | undefined) {
+        const json = yield* readJsonBody(request, limits)
+        const body = yield* decodeRefund(json).pipe(
+          Effect.mapError((e) => new BadRequest({ message: ParseResult.TreeFormatter.formatErrorSync(e) }))
+        )
+        const accepted = yield* orders.refund({ orderId, body, idempotencyKey, correlationId: yield* requestCorrelationId(request) })
+        return accepted.replayed
+          ? HttpServerResponse.unsafeJson(accepted.view, { status: 202, headers: replayedHeaders })
+          : HttpServerResponse.unsafeJson(accepted.view, { status: 202 })
+      })
+      // the rest of a late body is not worth waiting for: answer and close the connection
+      const lateBody = <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>) =>
+        Effect.catchIf(
+          self,
+          (e): e is Extract<E, RequestTimeout> => e._tag === "RequestTimeout",
+          (e) => Effect.succeed(HttpServerResponse.unsafeJson(e, { status: 408, headers: { connection: "close" } }))
+        )
+
       return handlers
-        .handleRaw("place", ({ headers, request }) =>
-          place(request, headers["idempotency-key"]).pipe(
-            // the rest of a late body is not worth waiting for: answer and close the connection
-            Effect.catchTag("RequestTimeout", (e) =>
-              Effect.succeed(HttpServerResponse.unsafeJson(e, { status: 408, headers: { connection: "close" } }))),
-            answerStoreErrors
-          ))
+        .handleRaw("place", ({ headers, request }) => place(request, headers["idempotency-key"]).pipe(lateBody, answerStoreErrors))
+        .handleRaw("refund", ({ headers, path, request }) =>
+          refund(request, path.orderId, headers["idempotency-key"]).pipe(lateBody, answerStoreErrors))
+        .handle("refunds", ({ path }) => answerStoreErrors(orders.refunds(path.orderId)))
+        .handle("getRefund", ({ path }) => answerStoreErrors(orders.getRefund(path.orderId, path.refundId)))
         .handle("get", ({ path, urlParams }) => answerStoreErrors(orders.get(path.orderId, urlParams.atVersion)))
         .handleRaw("watch", ({ headers, path }) =>
           Effect.map(watchers.watch(path.orderId, headers["last-event-id"] ?? 0), (stream) =>

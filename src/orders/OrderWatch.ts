@@ -13,7 +13,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Config, Context, Duration, Effect, Layer, Metric, Option, Queue, Schedule, Stream } from "effect"
-import { type OrderId, OrderNotFound, type OrderState } from "../domain/Order.js"
+import { isPaid, type OrderId, OrderNotFound, type OrderState } from "../domain/Order.js"
 import { evolve } from "../domain/OrderDecider.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
 import { APPENDS_CHANNEL } from "../database/Notifications.js"
@@ -49,8 +49,10 @@ interface Watcher {
   readonly queue: Queue.Queue<string | null>
 }
 
+/** Settled, and no refund pending: a PAID order with a refund under way is watched until the refund settles. */
 const terminal = (state: OrderState) =>
-  state?.status === "PAID" || state?.status === "FAILED" || state?.status === "CANCELLED"
+  state !== undefined && (state.status === "FAILED" || state.status === "CANCELLED" ||
+    (isPaid(state.status) && state.refunds.every((r) => r.status !== "pending")))
 
 const frame = (r: RecordedEvent, state: OrderState) =>
   `id: ${r.version}\nevent: ${r.event._tag}\ndata: ${JSON.stringify({ event: toEventView(r), order: state && toView(state) })}\n\n`

@@ -182,7 +182,8 @@ const make = (settings: PlaceOrderSettings) =>
             ConcurrencyConflict: (e) => Effect.fail(orderBusy(e)),
             // a new order id has no stream: these cannot answer a PlaceOrder
             OrderNotFound: Effect.die,
-            IllegalTransition: Effect.die
+            IllegalTransition: Effect.die,
+            RefundRefused: Effect.die
           }),
           Effect.map(({ order }): Placed => ({ status: 201, body: toView(order), replayed: false }))
         )

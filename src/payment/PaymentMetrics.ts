@@ -21,3 +21,12 @@ export const paymentsReconciled = Metric.counter("payments_reconciled_total", {
   description: "parked payments settled by the provider's stored result for their key (no operator needed)",
   incremental: true
 })
+export const refundsSucceeded = Metric.counter("refunds_succeeded_total", { incremental: true })
+export const refundsFailed = Metric.counter("refunds_failed_total", {
+  description: "refunds the provider refused (their amount is refundable again)",
+  incremental: true
+})
+export const refundsParked = Metric.counter("refunds_parked_total", {
+  description: "refunds whose attempts are exhausted, left pending for an operator",
+  incremental: true
+})

@@ -17,6 +17,11 @@
  * (whose replay drives it again), and the order stays PAYMENT_PENDING — never FAILED on a guess: the provider
  * may have taken a charge it could not confirm (the scheduler asks it later). The open breaker makes no call:
  * the retry is due when the breaker lets a probe through, and costs no attempt.
+ *
+ * A refund (RefundRequested) goes the same way with its own id as the provider's key: inbox check → refund →
+ * RecordRefundSucceeded / RecordRefundFailed with the inbox row; quick attempts, then RefundRetryScheduled in the
+ * order's stream (the attempt count and due time are the refund's state, not read from history), parked after
+ * `PAYMENT_MAX_ATTEMPTS`; the breaker is the one charges use.
  */
 import { Clock, Config, Duration, Effect, Either, Metric, Random, Schedule, Schema } from "effect"
 import { OrderActors } from "../actor/OrderActors.js"
@@ -25,11 +30,17 @@ import { CrashPoints } from "../CrashPoints.js"
 import {
   type EventId,
   type Order,
+  type OrderCommand,
   type OrderId,
   type PaymentId,
   RecordPaymentFailed,
   RecordPaymentSucceeded,
+  RecordRefundFailed,
+  RecordRefundSucceeded,
+  type Refund,
+  type RefundId,
   SchedulePaymentRetry,
+  ScheduleRefundRetry,
   StartPayment
 } from "../domain/Order.js"
 import { isRejection, type Rejection } from "../domain/Order.js"
@@ -38,7 +49,7 @@ import { deriveId } from "../Ids.js"
 import { finishesMessage, Inbox } from "../inbox/Inbox.js"
 import { traced } from "../observability/Tracing.js"
 import { type BreakerOpen, breakerOpened, makeCircuitBreaker } from "./CircuitBreaker.js"
-import { type ChargeResult, PaymentGateway, type PaymentUnavailable } from "./PaymentGateway.js"
+import { type ChargeResult, PaymentGateway, type PaymentUnavailable, type RefundResult } from "./PaymentGateway.js"
 import * as counters from "./PaymentMetrics.js"
 
 export const PaymentConfig = Config.all({
@@ -59,7 +70,9 @@ export type PaymentConfig = Config.Config.Success<typeof PaymentConfig>
 export class PaymentParked extends Schema.TaggedError<PaymentParked>()("PaymentParked", {
   orderId: Schema.String,
   attempts: Schema.Int,
-  message: Schema.String
+  message: Schema.String,
+  /** Set when a refund is parked (its RefundRequested message is the dead letter), not the payment. */
+  refundId: Schema.optional(Schema.String)
 }) {}
 
 export type Outcome = "processed" | "duplicate" | "ignored" | "retry-scheduled"
@@ -93,17 +106,9 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
     // counters exist (at 0) from the start, so /metrics always lists them
     for (const c of [...Object.values(counters), breakerOpened]) yield* Metric.incrementBy(c, 0)
 
-    /** Quick attempts in process; stops at once when the breaker is open. */
-    const charge = (order: Order): Effect.Effect<ChargeResult, PaymentUnavailable | BreakerOpen> =>
-      breaker.run(
-        gateway.charge({
-          idempotencyKey: order.paymentId!,
-          orderId: order.orderId,
-          amountMinor: order.amount.minor,
-          currency: order.amount.currency
-        }),
-        (e: PaymentUnavailable) => e._tag === "PaymentUnavailable"
-      ).pipe(
+    /** One provider call with quick attempts in process; stops at once when the breaker is open. */
+    const call = <A>(request: Effect.Effect<A, PaymentUnavailable>, order: Order, span: string, attributes: Record<string, string>): Effect.Effect<A, PaymentUnavailable | BreakerOpen> =>
+      breaker.run(request, (e: PaymentUnavailable) => e._tag === "PaymentUnavailable").pipe(
         Effect.tapError((e) =>
           e._tag === "PaymentUnavailable"
             ? Metric.increment(counters.paymentRetries).pipe(Effect.zipRight(Effect.logInfo("payment call failed").pipe(
@@ -118,8 +123,32 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           ),
           while: (e) => e._tag === "PaymentUnavailable"
         }),
-        traced("PaymentProcessor.charge", { attributes: { "order.id": order.orderId, "payment.id": order.paymentId ?? "" } })
+        traced(span, { attributes: { "order.id": order.orderId, ...attributes } })
       )
+
+    const charge = (order: Order): Effect.Effect<ChargeResult, PaymentUnavailable | BreakerOpen> =>
+      call(
+        gateway.charge({
+          idempotencyKey: order.paymentId!,
+          orderId: order.orderId,
+          amountMinor: order.amount.minor,
+          currency: order.amount.currency
+        }),
+        order,
+        "PaymentProcessor.charge",
+        { "payment.id": order.paymentId ?? "" }
+      )
+
+    /** When the next pass is due after a failed one (`attempt` failed calls so far), or null: parked. */
+    const nextDue = (attempt: number, error: PaymentUnavailable | BreakerOpen, now: number) =>
+      Effect.gen(function*() {
+        if (attempt >= config.maxAttempts) return null
+        const called = error._tag === "PaymentUnavailable"
+        const backoff = called ? Math.min(config.retryMaxDelayMs, config.retryDelayMs * 2 ** (attempt - 1)) : 0
+        const jitter = yield* Random.nextRange(0.8, 1.2)
+        const wait = Math.max(backoff * jitter, error._tag === "BreakerOpen" ? error.retryAfterMs : 0)
+        return new Date(now + Math.round(wait))
+      })
 
     /** Failed passes of this payment so far, from the order's stream. */
     const attemptsSoFar = (order: Order) =>
@@ -136,14 +165,8 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
         const attempt = previous + (called ? 1 : 0)
         const message = called ? error.message : "circuit breaker open"
         const now = yield* Clock.currentTimeMillis
-        const parked = attempt >= config.maxAttempts
-        let dueAt: Date | null = null
-        if (!parked) {
-          const backoff = called ? Math.min(config.retryMaxDelayMs, config.retryDelayMs * 2 ** (attempt - 1)) : 0
-          const jitter = yield* Random.nextRange(0.8, 1.2)
-          const wait = Math.max(backoff * jitter, error._tag === "BreakerOpen" ? error.retryAfterMs : 0)
-          dueAt = new Date(now + Math.round(wait))
-        }
+        const dueAt = yield* nextDue(attempt, error, now)
+        const parked = dueAt === null
         yield* actors.execute(
           new SchedulePaymentRetry({
             commandId: deriveId(paymentId, `retry/${attempt}/${dueAt?.getTime() ?? "parked"}`) as EventId,
@@ -169,6 +192,19 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
         return "retry-scheduled" as Outcome
       })
 
+    /** Append a provider's answer with the message's inbox row (when given) in the same transaction; false when
+     * it was recorded already (by the scheduler, or before a crash): nothing appended, the inbox row written alone. */
+    const appendResult = (command: OrderCommand, messageId: string | undefined) =>
+      Effect.gen(function*() {
+        const done = yield* actors.execute(command, messageId ? { participants: finishesMessage({ consumer, messageId }) } : {}).pipe(
+          Effect.catchTag("ConcurrencyConflict", Effect.die),
+          rejectedAsValue
+        )
+        if (Either.isRight(done) && done.right.events.length > 0) return true
+        if (messageId) yield* inbox.markProcessed(consumer, messageId)
+        return false
+      })
+
     /** Record the provider's answer; the inbox row (when given) goes into the same transaction. */
     const record = (order: Order, result: ChargeResult, messageId: string | undefined) =>
       Effect.gen(function*() {
@@ -183,20 +219,120 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
         const command = result.outcome === "succeeded"
           ? new RecordPaymentSucceeded(base, { disableValidation: true })
           : new RecordPaymentFailed({ ...base, reason: "declined by the provider" }, { disableValidation: true })
-        const done = yield* actors.execute(command, messageId ? { participants: finishesMessage({ consumer, messageId }) } : {}).pipe(
-          Effect.catchTag("ConcurrencyConflict", Effect.die),
-          rejectedAsValue
-        )
-        if (Either.isLeft(done) || done.right.events.length === 0) {
-          // recorded already (by the scheduler, or before a crash): nothing appended, so write the inbox row alone
-          if (messageId) yield* inbox.markProcessed(consumer, messageId)
-          return "processed" as Outcome
-        }
+        if (!(yield* appendResult(command, messageId))) return "processed" as Outcome
         yield* Metric.increment(result.outcome === "succeeded" ? counters.paymentsSucceeded : counters.paymentsFailed)
         yield* Effect.logInfo("payment result").pipe(
           Effect.annotateLogs({ type: "PAYMENT_RESULT", orderId: order.orderId, outcome: result.outcome, chargeId: result.chargeId })
         )
         return "processed" as Outcome
+      })
+
+    /** Record a failed refund pass: the next retry is due later, or the refund is parked. Its attempts so far
+     * are the refund's state. */
+    const refundFailed = (order: Order, refund: Refund, error: PaymentUnavailable | BreakerOpen) =>
+      Effect.gen(function*() {
+        const called = error._tag === "PaymentUnavailable"
+        const attempt = refund.attempt + (called ? 1 : 0)
+        const message = called ? error.message : "circuit breaker open"
+        const now = yield* Clock.currentTimeMillis
+        const dueAt = yield* nextDue(attempt, error, now)
+        yield* actors.execute(
+          new ScheduleRefundRetry({
+            commandId: deriveId(refund.refundId, `retry/${attempt}/${dueAt?.getTime() ?? "parked"}`) as EventId,
+            orderId: order.orderId,
+            refundId: refund.refundId,
+            attempt,
+            dueAt,
+            error: message.slice(0, 500),
+            at: new Date(now)
+          }, { disableValidation: true })
+        ).pipe(Effect.catchTag("ConcurrencyConflict", Effect.die), Effect.catchIf(isRejection, () => Effect.void))
+        if (dueAt === null) {
+          yield* Metric.increment(counters.refundsParked)
+          yield* Effect.logWarning("refund attempts exhausted: parked for an operator").pipe(
+            Effect.annotateLogs({ type: "REFUND_PARKED", orderId: order.orderId, refundId: refund.refundId, attempts: attempt, error: message })
+          )
+          return yield* new PaymentParked({ orderId: order.orderId, attempts: attempt, message, refundId: refund.refundId })
+        }
+        yield* Metric.increment(counters.paymentRetriesScheduled)
+        yield* Effect.logInfo("refund retry scheduled").pipe(
+          Effect.annotateLogs({ type: "RETRY_SCHEDULED", orderId: order.orderId, refundId: refund.refundId, attempt, dueAt: dueAt.toISOString(), error: message })
+        )
+        return "retry-scheduled" as Outcome
+      })
+
+    /** Record the provider's answer to a refund; the inbox row (when given) goes into the same transaction. */
+    const recordRefund = (order: Order, refund: Refund, result: RefundResult, messageId: string | undefined) =>
+      Effect.gen(function*() {
+        const base = {
+          commandId: deriveId(refund.refundId, "result") as EventId,
+          orderId: order.orderId,
+          refundId: refund.refundId,
+          at: new Date(yield* Clock.currentTimeMillis)
+        }
+        const command = result.outcome === "succeeded"
+          ? new RecordRefundSucceeded(base, { disableValidation: true })
+          : new RecordRefundFailed({ ...base, reason: (result.reason ?? "refused by the provider").slice(0, 500) }, { disableValidation: true })
+        if (!(yield* appendResult(command, messageId))) return "processed" as Outcome
+        yield* Metric.increment(result.outcome === "succeeded" ? counters.refundsSucceeded : counters.refundsFailed)
+        yield* Effect.logInfo("refund result").pipe(
+          Effect.annotateLogs({
+            type: "REFUND_RESULT",
+            orderId: order.orderId,
+            refundId: refund.refundId,
+            outcome: result.outcome,
+            providerRefundId: result.providerRefundId,
+            ...(result.reason ? { reason: result.reason } : {})
+          })
+        )
+        return "processed" as Outcome
+      })
+
+    /** Whether the consumer finished this event already (skipped, logged and counted); else it is counted as processed. */
+    const isDuplicate = (eventId: string, orderId: OrderId) =>
+      Effect.gen(function*() {
+        if (yield* inbox.isProcessed(consumer, eventId)) {
+          yield* Metric.increment(counters.duplicatesSkipped)
+          yield* Effect.logInfo("duplicate event skipped").pipe(
+            Effect.annotateLogs({ type: "DUPLICATE_EVENT", orderId, eventId })
+          )
+          return true
+        }
+        yield* Metric.increment(counters.eventsProcessed)
+        return false
+      })
+
+    /** Refund a pending refund and record the answer, or the failed pass. */
+    const refundPass = (order: Order, refund: Refund, messageId: string | undefined) =>
+      call(
+        gateway.refund({
+          idempotencyKey: refund.refundId,
+          orderId: order.orderId,
+          amountMinor: refund.amount.minor,
+          currency: refund.amount.currency
+        }),
+        order,
+        "PaymentProcessor.refund",
+        { "refund.id": refund.refundId }
+      ).pipe(
+        Effect.matchEffect({
+          onFailure: (e) => refundFailed(order, refund, e),
+          onSuccess: (result) =>
+            crash.hit("worker.afterRefundBeforeCommit").pipe(Effect.zipRight(recordRefund(order, refund, result, messageId)))
+        })
+      )
+
+    /** A RefundRequested event (from Kafka, or re-driven): refund it unless it is settled already. */
+    const handleRefund = (eventId: string, orderId: OrderId, refundId: RefundId) =>
+      Effect.gen(function*() {
+        if (yield* isDuplicate(eventId, orderId)) return "duplicate" as Outcome
+        const order = yield* actors.load(orderId)
+        const refund = order?.refunds.find((r) => r.refundId === refundId)
+        if (order === undefined || refund === undefined || refund.status !== "pending") {
+          yield* inbox.markProcessed(consumer, eventId)
+          return "processed" as Outcome
+        }
+        return yield* refundPass(order, refund, eventId)
       })
 
     /** Charge a PAYMENT_PENDING order and record the answer, or the failed pass. */
@@ -212,14 +348,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
     /** An OrderPlaced event (from Kafka, or re-driven): start the payment and charge it. */
     const handle = (eventId: string, orderId: OrderId) =>
       Effect.gen(function*() {
-        if (yield* inbox.isProcessed(consumer, eventId)) {
-          yield* Metric.increment(counters.duplicatesSkipped)
-          yield* Effect.logInfo("duplicate event skipped").pipe(
-            Effect.annotateLogs({ type: "DUPLICATE_EVENT", orderId, eventId })
-          )
-          return "duplicate" as Outcome
-        }
-        yield* Metric.increment(counters.eventsProcessed)
+        if (yield* isDuplicate(eventId, orderId)) return "duplicate" as Outcome
         const started = yield* actors.execute(
           new StartPayment({
             commandId: deriveId(eventId, "start") as EventId,
@@ -239,6 +368,21 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
     return {
       consumer,
       handle,
+      handleRefund,
+      /**
+       * Drive the refunds of an order the pipeline left behind: every pending one that is due or was never tried
+       * (its message lost or parked) is refunded again with its id as the key. A parked one is the operator's.
+       */
+      redriveRefunds: (orderId: OrderId, now: Date) =>
+        Effect.gen(function*() {
+          const order = yield* actors.load(orderId)
+          let outcome: Outcome = "ignored"
+          for (const refund of order?.refunds ?? []) {
+            if (refund.status !== "pending" || refund.parked || (refund.dueAt !== null && refund.dueAt > now)) continue
+            outcome = yield* refundPass(order!, refund, undefined)
+          }
+          return outcome
+        }),
       /**
        * Drive an order the pipeline left behind (a due retry, a lost or parked message): CREATED starts its
        * payment as its OrderPlaced would; PAYMENT_PENDING charges again with its payment id (same key).

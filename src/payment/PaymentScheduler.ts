@@ -5,6 +5,8 @@
  * - PAYMENT_PENDING orders whose last event is a PaymentRetryScheduled that is due: charged again (same key);
  * - orders stuck in CREATED (their OrderPlaced never handled) or PAYMENT_PENDING with no retry scheduled, for
  *   longer than `SWEEP_AFTER_MS`: re-driven as their message would have been (a lost, parked or skipped one).
+ * - orders with a pending refund whose retry is due, or that was never tried for longer than `SWEEP_AFTER_MS`
+ *   (the `orders` row's refund_due_at / refund_waiting_since): refunded again with the refund id as the key.
  * A pass that drove a full batch (`SCHEDULER_BATCH`) without a failure is followed by the next one at once, so
  * a backlog (the retries due after a long breaker opening) drains at the provider's pace, not a batch per poll.
  * A payment parked by its last attempt (a PaymentRetryScheduled without due time) is the operator's: it gets a
@@ -63,10 +65,14 @@ export const makeRedriver = Effect.gen(function*() {
   const processor = yield* PaymentProcessor
   const deadLetters = yield* DeadLetters
 
-  /** The dead letter of a parked payment: its OrderPlaced message, so that a replay drives it again. */
-  const park = (orderId: OrderId, attempts: number, error: string) =>
+  /** The dead letter of a parked payment: its OrderPlaced message, so that a replay drives it again (of a
+   * parked refund: its RefundRequested message). */
+  const park = (orderId: OrderId, attempts: number, error: string, refundId: string | undefined) =>
     Effect.gen(function*() {
-      const [placed] = yield* store.readStream(orderId)
+      const stream = yield* store.readStream(orderId)
+      const placed = refundId === undefined
+        ? stream[0]
+        : stream.find((r) => r.event._tag === "RefundRequested" && r.event.refundId === refundId)
       if (placed === undefined) return
       const message = toMessage(placed)
       yield* deadLetters.park({
@@ -84,12 +90,16 @@ export const makeRedriver = Effect.gen(function*() {
       })
     })
 
-  return (orderId: OrderId, why: "RETRY_DUE" | "SWEEP"): Effect.Effect<boolean> =>
+  return (orderId: OrderId, why: "RETRY_DUE" | "SWEEP" | "REFUND_DUE"): Effect.Effect<boolean> =>
     Effect.logInfo("re-driving an order").pipe(
       Effect.annotateLogs({ type: why, orderId }),
       Effect.zipRight(Metric.increment(redriven)),
-      Effect.zipRight(processor.redrive(orderId)),
-      Effect.catchTag("PaymentParked", (e) => park(orderId, e.attempts, e.message)),
+      Effect.zipRight(
+        why === "REFUND_DUE"
+          ? Effect.flatMap(Clock.currentTimeMillis, (now) => processor.redriveRefunds(orderId, new Date(now)))
+          : processor.redrive(orderId)
+      ),
+      Effect.catchTag("PaymentParked", (e) => park(orderId, e.attempts, e.message, e.refundId)),
       Effect.as(true),
       failed("re-drive failed; next pass retries", orderId)
     )
@@ -149,11 +159,21 @@ export const PaymentSchedulerLive = Layer.scopedDiscard(
                  ELSE o.updated_at < ${now}::timestamptz - ${config.sweepAfterMs} * interval '1 millisecond' END
       ORDER BY o.updated_at LIMIT ${config.batch}`.pipe(orStoreError)
 
+    // refunds: a due retry, or a refund never tried for longer than SWEEP_AFTER_MS (its message lost or parked)
+    const refundsDue = (now: string) =>
+      sql<{ order_id: string; why: "REFUND_DUE" }>`
+      SELECT order_id, 'REFUND_DUE' AS why FROM orders WHERE refund_due_at <= ${now}::timestamptz
+      UNION
+      SELECT order_id, 'REFUND_DUE' AS why FROM orders
+      WHERE refund_waiting_since < ${now}::timestamptz - ${config.sweepAfterMs} * interval '1 millisecond'
+      LIMIT ${config.batch}`.pipe(orStoreError)
+
     /** One pass; true when it drove a full batch without a failure (more may be waiting: go on at once). */
     const pass = Effect.gen(function*() {
       // while the breaker is open, due retries wait (a call would fail fast and cost nothing but churn)
       if ((yield* processor.breakerRefusedFor) > 0) return false
-      const rows = yield* due(new Date(yield* Clock.currentTimeMillis).toISOString())
+      const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const rows = [...yield* due(now), ...yield* refundsDue(now)]
       const driven = yield* Effect.forEach(rows, (r) => drive(r.order_id as OrderId, r.why), { concurrency: 16 })
       return rows.length >= config.batch && driven.every(Boolean)
     }).pipe(failed("scheduler pass failed"))

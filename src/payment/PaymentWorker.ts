@@ -54,10 +54,10 @@ const parkReason = (cause: Cause.Cause<unknown>): string => {
     : `handling failed${sqlState === undefined ? "" : ` [SQLSTATE ${sqlState}]`}: ${Cause.pretty(cause).slice(0, 2000)}`
 }
 
-/** The event types the worker does nothing with: a message whose `event-type` header names one is skipped
+/** The event types the worker does nothing with (all but OrderPlaced and RefundRequested): a message whose `event-type` header names one is skipped
  * before it is parsed. A message without that header, or naming anything else, is decoded (and parked when it
  * cannot be understood). */
-const notForPayments = new Set(Object.keys(schemaVersions).filter((type) => type !== "OrderPlaced"))
+const notForPayments = new Set(Object.keys(schemaVersions).filter((type) => type !== "OrderPlaced" && type !== "RefundRequested"))
 export const skipsMessage = (message: IncomingMessage): boolean => {
   let type: string | undefined
   for (const [name, value] of message.headers) {
@@ -95,9 +95,12 @@ export const makeMessageHandler = Effect.gen(function*() {
       const decoded = fromMessage(message.value, keyText(message.key))
       if (Either.isLeft(decoded)) return park(message, decoded.left, 0)
       const { envelope, event } = decoded.right
-      // only OrderPlaced starts work here: the other events need no inbox lookup
-      if (event._tag !== "OrderPlaced") return Effect.void
-      return processor.handle(envelope.eventId, envelope.orderId as OrderId).pipe(
+      // only OrderPlaced and RefundRequested start work here: the other events need no inbox lookup
+      if (event._tag !== "OrderPlaced" && event._tag !== "RefundRequested") return Effect.void
+      const work = event._tag === "OrderPlaced"
+        ? processor.handle(envelope.eventId, envelope.orderId as OrderId)
+        : processor.handleRefund(envelope.eventId, envelope.orderId as OrderId, event.refundId)
+      return work.pipe(
         Effect.asVoid,
         Effect.catchTag("PaymentParked", (e) => park(message, `payment provider unavailable: ${e.message}`, e.attempts)),
         Effect.zipRight(crash.hit("worker.afterCommitBeforeOffsetCommit")),

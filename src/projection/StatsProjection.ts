@@ -1,6 +1,6 @@
 /**
  * The stats projection, asynchronous (docs/ARCHITECTURE.md "Projections"): revenue per currency per day (of
- * payment) and order counts per state, fed from the log by (transaction id, position) with its checkpoint
+ * payment), refunded revenue per currency per day (of refund) and order counts per state, fed from the log by (transaction id, position) with its checkpoint
  * stored in the same transaction as its rows.
  *
  * Gap safety (docs/ARCHITECTURE.md "Event store contract"): a batch reads only events whose writing
@@ -63,6 +63,7 @@ export class StatsProjection extends Effect.Service<StatsProjection>()("StatsPro
       const bump = (status: string, by: number) => counts.set(status, (counts.get(status) ?? 0) + by)
       const placed: Array<{ orderId: string; minor: string; currency: string }> = []
       const paid: Array<{ orderId: string; day: string }> = []
+      const refunds: Array<{ orderId: string; day: string; minor: bigint; currency: string }> = []
       for (const row of rows) {
         const event = decodeEvent(row.type, row.schema_version, row.data)
         const move = statusAfter[event._tag]
@@ -74,6 +75,14 @@ export class StatsProjection extends Effect.Service<StatsProjection>()("StatsPro
           placed.push({ orderId: event.orderId, minor: event.amount.minor.toString(), currency: event.amount.currency })
         }
         if (event._tag === "OrderPaid") paid.push({ orderId: event.orderId, day: event.occurredAt.toISOString().slice(0, 10) })
+        if (event._tag === "RefundSucceeded") {
+          refunds.push({
+            orderId: event.orderId,
+            day: event.occurredAt.toISOString().slice(0, 10),
+            minor: event.amount.minor,
+            currency: event.amount.currency
+          })
+        }
       }
       if (placed.length > 0) {
         yield* sql`
@@ -92,6 +101,42 @@ export class StatsProjection extends Effect.Service<StatsProjection>()("StatsPro
           ON CONFLICT (currency, day) DO UPDATE SET
             paid_orders = stats_revenue_daily.paid_orders + EXCLUDED.paid_orders,
             revenue_minor = stats_revenue_daily.revenue_minor + EXCLUDED.revenue_minor`
+      }
+      if (refunds.length > 0) {
+        // a refund moves its order PAID → PARTIALLY_REFUNDED → REFUNDED by its refunded total: the projection
+        // keeps each order's total, and applies this batch's refunds in log order
+        const ids = [...new Set(refunds.map((r) => r.orderId))]
+        const known = new Map((yield* sql<{ order_id: string; amount_minor: string; refunded_minor: string }>`
+          SELECT order_id, amount_minor::text AS amount_minor, refunded_minor::text AS refunded_minor
+          FROM stats_order_amounts WHERE order_id = ANY (${ids}::uuid[])`).map((r) =>
+          [r.order_id, { amount: BigInt(r.amount_minor), refunded: BigInt(r.refunded_minor) }]
+        ))
+        const daily = new Map<string, { currency: string; day: string; refunds: number; minor: bigint }>()
+        for (const refund of refunds) {
+          const order = known.get(refund.orderId)
+          if (order !== undefined) {
+            bump(order.refunded === 0n ? "PAID" : "PARTIALLY_REFUNDED", -1)
+            order.refunded += refund.minor
+            bump(order.refunded >= order.amount ? "REFUNDED" : "PARTIALLY_REFUNDED", 1)
+          }
+          const key = `${refund.currency}/${refund.day}`
+          const day = daily.get(key) ?? { currency: refund.currency, day: refund.day, refunds: 0, minor: 0n }
+          day.refunds += 1
+          day.minor += refund.minor
+          daily.set(key, day)
+        }
+        yield* sql`
+          UPDATE stats_order_amounts a SET refunded_minor = u.refunded
+          FROM unnest(${[...known.keys()]}::uuid[], ${[...known.values()].map((o) => o.refunded.toString())}::bigint[]) AS u(order_id, refunded)
+          WHERE a.order_id = u.order_id`
+        const days = [...daily.values()]
+        yield* sql`
+          INSERT INTO stats_revenue_daily (currency, day, refunds, refunded_minor)
+          SELECT * FROM unnest(${days.map((d) => d.currency)}::text[], ${days.map((d) => d.day)}::date[],
+                               ${days.map((d) => d.refunds)}::bigint[], ${days.map((d) => d.minor.toString())}::bigint[])
+          ON CONFLICT (currency, day) DO UPDATE SET
+            refunds = stats_revenue_daily.refunds + EXCLUDED.refunds,
+            refunded_minor = stats_revenue_daily.refunded_minor + EXCLUDED.refunded_minor`
       }
       yield* sql`
         INSERT INTO stats_orders_by_state (status, orders)
@@ -121,8 +166,9 @@ export class StatsProjection extends Effect.Service<StatsProjection>()("StatsPro
           SELECT coalesce((SELECT transaction_id FROM projection_checkpoints WHERE name = ${STATS}), '0'::xid8) AS tx,
                  coalesce((SELECT position FROM projection_checkpoints WHERE name = ${STATS}), 0) AS pos) c
         WHERE (e.transaction_id, e.position) > (c.tx, c.pos)`.pipe(Effect.map((r) => r[0]!.events), orStoreError),
-      revenue: sql<{ currency: string; day: string; paid_orders: string; revenue_minor: string }>`
-        SELECT currency, day::text AS day, paid_orders::text, revenue_minor::text FROM stats_revenue_daily
+      revenue: sql<{ currency: string; day: string; paid_orders: string; revenue_minor: string; refunds: string; refunded_minor: string }>`
+        SELECT currency, day::text AS day, paid_orders::text, revenue_minor::text, refunds::text, refunded_minor::text
+        FROM stats_revenue_daily
         ORDER BY day DESC, currency LIMIT 1000`.pipe(orStoreError),
       byState: sql<{ status: string; orders: string }>`
         SELECT status, orders::text FROM stats_orders_by_state ORDER BY status`.pipe(orStoreError)

@@ -5,7 +5,11 @@
  *                  the first result of a key is stored and answered again; 503 while in outage or on a
  *                  simulated transient error (nothing charged then)
  *   GET  /charges/:idempotencyKey   the stored result of a key (404: none), charging nothing; 503 in outage
- *   GET  /charges?orderId=&idempotencyKey=   the ledger
+ *   GET  /charges?orderId=&idempotencyKey=&since=   the ledger
+ *   POST /refunds  (Idempotency-Key header; {orderId, amountMinor, currency}) → {refundId, outcome, reason?, replayed}:
+ *                  as a real provider, never more back than the order's succeeded charge less its refunds — a
+ *                  refund above that is `refused` (422), and stored as such; the failure modes apply as to charges
+ *   GET  /refunds/:idempotencyKey, GET /refunds?orderId=&idempotencyKey=&since=   as for charges
  *   GET  /failures   the orders that were answered an error at least once
  *   GET|PUT /control  {latencyMs, declineRate, transientErrorRate, outage, failingOrders}: failure modes,
  *                     changeable live
@@ -52,7 +56,34 @@ interface LedgerRow {
   readonly amount_minor: string
   readonly currency: string
   readonly outcome: string
+  readonly created_at?: string
 }
+
+interface RefundRow {
+  readonly idempotency_key: string
+  readonly refund_id: string
+  readonly order_id: string
+  readonly amount_minor: string
+  readonly currency: string
+  readonly outcome: string
+  readonly reason: string | null
+  readonly created_at: string
+}
+
+const refundJson = (row: RefundRow, replayed: boolean) => ({
+  idempotencyKey: row.idempotency_key,
+  refundId: row.refund_id,
+  orderId: row.order_id,
+  amountMinor: row.amount_minor,
+  currency: row.currency,
+  outcome: row.outcome,
+  reason: row.reason,
+  createdAt: row.created_at,
+  replayed
+})
+
+const refundColumns = "idempotency_key, refund_id, order_id, amount_minor::text AS amount_minor, currency, outcome, reason, " +
+  "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at"
 
 const unavailable = (why: string) => HttpServerResponse.unsafeJson({ error: why }, { status: 503 })
 
@@ -75,8 +106,38 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
       amountMinor: row.amount_minor,
       currency: row.currency,
       outcome: row.outcome,
+      ...(row.created_at === undefined ? {} : { createdAt: row.created_at }),
       replayed
     })
+    const refundByKey = (key: string) =>
+      sql<RefundRow>`SELECT ${sql.literal(refundColumns)} FROM provider_refunds WHERE idempotency_key = ${key}`
+    /** Make a refund: in one transaction that locks the order's charge, so concurrent refunds of one order
+     * are judged one after the other against what is left. */
+    const makeRefund = (key: string, body: typeof ChargeBody.Type) =>
+      sql.withTransaction(Effect.gen(function*() {
+        const [charge] = yield* sql<{ amount_minor: string; currency: string }>`
+          SELECT amount_minor::text AS amount_minor, currency FROM provider_charges
+          WHERE order_id = ${body.orderId} AND outcome = 'succeeded' FOR UPDATE`
+        const [{ refunded }] = (yield* sql<{ refunded: string }>`
+          SELECT coalesce(sum(amount_minor), 0)::text AS refunded FROM provider_refunds
+          WHERE order_id = ${body.orderId} AND outcome = 'succeeded'`) as unknown as [{ refunded: string }]
+        const reason = charge === undefined
+          ? "no succeeded charge for this order"
+          : charge.currency !== body.currency
+          ? `the charge was in ${charge.currency}`
+          : BigInt(refunded) + body.amountMinor > BigInt(charge.amount_minor)
+          ? "above what is left of the charge"
+          : null
+        const [created] = yield* sql<RefundRow>`
+          INSERT INTO provider_refunds (idempotency_key, refund_id, order_id, amount_minor, currency, outcome, reason)
+          VALUES (${key}, ${randomUUID()}, ${body.orderId}, ${body.amountMinor.toString()}::bigint, ${body.currency},
+                  ${reason === null ? "succeeded" : "refused"}, ${reason})
+          ON CONFLICT (idempotency_key) DO NOTHING
+          RETURNING ${sql.literal(refundColumns)}`
+        return created
+      }))
+    const since = (params: Readonly<Record<string, string | ReadonlyArray<string>>>) =>
+      typeof params.since === "string" ? params.since : null
     return HttpRouter.empty.pipe(
       HttpRouter.post(
         "/charges",
@@ -117,10 +178,12 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
           const orderId = typeof params.orderId === "string" ? params.orderId : null
           const key = typeof params.idempotencyKey === "string" ? params.idempotencyKey : null
           const rows = yield* sql<LedgerRow>`
-            SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome
+            SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome,
+                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at
             FROM provider_charges
             WHERE (${orderId}::uuid IS NULL OR order_id = ${orderId}::uuid)
               AND (${key}::text IS NULL OR idempotency_key = ${key}::text)
+              AND (${since(params)}::timestamptz IS NULL OR created_at >= ${since(params)}::timestamptz)
             ORDER BY created_at`
           return HttpServerResponse.unsafeJson(rows.map((r) => asJson(r, false)))
         }).pipe(Effect.catchAll(() => Effect.succeed(HttpServerResponse.unsafeJson({ error: "bad query" }, { status: 400 }))))
@@ -132,6 +195,52 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
           if ((yield* Ref.get(settings)).outage) return unavailable("provider outage")
           const [row] = yield* byKey(idempotencyKey ?? "")
           return row ? HttpServerResponse.unsafeJson(asJson(row, true)) : HttpServerResponse.unsafeJson({ error: "no such charge" }, { status: 404 })
+        }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
+      ),
+      HttpRouter.post(
+        "/refunds",
+        Effect.gen(function*() {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const key = request.headers["idempotency-key"]
+          if (!key) return HttpServerResponse.unsafeJson({ error: "Idempotency-Key required" }, { status: 400 })
+          const body = yield* HttpServerRequest.schemaBodyJson(ChargeBody).pipe(Effect.option)
+          if (body._tag === "None") return HttpServerResponse.unsafeJson({ error: "bad refund" }, { status: 400 })
+          const s = yield* Ref.get(settings)
+          if (s.outage) return refuse(body.value.orderId, "provider outage")
+          if (s.failingOrders?.includes(body.value.orderId)) return refuse(body.value.orderId, "simulated failure of this order")
+          if (s.latencyMs > 0) yield* Effect.sleep(Duration.millis(s.latencyMs))
+          const [known] = yield* refundByKey(key)
+          if (known) return HttpServerResponse.unsafeJson(refundJson(known, true), { status: known.outcome === "refused" ? 422 : 200 })
+          if (s.transientErrorRate > 0 && Math.random() < s.transientErrorRate) return refuse(body.value.orderId, "simulated transient error")
+          const created = yield* makeRefund(key, body.value)
+          const row = created ?? (yield* refundByKey(key))[0]!
+          return HttpServerResponse.unsafeJson(refundJson(row, created === undefined), {
+            status: row.outcome === "refused" ? 422 : created === undefined ? 200 : 201
+          })
+        }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
+      ),
+      HttpRouter.get(
+        "/refunds",
+        Effect.gen(function*() {
+          const params = yield* HttpServerRequest.ParsedSearchParams
+          const orderId = typeof params.orderId === "string" ? params.orderId : null
+          const key = typeof params.idempotencyKey === "string" ? params.idempotencyKey : null
+          const rows = yield* sql<RefundRow>`
+            SELECT ${sql.literal(refundColumns)} FROM provider_refunds
+            WHERE (${orderId}::uuid IS NULL OR order_id = ${orderId}::uuid)
+              AND (${key}::text IS NULL OR idempotency_key = ${key}::text)
+              AND (${since(params)}::timestamptz IS NULL OR created_at >= ${since(params)}::timestamptz)
+            ORDER BY created_at`
+          return HttpServerResponse.unsafeJson(rows.map((r) => refundJson(r, false)))
+        }).pipe(Effect.catchAll(() => Effect.succeed(HttpServerResponse.unsafeJson({ error: "bad query" }, { status: 400 }))))
+      ),
+      HttpRouter.get(
+        "/refunds/:idempotencyKey",
+        Effect.gen(function*() {
+          const { idempotencyKey } = yield* HttpRouter.params
+          if ((yield* Ref.get(settings)).outage) return unavailable("provider outage")
+          const [row] = yield* refundByKey(idempotencyKey ?? "")
+          return row ? HttpServerResponse.unsafeJson(refundJson(row, true)) : HttpServerResponse.unsafeJson({ error: "no such refund" }, { status: 404 })
         }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
       ),
       HttpRouter.get("/failures", Effect.sync(() => HttpServerResponse.unsafeJson({ orders: [...failed] }))),

@@ -7,12 +7,14 @@ export const RevenueDay = Schema.Struct({
   currency: Schema.String,
   day: Schema.String,
   paidOrders: Schema.Number,
-  revenue: Schema.String
+  revenue: Schema.String,
+  refunds: Schema.Number.annotations({ description: "refunds that succeeded that day" }),
+  refunded: Schema.String.annotations({ description: "revenue refunded that day" })
 })
 
 export class StatsApi extends HttpApiGroup.make("stats").annotateContext(OpenApi.annotations({ description: "Read-only statistics from the asynchronous stats projection." }))
   .add(
-    HttpApiEndpoint.get("revenue", "/stats/revenue").annotateContext(doc("Revenue per day", "Paid revenue per currency and day, from the asynchronous stats projection.")).setUrlParams(NoParams).addSuccess(Schema.Array(RevenueDay))
+    HttpApiEndpoint.get("revenue", "/stats/revenue").annotateContext(doc("Revenue per day", "Paid and refunded revenue per currency and day, from the asynchronous stats projection.")).setUrlParams(NoParams).addSuccess(Schema.Array(RevenueDay))
   )
   .add(HttpApiEndpoint.get("ordersByState", "/stats/orders-by-state").annotateContext(doc("Orders per state", "Number of orders in each state, from the asynchronous stats projection.")).setUrlParams(NoParams).addSuccess(Schema.Record({ key: Schema.String, value: Schema.Number })))
 {}

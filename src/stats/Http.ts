@@ -16,7 +16,9 @@ export const StatsHttpLive = HttpApiBuilder.group(Api, "stats", (handlers) =>
             currency: r.currency,
             day: r.day,
             paidOrders: Number(r.paid_orders),
-            revenue: formatMoney(new Money({ minor: BigInt(r.revenue_minor), currency: r.currency as Money["currency"] }, { disableValidation: true }))
+            revenue: formatMoney(new Money({ minor: BigInt(r.revenue_minor), currency: r.currency as Money["currency"] }, { disableValidation: true })),
+            refunds: Number(r.refunds),
+            refunded: formatMoney(new Money({ minor: BigInt(r.refunded_minor), currency: r.currency as Money["currency"] }, { disableValidation: true }))
           }))).pipe(answerStoreErrors))
       .handle("ordersByState", () =>
         Effect.map(stats.byState, (rows) => Object.fromEntries(rows.map((r) => [r.status, Number(r.orders)]))).pipe(answerStoreErrors))
