@@ -30,6 +30,7 @@ import { Relay, RelayLive } from "./outbox/Relay.js"
 import { HttpPaymentGateway, type PaymentGateway } from "./payment/PaymentGateway.js"
 import { PaymentProcessor } from "./payment/PaymentProcess.js"
 import { PaymentSchedulerLive } from "./payment/PaymentScheduler.js"
+import { ReconciliationLive } from "./payment/Reconciliation.js"
 import { PaymentWorkerLive } from "./payment/PaymentWorker.js"
 import { StatsProjection, StatsProjectorLive } from "./projection/StatsProjection.js"
 import { BrokerProbeLive, DatabaseProbeLive } from "./ops/Probes.js"
@@ -114,7 +115,7 @@ const ApiRole = listening("api").pipe(
 
 const RelayRole = RelayLive.pipe(Layer.provideMerge(Relay.Default))
 
-const WorkerRole = Layer.mergeAll(PaymentWorkerLive, PaymentSchedulerLive, RetentionLive).pipe(
+const WorkerRole = Layer.mergeAll(PaymentWorkerLive, PaymentSchedulerLive, RetentionLive, ReconciliationLive).pipe(
   Layer.provideMerge(PaymentProcessor.Default),
   Layer.provideMerge(DeadLetters.Default)
 )
@@ -123,7 +124,8 @@ const ProjectorRole = StatsProjectorLive.pipe(Layer.provideMerge(StatsProjection
 
 /** Each role over the given infrastructure (a layer given twice is built once per process: layers are memoized). */
 export const roles = <K, G, C, E, R>(infrastructure: Infrastructure<K, G, C, E, R>) => ({
-  api: ApiRole.pipe(Layer.provideMerge(infrastructure.kafka)),
+  // the api asks the provider for the admin reconciliation
+  api: ApiRole.pipe(Layer.provideMerge(Layer.merge(infrastructure.kafka, infrastructure.paymentGateway))),
   relay: RelayRole.pipe(Layer.provideMerge(Layer.merge(infrastructure.kafka, infrastructure.crashPoints))),
   worker: WorkerRole.pipe(
     Layer.provideMerge(Layer.mergeAll(infrastructure.kafka, infrastructure.crashPoints, infrastructure.paymentGateway))

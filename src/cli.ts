@@ -4,13 +4,14 @@
  *   projections rebuild | verify | status | rebuild-stats
  *   orders show <id> | events <id>
  *   dlq list [--status] | show <id> | replay <id> | discard <id>
- * Every command takes --json for machine-readable output and --help. Exit codes: 0 done; 1 verify found
- * differences (or the command failed); 3 not found / not parked; 2 usage errors (from @effect/cli).
+ *   reconcile [--since T]
+ * Every command takes --json for machine-readable output and --help. Exit codes: 0 done; 1 verify or reconcile
+ * found differences (or the command failed); 3 not found / not parked; 2 usage errors (from @effect/cli).
  */
 import { Args, Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Console, Effect, Layer, Option } from "effect"
+import { Console, Duration, Effect, Layer, Option } from "effect"
 import type { DeadLetter } from "./deadletter/DeadLetter.js"
 import { DeadLetters } from "./deadletter/DeadLetters.js"
 import type { OrderId } from "./domain/Order.js"
@@ -24,6 +25,8 @@ import { OrdersReadModel, PgOrdersReadModel } from "./projection/OrdersReadModel
 import { StatsProjection } from "./projection/StatsProjection.js"
 import { type Progress, rebuildOrders, verifyOrders } from "./projection/Rebuild.js"
 import { DatabaseLive } from "./Sql.js"
+import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
+import { makeReconciler, ReconcileConfig } from "./payment/Reconciliation.js"
 import type { StoreError } from "./Infrastructure.js"
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
@@ -179,9 +182,34 @@ const dlq = Command.make("dlq").pipe(
   ])
 )
 
+// ---- reconcile ----
+const since = Options.date("since").pipe(
+  Options.withDescription("start of the window (ISO 8601); RECONCILE_WINDOW before now by default"),
+  Options.optional
+)
+
+const reconcile = Command.make("reconcile", { json, since }, ({ json, since }) =>
+  Effect.gen(function*() {
+    const { window } = yield* ReconcileConfig
+    const run = yield* makeReconciler
+    const report = yield* run(Option.getOrElse(since, () => new Date(Date.now() - Duration.toMillis(window))))
+    yield* print(json, report, () =>
+      report.differences.length === 0
+        ? `clean: ${report.checked.ours} records of ours and ${report.checked.theirs} of the provider's agree (${report.since} … ${report.until})`
+        : `${report.differences.length} differences (${report.since} … ${report.until}):\n` +
+          report.differences.slice(0, 50).map((d) => `  ${d.kind} ${d.record} ${d.key} (order ${d.orderId}): ${d.message}`).join("\n"))
+    if (report.differences.length > 0) process.exitCode = 1
+  }).pipe(
+    Effect.catchTag("PaymentUnavailable", (e) =>
+      Effect.zipRight(Console.error(`the payment provider could not be asked: ${e.message}`), Effect.sync(() => void (process.exitCode = 1)))),
+    Effect.provide(HttpPaymentGateway)
+  )).pipe(
+    Command.withDescription("compare every charge and refund of the log with the payment provider's ledger; exit 1 on any difference")
+  )
+
 const root = Command.make("orders-es").pipe(
   Command.withDescription("operate the event-sourced order system"),
-  Command.withSubcommands([migrate, projections, orders, dlq])
+  Command.withSubcommands([migrate, projections, orders, dlq, reconcile])
 )
 
 const cli = Command.run(root, { name: "orders-es", version: "0.1.0" })

@@ -93,6 +93,46 @@ export class ProjectionsApi extends HttpApiGroup.make("adminProjections").annota
   .middleware(AdminAuth)
 {}
 
+const MoneyRecordView = Schema.Struct({
+  kind: Schema.Literal("charge", "refund"),
+  key: Schema.String,
+  orderId: Schema.String,
+  amountMinor: Schema.String,
+  currency: Schema.String,
+  outcome: Schema.String
+})
+
+export const ReconciliationReport = Schema.Struct({
+  since: Schema.String,
+  until: Schema.String,
+  checked: Schema.Struct({ ours: Schema.Number, theirs: Schema.Number }),
+  differences: Schema.Array(Schema.Struct({
+    kind: Schema.Literal("missing_on_our_side", "missing_on_their_side", "outcome_differs", "amount_differs", "refunds_exceed_charge"),
+    record: Schema.Literal("charge", "refund", "order"),
+    key: Schema.String,
+    orderId: Schema.String,
+    ours: Schema.NullOr(MoneyRecordView),
+    theirs: Schema.NullOr(MoneyRecordView),
+    message: Schema.String
+  }))
+})
+
+export const ReconciliationParams = strict(Schema.Struct({
+  since: Schema.optional(Schema.DateFromString.pipe(Schema.validDate()).annotations({
+    description: "the start of the window (ISO 8601); RECONCILE_WINDOW before now when omitted",
+    examples: [new Date("2026-12-01T00:00:00Z")]
+  }))
+}))
+
+export class ReconciliationApi extends HttpApiGroup.make("adminReconciliation").annotateContext(OpenApi.annotations({ description: "Operator API: the event log against the payment provider's ledger (bearer token)." }))
+  .add(
+    HttpApiEndpoint.get("reconcile", "/admin/reconciliation").annotateContext(doc("Reconcile with the provider", "Every charge and refund recorded in the window, matched by key against the provider's ledger: what the provider holds that the log lacks (`missing_on_our_side`), what the log holds that the provider lacks (`missing_on_their_side`), outcomes or amounts that differ, refunds above a charge. An empty `differences` is clean. 503 while the provider cannot be asked."))
+      .setUrlParams(ReconciliationParams)
+      .addSuccess(ReconciliationReport)
+  )
+  .middleware(AdminAuth)
+{}
+
 export const adminErrorExamples: ReadonlyArray<ErrorExample> = [
   errorExample(Unauthorized, new Unauthorized({ message: "an admin bearer token is required" }), "no bearer token"),
   errorExample(Forbidden, new Forbidden({ message: "this token may not use the admin API" }), "a wrong bearer token"),

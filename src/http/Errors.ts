@@ -26,9 +26,9 @@ export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("Reques
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 408 })) {}
 
-/** An infrastructure failure (database, broker, overload): retry after `Retry-After` seconds. */
+/** An infrastructure failure (database, broker, the payment provider, overload): retry after `Retry-After` seconds. */
 export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", {
-  cause: Schema.Literal("DatabaseUnavailable", "BrokerUnavailable", "Overloaded"),
+  cause: Schema.Literal("DatabaseUnavailable", "BrokerUnavailable", "ProviderUnavailable", "Overloaded"),
   message: Schema.String,
   correlationId: Schema.String
 }, HttpApiSchema.annotations({ status: 503 })) {}

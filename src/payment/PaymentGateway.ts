@@ -65,6 +65,8 @@ export class PaymentGateway extends Context.Tag("PaymentGateway")<PaymentGateway
   readonly refund: (request: RefundRequest) => Effect.Effect<RefundResult, PaymentUnavailable>
   /** What the provider holds: charges and refunds made at or after `since`. */
   readonly ledger: (since: Date) => Effect.Effect<Ledger, PaymentUnavailable>
+  /** The provider's record of one charge or refund by its key, or undefined when it has none. */
+  readonly find: (kind: "charge" | "refund", idempotencyKey: string) => Effect.Effect<LedgerEntry | undefined, PaymentUnavailable>
 }>() {}
 
 export const PaymentGatewayConfig = Config.all({
@@ -145,6 +147,15 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
       ? Effect.succeed<ChargeResult>({ outcome: body.outcome, chargeId: body.chargeId })
       : Effect.fail(unavailable(`provider answered ${status} ${JSON.stringify(body)}`))
 
+  const entry = (r: Record<string, string>): LedgerEntry => ({
+    idempotencyKey: r.idempotencyKey!,
+    orderId: r.orderId!,
+    amountMinor: BigInt(r.amountMinor!),
+    currency: r.currency!,
+    outcome: r.outcome!,
+    createdAt: new Date(r.createdAt ?? 0)
+  })
+
   /** A charge or a refund: the body the provider takes, the key in its header. */
   const post = (postPath: string, request: ChargeRequest | RefundRequest) => {
     const payload = JSON.stringify({
@@ -181,19 +192,22 @@ export const httpPaymentGateway = (url: string, timeoutMs: number, maxConnection
           Effect.flatMap(({ body, status }) => {
             const rows = body as unknown
             return status === 200 && Array.isArray(rows)
-              ? Effect.succeed(rows.map((r: Record<string, string>): LedgerEntry => ({
-                idempotencyKey: r.idempotencyKey!,
-                orderId: r.orderId!,
-                amountMinor: BigInt(r.amountMinor!),
-                currency: r.currency!,
-                outcome: r.outcome!,
-                createdAt: new Date(r.createdAt!)
-              })))
+              ? Effect.succeed(rows.map(entry))
               : Effect.fail(unavailable(`provider answered ${status} to a ledger listing`))
           })
         )
       return Effect.all({ charges: list(path), refunds: list(refundsPath) })
-    }
+    },
+    find: (kind, idempotencyKey) =>
+      send("GET", `${kind === "charge" ? path : refundsPath}/${encodeURIComponent(idempotencyKey)}`, {}).pipe(
+        Effect.flatMap(({ body, status }) =>
+          status === 404
+            ? Effect.succeed(undefined)
+            : status === 200 && typeof body.amountMinor === "string"
+            ? Effect.succeed(entry(body as Record<string, string>))
+            : Effect.fail(unavailable(`provider answered ${status} to a ${kind} lookup`))
+        )
+      )
   })
 }
 
@@ -254,7 +268,12 @@ export const MemoryPaymentGateway = Layer.effect(
         Effect.sync(() => ({
           charges: [...provider.ledger.entries()].map(([idempotencyKey, c]) => ({ ...c, idempotencyKey, createdAt: new Date(0) })),
           refunds: [...provider.refunds.entries()].map(([idempotencyKey, r]) => ({ ...r, idempotencyKey, createdAt: new Date(0) }))
-        }))
+        })),
+      find: (kind, idempotencyKey) =>
+        Effect.sync(() => {
+          const known = kind === "charge" ? provider.ledger.get(idempotencyKey) : provider.refunds.get(idempotencyKey)
+          return known && { ...known, idempotencyKey, createdAt: new Date(0) }
+        })
     }))
 ).pipe(
   Layer.provideMerge(Layer.sync(MemoryProvider, () => {

@@ -98,7 +98,9 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
     }
     /** The ledger's row of a key (none or one). */
     const byKey = (key: string) =>
-      sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome FROM provider_charges WHERE idempotency_key = ${key}`
+      sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome,
+                        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at
+                 FROM provider_charges WHERE idempotency_key = ${key}`
     const asJson = (row: LedgerRow, replayed: boolean) => ({
       idempotencyKey: row.idempotency_key,
       chargeId: row.charge_id,
