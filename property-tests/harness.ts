@@ -43,7 +43,11 @@ export const storesFor = (backend: Backend, suite: string) => {
 export const withoutIdempotencyKey = Layer.effect(
   PaymentGateway,
   Effect.map(PaymentGateway, (gateway) =>
-    PaymentGateway.of({ ...gateway, charge: (request) => gateway.charge({ ...request, idempotencyKey: randomUUID() }) }))
+    PaymentGateway.of({
+      ...gateway,
+      charge: (request) => gateway.charge({ ...request, idempotencyKey: randomUUID() }),
+      refund: (request) => gateway.refund({ ...request, idempotencyKey: randomUUID() })
+    }))
 )
 
 /** Dead letters in memory (the PostgreSQL table's twin for fast runs): parked once per source message. */

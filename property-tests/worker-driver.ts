@@ -11,6 +11,7 @@ import { OrderActors } from "../src/actor/OrderActors.js"
 import { CrashPoints, type CrashPoint, isSimulatedCrash } from "../src/CrashPoints.js"
 import { DeadLetters } from "../src/deadletter/DeadLetters.js"
 import type { OrderId } from "../src/domain/Order.js"
+import { fold } from "../src/domain/OrderDecider.js"
 import { EventStore } from "../src/eventstore/EventStore.js"
 import { type IncomingMessage, Kafka, type OutgoingMessage } from "../src/kafka/Kafka.js"
 import { makeKeyedDispatcher } from "../src/kafka/KeyedDispatcher.js"
@@ -171,13 +172,16 @@ export const makeWorkerDriver = (durable: Context.Context<any>) =>
         for (const c of proc.dispatcher.committable()) committed.set(c.partition, Number(c.offset))
       })
 
-    /** Orders whose payment waits for a due retry (the scheduler's pick; parked ones wait for the operator). */
+    /** Orders whose payment or a refund waits for a due retry (the scheduler's pick; parked ones wait for the
+     * operator). */
     const dueRetries = (orderIds: ReadonlyArray<OrderId>) => Effect.gen(function*() {
-      const due: Array<OrderId> = []
+      const due: Array<{ readonly id: OrderId; readonly why: "RETRY_DUE" | "REFUND_DUE" }> = []
       for (const id of orderIds) {
-        const events = yield* store.readStream(id)
-        const last = events[events.length - 1]?.event
-        if (last?._tag === "PaymentRetryScheduled" && last.dueAt !== null) due.push(id)
+        const events = (yield* store.readStream(id)).map((r) => r.event)
+        const last = events[events.length - 1]
+        if (last?._tag === "PaymentRetryScheduled" && last.dueAt !== null) due.push({ id, why: "RETRY_DUE" })
+        const refunds = fold(events)?.refunds ?? []
+        if (refunds.some((r) => r.status === "pending" && r.dueAt !== null)) due.push({ id, why: "REFUND_DUE" })
       }
       return due
     })
@@ -197,7 +201,7 @@ export const makeWorkerDriver = (durable: Context.Context<any>) =>
           yield* commit(process)
           const due = yield* dueRetries(orderIds)
           if (due.length === 0) return true
-          if ((yield* untilCrash(Effect.forEach(due, (id) => process.redrive(id, "RETRY_DUE"), { discard: true }))) === "crashed") {
+          if ((yield* untilCrash(Effect.forEach(due, ({ id, why }) => process.redrive(id, why), { discard: true }))) === "crashed") {
             yield* commit(process)
             yield* restart
             yield* fetch(process, false)

@@ -12,7 +12,7 @@ import { OrderActors } from "../src/actor/OrderActors.js"
 import { eur } from "./support/fixtures.js"
 import { type OrderId, type RefundId, RequestRefund } from "../src/domain/Order.js"
 import { uuidv4 } from "../src/Ids.js"
-import { place, provider, settle, stateOf, test } from "./support/payments.js"
+import { assertInvariants, place, provider, settle, stateOf, test } from "./support/payments.js"
 import { baseUrl, call, postJson } from "./support/TestApp.js"
 import { TestSystem } from "./support/TestSystem.js"
 import { waitFor } from "./support/waitFor.js"
@@ -65,6 +65,7 @@ describe("refunds end to end", () => {
         assert.strictEqual((yield* refund(orderId, { amount: "0.01" })).status, 409)
         const events = (yield* call("GET", `/orders/${orderId}/events`)).body.map((e: any) => e.type)
         assert.deepStrictEqual(events.slice(3), ["RefundRequested", "RefundSucceeded", "RefundRequested", "RefundSucceeded"])
+        yield* assertInvariants(orderId)
       })))
 
     it.effect("the same Idempotency-Key twice → the first answer, one refund; with another body → 422", () =>
@@ -165,6 +166,7 @@ describe("refunds end to end", () => {
         assert.match(text, /event: RefundSucceeded/)
         assert.strictEqual(yield* stateOf(orderId), "PARTIALLY_REFUNDED")
         assert.strictEqual((yield* providerRefunds(orderId)).length, 1)
+        yield* assertInvariants(orderId)
       })))
 
     it.effect("a refund the provider refuses → failed, its amount refundable again; the stats count refunded revenue", () =>

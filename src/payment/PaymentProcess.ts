@@ -370,15 +370,17 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
       handle,
       handleRefund,
       /**
-       * Drive the refunds of an order the pipeline left behind: every pending one that is due or was never tried
-       * (its message lost or parked) is refunded again with its id as the key. A parked one is the operator's.
+       * Drive the refunds of an order the pipeline left behind (the scheduler picks an order once one of its
+       * refunds is due, or was never tried — its message lost or parked): every pending one is refunded again with
+       * its id as the key (one not due yet as well: the key makes an early call harmless). A parked one is the
+       * operator's (its dead letter's replay drives it).
        */
-      redriveRefunds: (orderId: OrderId, now: Date) =>
+      redriveRefunds: (orderId: OrderId) =>
         Effect.gen(function*() {
           const order = yield* actors.load(orderId)
           let outcome: Outcome = "ignored"
           for (const refund of order?.refunds ?? []) {
-            if (refund.status !== "pending" || refund.parked || (refund.dueAt !== null && refund.dueAt > now)) continue
+            if (refund.status !== "pending" || refund.parked) continue
             outcome = yield* refundPass(order!, refund, undefined)
           }
           return outcome

@@ -95,9 +95,7 @@ export const makeRedriver = Effect.gen(function*() {
       Effect.annotateLogs({ type: why, orderId }),
       Effect.zipRight(Metric.increment(redriven)),
       Effect.zipRight(
-        why === "REFUND_DUE"
-          ? Effect.flatMap(Clock.currentTimeMillis, (now) => processor.redriveRefunds(orderId, new Date(now)))
-          : processor.redrive(orderId)
+        why === "REFUND_DUE" ? processor.redriveRefunds(orderId) : processor.redrive(orderId)
       ),
       Effect.catchTag("PaymentParked", (e) => park(orderId, e.attempts, e.message, e.refundId)),
       Effect.as(true),

@@ -23,6 +23,21 @@ export const illegalSuccessor = (state: OrderState, event: OrderEvent): string |
     case "OrderPaid":
     case "OrderFailed":
       return state.status === "PAYMENT_PENDING" && state.paymentId === event.paymentId ? undefined : at
+    case "RefundRequested": {
+      // a new refund of a paid order, in its currency, above zero, within what neither succeeded nor pending refunds took
+      const taken = state.refunds.reduce((sum, r) => r.status === "failed" ? sum : sum + r.amount.minor, 0n)
+      const legal = (state.status === "PAID" || state.status === "PARTIALLY_REFUNDED") &&
+        !state.refunds.some((r) => r.refundId === event.refundId) && event.amount.currency === state.amount.currency &&
+        event.amount.minor > 0n && taken + event.amount.minor <= state.amount.minor
+      return legal ? undefined : `${at}: ${event.amount.minor} with ${taken} of ${state.amount.minor} taken`
+    }
+    case "RefundRetryScheduled":
+    case "RefundFailed":
+      return state.refunds.some((r) => r.refundId === event.refundId && r.status === "pending") ? undefined : at
+    case "RefundSucceeded":
+      return state.refunds.some((r) => r.refundId === event.refundId && r.status === "pending" && r.amount.minor === event.amount.minor)
+        ? undefined
+        : at
   }
 }
 
