@@ -99,13 +99,7 @@ const runScenario = (backend: Backend, stores: Layer.Layer<any>, scenario: Scena
 
     // quiescence: the provider healthy, the parked refunds' dead letters replayed, everything published
     faults.length = 0
-    for (const p of [...worker.parks]) {
-      topic.push({
-        key: Buffer.from(p.message.key ?? []).toString(),
-        value: Buffer.from(p.message.value ?? []).toString(),
-        headers: Object.fromEntries(p.message.headers.map(([k, v]) => [k, Buffer.from(v).toString()]))
-      })
-    }
+    worker.replayParked()
     if (!(yield* worker.settle([orderId], false))) violations.push("the consumer never settled after the replay")
     yield* worker.drainOutbox([])
 

@@ -154,13 +154,7 @@ const runScenario = (
     // quiescence: operators replay the dead letters (their exact messages, to the topic) once the provider is
     // healthy; the relay publishes what handling appended
     faults.length = 0
-    for (const p of [...worker.parks]) {
-      topic.push({
-        key: Buffer.from(p.message.key ?? []).toString(),
-        value: Buffer.from(p.message.value ?? []).toString(),
-        headers: Object.fromEntries(p.message.headers.map(([k, v]) => [k, Buffer.from(v).toString()]))
-      })
-    }
+    worker.replayParked()
     if (!(yield* worker.settle(orderIds, false))) violations.push("the consumer never settled after the replay")
     relayCrashes.length = 0
     yield* worker.drainOutbox(relayCrashes)

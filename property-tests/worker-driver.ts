@@ -214,7 +214,19 @@ export const makeWorkerDriver = (durable: Context.Context<any>) =>
     const checkParked = (orderIds: ReadonlyArray<OrderId>) =>
       Effect.forEach(orderIds, (id) => process.checkParked(id), { discard: true })
 
+    /** An operator replays every dead letter written so far: its exact message, back on the topic. */
+    const replayParked = () => {
+      for (const p of [...parks]) {
+        topic.push({
+          key: Buffer.from(p.message.key ?? []).toString(),
+          value: Buffer.from(p.message.value ?? []).toString(),
+          headers: Object.fromEntries(p.message.headers.map(([k, v]) => [k, Buffer.from(v).toString()]))
+        })
+      }
+    }
+
     return {
+      replayParked,
       /** The current process's actors (a restart replaces them). */
       actors: () => process.actors,
       relay: () => process.relay,
