@@ -42,6 +42,7 @@ const consistent = (): DatabaseSnapshot => ({
   ],
   charges: [{ idempotency_key: "pay-a", order_id: A, amount_minor: "1000", currency: "EUR", outcome: "succeeded" }],
   deadLetters: [{ id: "1", topic: "t.orders.events", partition: 0, offset: "9", value_bytes: Buffer.from("{\"a\":"), status: "parked", error: "undecodable" }],
+  refunds: [],
   statsByState: [{ status: "PAID", orders: "1" }, { status: "CANCELLED", orders: "1" }],
   statsRevenue: [{ currency: "EUR", day, paid_orders: "1", revenue_minor: "1000" }]
 })
@@ -260,5 +261,51 @@ describe("chaos checker", () => {
   it("sees verify differences", () => {
     const db = consistent()
     assert.deepStrictEqual(failing(db, { ...observed(db), verify: { code: 1, differences: 3, output: "3 differences" } }), ["projections verify clean"])
+  })
+
+  describe("refunds", () => {
+    const REFUNDS = "refunds: never above the charge, one provider refund per refund id, the log agrees with the provider"
+    const R = "44444444-4444-4444-8444-444444444441"
+    /** order A refunded in part (300 of 1000) by refund R, at the provider and in the log */
+    const refunded = (): DatabaseSnapshot => {
+      const db = consistent()
+      db.events.splice(3, 0,
+        event(6, A, 4, "RefundRequested", { refundId: R, amount: { minor: "300", currency: "EUR" } }),
+        event(7, A, 5, "RefundSucceeded", { refundId: R, amount: { minor: "300", currency: "EUR" } }))
+      db.orders[0] = { ...db.orders[0]!, status: "PARTIALLY_REFUNDED", version: 5, refunded_minor: "300" }
+      db.refunds = [{ idempotency_key: R, order_id: A, amount_minor: "300", currency: "EUR", outcome: "succeeded" }]
+      db.statsByState[0] = { status: "PARTIALLY_REFUNDED", orders: "1" }
+      db.statsRevenue[0] = { ...db.statsRevenue[0]!, refunds: "1", refunded_minor: "300" }
+      return db
+    }
+    const seenWith = (db: DatabaseSnapshot): Observed => {
+      const seen = observed(db)
+      return { ...seen, topic: db.events.map((e, i) => message(e.stream_id === A ? 1 : 2, i, e)), reconcile: { code: 0, differences: 0, output: "" } }
+    }
+
+    it("passes a partial refund the provider and the log agree on", () => {
+      const db = refunded()
+      assert.deepStrictEqual(failing(db, seenWith(db)), [])
+    })
+
+    it("sees a provider refund under a key that is no refund of ours, and a total the order does not show", () => {
+      const db = refunded()
+      db.refunds.push({ idempotency_key: "by-hand", order_id: A, amount_minor: "100", currency: "EUR", outcome: "succeeded" })
+      assert.deepStrictEqual(failing(db, seenWith(db)), [REFUNDS])
+    })
+
+    it("sees refunds above the charge in the log (an illegal RefundRequested) and a reconcile that differs", () => {
+      const db = refunded()
+      db.events.splice(5, 0, event(8, A, 6, "RefundRequested", { refundId: "r-2", amount: { minor: "800", currency: "EUR" } }))
+      const names = failing(db, { ...seenWith(db), reconcile: { code: 1, differences: 1, output: "missing_on_our_side" } })
+      assert.include(names, "every transition legal")
+      assert.include(names, REFUNDS)
+    })
+
+    it("sees a refund left pending at quiescence", () => {
+      const db = refunded()
+      db.events.splice(5, 0, event(8, A, 6, "RefundRequested", { refundId: "r-2", amount: { minor: "100", currency: "EUR" } }))
+      assert.include(failing(db, seenWith(db)), "liveness: every order PAID, FAILED or CANCELLED")
+    })
   })
 })

@@ -20,7 +20,7 @@ import {
   statsEqualLog,
   streamsWellFormed
 } from "./checks/log.js"
-import { charges } from "./checks/payments.js"
+import { charges, refunds } from "./checks/payments.js"
 import type { DatabaseSnapshot, EventRow } from "./checks/snapshot.js"
 import { deadLettersKept, hostileParked, topicOrder } from "./checks/topics.js"
 import type { Exchange } from "./load.js"
@@ -36,7 +36,7 @@ export const runChecks = (db: DatabaseSnapshot, seen: Observed): Array<CheckResu
     streams.set(e.stream_id, s)
   }
   const ordersById = new Map(db.orders.map((o) => [o.order_id, o]))
-  const orderPosts = seen.exchanges.filter((e) => e.purpose !== "cancel")
+  const orderPosts = seen.exchanges.filter((e) => e.purpose !== "cancel" && e.purpose !== "refund")
   const byKey = new Map<string, Array<Exchange>>()
   for (const e of orderPosts) {
     const l = byKey.get(e.key) ?? []
@@ -51,6 +51,7 @@ export const runChecks = (db: DatabaseSnapshot, seen: Observed): Array<CheckResu
     noUnacknowledgedOrders(input), // 2
     liveness(input), // 3
     charges(input), // 4
+    refunds(input), // 4b
     ...streamsWellFormed(input), // 5
     outboxPublished(input), // 6
     topicOrder(input), // 7

@@ -1,12 +1,13 @@
 /**
  * Bounded open-loop load: POST /orders at a fixed rate whatever the answers (requests are due on a clock, not
  * after the previous answer), a unique Idempotency-Key per order, some keys deliberately sent again with the
- * same body, some orders cancelled. Every request and its answer (or the lack of one) is recorded for the
+ * same body, some orders cancelled, some refunded a few seconds after they were placed (partially, some twice,
+ * some with the refund's Idempotency-Key sent again). Every request and its answer (or the lack of one) is recorded for the
  * checker. At most `maxInFlight` requests are outstanding; a due request beyond that is counted as not sent.
  */
 import type { Prng } from "./prng.js"
 
-export type Purpose = "first" | "deliberate-retry" | "retry-after-5xx" | "retry-unanswered" | "cancel"
+export type Purpose = "first" | "deliberate-retry" | "retry-after-5xx" | "retry-unanswered" | "cancel" | "refund"
 
 export interface Exchange {
   readonly key: string
@@ -18,7 +19,7 @@ export interface Exchange {
   body: unknown
   error: string | null
   answeredAt: number | null
-  /** for cancels: the order cancelled */
+  /** for cancels and refunds: the order */
   orderId?: string
   /** the Retry-After header of the answer, when it had one (a 503 must) */
   retryAfter?: string | null
@@ -30,6 +31,14 @@ export interface OrderRequest {
 }
 
 const CURRENCIES = [["EUR", 2], ["USD", 2], ["JPY", 0], ["KWD", 3]] as const
+
+/** `amount` (a decimal string with `decimals` places) divided by `by`, rounded down to a minor unit, at least one. */
+const fraction = (amount: string, decimals: number, by: number) => {
+  const [whole, part = ""] = amount.split(".")
+  const minor = BigInt(whole + part.padEnd(decimals, "0")) / BigInt(by)
+  const digits = (minor > 0n ? minor : 1n).toString().padStart(decimals + 1, "0")
+  return decimals === 0 ? digits : `${digits.slice(0, -decimals)}.${digits.slice(-decimals)}`
+}
 
 export class LoadGenerator {
   readonly exchanges: Array<Exchange> = []
@@ -46,7 +55,7 @@ export class LoadGenerator {
     private readonly rng: Prng,
     private readonly apis: ReadonlyArray<string>,
     private readonly seed: number,
-    private readonly options: { rate: number; retryShare: number; cancelShare: number; maxInFlight: number; timeoutMs: number }
+    private readonly options: { rate: number; retryShare: number; cancelShare: number; refundShare: number; maxInFlight: number; timeoutMs: number }
   ) {
     this.users = Array.from({ length: 10 }, () => rng.uuid())
   }
@@ -119,11 +128,24 @@ export class LoadGenerator {
     const retryAfter = this.rng.int(0, 1500)
     const cancel = this.rng.chance(this.options.cancelShare)
     const cancelAfter = this.rng.int(0, 2000)
+    const refund = !cancel && this.rng.chance(this.options.refundShare)
+    const refundAfter = this.rng.int(1500, 4000)
+    const refundTwice = this.rng.chance(0.3)
+    const refundRetried = this.rng.chance(0.3)
     this.apiOf.set(request.key, [api, otherApi])
     void this.send(request, "first").then((ex) => {
-      if (ex && ex.status === 201 && cancel) {
-        const orderId = (ex.body as { orderId?: string }).orderId
-        if (orderId) this.later(cancelAfter, () => void this.exchange(otherApi, "cancel", request.key, `/orders/${orderId}/cancel`, {}, false, orderId))
+      const orderId = ex && ex.status === 201 ? (ex.body as { orderId?: string }).orderId : undefined
+      if (orderId && cancel) this.later(cancelAfter, () => void this.exchange(otherApi, "cancel", request.key, `/orders/${orderId}/cancel`, {}, false, orderId))
+      if (orderId && refund) {
+        // a third of the amount (at least one minor unit), by keys of their own
+        const body = { amount: fraction(request.body.amount, decimals, 3) }
+        const refundOnce = (n: number) => {
+          const key = `${request.key}/refund-${n}`
+          void this.exchange(otherApi, "refund", key, `/orders/${orderId}/refunds`, body, true, orderId)
+          if (refundRetried) this.later(300, () => void this.exchange(api, "refund", key, `/orders/${orderId}/refunds`, body, true, orderId))
+        }
+        this.later(refundAfter, () => refundOnce(1))
+        if (refundTwice) this.later(refundAfter + 700, () => refundOnce(2))
       }
     })
     if (retry) this.later(retryAfter, () => void this.send(request, "deliberate-retry"))
@@ -168,7 +190,7 @@ export class LoadGenerator {
     this.stopped = false
     const final = new Set<string>()
     for (const ex of this.exchanges) {
-      if (ex.purpose !== "cancel" && ex.status !== null && ex.status < 500 && ex.status !== 409) final.add(ex.key)
+      if (ex.purpose !== "cancel" && ex.purpose !== "refund" && ex.status !== null && ex.status < 500 && ex.status !== 409) final.add(ex.key)
     }
     const todo = [...this.requests.values()].filter((r) => !final.has(r.key))
     for (let i = 0; i < todo.length; i += 20) {

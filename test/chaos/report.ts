@@ -78,6 +78,8 @@ const SUMMARY_COUNTS: ReadonlyArray<[label: string, check: string, count: string
   ["lost", "acked orders exist", "lost"],
   ["stuck", "liveness: every order PAID, FAILED or CANCELLED", "stuck"],
   ["double charges", "charges: at most one per order, PAID ⇔ one success, none if CANCELLED", "doubleCharges"],
+  ["refunds", "refunds: never above the charge, one provider refund per refund id, the log agrees with the provider", "refunds"],
+  ["refund failures", "refunds: never above the charge, one provider refund per refund id, the log agrees with the provider", "refundFailures"],
   ["illegal transitions", "every transition legal", "illegal"],
   ["gaps", "streams: versions 1..n, event ids unique", "gaps"],
   ["unpublished", "every outbox row published", "unpublished"],

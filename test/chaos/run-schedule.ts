@@ -126,6 +126,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
       rate: options.rate,
       retryShare: 0.1,
       cancelShare: 0.1,
+      refundShare: 0.1,
       maxInFlight: 300,
       timeoutMs: CLIENT_TIMEOUT_MS
     })
@@ -160,6 +161,18 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
     } catch {
       differences = null
     }
+    // the log against the provider's ledger, all of it (a fresh database per schedule; no grace: all has settled)
+    const reconcileRun = await runCommand(process.execPath, [join(ROOT, "dist/cli.js"), "reconcile", "--json", "--since", "2000-01-01T00:00:00Z"], {
+      ...common,
+      RECONCILE_GRACE_MS: "0",
+      LOG_LEVEL: "None"
+    })
+    let reconcileDifferences: number | null = null
+    try {
+      reconcileDifferences = JSON.parse(reconcileRun.stdout.slice(reconcileRun.stdout.indexOf("{"))).differences.length
+    } catch {
+      reconcileDifferences = null
+    }
     const checks = runChecks(db, {
       exchanges: loadGen.exchanges,
       requests: loadGen.requests,
@@ -171,6 +184,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
       termDeadlineMs: TERM_DEADLINE_MS,
       leaseMs: 10_000,
       verify: { code: verifyRun.code, differences, output: verifyRun.stdout + verifyRun.stderr },
+      reconcile: { code: reconcileRun.code, differences: reconcileDifferences, output: reconcileRun.stdout + reconcileRun.stderr },
       quiescence,
       eventsTopic,
       faultWindows: nemesis.windows,

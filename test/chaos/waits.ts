@@ -38,7 +38,8 @@ export const awaitQuiescence = async (databaseUrl: string, healedAt: number, bou
   while (Date.now() - healedAt < boundMs) {
     const done = await withClient(databaseUrl, async (c) => {
       const r = await c.query(`SELECT
-          (SELECT count(*) FROM orders WHERE status NOT IN ('PAID','FAILED','CANCELLED'))::int AS open,
+          (SELECT count(*) FROM orders WHERE status NOT IN ('PAID','FAILED','CANCELLED','PARTIALLY_REFUNDED','REFUNDED')
+              OR refund_due_at IS NOT NULL OR refund_waiting_since IS NOT NULL)::int AS open,
           (SELECT count(*) FROM outbox WHERE published_at IS NULL)::int AS unpublished,
           (SELECT count(*) FROM events e WHERE (e.transaction_id, e.position) >
              (SELECT transaction_id, position FROM projection_checkpoints WHERE name = 'stats'))::int AS behind,

@@ -39,6 +39,8 @@ export interface Observed {
   /** IDEMPOTENCY_LEASE_MS of the roles */
   readonly leaseMs: number
   readonly verify: { code: number; differences: number | null; output: string }
+  /** `orders-es reconcile` at quiescence (the log against the provider's ledger) */
+  readonly reconcile?: { code: number; differences: number | null; output: string }
   readonly quiescence: { reached: boolean; seconds: number; boundSeconds: number }
   readonly eventsTopic: string
   readonly faultWindows: ReadonlyArray<FaultWindow>
@@ -57,7 +59,61 @@ export const TRANSITIONS: Record<string, readonly [string | null, string]> = {
   OrderFailed: ["PAYMENT_PENDING", "FAILED"],
   OrderCancelled: ["CREATED", "CANCELLED"]
 }
-export const TERMINAL = new Set(["PAID", "FAILED", "CANCELLED"])
+export const TERMINAL = new Set(["PAID", "FAILED", "CANCELLED", "PARTIALLY_REFUNDED", "REFUNDED"])
+
+/** An order's state as its events leave it, refunds included (the checker's own statement of the rules). */
+export interface Walked {
+  status: string | null
+  amount: bigint
+  refunded: bigint
+  readonly refunds: Map<string, { minor: bigint; status: "pending" | "succeeded" | "failed"; parked: boolean }>
+}
+
+/** Walk one order's events; every event that is not a legal successor of the state before it is named. */
+export const walk = (events: ReadonlyArray<EventRow>): { readonly state: Walked; readonly illegal: Array<string> } => {
+  const state: Walked = { status: null, amount: 0n, refunded: 0n, refunds: new Map() }
+  const illegal: Array<string> = []
+  for (const e of events) {
+    const refund = typeof e.data.refundId === "string" ? state.refunds.get(e.data.refundId) : undefined
+    const why = (() => {
+      switch (e.type) {
+        case "RefundRequested": {
+          const minor = BigInt(e.data.amount.minor)
+          const taken = [...state.refunds.values()].reduce((sum, r) => r.status === "failed" ? sum : sum + r.minor, 0n)
+          if (state.status !== "PAID" && state.status !== "PARTIALLY_REFUNDED") return `a refund of a ${state.status} order`
+          if (refund !== undefined || minor <= 0n || taken + minor > state.amount) return `a refund of ${minor} with ${taken} of ${state.amount} taken`
+          state.refunds.set(e.data.refundId, { minor, status: "pending", parked: false })
+          return undefined
+        }
+        case "RefundRetryScheduled":
+        case "RefundFailed":
+        case "RefundSucceeded": {
+          if (refund?.status !== "pending") return `no pending refund ${e.data.refundId}`
+          if (e.type === "RefundRetryScheduled") refund.parked = e.data.dueAt === null
+          else if (e.type === "RefundFailed") refund.status = "failed"
+          else {
+            refund.status = "succeeded"
+            state.refunded += refund.minor
+            state.status = state.refunded >= state.amount ? "REFUNDED" : "PARTIALLY_REFUNDED"
+          }
+          return undefined
+        }
+        default: {
+          const t = TRANSITIONS[e.type]
+          if (!t || t[0] !== state.status) return "not a successor"
+          if (e.type === "OrderPlaced") state.amount = BigInt(e.data.amount?.minor ?? 0)
+          state.status = t[1]
+          return undefined
+        }
+      }
+    })()
+    if (why !== undefined) illegal.push(`v${e.version}: ${e.type} from ${state.status ?? "nothing"} (${why})`)
+  }
+  return { state, illegal }
+}
+
+/** Settled: a terminal state and no refund pending. */
+export const settled = (s: Walked) => s.status !== null && TERMINAL.has(s.status) && [...s.refunds.values()].every((r) => r.status !== "pending")
 
 export const check = (name: string, failures: ReadonlyArray<string>, summary: string, counts: Record<string, number>, samples: ReadonlyArray<string> = [], details: ReadonlyArray<string> = []): CheckResult => ({
   name,

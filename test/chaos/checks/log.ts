@@ -4,7 +4,7 @@
  * outbox drained, `projections verify` clean, the stats projection equal to the log; and every role's
  * SIGTERM obeyed within the deadline.
  */
-import { check, type CheckInput, type CheckResult, TERMINAL, TRANSITIONS } from "./common.js"
+import { check, type CheckInput, type CheckResult, settled, TERMINAL, walk } from "./common.js"
 
 // 1. every acknowledged order exists, in the log and in the projection
 export const ackedOrdersExist = ({ orderPosts, orderIdOf, streams, ordersById }: CheckInput): CheckResult => {
@@ -45,11 +45,13 @@ export const noUnacknowledgedOrders = ({ db, streams, byKey, orderIdOf }: CheckI
 export const liveness = ({ streams, ordersById, seen }: CheckInput): CheckResult => {
   const stuck = new Map<string, Array<string>>()
   for (const [id, events] of streams) {
-    let state: string | null = null
-    for (const e of events) state = TRANSITIONS[e.type]?.[1] ?? state
+    const walked = walk(events).state
+    const state = walked.status
     const projected = ordersById.get(id)?.status
-    if (!state || !TERMINAL.has(state) || !projected || !TERMINAL.has(projected)) {
-      const s = `${state ?? "none"}${projected && projected !== state ? `/projection ${projected}` : ""}`
+    if (!settled(walked) || !projected || !TERMINAL.has(projected)) {
+      const pending = [...walked.refunds.values()].filter((r) => r.status === "pending")
+      const s = `${state ?? "none"}${projected && projected !== state ? `/projection ${projected}` : ""}` +
+        (pending.length > 0 ? ` with ${pending.length} refund(s) pending${pending.some((r) => r.parked) ? " (parked)" : ""}` : "")
       stuck.set(s, [...(stuck.get(s) ?? []), id])
     }
   }
@@ -72,15 +74,12 @@ export const streamsWellFormed = ({ db, streams }: CheckInput): Array<CheckResul
   const ids = new Set<string>()
   let duplicateIds = 0
   for (const [id, events] of streams) {
-    let state: string | null = null
     events.forEach((e, i) => {
       if (e.version !== i + 1) gaps.push(`${id}: event ${i + 1} has version ${e.version}`)
       if (ids.has(e.event_id)) duplicateIds++
       ids.add(e.event_id)
-      const t = TRANSITIONS[e.type]
-      if (!t || t[0] !== state) illegal.push(`${id} v${e.version}: ${e.type} from ${state ?? "nothing"}`)
-      else state = t[1]
     })
+    for (const why of walk(events).illegal) illegal.push(`${id} ${why}`)
   }
   return [
     check("streams: versions 1..n, event ids unique", [...gaps, ...(duplicateIds ? [`${duplicateIds} duplicate event ids`] : [])],
@@ -106,11 +105,18 @@ export const statsEqualLog = ({ db, streams }: CheckInput): CheckResult => {
   const failures: Array<string> = []
   const byState = new Map<string, number>()
   const revenue = new Map<string, { paid: number; minor: bigint }>()
+  const refunded = new Map<string, { refunds: number; minor: bigint }>()
   for (const events of streams.values()) {
-    let state: string | null = null
+    const state = walk(events).state.status
     const placed = events.find((e) => e.type === "OrderPlaced")
     for (const e of events) {
-      state = TRANSITIONS[e.type]?.[1] ?? state
+      if (e.type === "RefundSucceeded") {
+        const k = `${e.data.amount.currency}/${String(e.data.occurredAt).slice(0, 10)}`
+        const r = refunded.get(k) ?? { refunds: 0, minor: 0n }
+        r.refunds++
+        r.minor += BigInt(e.data.amount.minor)
+        refunded.set(k, r)
+      }
       if (e.type === "OrderPaid" && placed) {
         const day = String(e.data.occurredAt).slice(0, 10)
         const k = `${placed.data.amount.currency}/${day}`
@@ -131,6 +137,12 @@ export const statsEqualLog = ({ db, streams }: CheckInput): CheckResult => {
     const a = revenue.get(k) ?? { paid: 0, minor: 0n }
     const b = statsRev.get(k) ?? { paid: 0, minor: 0n }
     if (a.paid !== b.paid || a.minor !== b.minor) failures.push(`revenue ${k}: log ${a.paid} orders ${a.minor}, stats ${b.paid} orders ${b.minor}`)
+  }
+  const statsRefunded = new Map(db.statsRevenue.filter((r) => (r.refunds ?? "0") !== "0").map((r) => [`${r.currency.trim()}/${r.day}`, { refunds: Number(r.refunds), minor: BigInt(r.refunded_minor ?? "0") }]))
+  for (const k of new Set([...refunded.keys(), ...statsRefunded.keys()])) {
+    const a = refunded.get(k) ?? { refunds: 0, minor: 0n }
+    const b = statsRefunded.get(k) ?? { refunds: 0, minor: 0n }
+    if (a.refunds !== b.refunds || a.minor !== b.minor) failures.push(`refunded ${k}: log ${a.refunds} refunds ${a.minor}, stats ${b.refunds} refunds ${b.minor}`)
   }
   return check("stats projection equals the log", failures, `${byState.size} states, ${revenue.size} currency-days compared`, { differences: failures.length })
 }
