@@ -12,6 +12,7 @@ import { OrderActors } from "../src/actor/OrderActors.js"
 import { eur } from "./support/fixtures.js"
 import { type OrderId, type RefundId, RequestRefund } from "../src/domain/Order.js"
 import { uuidv4 } from "../src/Ids.js"
+import { rebuildOrders, verifyOrders } from "../src/projection/Rebuild.js"
 import { assertInvariants, place, provider, settle, stateOf, test } from "./support/payments.js"
 import { baseUrl, call, postJson } from "./support/TestApp.js"
 import { TestSystem } from "./support/TestSystem.js"
@@ -66,6 +67,13 @@ describe("refunds end to end", () => {
         const events = (yield* call("GET", `/orders/${orderId}/events`)).body.map((e: any) => e.type)
         assert.deepStrictEqual(events.slice(3), ["RefundRequested", "RefundSucceeded", "RefundRequested", "RefundSucceeded"])
         yield* assertInvariants(orderId)
+        // the projection's refunds are the fold's, live and rebuilt
+        const before = (yield* call("GET", `/orders/${orderId}/refunds`)).body
+        assert.deepStrictEqual(yield* verifyOrders, [])
+        yield* rebuildOrders()
+        assert.deepStrictEqual(yield* verifyOrders, [])
+        assert.deepStrictEqual((yield* call("GET", `/orders/${orderId}/refunds`)).body, before)
+        assert.deepInclude((yield* call("GET", `/orders/${orderId}`)).body, { state: "REFUNDED", refundedAmount: "42.50" })
       })))
 
     it.effect("the same Idempotency-Key twice → the first answer, one refund; with another body → 422", () =>

@@ -139,10 +139,17 @@ export class LoadGenerator {
       if (orderId && refund) {
         // a third of the amount (at least one minor unit), by keys of their own
         const body = { amount: fraction(request.body.amount, decimals, 3) }
-        const refundOnce = (n: number) => {
+        // a 409 while the order is not paid yet is asked again (as a shop would, once it sees PAID), a few times
+        const refundOnce = (n: number, tries = 1) => {
           const key = `${request.key}/refund-${n}`
-          void this.exchange(otherApi, "refund", key, `/orders/${orderId}/refunds`, body, true, orderId)
-          if (refundRetried) this.later(300, () => void this.exchange(api, "refund", key, `/orders/${orderId}/refunds`, body, true, orderId))
+          void this.exchange(otherApi, "refund", key, `/orders/${orderId}/refunds`, body, true, orderId).then((ex) => {
+            const state = (ex?.body as { status?: string } | null)?.status
+            if (ex?.status === 409 && (state === "CREATED" || state === "PAYMENT_PENDING") && tries < 6) {
+              this.later(1500, () => refundOnce(n, tries + 1))
+            } else if (ex?.status === 202 && refundRetried && tries > 0) {
+              this.later(300, () => void this.exchange(api, "refund", key, `/orders/${orderId}/refunds`, body, true, orderId))
+            }
+          })
         }
         this.later(refundAfter, () => refundOnce(1))
         if (refundTwice) this.later(refundAfter + 700, () => refundOnce(2))
