@@ -18,7 +18,7 @@ import { EventStore } from "../src/eventstore/EventStore.js"
 import { MemoryPaymentGateway, MemoryProvider } from "../src/payment/PaymentGateway.js"
 import { PaymentProcessor } from "../src/payment/PaymentProcess.js"
 import { PaymentSchedulerLive } from "../src/payment/PaymentScheduler.js"
-import { at, cmd, makeCommand, newId, newOrderId, p1, userId, eur } from "./support/fixtures.js"
+import { at, cmd, makeCommand, newId, newOrderId, p1, r1, userId, eur } from "./support/fixtures.js"
 import { kafkaStub } from "./support/KafkaStub.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 
@@ -81,7 +81,7 @@ const worker = (overrides: Record<string, string> = {}) => Effect.gen(function*(
 })
 
 const placeAt = (o: OrderId, time: number) =>
-  makeCommand("place", { commandId: newId(), orderId: o, paymentId: p1, userId, amount: eur("12.00"), at: new Date(time) })
+  makeCommand("place", { commandId: newId(), orderId: o, paymentId: p1, refundId: r1, userId, amount: eur("12.00"), at: new Date(time) })
 
 const Db = onTestDatabase("payment_scheduler", PgStores)
 

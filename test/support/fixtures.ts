@@ -20,6 +20,10 @@ import {
   PlaceOrder,
   RecordPaymentFailed,
   RecordPaymentSucceeded,
+  RecordRefundFailed,
+  RecordRefundSucceeded,
+  type RefundId,
+  RequestRefund,
   StartPayment,
   type UserId
 } from "../../src/domain/Order.js"
@@ -38,16 +42,19 @@ export const orderId = fixedOrderId(1)
 export const userId = "11111111-1111-4111-8111-111111111111" as UserId
 export const p1 = "22222222-2222-4222-8222-222222222221" as PaymentId
 export const p2 = "22222222-2222-4222-8222-222222222222" as PaymentId
+export const r1 = "44444444-4444-4444-8444-444444444441" as RefundId
 const eid = (n: number) => `33333333-3333-4333-8333-${String(n).padStart(12, "0")}` as EventId
 
 // ---- commands and events ----
 
-export type CommandKind = "place" | "start" | "succeed" | "fail" | "cancel"
+export type CommandKind = "place" | "start" | "succeed" | "fail" | "cancel" | "refund" | "refundSucceed" | "refundFail"
 
 export interface CommandFields {
   readonly commandId: string
   readonly orderId: OrderId
   readonly paymentId: PaymentId
+  /** refunds: the refund's id (its `amount` is the refund's) */
+  readonly refundId: RefundId
   readonly userId: UserId
   readonly amount: Money
   readonly at: Date
@@ -67,20 +74,29 @@ export const makeCommand = (kind: CommandKind, f: CommandFields): OrderCommand =
       return new RecordPaymentFailed({ ...base, paymentId: f.paymentId, reason: "declined" })
     case "cancel":
       return new CancelOrder({ ...base, reason: "changed my mind" })
+    case "refund":
+      return new RequestRefund({ ...base, refundId: f.refundId, amount: f.amount, reason: null })
+    case "refundSucceed":
+      return new RecordRefundSucceeded({ ...base, refundId: f.refundId })
+    case "refundFail":
+      return new RecordRefundFailed({ ...base, refundId: f.refundId, reason: "refused" })
   }
 }
 
-const fixed = (o: OrderId, p: PaymentId = p1, amount = eur("299.99"), u = userId): CommandFields => ({
+const fixed = (o: OrderId, p: PaymentId = p1, amount = eur("299.99"), u = userId, r: RefundId = r1): CommandFields => ({
   commandId: newId(),
   orderId: o,
   paymentId: p,
+  refundId: r,
   userId: u,
   amount,
   at
 })
 
-/** The command of a kind on order `o` with payment `p`, a fresh command id and the fixed time `at`. */
-export const commandOf = (kind: CommandKind, o = orderId, p = p1) => makeCommand(kind, fixed(o, p))
+/** The command of a kind on order `o` with payment `p` (a refund: `refund` of `amount`), a fresh command id and
+ * the fixed time `at`. */
+export const commandOf = (kind: CommandKind, o = orderId, p = p1, refund: { readonly refundId: RefundId; readonly amount: Money } = { refundId: r1, amount: eur("299.99") }) =>
+  makeCommand(kind, fixed(o, p, kind === "place" ? eur("299.99") : refund.amount, userId, refund.refundId))
 
 /** One command each, with a fresh command id and the fixed time `at`. */
 export const cmd = {
@@ -106,6 +122,7 @@ export const ev = {
 /** A few ids of each kind, so that the interesting cases (same order, same payment) recur. */
 export const orderIds = [0xa, 0xb, 0xc].map(fixedOrderId)
 export const paymentIds = ["22222222-2222-4222-8222-22222222222a", "22222222-2222-4222-8222-22222222222b"] as unknown as ReadonlyArray<PaymentId>
+export const refundIds = ["44444444-4444-4444-8444-44444444444a", "44444444-4444-4444-8444-44444444444b"] as unknown as ReadonlyArray<RefundId>
 export const userIds = ["11111111-1111-4111-8111-11111111111a", "11111111-1111-4111-8111-11111111111b"] as unknown as ReadonlyArray<UserId>
 
 export const uuidArb = fc.uuid({ version: 4 }) as fc.Arbitrary<string>
@@ -121,10 +138,10 @@ export const moneyArb: fc.Arbitrary<Money> = fc
 
 export const atArb = fc.date({ min: new Date("2020-01-01"), max: new Date("2030-01-01"), noInvalidDate: true })
 
-/** The kinds commandArb draws from by default (PlaceOrder twice as likely). */
-export const allKinds: ReadonlyArray<CommandKind> = ["place", "place", "start", "succeed", "fail", "cancel"]
-/** Commands on an order that exists (StartPayment twice as likely). */
-export const followUpKinds: ReadonlyArray<CommandKind> = ["start", "start", "succeed", "fail", "cancel"]
+/** The kinds commandArb draws from by default (PlaceOrder twice as likely; refunds in the mix). */
+export const allKinds: ReadonlyArray<CommandKind> = ["place", "place", "start", "succeed", "fail", "cancel", "refund", "refundSucceed", "refundFail"]
+/** Commands on an order that exists (StartPayment twice as likely; refunds in the mix). */
+export const followUpKinds: ReadonlyArray<CommandKind> = ["start", "start", "succeed", "fail", "cancel", "refund", "refundSucceed", "refundFail"]
 
 /** A command of one of `kinds` on one of `orders`, with one of a few payment ids, users and amounts. */
 export const commandArb = (orders: ReadonlyArray<OrderId> = orderIds, kinds: ReadonlyArray<CommandKind> = allKinds): fc.Arbitrary<OrderCommand> =>
@@ -133,6 +150,7 @@ export const commandArb = (orders: ReadonlyArray<OrderId> = orderIds, kinds: Rea
     commandId: uuidArb,
     orderId: fc.constantFrom(...orders),
     paymentId: fc.constantFrom(...paymentIds),
+    refundId: fc.constantFrom(...refundIds),
     userId: fc.constantFrom(...userIds),
     amount: fc.constantFrom(eur("10.00"), eur("25.50")),
     at: atArb
