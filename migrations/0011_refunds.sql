@@ -33,5 +33,6 @@ ALTER TABLE stats_revenue_daily
   ADD COLUMN refunded_minor bigint NOT NULL DEFAULT 0;
 
 -- Reconciliation reads the results recorded in a time window: a BRIN index on the append-only log's time
--- costs next to nothing per append.
-CREATE INDEX events_recorded_at ON events USING brin (recorded_at);
+-- costs next to nothing per append. (On a large log, create it beforehand with CREATE INDEX CONCURRENTLY:
+-- built here, in the migration's transaction, it holds appends while it scans the log.)
+CREATE INDEX IF NOT EXISTS events_recorded_at ON events USING brin (recorded_at);

@@ -160,6 +160,12 @@ describe("refunds: the fold", () => {
     assert.deepInclude(failed.refunds[0], { status: "failed", failure: "refused" })
   })
 
+  it("a retry that knew fewer attempts than the refund has (an older state) changes nothing", () => {
+    const history = [...paid, requested(r1, eur("100.00"), 1), new RefundRetryScheduled({ eventId: eid(2), orderId, refundId: r1, attempt: 3, dueAt: null, error: "503", occurredAt: at })]
+    assert.strictEqual(outcomeOf(new ScheduleRefundRetry({ ...base, commandId: newId(), refundId: r1, attempt: 2, dueAt: at, error: "x" }), history), "nothing")
+    assert.strictEqual(outcomeOf(new ScheduleRefundRetry({ ...base, commandId: newId(), refundId: r1, attempt: 4, dueAt: null, error: "x" }), history), "RefundRetryScheduled")
+  })
+
   it("the payment's commands stay satisfied on a refunded order (a late duplicate result changes nothing)", () => {
     const history = [...paid, requested(r1, eur("299.99"), 1), succeeded(r1, eur("299.99"), 2)]
     for (const command of [cmd.succeed(p1), new ScheduleRefundRetry({ ...base, commandId: newId(), refundId: r1, attempt: 1, dueAt: at, error: "x" })]) {

@@ -99,7 +99,8 @@ const MoneyRecordView = Schema.Struct({
   orderId: Schema.String,
   amountMinor: Schema.String,
   currency: Schema.String,
-  outcome: Schema.String
+  outcome: Schema.String,
+  parked: Schema.optional(Schema.Boolean)
 })
 
 export const ReconciliationReport = Schema.Struct({
@@ -118,7 +119,13 @@ export const ReconciliationReport = Schema.Struct({
 })
 
 export const ReconciliationParams = strict(Schema.Struct({
-  since: Schema.optional(Schema.DateFromString.pipe(Schema.validDate()).annotations({
+  since: Schema.optional(Schema.DateFromString.pipe(
+    Schema.validDate(),
+    // what PostgreSQL's timestamptz takes, and no later than now could matter
+    Schema.filter((d) => d.getTime() >= Date.UTC(1970, 0, 1) && d.getTime() <= Date.UTC(9999, 0, 1), {
+      message: () => "since must be a time from 1970 on"
+    })
+  ).annotations({
     description: "the start of the window (ISO 8601); RECONCILE_WINDOW before now when omitted",
     examples: [new Date("2026-12-01T00:00:00Z")]
   }))

@@ -1,9 +1,8 @@
 /** The reconciliation endpoint of the admin API (src/payment/Reconciliation.ts): the log against the provider. */
-import { HttpApiBuilder, HttpServerRequest } from "@effect/platform"
+import { HttpApiBuilder } from "@effect/platform"
 import { Clock, Duration, Effect } from "effect"
 import { Api } from "../http/Api.js"
-import { ServiceUnavailable } from "../http/Errors.js"
-import { answerStoreErrors, requestCorrelationId } from "../http/Failures.js"
+import { answerStoreErrors, providerUnavailable } from "../http/Failures.js"
 import { makeReconciler, ReconcileConfig } from "../payment/Reconciliation.js"
 
 export const ReconciliationHttpLive = HttpApiBuilder.group(Api, "adminReconciliation", (handlers) =>
@@ -15,10 +14,7 @@ export const ReconciliationHttpLive = HttpApiBuilder.group(Api, "adminReconcilia
         const since = urlParams.since ?? new Date((yield* Clock.currentTimeMillis) - Duration.toMillis(window))
         return yield* reconcile(since)
       }).pipe(
-        Effect.catchTag("PaymentUnavailable", (e) =>
-          Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-            Effect.flatMap(requestCorrelationId(request), (correlationId) =>
-              Effect.fail(new ServiceUnavailable({ cause: "ProviderUnavailable", message: `the payment provider could not be asked: ${e.message}`, correlationId }))))),
+        Effect.catchTag("PaymentUnavailable", (e) => providerUnavailable(`the payment provider could not be asked: ${e.message}`)),
         answerStoreErrors
       ))
   }))

@@ -144,7 +144,8 @@ export const decide = (command: OrderCommand, state: OrderState): Decision => {
     case "ScheduleRefundRetry": {
       const refund = refundOf(state, command.refundId)
       if (refund === undefined) return illegal(state, command, "no such refund")
-      if (refund.status !== "pending") return none
+      // settled, or a pass that knew fewer attempts than the refund has (a path working from an older state)
+      if (refund.status !== "pending" || command.attempt < refund.attempt) return none
       const { attempt, dueAt, error, refundId } = command
       return emit(new RefundRetryScheduled({ eventId, orderId, refundId, attempt, dueAt, error, occurredAt }, valid))
     }

@@ -75,6 +75,24 @@ const reported = (
   )
 }
 
+/** A dependency other than the database or the broker cannot be asked (the payment provider): 503 with its
+ * cause, logged (PROCESSING_ERROR) and counted like the others. */
+export const providerUnavailable = (message: string) =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    Effect.flatMap(requestCorrelationId(request), (correlationId) =>
+      Effect.logWarning("request failed: the payment provider is unavailable").pipe(
+        Effect.annotateLogs({
+          type: "PROCESSING_ERROR",
+          route: `${request.method} ${request.url.split("?")[0]}`,
+          correlationId,
+          status: 503,
+          causeClass: "ProviderUnavailable",
+          cause: message
+        }),
+        Effect.zipRight(Metric.update(httpFailures.pipe(Metric.tagged("status", "503"), Metric.tagged("cause", "ProviderUnavailable")), 1)),
+        Effect.zipRight(Effect.fail(new ServiceUnavailable({ cause: "ProviderUnavailable", message, correlationId })))
+      )))
+
 /**
  * At a handler: the ports' StoreUnavailable becomes the API's ServiceUnavailable (503), StoreFailed its
  * InternalError (500), each logged and counted. Other failures pass through.

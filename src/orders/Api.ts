@@ -88,7 +88,13 @@ export class RefundNotFound extends Schema.TaggedError<RefundNotFound>()("Refund
 export const RefundBody = Schema.Struct({
   amount: Schema.String.annotations({ description: "decimal string in the order's currency, e.g. \"50.00\"", examples: ["50.00"] }),
   currency: Schema.optional(Schema.String.annotations({ description: "ISO-4217 code; the order's currency when omitted", examples: ["EUR"] })),
-  reason: Schema.optional(Schema.String.pipe(Schema.maxLength(500)))
+  reason: Schema.optional(Schema.String.pipe(
+    Schema.maxLength(500),
+    // what PostgreSQL's jsonb cannot hold (a NUL, a lone surrogate) is refused here, never a 500 at the append
+    Schema.filter((s) => !/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s), {
+      message: () => "reason must be text without NUL characters or lone surrogates"
+    })
+  ))
 }).annotations({ parseOptions: { onExcessProperty: "error" } })
 export type RefundBody = typeof RefundBody.Type
 

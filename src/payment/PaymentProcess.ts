@@ -107,12 +107,18 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
     for (const c of [...Object.values(counters), breakerOpened]) yield* Metric.incrementBy(c, 0)
 
     /** One provider call with quick attempts in process; stops at once when the breaker is open. */
-    const call = <A>(request: Effect.Effect<A, PaymentUnavailable>, order: Order, span: string, attributes: Record<string, string>): Effect.Effect<A, PaymentUnavailable | BreakerOpen> =>
+    const call = <A>(
+      request: Effect.Effect<A, PaymentUnavailable>,
+      order: Order,
+      span: string,
+      attributes: Record<string, string>,
+      ids: Record<string, string>
+    ): Effect.Effect<A, PaymentUnavailable | BreakerOpen> =>
       breaker.run(request, (e: PaymentUnavailable) => e._tag === "PaymentUnavailable").pipe(
         Effect.tapError((e) =>
           e._tag === "PaymentUnavailable"
             ? Metric.increment(counters.paymentRetries).pipe(Effect.zipRight(Effect.logInfo("payment call failed").pipe(
-              Effect.annotateLogs({ type: "PAYMENT_CALL_FAILED", orderId: order.orderId, error: e.message })
+              Effect.annotateLogs({ type: "PAYMENT_CALL_FAILED", orderId: order.orderId, ...ids, error: e.message })
             )))
             : Effect.void
         ),
@@ -136,7 +142,8 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
         }),
         order,
         "PaymentProcessor.charge",
-        { "payment.id": order.paymentId ?? "" }
+        { "payment.id": order.paymentId ?? "" },
+        {}
       )
 
     /** When the next pass is due after a failed one (`attempt` failed calls so far), or null: parked. */
@@ -236,7 +243,7 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
         const message = called ? error.message : "circuit breaker open"
         const now = yield* Clock.currentTimeMillis
         const dueAt = yield* nextDue(attempt, error, now)
-        yield* actors.execute(
+        const appended = yield* actors.execute(
           new ScheduleRefundRetry({
             commandId: deriveId(refund.refundId, `retry/${attempt}/${dueAt?.getTime() ?? "parked"}`) as EventId,
             orderId: order.orderId,
@@ -246,7 +253,14 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
             error: message.slice(0, 500),
             at: new Date(now)
           }, { disableValidation: true })
-        ).pipe(Effect.catchTag("ConcurrencyConflict", Effect.die), Effect.catchIf(isRejection, () => Effect.void))
+        ).pipe(
+          Effect.map((executed) => executed.events.length > 0),
+          Effect.catchTag("ConcurrencyConflict", Effect.die),
+          Effect.catchIf(isRejection, () => Effect.succeed(false))
+        )
+        // settled meanwhile (its result recorded by another path), or this very retry recorded already: nothing
+        // to log, count or park
+        if (!appended) return "processed" as Outcome
         if (dueAt === null) {
           yield* Metric.increment(counters.refundsParked)
           yield* Effect.logWarning("refund attempts exhausted: parked for an operator").pipe(
@@ -313,7 +327,8 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
         }),
         order,
         "PaymentProcessor.refund",
-        { "refund.id": refund.refundId }
+        { "refund.id": refund.refundId },
+        { refundId: refund.refundId }
       ).pipe(
         Effect.matchEffect({
           onFailure: (e) => refundFailed(order, refund, e),

@@ -160,11 +160,10 @@ export const PaymentSchedulerLive = Layer.scopedDiscard(
     // refunds: a due retry, or a refund never tried for longer than SWEEP_AFTER_MS (its message lost or parked)
     const refundsDue = (now: string) =>
       sql<{ order_id: string; why: "REFUND_DUE" }>`
-      SELECT order_id, 'REFUND_DUE' AS why FROM orders WHERE refund_due_at <= ${now}::timestamptz
-      UNION
       SELECT order_id, 'REFUND_DUE' AS why FROM orders
-      WHERE refund_waiting_since < ${now}::timestamptz - ${config.sweepAfterMs} * interval '1 millisecond'
-      LIMIT ${config.batch}`.pipe(orStoreError)
+      WHERE refund_due_at <= ${now}::timestamptz
+         OR refund_waiting_since < ${now}::timestamptz - ${config.sweepAfterMs} * interval '1 millisecond'
+      ORDER BY least(refund_due_at, refund_waiting_since) LIMIT ${config.batch}`.pipe(orStoreError)
 
     /** One pass; true when it drove a full batch without a failure (more may be waiting: go on at once). */
     const pass = Effect.gen(function*() {

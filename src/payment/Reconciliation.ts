@@ -11,7 +11,9 @@
  * provider record whose key is not among them is looked up in its order's stream (recorded before the window,
  * or late), and one of ours the provider's listing lacks is asked for by key (charged before the window, e.g. a
  * parked payment settled later) — so neither side's edge of the window reads as a difference. Refund totals
- * count the refunds the check saw (those of the window and of the orders it read).
+ * count the refunds the check saw (those of the window and of the orders it read). A payment or refund of ours
+ * still awaiting its answer (retried durably) is in flight, not a difference, unless it is parked while the
+ * provider made it.
  * Run by `orders-es reconcile`, `GET /admin/reconciliation` and, every RECONCILE_INTERVAL_MS over the last
  * RECONCILE_WINDOW, by the worker (metric `reconciliation_differences`, log line RECONCILIATION).
  */
@@ -44,8 +46,10 @@ export interface MoneyRecord {
   readonly orderId: string
   readonly amountMinor: string
   readonly currency: string
-  /** charge: succeeded | declined; refund: succeeded | refused */
+  /** charge: succeeded | declined; refund: succeeded | refused; ours also `pending` (awaiting the provider's answer) */
   readonly outcome: string
+  /** ours, pending: its attempts are spent (parked for an operator) */
+  readonly parked?: boolean
 }
 
 export interface Difference {
@@ -73,48 +77,45 @@ export const reconciliationRuns = Metric.counter("reconciliation_runs_total", {
   incremental: true
 })
 
-/** Our records of money in one order's events (the charge's amount is the order's). */
+/** Our records of money in one order's events, one per key as the events leave it (the charge's amount is the
+ * order's): `pending` while a payment or a refund awaits its result — `parked` once its attempts are spent. */
 const recordsOf = (orderId: string, events: ReadonlyArray<OrderEvent>): ReadonlyArray<MoneyRecord> => {
   const placed = events.find((e) => e._tag === "OrderPlaced")
-  const requested = new Map<string, { minor: bigint; currency: string }>()
-  const out: Array<MoneyRecord> = []
+  const amount = placed?._tag === "OrderPlaced" ? { amountMinor: placed.amount.minor.toString(), currency: placed.amount.currency as string } : undefined
+  const out = new Map<string, MoneyRecord>()
+  const record = (kind: "charge" | "refund", key: string, money: { amountMinor: string; currency: string } | undefined, outcome: string, parked = false) => {
+    const known = out.get(id(kind, key))
+    const base = money ?? (known ? { amountMinor: known.amountMinor, currency: known.currency } : { amountMinor: "0", currency: "" })
+    out.set(id(kind, key), { kind, key, orderId, ...base, outcome, ...(parked ? { parked } : {}) })
+  }
   for (const e of events) {
     switch (e._tag) {
+      case "PaymentRequested":
+        record("charge", e.paymentId, amount, "pending")
+        break
+      case "PaymentRetryScheduled":
+        record("charge", e.paymentId, amount, "pending", e.dueAt === null)
+        break
       case "OrderPaid":
       case "OrderFailed":
-        if (placed?._tag === "OrderPlaced") {
-          out.push({
-            kind: "charge",
-            key: e.paymentId,
-            orderId,
-            amountMinor: placed.amount.minor.toString(),
-            currency: placed.amount.currency,
-            outcome: e._tag === "OrderPaid" ? "succeeded" : "declined"
-          })
-        }
+        record("charge", e.paymentId, amount, e._tag === "OrderPaid" ? "succeeded" : "declined")
         break
       case "RefundRequested":
-        requested.set(e.refundId, { minor: e.amount.minor, currency: e.amount.currency })
+        record("refund", e.refundId, { amountMinor: e.amount.minor.toString(), currency: e.amount.currency }, "pending")
+        break
+      case "RefundRetryScheduled":
+        record("refund", e.refundId, undefined, "pending", e.dueAt === null)
         break
       case "RefundSucceeded":
-        out.push({ kind: "refund", key: e.refundId, orderId, amountMinor: e.amount.minor.toString(), currency: e.amount.currency, outcome: "succeeded" })
+        record("refund", e.refundId, { amountMinor: e.amount.minor.toString(), currency: e.amount.currency }, "succeeded")
         break
-      case "RefundFailed": {
-        const asked = requested.get(e.refundId)
-        out.push({
-          kind: "refund",
-          key: e.refundId,
-          orderId,
-          amountMinor: asked?.minor.toString() ?? "0",
-          currency: asked?.currency ?? "",
-          outcome: "refused"
-        })
+      case "RefundFailed":
+        record("refund", e.refundId, undefined, "refused")
         break
-      }
       default:
     }
   }
-  return out
+  return [...out.values()]
 }
 
 const fromLedger = (kind: "charge" | "refund", e: LedgerEntry): MoneyRecord => ({
@@ -174,8 +175,8 @@ export const makeReconciler = Effect.gen(function*() {
         Effect.map(store.readStream(orderId as OrderId), (events) => {
           for (const r of recordsOf(orderId, events.map((e) => e.event))) if (!ours.has(id(r.kind, r.key))) ours.set(id(r.kind, r.key), r)
         }), { concurrency: 8, discard: true })
-      // ours the listing lacks (made before the window): asked for by key
-      yield* Effect.forEach([...ours.values()].filter((r) => !theirs.has(id(r.kind, r.key))), (r) =>
+      // ours the listing lacks (made before the window), settled or parked: asked for by key
+      yield* Effect.forEach([...ours.values()].filter((r) => !theirs.has(id(r.kind, r.key)) && (r.outcome !== "pending" || r.parked)), (r) =>
         Effect.map(gateway.find(r.kind, r.key), (found) => {
           if (found !== undefined) theirs.set(id(r.kind, r.key), fromLedger(r.kind, found))
         }), { concurrency: 8, discard: true })
@@ -196,6 +197,14 @@ export const makeReconciler = Effect.gen(function*() {
         const other = theirs.get(k)
         const key = (mine ?? other)!.key
         const what = (mine ?? other)!.kind
+        if (mine?.outcome === "pending") {
+          // awaiting its answer (retried durably): in flight, not a difference — unless it is parked and the
+          // provider made it (the operator's replay would record it)
+          if (mine.parked && other?.outcome === "succeeded") {
+            differ("missing_on_our_side", key, mine, other, `the provider made a ${what} we have parked as pending: replay its dead letter`)
+          }
+          continue
+        }
         if (other?.outcome === "succeeded" && mine === undefined) {
           differ("missing_on_our_side", key, mine, other, `the provider holds a ${what} we have no result recorded for`)
         } else if (mine?.outcome === "succeeded" && other === undefined) {
