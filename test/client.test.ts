@@ -112,6 +112,10 @@ describe("typed client", () => {
         assert.instanceOf(missing, DeadLetterNotFound)
         const status = yield* api.adminProjections.projectionsStatus({ urlParams: {} })
         assert.isFalse(status.orders.rebuild.running)
+        // every admin group gets the token: the reconciliation too
+        const report = yield* api.adminReconciliation.reconcile({ urlParams: {} })
+        assert.deepStrictEqual(report.differences, [])
+        assert.instanceOf(yield* (yield* client()).adminReconciliation.reconcile({ urlParams: {} }).pipe(Effect.flip), Unauthorized)
       }))
 
     it.effect("the admin token goes to the admin endpoints only", () =>

@@ -1,7 +1,7 @@
 /**
  * The typed client of the HTTP API (package entry point `orders-es/client`), derived by HttpApiClient from the
  * same HttpApi definition the server implements (src/http/Api.ts): one method per endpoint, grouped as the API
- * groups them (`orders`, `admin`, `adminProjections`, `health`, `stats`, `metrics`), each failing with the
+ * groups them (`orders`, `admin`, `adminProjections`, `adminReconciliation`, `health`, `stats`, `metrics`), each failing with the
  * errors its endpoint declares, decoded by status and `_tag`. It imports the definition only, no database or
  * broker code: scripts/client-imports.mjs checks the built module.
  */
@@ -37,7 +37,8 @@ const make = (options: OrdersClientOptions): Effect.Effect<Client, never, HttpCl
     return {
       ...client,
       admin: yield* HttpApiClient.group(Api, { group: "admin", httpClient, baseUrl }),
-      adminProjections: yield* HttpApiClient.group(Api, { group: "adminProjections", httpClient, baseUrl })
+      adminProjections: yield* HttpApiClient.group(Api, { group: "adminProjections", httpClient, baseUrl }),
+      adminReconciliation: yield* HttpApiClient.group(Api, { group: "adminReconciliation", httpClient, baseUrl })
     }
   })
 
