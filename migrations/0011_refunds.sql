@@ -1,5 +1,5 @@
 -- Refunds (issue 21): the orders projection gains the refund states, the refunded total, the refunds
--- themselves (JSON, null while there are none) and the two times the payment scheduler looks for.
+-- themselves (JSON, null while there are none) and the three times the payment scheduler looks for.
 ALTER TABLE orders DROP CONSTRAINT orders_status_check;
 ALTER TABLE orders ADD CONSTRAINT orders_status_check CHECK (status IN (
   'CREATED', 'PAYMENT_PENDING', 'PAID', 'FAILED', 'CANCELLED', 'PARTIALLY_REFUNDED', 'REFUNDED'));
@@ -7,9 +7,11 @@ ALTER TABLE orders
   ADD COLUMN refunded_minor       bigint      NOT NULL DEFAULT 0 CHECK (refunded_minor >= 0 AND refunded_minor <= amount_minor),
   ADD COLUMN refunds              jsonb,
   ADD COLUMN refund_due_at        timestamptz,
-  ADD COLUMN refund_waiting_since timestamptz;
+  ADD COLUMN refund_waiting_since timestamptz,
+  ADD COLUMN refund_parked_since  timestamptz;
 CREATE INDEX orders_refund_due ON orders (refund_due_at) WHERE refund_due_at IS NOT NULL;
 CREATE INDEX orders_refund_waiting ON orders (refund_waiting_since) WHERE refund_waiting_since IS NOT NULL;
+CREATE INDEX orders_refund_parked ON orders (refund_parked_since, order_id) WHERE refund_parked_since IS NOT NULL;
 
 -- The payment provider simulator's refunds ledger (an external system's): one refund per key.
 CREATE TABLE provider_refunds (

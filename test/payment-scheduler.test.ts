@@ -19,6 +19,7 @@ import { MemoryPaymentGateway, MemoryProvider } from "../src/payment/PaymentGate
 import { PaymentProcessor } from "../src/payment/PaymentProcess.js"
 import { PaymentSchedulerLive } from "../src/payment/PaymentScheduler.js"
 import { at, cmd, makeCommand, newId, newOrderId, p1, r1, userId, eur } from "./support/fixtures.js"
+import { type RefundId, RequestRefund } from "../src/domain/Order.js"
 import { kafkaStub } from "./support/KafkaStub.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 
@@ -171,6 +172,36 @@ describe("PaymentScheduler sweep", () => {
         assert.strictEqual(paid._tag, "OrderPaid")
         assert.strictEqual((yield* w.actors.load(uncharged))?.status, "PAYMENT_PENDING")
         assert.isFalse(ledger.has((yield* w.actors.load(uncharged))!.paymentId!))
+      }))
+
+    test("a parked refund the provider made is settled by its record, refunding nothing; one it has no record of stays parked", () =>
+      Effect.gen(function*() {
+        const w = yield* worker({ PAYMENT_MAX_ATTEMPTS: "1" })
+        const o = newOrderId()
+        const placed = yield* w.actors.execute(placeAt(o, t0))
+        yield* w.processor.handle(placed.events[0]!.eventId, o)
+        assert.strictEqual((yield* w.actors.load(o))?.status, "PAID")
+        yield* TestClock.setTime(t0 + 1000)
+        w.answer("unavailable")
+        const [made, unmade] = [newId<RefundId>(), newId<RefundId>()]
+        for (const refundId of [made, unmade]) {
+          const asked = yield* w.actors.execute(new RequestRefund({
+            commandId: newId(), orderId: o, refundId, amount: eur("5.00"), reason: null, at: new Date(t0 + 1000)
+          }))
+          const parked = yield* Effect.flip(w.processor.handleRefund(asked.events[0]!.eventId, o, refundId))
+          assert.strictEqual(parked._tag, "PaymentParked")
+        }
+        // the provider made one of them (its answer lost): only the provider knows
+        const refunds = Context.get(w.context, MemoryProvider).refunds
+        refunds.set(made, { idempotencyKey: made, orderId: o, amountMinor: 500n, currency: "EUR", outcome: "succeeded", providerRefundId: "re-lost" })
+        w.answer("ok")
+        assert.deepStrictEqual(yield* w.passAt(t0 + 1000 + SWEEP_AFTER_MS, [o]), [], "a call of the park's time may still be in flight")
+        assert.isTrue((yield* w.actors.load(o))!.refunds.every((r) => r.status === "pending" && r.parked))
+        assert.deepStrictEqual(yield* w.passAt(t0 + 1000 + SWEEP_AFTER_MS + 1, [o]), [], "asked, not refunded")
+        const order = (yield* w.actors.load(o))!
+        assert.deepStrictEqual(order.refunds.map((r) => [r.refundId, r.status, r.parked]), [[made, "succeeded", false], [unmade, "pending", true]])
+        assert.strictEqual(order.status, "PARTIALLY_REFUNDED")
+        assert.isFalse(refunds.has(unmade))
       }))
   })
 })

@@ -30,3 +30,7 @@ export const refundsParked = Metric.counter("refunds_parked_total", {
   description: "refunds whose attempts are exhausted, left pending for an operator",
   incremental: true
 })
+export const refundsReconciled = Metric.counter("refunds_reconciled_total", {
+  description: "parked refunds settled by the provider's record of their key (no operator needed)",
+  incremental: true
+})

@@ -414,6 +414,34 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           if (order?.status === "PAYMENT_PENDING") return yield* pay(order, undefined)
           return "ignored" as Outcome
         }),
+      /**
+       * Ask the provider about the parked refunds of an order, refunding nothing (PaymentScheduler.ts): one it made
+       * (or refused) after all — its answer lost — is recorded; one it has no record of stays parked for the operator.
+       */
+      checkParkedRefunds: (orderId: OrderId) =>
+        Effect.gen(function*() {
+          const order = yield* actors.load(orderId)
+          for (const refund of order?.refunds ?? []) {
+            if (refund.status !== "pending" || !refund.parked) continue
+            const found = yield* gateway.find("refund", refund.refundId)
+            if (found === undefined) {
+              yield* Effect.logInfo("parked refund not made at the provider: left for the operator").pipe(
+                Effect.annotateLogs({ type: "PARKED_CHECKED", orderId, refundId: refund.refundId })
+              )
+              continue
+            }
+            const succeeded = found.outcome === "succeeded"
+            yield* recordRefund(order!, refund, {
+              outcome: succeeded ? "succeeded" : "refused",
+              providerRefundId: found.idempotencyKey,
+              reason: succeeded ? undefined : "refused by the provider"
+            }, undefined)
+            yield* Metric.increment(counters.refundsReconciled)
+            yield* Effect.logInfo("parked refund settled by the provider's record").pipe(
+              Effect.annotateLogs({ type: "REFUND_RECONCILED", orderId, refundId: refund.refundId, outcome: found.outcome })
+            )
+          }
+        }),
       /** Record the provider's answer for a PAYMENT_PENDING order (a parked payment's: PaymentScheduler.ts). */
       record: (order: Order, result: ChargeResult) => record(order, result, undefined),
       breakerState: breaker.state,

@@ -196,6 +196,26 @@ export const PaymentSchedulerLive = Layer.scopedDiscard(
         checkedUntil = { at: r.at, orderId: r.order_id }
       }
     }).pipe(failed("scheduler pass failed"))
-    yield* Effect.forkScoped(Effect.repeat(Effect.zipRight(drain, parkedPass), Schedule.spaced(Duration.millis(config.pollMs))))
+
+    // parked refunds the same way, by the orders row's refund_parked_since, each checked once per scheduler
+    let refundsCheckedUntil = { at: "-infinity", orderId: "00000000-0000-0000-0000-000000000000" }
+    const parkedRefunds = (now: string) =>
+      sql<{ order_id: string; at: string }>`
+      SELECT order_id, refund_parked_since::text AS at FROM orders
+      WHERE refund_parked_since < ${now}::timestamptz - ${config.sweepAfterMs} * interval '1 millisecond'
+        AND (refund_parked_since, order_id) > (${refundsCheckedUntil.at}::timestamptz, ${refundsCheckedUntil.orderId}::uuid)
+      ORDER BY refund_parked_since, order_id LIMIT ${config.batch}`.pipe(orStoreError)
+    const parkedRefundsPass = Effect.gen(function*() {
+      if ((yield* processor.breakerRefusedFor) > 0) return
+      for (const r of yield* parkedRefunds(new Date(yield* Clock.currentTimeMillis).toISOString())) {
+        const checked = yield* processor.checkParkedRefunds(r.order_id as OrderId).pipe(
+          Effect.as(true),
+          failed("parked refund check failed; next pass retries", r.order_id as OrderId)
+        )
+        if (!checked) return
+        refundsCheckedUntil = { at: r.at, orderId: r.order_id }
+      }
+    }).pipe(failed("scheduler pass failed"))
+    yield* Effect.forkScoped(Effect.repeat(Effect.zipRight(drain, Effect.zipRight(parkedPass, parkedRefundsPass)), Schedule.spaced(Duration.millis(config.pollMs))))
   })
 )

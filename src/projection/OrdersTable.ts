@@ -32,6 +32,8 @@ type OrderParams = {
   /** For the scheduler: the earliest due retry of a pending refund, and the oldest refund never tried yet. */
   readonly refund_due_at: string | null
   readonly refund_waiting_since: string | null
+  /** … and the oldest parked one (the provider is asked whether it made it). */
+  readonly refund_parked_since: string | null
 }
 
 const columns: Columns<OrderParams> = {
@@ -48,7 +50,8 @@ const columns: Columns<OrderParams> = {
   refunded_minor: "bigint",
   refunds: "jsonb",
   refund_due_at: "timestamptz",
-  refund_waiting_since: "timestamptz"
+  refund_waiting_since: "timestamptz",
+  refund_parked_since: "timestamptz"
 }
 const columnList = Object.keys(columns).join(", ")
 
@@ -113,11 +116,12 @@ export const toParams = (order: Order): OrderParams => ({
   refund_due_at: earliest(order.refunds.flatMap((r) => r.status === "pending" && r.dueAt !== null ? [r.dueAt] : [])),
   refund_waiting_since: earliest(
     order.refunds.flatMap((r) => r.status === "pending" && r.dueAt === null && !r.parked ? [r.requestedAt] : [])
-  )
+  ),
+  refund_parked_since: earliest(order.refunds.flatMap((r) => r.status === "pending" && r.parked ? [r.updatedAt] : []))
 })
 
 /** A row as read (selected with `selectColumns`): the same, with its times as dates. */
-export type OrderRow = Omit<OrderParams, "created_at" | "updated_at" | "refunds" | "refund_due_at" | "refund_waiting_since"> & {
+export type OrderRow = Omit<OrderParams, "created_at" | "updated_at" | "refunds" | "refund_due_at" | "refund_waiting_since" | "refund_parked_since"> & {
   readonly created_at: Date
   readonly updated_at: Date
   readonly refunds: ReadonlyArray<StoredRefund> | null
@@ -126,7 +130,7 @@ export type OrderRow = Omit<OrderParams, "created_at" | "updated_at" | "refunds"
 /** Select list of an OrderRow (the scheduler's columns are derived from `refunds`: not read back). */
 export const selectColumns = columnList.replace("amount_minor", "amount_minor::text AS amount_minor")
   .replace("refunded_minor", "refunded_minor::text AS refunded_minor")
-  .replace(", refund_due_at, refund_waiting_since", "")
+  .replace(", refund_due_at, refund_waiting_since, refund_parked_since", "")
 
 export const orderFromRow = (row: OrderRow): Order => ({
   orderId: row.order_id as Order["orderId"],
@@ -150,7 +154,7 @@ export const upsertOrders = (sql: SqlClient.SqlClient, table: string, source: St
       status = EXCLUDED.status, payment_id = EXCLUDED.payment_id, reason = EXCLUDED.reason,
       version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, refunded_minor = EXCLUDED.refunded_minor,
       refunds = EXCLUDED.refunds, refund_due_at = EXCLUDED.refund_due_at,
-      refund_waiting_since = EXCLUDED.refund_waiting_since
+      refund_waiting_since = EXCLUDED.refund_waiting_since, refund_parked_since = EXCLUDED.refund_parked_since
     WHERE ${sql(table)}.version < EXCLUDED.version`
 
 /** Upsert `orders` (folded elsewhere, e.g. by the rebuild) into `table` in one statement. */
