@@ -19,7 +19,7 @@
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Config, Context, Duration, Effect, Layer, Ref, Schema } from "effect"
+import { Config, Context, Duration, Effect, Either, Layer, Ref, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { createServer } from "node:http"
 import { listenPort } from "../Config.js"
@@ -82,8 +82,9 @@ const refundJson = (row: RefundRow, replayed: boolean) => ({
   replayed
 })
 
-const refundColumns = "idempotency_key, refund_id, order_id, amount_minor::text AS amount_minor, currency, outcome, reason, " +
-  "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at"
+const createdAtText = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at"
+const chargeColumns = `idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome, ${createdAtText}`
+const refundColumns = `idempotency_key, refund_id, order_id, amount_minor::text AS amount_minor, currency, outcome, reason, ${createdAtText}`
 
 const unavailable = (why: string) => HttpServerResponse.unsafeJson({ error: why }, { status: 503 })
 
@@ -96,11 +97,53 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
       if (failed.size < 1_000_000) failed.add(orderId)
       return unavailable(why)
     }
-    /** The ledger's row of a key (none or one). */
-    const byKey = (key: string) =>
-      sql<LedgerRow>`SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome,
-                        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at
-                 FROM provider_charges WHERE idempotency_key = ${key}`
+    const since = (params: Readonly<Record<string, string | ReadonlyArray<string>>>) =>
+      typeof params.since === "string" ? params.since : null
+    /**
+     * One ledger table's reads: the row of a key (none or one); GET <path> (`?orderId=&idempotencyKey=&since=`);
+     * GET <path>/:idempotencyKey (404 none, 503 in outage), charging or refunding nothing.
+     */
+    const ledger = <R extends object>(table: string, columns: string, toJson: (row: R, replayed: boolean) => unknown, noun: string) => {
+      const byKey = (key: string) => sql<R>`SELECT ${sql.literal(columns)} FROM ${sql(table)} WHERE idempotency_key = ${key}`
+      return {
+        byKey,
+        list: Effect.gen(function*() {
+          const params = yield* HttpServerRequest.ParsedSearchParams
+          const orderId = typeof params.orderId === "string" ? params.orderId : null
+          const key = typeof params.idempotencyKey === "string" ? params.idempotencyKey : null
+          const rows = yield* sql<R>`
+            SELECT ${sql.literal(columns)} FROM ${sql(table)}
+            WHERE (${orderId}::uuid IS NULL OR order_id = ${orderId}::uuid)
+              AND (${key}::text IS NULL OR idempotency_key = ${key}::text)
+              AND (${since(params)}::timestamptz IS NULL OR created_at >= ${since(params)}::timestamptz)
+            ORDER BY created_at`
+          return HttpServerResponse.unsafeJson(rows.map((r) => toJson(r, false)))
+        }).pipe(Effect.catchAll(() => Effect.succeed(HttpServerResponse.unsafeJson({ error: "bad query" }, { status: 400 })))),
+        one: Effect.gen(function*() {
+          const { idempotencyKey } = yield* HttpRouter.params
+          if ((yield* Ref.get(settings)).outage) return unavailable("provider outage")
+          const [row] = yield* byKey(idempotencyKey ?? "")
+          return row ? HttpServerResponse.unsafeJson(toJson(row, true)) : HttpServerResponse.unsafeJson({ error: `no such ${noun}` }, { status: 404 })
+        }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
+      }
+    }
+    /**
+     * A POST of a charge or a refund up to its ledger: its key and body — or the answer it gets without reaching
+     * the ledger (400; 503 in an outage or for a failing order) — after the simulated latency.
+     */
+    const accepted = (what: string) =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const key = request.headers["idempotency-key"]
+        if (!key) return Either.left(HttpServerResponse.unsafeJson({ error: "Idempotency-Key required" }, { status: 400 }))
+        const body = yield* HttpServerRequest.schemaBodyJson(ChargeBody).pipe(Effect.option)
+        if (body._tag === "None") return Either.left(HttpServerResponse.unsafeJson({ error: `bad ${what}` }, { status: 400 }))
+        const s = yield* Ref.get(settings)
+        if (s.outage) return Either.left(refuse(body.value.orderId, "provider outage"))
+        if (s.failingOrders?.includes(body.value.orderId)) return Either.left(refuse(body.value.orderId, "simulated failure of this order"))
+        if (s.latencyMs > 0) yield* Effect.sleep(Duration.millis(s.latencyMs))
+        return Either.right({ key, body: body.value, settings: s })
+      })
     const asJson = (row: LedgerRow, replayed: boolean) => ({
       idempotencyKey: row.idempotency_key,
       chargeId: row.charge_id,
@@ -111,8 +154,8 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
       ...(row.created_at === undefined ? {} : { createdAt: row.created_at }),
       replayed
     })
-    const refundByKey = (key: string) =>
-      sql<RefundRow>`SELECT ${sql.literal(refundColumns)} FROM provider_refunds WHERE idempotency_key = ${key}`
+    const charges = ledger("provider_charges", chargeColumns, asJson, "charge")
+    const refunds = ledger("provider_refunds", refundColumns, refundJson, "refund")
     /** Make a refund: in one transaction that locks the order's charge, so concurrent refunds of one order
      * are judged one after the other against what is left. */
     const makeRefund = (key: string, body: typeof ChargeBody.Type) =>
@@ -138,34 +181,26 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
           RETURNING ${sql.literal(refundColumns)}`
         return created
       }))
-    const since = (params: Readonly<Record<string, string | ReadonlyArray<string>>>) =>
-      typeof params.since === "string" ? params.since : null
     return HttpRouter.empty.pipe(
       HttpRouter.post(
         "/charges",
         Effect.gen(function*() {
-          const request = yield* HttpServerRequest.HttpServerRequest
-          const key = request.headers["idempotency-key"]
-          if (!key) return HttpServerResponse.unsafeJson({ error: "Idempotency-Key required" }, { status: 400 })
-          const body = yield* HttpServerRequest.schemaBodyJson(ChargeBody).pipe(Effect.option)
-          if (body._tag === "None") return HttpServerResponse.unsafeJson({ error: "bad charge" }, { status: 400 })
-          const s = yield* Ref.get(settings)
-          if (s.outage) return refuse(body.value.orderId, "provider outage")
-          if (s.failingOrders?.includes(body.value.orderId)) return refuse(body.value.orderId, "simulated failure of this order")
-          if (s.latencyMs > 0) yield* Effect.sleep(Duration.millis(s.latencyMs))
-          const known = byKey(key)
+          const call = yield* accepted("charge")
+          if (Either.isLeft(call)) return call.left
+          const { body, key, settings: s } = call.right
+          const known = charges.byKey(key)
           if (s.transientErrorRate > 0) {
             // a known key is answered, never failed: only a new charge may meet a simulated transient error
             const [row] = yield* known
             if (row) return HttpServerResponse.unsafeJson(asJson(row, true))
-            if (Math.random() < s.transientErrorRate) return refuse(body.value.orderId, "simulated transient error")
+            if (Math.random() < s.transientErrorRate) return refuse(body.orderId, "simulated transient error")
           }
           const outcome = Math.random() < s.declineRate ? "declined" : "succeeded"
           // one statement on the common path: the insert answers a new key, a known key is read after
           const [created] = yield* sql<LedgerRow>`
             INSERT INTO provider_charges (idempotency_key, charge_id, order_id, amount_minor, currency, outcome)
-            VALUES (${key}, ${randomUUID()}, ${body.value.orderId}, ${body.value.amountMinor.toString()}::bigint,
-                    ${body.value.currency}, ${outcome})
+            VALUES (${key}, ${randomUUID()}, ${body.orderId}, ${body.amountMinor.toString()}::bigint,
+                    ${body.currency}, ${outcome})
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome`
           if (created) return HttpServerResponse.unsafeJson(asJson(created, false), { status: 201 })
@@ -173,78 +208,26 @@ export const simulatorRouter = (settings: Ref.Ref<SimulatorSettings>) =>
           return HttpServerResponse.unsafeJson(asJson(row!, true))
         }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
       ),
-      HttpRouter.get(
-        "/charges",
-        Effect.gen(function*() {
-          const params = yield* HttpServerRequest.ParsedSearchParams
-          const orderId = typeof params.orderId === "string" ? params.orderId : null
-          const key = typeof params.idempotencyKey === "string" ? params.idempotencyKey : null
-          const rows = yield* sql<LedgerRow>`
-            SELECT idempotency_key, charge_id, order_id, amount_minor::text AS amount_minor, currency, outcome,
-                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at
-            FROM provider_charges
-            WHERE (${orderId}::uuid IS NULL OR order_id = ${orderId}::uuid)
-              AND (${key}::text IS NULL OR idempotency_key = ${key}::text)
-              AND (${since(params)}::timestamptz IS NULL OR created_at >= ${since(params)}::timestamptz)
-            ORDER BY created_at`
-          return HttpServerResponse.unsafeJson(rows.map((r) => asJson(r, false)))
-        }).pipe(Effect.catchAll(() => Effect.succeed(HttpServerResponse.unsafeJson({ error: "bad query" }, { status: 400 }))))
-      ),
-      HttpRouter.get(
-        "/charges/:idempotencyKey",
-        Effect.gen(function*() {
-          const { idempotencyKey } = yield* HttpRouter.params
-          if ((yield* Ref.get(settings)).outage) return unavailable("provider outage")
-          const [row] = yield* byKey(idempotencyKey ?? "")
-          return row ? HttpServerResponse.unsafeJson(asJson(row, true)) : HttpServerResponse.unsafeJson({ error: "no such charge" }, { status: 404 })
-        }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
-      ),
+      HttpRouter.get("/charges", charges.list),
+      HttpRouter.get("/charges/:idempotencyKey", charges.one),
       HttpRouter.post(
         "/refunds",
         Effect.gen(function*() {
-          const request = yield* HttpServerRequest.HttpServerRequest
-          const key = request.headers["idempotency-key"]
-          if (!key) return HttpServerResponse.unsafeJson({ error: "Idempotency-Key required" }, { status: 400 })
-          const body = yield* HttpServerRequest.schemaBodyJson(ChargeBody).pipe(Effect.option)
-          if (body._tag === "None") return HttpServerResponse.unsafeJson({ error: "bad refund" }, { status: 400 })
-          const s = yield* Ref.get(settings)
-          if (s.outage) return refuse(body.value.orderId, "provider outage")
-          if (s.failingOrders?.includes(body.value.orderId)) return refuse(body.value.orderId, "simulated failure of this order")
-          if (s.latencyMs > 0) yield* Effect.sleep(Duration.millis(s.latencyMs))
-          const [known] = yield* refundByKey(key)
+          const call = yield* accepted("refund")
+          if (Either.isLeft(call)) return call.left
+          const { body, key, settings: s } = call.right
+          const [known] = yield* refunds.byKey(key)
           if (known) return HttpServerResponse.unsafeJson(refundJson(known, true), { status: known.outcome === "refused" ? 422 : 200 })
-          if (s.transientErrorRate > 0 && Math.random() < s.transientErrorRate) return refuse(body.value.orderId, "simulated transient error")
-          const created = yield* makeRefund(key, body.value)
-          const row = created ?? (yield* refundByKey(key))[0]!
+          if (s.transientErrorRate > 0 && Math.random() < s.transientErrorRate) return refuse(body.orderId, "simulated transient error")
+          const created = yield* makeRefund(key, body)
+          const row = created ?? (yield* refunds.byKey(key))[0]!
           return HttpServerResponse.unsafeJson(refundJson(row, created === undefined), {
             status: row.outcome === "refused" ? 422 : created === undefined ? 200 : 201
           })
         }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
       ),
-      HttpRouter.get(
-        "/refunds",
-        Effect.gen(function*() {
-          const params = yield* HttpServerRequest.ParsedSearchParams
-          const orderId = typeof params.orderId === "string" ? params.orderId : null
-          const key = typeof params.idempotencyKey === "string" ? params.idempotencyKey : null
-          const rows = yield* sql<RefundRow>`
-            SELECT ${sql.literal(refundColumns)} FROM provider_refunds
-            WHERE (${orderId}::uuid IS NULL OR order_id = ${orderId}::uuid)
-              AND (${key}::text IS NULL OR idempotency_key = ${key}::text)
-              AND (${since(params)}::timestamptz IS NULL OR created_at >= ${since(params)}::timestamptz)
-            ORDER BY created_at`
-          return HttpServerResponse.unsafeJson(rows.map((r) => refundJson(r, false)))
-        }).pipe(Effect.catchAll(() => Effect.succeed(HttpServerResponse.unsafeJson({ error: "bad query" }, { status: 400 }))))
-      ),
-      HttpRouter.get(
-        "/refunds/:idempotencyKey",
-        Effect.gen(function*() {
-          const { idempotencyKey } = yield* HttpRouter.params
-          if ((yield* Ref.get(settings)).outage) return unavailable("provider outage")
-          const [row] = yield* refundByKey(idempotencyKey ?? "")
-          return row ? HttpServerResponse.unsafeJson(refundJson(row, true)) : HttpServerResponse.unsafeJson({ error: "no such refund" }, { status: 404 })
-        }).pipe(Effect.catchAll(() => Effect.succeed(unavailable("provider error"))))
-      ),
+      HttpRouter.get("/refunds", refunds.list),
+      HttpRouter.get("/refunds/:idempotencyKey", refunds.one),
       HttpRouter.get("/failures", Effect.sync(() => HttpServerResponse.unsafeJson({ orders: [...failed] }))),
       HttpRouter.get("/control", Effect.map(Ref.get(settings), (s) => HttpServerResponse.unsafeJson(s))),
       HttpRouter.put(
