@@ -73,6 +73,7 @@ export class Orders extends Effect.Service<Orders>()("Orders", {
         return toView(fold(recorded.filter((r) => r.version <= n).map((r) => r.event))!)
       })
 
+    /** The order from the projection, or OrderNotFound. */
     const current = (orderId: OrderId) =>
       Effect.flatMap(readModel.get(orderId), Option.match({
         onNone: () => Effect.fail(notFound(orderId)),
@@ -81,12 +82,7 @@ export class Orders extends Effect.Service<Orders>()("Orders", {
 
     return {
       get: (orderId: OrderId, version: number | undefined) =>
-        version !== undefined
-          ? atVersion(orderId, version)
-          : Effect.flatMap(readModel.get(orderId), Option.match({
-            onNone: () => Effect.fail(notFound(orderId)),
-            onSome: (order) => Effect.succeed(toView(order))
-          })),
+        version !== undefined ? atVersion(orderId, version) : Effect.map(current(orderId), toView),
 
       list: (request: ListRequest) =>
         Effect.gen(function*() {
