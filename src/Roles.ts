@@ -11,6 +11,8 @@
  *   worker             the payment worker (keyed consumer), the payment scheduler (due retries, stuck
  *                      orders) and the retention job (with the expiry of Idempotency-Keys)
  *   projector          the async stats projection
+ *   notifier           the webhook notifier (src/webhooks): its own consumer of order events writing signed
+ *                      deliveries, and the dispatcher making them with durable retries
  *   payment-provider   the payment provider simulator (src/simulator), a stand-in for an external system
  *
  * The roles of one process share its stores, its order actors (one mailbox per order in the process) and
@@ -39,6 +41,8 @@ import { boundedRelease, ShutdownBudgetConfig } from "./Shutdown.js"
 import { RetentionLive } from "./retention/Retention.js"
 import { PaymentSimulatorLive } from "./simulator/PaymentSimulator.js"
 import { PgStores } from "./Stores.js"
+import { NotifierLive } from "./webhooks/Notifier.js"
+import { checkWebhookUrlPolicy } from "./webhooks/UrlSafety.js"
 
 /** What the roles of one process share: the order actors over the PostgreSQL stores, and readiness (with the
  * database's probe: every process needs its database). */
@@ -122,6 +126,8 @@ const WorkerRole = Layer.mergeAll(PaymentWorkerLive, PaymentSchedulerLive, Reten
 
 const ProjectorRole = StatsProjectorLive.pipe(Layer.provideMerge(StatsProjection.Default))
 
+const NotifierRole = NotifierLive.pipe(Layer.provideMerge(DeadLetters.Default))
+
 /** Each role over the given infrastructure (a layer given twice is built once per process: layers are memoized). */
 export const roles = <K, G, C, E, R>(infrastructure: Infrastructure<K, G, C, E, R>) => ({
   // the api asks the provider for the admin reconciliation
@@ -131,11 +137,12 @@ export const roles = <K, G, C, E, R>(infrastructure: Infrastructure<K, G, C, E, 
     Layer.provideMerge(Layer.mergeAll(infrastructure.kafka, infrastructure.crashPoints, infrastructure.paymentGateway))
   ),
   projector: ProjectorRole,
+  notifier: NotifierRole.pipe(Layer.provideMerge(infrastructure.kafka)),
   "payment-provider": PaymentSimulatorLive
 })
 
 export type RoleName = keyof ReturnType<typeof roles>
-export const roleNames: ReadonlyArray<RoleName> = ["api", "relay", "worker", "projector", "payment-provider"]
+export const roleNames: ReadonlyArray<RoleName> = ["api", "relay", "worker", "projector", "notifier", "payment-provider"]
 
 /** A comma list of role names (`api,relay`), `all` standing for every role; None when a name is unknown. */
 export const parseRoles = (argument: string): Option.Option<ReadonlyArray<RoleName>> => {
@@ -175,7 +182,7 @@ export const processLayer = <const N extends RoleName, K, G, C, E, R>(
   const selected = names.map((name) => all[name] as Layer.Layer<unknown, unknown, unknown>)
   const ofRoles = selected.reduce((merged, layer) => Layer.merge(merged, layer)).pipe(Layer.provideMerge(ProcessCore))
   // over what the roles built (Kafka among it)
-  const broker = names.some((name) => name === "relay" || name === "worker")
+  const broker = names.some((name) => name === "relay" || name === "worker" || name === "notifier")
     ? BrokerRequired
     : names.includes("api" as N)
     ? BrokerReported
@@ -185,4 +192,8 @@ export const processLayer = <const N extends RoleName, K, G, C, E, R>(
 }
 
 /** Checks made before anything is built: the api role refuses to start without usable admin credentials. */
-export const preflight = (names: ReadonlyArray<RoleName>) => names.includes("api") ? checkAdminToken : Effect.void
+export const preflight = (names: ReadonlyArray<RoleName>) =>
+  Effect.zipRight(
+    names.includes("api") ? checkAdminToken : Effect.void,
+    names.includes("api") || names.includes("notifier") ? checkWebhookUrlPolicy(names.includes("api") ? "api" : "notifier") : Effect.void
+  )

@@ -8,6 +8,7 @@
  * tests): the default outside NODE_ENV=production, refused in it.
  */
 import { Config, Context, Effect } from "effect"
+import { StartupRefused } from "../Config.js"
 import { lookup } from "node:dns/promises"
 import { BlockList, isIP } from "node:net"
 
@@ -95,3 +96,20 @@ export const AllowPrivateUrls = Effect.gen(function*() {
   const allow = yield* Config.boolean("WEBHOOK_ALLOW_PRIVATE_URLS").pipe(Config.withDefault(!production))
   return { production, allow }
 })
+
+/** Before the api or the notifier starts: private URLs allowed in production → refused; outside it → a warning. */
+export const checkWebhookUrlPolicy = (role: string) =>
+  Effect.gen(function*() {
+    const { allow, production } = yield* Effect.orDie(AllowPrivateUrls)
+    if (!allow) return
+    if (production) {
+      const reason = "WEBHOOK_ALLOW_PRIVATE_URLS=true with NODE_ENV=production"
+      yield* Effect.logError(`refusing to start the ${role} role: ${reason}; webhooks could reach internal addresses`).pipe(
+        Effect.annotateLogs({ type: "STARTUP_REFUSED", role, reason })
+      )
+      return yield* Effect.fail(new StartupRefused(`${reason}: unset it (webhook URLs must be public https:// URLs in production)`))
+    }
+    yield* Effect.logWarning("webhook URLs may be http:// and private addresses (development); set NODE_ENV=production outside it").pipe(
+      Effect.annotateLogs({ type: "STARTUP_WARNING", role })
+    )
+  })

@@ -7,7 +7,7 @@
 import { ConfigProvider, Effect, Layer } from "effect"
 import { CrashPoints } from "../../src/CrashPoints.js"
 import { httpPaymentGateway, PaymentGateway, PaymentGatewayConfig } from "../../src/payment/PaymentGateway.js"
-import { processLayer } from "../../src/Roles.js"
+import { processLayer, type RoleName } from "../../src/Roles.js"
 import { PaymentSimulator, PaymentSimulatorLive } from "../../src/simulator/PaymentSimulator.js"
 import { onTestDatabase } from "./TestDatabase.js"
 import { suiteId, TestKafka } from "./TestKafka.js"
@@ -64,13 +64,15 @@ export interface SystemOptions {
   /** Another Kafka cluster than the one globalSetup started. */
   readonly brokers?: string
   readonly partitions?: number
+  /** The roles of the process (default api, relay, worker, projector). */
+  readonly roles?: ReadonlyArray<RoleName>
 }
 
 export const TestSystem = (suite: string, options: SystemOptions = {}) => {
   const id = suiteId(suite)
   return onTestDatabase(
     suite,
-    processLayer(["api", "relay", "worker", "projector"], testInfrastructure(id, options.partitions ?? 3, options.brokers)).pipe(
+    processLayer(options.roles ?? ["api", "relay", "worker", "projector"], testInfrastructure(id, options.partitions ?? 3, options.brokers)).pipe(
       withTestConfig(id, options.env)
     )
   )

@@ -1,0 +1,320 @@
+/**
+ * The notifier's deliveries (issue 20, docs/ARCHITECTURE.md "Notifier"): makes the delivery rows the consumer
+ * wrote (Notifier.ts), after their commit, as signed POSTs (Standard Webhooks v1.0.0).
+ * - **Order**: for one (endpoint, order) a delivery is taken only when no pending delivery of a lower version is
+ *   left (delivered or given up): `order.paid` never goes before that order's `order.placed`.
+ * - **Isolation**: each endpoint's due deliveries are taken separately, at most WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT
+ *   in flight per endpoint in a process (WEBHOOK_MAX_IN_FLIGHT in all): an endpoint that hangs holds its own
+ *   slots until WEBHOOK_TIMEOUT_MS, never another endpoint's.
+ * - **At least once**: a taken delivery is leased (the timeout + 10 s); a notifier that dies mid-call leaves the
+ *   lease to expire and any notifier takes it again. The attempt is counted when taken.
+ * - **Retries**: 2xx delivered; anything else (a status, a timeout, a refused connection, an unsafe address) is
+ *   tried again after WEBHOOK_RETRY_SCHEDULE's next step (jittered; at least a 429/503's Retry-After), a row
+ *   with a due time, never a sleep; once the schedule is spent it is `failed` (replayable). 410 fails it and
+ *   disables the endpoint at once; an endpoint failing every delivery for WEBHOOK_DISABLE_AFTER is disabled.
+ * Woken in-process when the consumer wrote deliveries or one finished, and every WEBHOOK_POLL_MS (retries that
+ * came due, other processes' rows). Every outcome is a log line (WEBHOOK_DELIVERED / _RETRY / _FAILED / _REFUSED,
+ * WEBHOOK_ENDPOINT_DISABLED) and a metric.
+ */
+import { SqlClient } from "@effect/sql"
+import { Cause, Config, Duration, Effect, Metric, Option, Schedule, type Scope } from "effect"
+import { request as httpRequest, Agent as HttpAgent } from "node:http"
+import { request as httpsRequest, Agent as HttpsAgent } from "node:https"
+import { isIP } from "node:net"
+import { orStoreError } from "../Infrastructure.js"
+import { traced, withRemoteParent } from "../observability/Tracing.js"
+import { parseDuration, parseSchedule } from "./Durations.js"
+import { signatureHeader } from "./Signature.js"
+import { type Address, AllowPrivateUrls, hostOf, resolveTarget, systemResolver, UnsafeAddress, WebhookResolver } from "./UrlSafety.js"
+import { webhookBacklog, webhookDeliveries, webhookEndpointsDisabled, webhookLatency } from "./WebhookMetrics.js"
+
+const DEFAULT_SCHEDULE = "0,5s,5m,30m,2h,5h,10h,10h"
+
+export const DispatcherConfig = Config.all({
+  timeoutMs: Config.integer("WEBHOOK_TIMEOUT_MS").pipe(Config.withDefault(15_000)),
+  schedule: Config.string("WEBHOOK_RETRY_SCHEDULE").pipe(
+    Config.withDefault(DEFAULT_SCHEDULE),
+    Config.map((text) => parseSchedule(text) ?? []),
+    Config.validate({ message: "WEBHOOK_RETRY_SCHEDULE: a comma list of durations such as 0,5s,5m", validation: (s) => s.length > 0 })
+  ),
+  disableAfterMs: Config.string("WEBHOOK_DISABLE_AFTER").pipe(Config.withDefault("5d"), Config.map((t) => parseDuration(t) ?? NaN), Config.validate({ message: "WEBHOOK_DISABLE_AFTER: a duration such as 5d", validation: (n) => Number.isFinite(n) })),
+  perEndpoint: Config.integer("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT").pipe(Config.withDefault(8)),
+  total: Config.integer("WEBHOOK_MAX_IN_FLIGHT").pipe(Config.withDefault(256)),
+  pollMs: Config.integer("WEBHOOK_POLL_MS").pipe(Config.withDefault(500)),
+  userAgent: Config.succeed(`orders-es/${process.env.npm_package_version ?? "0.1.0"}`)
+})
+export type DispatcherConfig = Config.Config.Success<typeof DispatcherConfig>
+
+interface Claimed {
+  id: string
+  endpoint_id: string
+  order_id: string
+  version: number
+  event_type: string
+  body: string
+  attempts: number
+  event_recorded_at: Date
+  traceparent: string | null
+  tracestate: string | null
+  url: string
+  secret: string
+  previous_secret: string | null
+}
+
+/** What one attempt got. */
+interface Answer {
+  readonly status: number | null
+  readonly retryAfterMs: number | null
+  readonly error: string | null
+}
+
+const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) }
+
+/** `Retry-After` in seconds or as an HTTP date, as milliseconds from now (bounded to a day). */
+export const retryAfterMs = (value: string | undefined): number | null => {
+  if (value === undefined) return null
+  const seconds = /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : Date.parse(value) - Date.now()
+  return Number.isFinite(seconds) ? Math.min(Math.max(seconds, 0), 86_400_000) : null
+}
+
+/** One POST to the checked address (no redirects: node never follows them), bounded by `timeoutMs`. */
+const post = (url: URL, target: Address, headers: Record<string, string>, body: string, timeoutMs: number) =>
+  Effect.async<Answer>((resume) => {
+    const https = url.protocol === "https:"
+    const host = hostOf(url)
+    const req = (https ? httpsRequest : httpRequest)({
+      method: "POST",
+      host,
+      port: url.port === "" ? (https ? 443 : 80) : Number(url.port),
+      path: `${url.pathname}${url.search}`,
+      headers: { ...headers, "content-length": String(Buffer.byteLength(body)) },
+      agent: https ? agents.https : agents.http,
+      ...(https && isIP(host) === 0 ? { servername: host } : {}),
+      // connect to the address that was checked, not to whatever the name resolves to now
+      lookup: ((_hostname: string, options: { all?: boolean }, callback: (...args: Array<unknown>) => void) =>
+        options?.all === true
+          ? callback(null, [{ address: target.address, family: target.family }])
+          : callback(null, target.address, target.family)) as never
+    }, (res) => {
+      clearTimeout(timer)
+      res.resume()
+      const ra = res.headers["retry-after"]
+      resume(Effect.succeed({ status: res.statusCode ?? 0, retryAfterMs: retryAfterMs(Array.isArray(ra) ? ra[0] : ra), error: null }))
+    })
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+    req.on("error", (e) => {
+      clearTimeout(timer)
+      resume(Effect.succeed({ status: null, retryAfterMs: null, error: e.message }))
+    })
+    req.end(body)
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      req.destroy()
+    })
+  })
+
+/** The dispatcher: `wake` after writing deliveries; runs until the scope closes. */
+export const makeDispatcher = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const config = yield* DispatcherConfig
+  const resolver = Option.getOrElse(yield* Effect.serviceOption(WebhookResolver), () => systemResolver)
+  const { allow } = yield* Effect.orDie(AllowPrivateUrls)
+  const leaseMs = config.timeoutMs + 10_000
+  for (const outcome of ["delivered", "retry", "failed", "refused"]) yield* Metric.incrementBy(Metric.tagged(webhookDeliveries, "outcome", outcome), 0)
+  yield* Metric.incrementBy(webhookEndpointsDisabled, 0)
+
+  const inFlight = new Map<string, number>()
+  let total = 0
+  const latch = yield* Effect.makeLatch(false)
+  const wake = latch.open
+
+  /** Up to `limit` due deliveries, each endpoint's share apart, leased to this process. */
+  const claim = (limit: number) => {
+    const busyIds = [...inFlight.keys()]
+    const busyCounts = busyIds.map((id) => inFlight.get(id)!)
+    return sql<Claimed>`
+      WITH busy AS (SELECT * FROM unnest(${busyIds}::uuid[], ${busyCounts}::int[]) AS b(endpoint_id, n)),
+      picked AS (
+        SELECT c.id FROM webhook_endpoints e
+        LEFT JOIN busy b ON b.endpoint_id = e.id
+        CROSS JOIN LATERAL (
+          SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+          WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
+            AND (d.leased_until IS NULL OR d.leased_until < now())
+            AND NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries p
+              WHERE p.endpoint_id = d.endpoint_id AND p.order_id = d.order_id AND p.status = 'pending' AND p.version < d.version)
+          ORDER BY d.next_attempt_at LIMIT greatest(${config.perEndpoint} - coalesce(b.n, 0), 0)
+        ) c
+        WHERE e.status = 'enabled'
+        ORDER BY c.next_attempt_at LIMIT ${limit}
+      )
+      UPDATE webhook_deliveries d
+      SET leased_until = now() + ${leaseMs} * interval '1 millisecond', attempts = d.attempts + 1, last_attempt_at = now()
+      FROM picked, webhook_endpoints e
+      WHERE d.id = picked.id AND e.id = d.endpoint_id AND d.status = 'pending' AND (d.leased_until IS NULL OR d.leased_until < now())
+      RETURNING d.id, d.endpoint_id, d.order_id, d.version, d.event_type, d.body, d.attempts, d.event_recorded_at,
+        d.traceparent, d.tracestate, e.url, e.secret,
+        CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret`.pipe(orStoreError)
+  }
+
+  const log = (level: "Info" | "Warning" | "Error", message: string, type: string, d: Claimed, fields: Record<string, unknown>) =>
+    (level === "Info" ? Effect.logInfo : level === "Warning" ? Effect.logWarning : Effect.logError)(message).pipe(
+      Effect.annotateLogs({
+        type,
+        deliveryId: d.id,
+        endpointId: d.endpoint_id,
+        orderId: d.order_id,
+        version: d.version,
+        eventType: d.event_type,
+        attempt: d.attempts,
+        ...fields
+      })
+    )
+
+  const delivered = (d: Claimed, status: number) =>
+    sql`
+      WITH u AS (
+        UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(), leased_until = NULL, last_status = ${status}, last_error = NULL
+        WHERE id = ${d.id} AND status = 'pending' RETURNING endpoint_id)
+      UPDATE webhook_endpoints SET failing_since = NULL WHERE id IN (SELECT endpoint_id FROM u) AND failing_since IS NOT NULL`.pipe(
+      orStoreError,
+      Effect.zipRight(Effect.suspend(() => {
+        const seconds = (Date.now() - new Date(d.event_recorded_at).getTime()) / 1000
+        return Metric.update(webhookLatency, Math.max(seconds, 0))
+      })),
+      Effect.zipRight(Metric.increment(Metric.tagged(webhookDeliveries, "outcome", "delivered"))),
+      Effect.zipRight(log("Info", "webhook delivered", "WEBHOOK_DELIVERED", d, { status }))
+    )
+
+  /** A failed attempt: due again after the schedule's next step, or given up; the endpoint's failing run. */
+  const failedAttempt = (d: Claimed, answer: Answer, refused: boolean) =>
+    Effect.gen(function*() {
+      const gone = answer.status === 410
+      const final = gone || d.attempts >= config.schedule.length
+      const step = final ? 0 : config.schedule[d.attempts]!
+      const delay = Math.max(Math.round(step * (0.8 + Math.random() * 0.4)), answer.retryAfterMs ?? 0)
+      const error = answer.error ?? `HTTP ${answer.status}`
+      const rows = yield* sql<{ was: string; status: string; disabled_reason: string | null }>`
+        WITH u AS (
+          UPDATE webhook_deliveries
+          SET status = ${final ? "failed" : "pending"}, next_attempt_at = now() + ${delay} * interval '1 millisecond',
+              leased_until = NULL, last_status = ${answer.status}, last_error = ${error.slice(0, 500)}
+          WHERE id = ${d.id} AND status = 'pending' RETURNING endpoint_id)
+        UPDATE webhook_endpoints e
+        SET failing_since = coalesce(e.failing_since, now()),
+            status = CASE WHEN ${gone} OR coalesce(e.failing_since, now()) < now() - ${config.disableAfterMs} * interval '1 millisecond'
+                          THEN 'disabled' ELSE e.status END,
+            disabled_reason = CASE WHEN o.was = 'disabled' THEN e.disabled_reason
+                                   WHEN ${gone} THEN 'the endpoint answered 410 Gone'
+                                   WHEN coalesce(e.failing_since, now()) < now() - ${config.disableAfterMs} * interval '1 millisecond'
+                                   THEN 'every delivery failed since ' || e.failing_since::text
+                                   ELSE e.disabled_reason END,
+            updated_at = now()
+        FROM (SELECT id, status AS was FROM webhook_endpoints WHERE id = ${d.endpoint_id} FOR UPDATE) o
+        WHERE e.id = o.id AND e.id IN (SELECT endpoint_id FROM u)
+        RETURNING o.was, e.status, e.disabled_reason`.pipe(orStoreError)
+      const outcome = refused ? "refused" : final ? "failed" : "retry"
+      yield* Metric.increment(Metric.tagged(webhookDeliveries, "outcome", outcome))
+      if (refused) yield* log("Warning", "webhook not sent: the endpoint's address is not allowed", "WEBHOOK_REFUSED", d, { error })
+      if (final) yield* log("Error", "webhook delivery failed; given up (replayable)", "WEBHOOK_FAILED", d, { status: answer.status, error })
+      else yield* log("Warning", "webhook delivery failed; retrying", "WEBHOOK_RETRY", d, { status: answer.status, error, retryInMs: delay })
+      const row = rows[0]
+      if (row !== undefined && row.was === "enabled" && row.status === "disabled") {
+        yield* Metric.increment(webhookEndpointsDisabled)
+        yield* Effect.logWarning("webhook endpoint disabled").pipe(
+          Effect.annotateLogs({ type: "WEBHOOK_ENDPOINT_DISABLED", endpointId: d.endpoint_id, reason: row.disabled_reason })
+        )
+      }
+    })
+
+  /** One attempt of one claimed delivery; never fails (a store failure leaves the lease to expire: retried). */
+  const attempt = (d: Claimed) =>
+    Effect.gen(function*() {
+      const url = new URL(d.url)
+      const target = yield* Effect.tryPromise({ try: () => resolveTarget(resolver, hostOf(url), allow), catch: (e) => e as Error }).pipe(Effect.either)
+      if (target._tag === "Left") {
+        const refused = target.left instanceof UnsafeAddress
+        return yield* failedAttempt(d, { status: null, retryAfterMs: null, error: target.left.message }, refused)
+      }
+      const timestamp = Math.floor(Date.now() / 1000)
+      const secrets = d.previous_secret === null ? [d.secret] : [d.secret, d.previous_secret]
+      const answer = yield* post(url, target.right, {
+        "content-type": "application/json",
+        "user-agent": config.userAgent,
+        "webhook-id": d.id,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": signatureHeader(secrets, d.id, timestamp, d.body)
+      }, d.body, config.timeoutMs)
+      if (answer.status !== null && answer.status >= 200 && answer.status < 300) return yield* delivered(d, answer.status)
+      return yield* failedAttempt(d, answer, false)
+    }).pipe(
+      traced("Notifier.deliver", {
+        kind: "client",
+        attributes: { "order.id": d.order_id, "webhook.endpoint": d.endpoint_id, "webhook.delivery": d.id, "event.type": d.event_type }
+      }),
+      withRemoteParent({ traceparent: d.traceparent ?? undefined, tracestate: d.tracestate ?? undefined }),
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) as Effect.Effect<never> : Effect.logWarning("webhook delivery not recorded; its lease expires and it is tried again").pipe(
+          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", deliveryId: d.id, error: Cause.pretty(cause).slice(0, 500) })
+        )
+      ),
+      Effect.ensuring(Effect.suspend(() => {
+        const n = (inFlight.get(d.endpoint_id) ?? 1) - 1
+        if (n <= 0) inFlight.delete(d.endpoint_id)
+        else inFlight.set(d.endpoint_id, n)
+        total--
+        return wake
+      }))
+    )
+
+  /** Take what is due while there is room; each delivery runs in its own fiber. */
+  const drain = (scope: Scope.Scope): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      for (let round = 0; round < 100; round++) {
+        const room = config.total - total
+        if (room <= 0) return
+        const claimed = yield* claim(room)
+        for (const d of claimed) {
+          inFlight.set(d.endpoint_id, (inFlight.get(d.endpoint_id) ?? 0) + 1)
+          total++
+          yield* Effect.forkIn(attempt(d), scope)
+        }
+        if (claimed.length < room) return
+      }
+    }).pipe(
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) as Effect.Effect<never> : Effect.logWarning("webhook dispatch pass failed; the next one tries again").pipe(
+          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", error: Cause.pretty(cause).slice(0, 500) })
+        )
+      )
+    )
+
+  /** The pending deliveries per endpoint, as the backlog gauge (every endpoint, 0 when none). */
+  const backlog = sql<{ id: string; pending: number }>`
+    SELECT e.id, (SELECT count(*) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'pending')::int AS pending
+    FROM webhook_endpoints e`.pipe(
+    orStoreError,
+    Effect.flatMap((rows) => Effect.forEach(rows, (r) => Metric.set(Metric.tagged(webhookBacklog, "endpoint", r.id), r.pending), { discard: true })),
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) as Effect.Effect<never> : Effect.logWarning("webhook backlog not read").pipe(
+        Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", error: Cause.pretty(cause).slice(0, 500) })
+      )
+    )
+  )
+
+  /** Run until the scope closes: a pass when woken or every WEBHOOK_POLL_MS; the backlog every 5 s. */
+  const run = Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    yield* Effect.forkScoped(Effect.repeat(backlog, Schedule.spaced(Duration.seconds(5))))
+    yield* Effect.forkScoped(Effect.forever(
+      latch.await.pipe(
+        Effect.timeoutOption(Duration.millis(config.pollMs)),
+        Effect.zipRight(latch.close),
+        Effect.zipRight(drain(scope))
+      )
+    ))
+  })
+
+  return { wake, run, inFlight: () => total } as const
+})

@@ -1,0 +1,136 @@
+/**
+ * The notifier role (issue 20, docs/ARCHITECTURE.md "Notifier"): the second consumer of `orders.events`, in its
+ * own group (NOTIFIER_GROUP, default `<prefix>notifier`) through the keyed consumer (one order's events in
+ * version order), with its own inbox consumer name. For an event some enabled endpoint subscribed to it writes,
+ * in one statement (one transaction), its inbox row and one delivery row per such endpoint, holding the body
+ * every attempt sends: `{type, timestamp, data: {order, eventId, version, refund?}}`, the order as it was right
+ * after the event (the log read up to the event's version — a message whose event is not in the log at that
+ * version is parked, never delivered). The HTTP calls happen after the commit (Dispatcher.ts).
+ */
+import { SqlClient } from "@effect/sql"
+import { Config, Effect, Either, Layer, Metric } from "effect"
+import { KafkaTopicPrefix } from "../Config.js"
+import { DeadLetters } from "../deadletter/DeadLetters.js"
+import type { OrderId } from "../domain/Order.js"
+import { fold } from "../domain/OrderDecider.js"
+import { EventStore } from "../eventstore/EventStore.js"
+import { Inbox } from "../inbox/Inbox.js"
+import { orStoreError } from "../Infrastructure.js"
+import { fromMessage } from "../kafka/Envelope.js"
+import { contained, keyText, skipsTypes, traceHeaders } from "../kafka/Handling.js"
+import { type IncomingMessage, Kafka } from "../kafka/Kafka.js"
+import { type ConsumerStatus, runKeyedConsumer } from "../kafka/KeyedConsumer.js"
+import { traced, withRemoteParent } from "../observability/Tracing.js"
+import { toRefundView, toView } from "../orders/Views.js"
+import { ConsumerConfig } from "../payment/PaymentWorker.js"
+import { Readiness } from "../Readiness.js"
+import { makeDispatcher } from "./Dispatcher.js"
+import { webhookTypeOf, withoutWebhook } from "./EventTypes.js"
+import { notifierMessageRetries, webhookEvents } from "./WebhookMetrics.js"
+
+/** The notifier's consumer group, also its inbox consumer name. */
+export const NotifierGroup = Config.all({
+  prefix: KafkaTopicPrefix,
+  group: Config.option(Config.string("NOTIFIER_GROUP"))
+}).pipe(Config.map(({ group, prefix }) => group._tag === "Some" ? group.value : `${prefix}notifier`))
+
+/** Handle one raw message of the order-events topic for the notifier: total, never fails (interruption aside). */
+export const makeNotifierHandler = (group: string, wake: Effect.Effect<void>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const store = yield* EventStore
+    const inbox = yield* Inbox
+    const deadLetters = yield* DeadLetters
+    for (const outcome of ["queued", "none", "duplicate"]) yield* Metric.incrementBy(Metric.tagged(webhookEvents, "outcome", outcome), 0)
+    yield* Metric.incrementBy(notifierMessageRetries, 0)
+    const counted = (outcome: string) => Metric.increment(Metric.tagged(webhookEvents, "outcome", outcome))
+    const park = (message: IncomingMessage, error: string) => deadLetters.park({ consumer: group, message, error, attempts: 0 })
+
+    const subscribers = (type: string) =>
+      sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM webhook_endpoints
+        WHERE status = 'enabled' AND (event_types IS NULL OR ${type} = ANY(event_types))`.pipe(
+        orStoreError,
+        Effect.map((rows) => rows[0]?.n ?? 0)
+      )
+
+    const once = (message: IncomingMessage) =>
+      Effect.gen(function*() {
+        const decoded = fromMessage(message.value, keyText(message))
+        if (Either.isLeft(decoded)) return yield* park(message, decoded.left)
+        const { envelope, event } = decoded.right
+        const type = webhookTypeOf[event._tag]
+        if (type === null) return
+        if (yield* inbox.isProcessed(group, envelope.eventId)) return yield* counted("duplicate")
+        if ((yield* subscribers(type)) === 0) {
+          yield* inbox.markProcessed(group, envelope.eventId)
+          return yield* counted("none")
+        }
+        const orderId = envelope.orderId as OrderId
+        const log = (yield* store.readStream(orderId)).filter((e) => e.version <= envelope.version)
+        const recorded = log[log.length - 1]
+        if (recorded === undefined || recorded.version !== envelope.version || recorded.event.eventId !== envelope.eventId) {
+          return yield* park(message, `event ${envelope.eventId} is not in the log of order ${orderId} at version ${envelope.version}`)
+        }
+        const order = fold(log.map((e) => e.event))!
+        const refund = "refundId" in event ? order.refunds.find((r) => r.refundId === event.refundId) : undefined
+        const body = JSON.stringify({
+          type,
+          timestamp: recorded.recordedAt.toISOString(),
+          data: {
+            order: toView(order),
+            eventId: envelope.eventId,
+            version: envelope.version,
+            ...(refund === undefined ? {} : { refund: toRefundView(order, refund) })
+          }
+        })
+        const trace = traceHeaders(message)
+        const written = yield* sql<{ endpoint_id: string }>`
+          WITH i AS (
+            INSERT INTO inbox (consumer, message_id) VALUES (${group}, ${envelope.eventId}) ON CONFLICT DO NOTHING RETURNING 1)
+          INSERT INTO webhook_deliveries (id, endpoint_id, event_id, order_id, version, event_type, body, event_recorded_at, traceparent, tracestate)
+          SELECT md5(e.id::text || '/' || ${envelope.eventId})::uuid, e.id, ${envelope.eventId}, ${orderId}, ${envelope.version}, ${type},
+                 ${body}, ${recorded.recordedAt}, ${trace.traceparent ?? null}, ${trace.tracestate ?? null}
+          FROM webhook_endpoints e
+          WHERE e.status = 'enabled' AND (e.event_types IS NULL OR ${type} = ANY(e.event_types)) AND EXISTS (SELECT 1 FROM i)
+          ON CONFLICT (endpoint_id, event_id) DO NOTHING
+          RETURNING endpoint_id`.pipe(orStoreError)
+        yield* counted(written.length > 0 ? "queued" : "none")
+        if (written.length > 0) yield* wake
+      }).pipe(
+        traced("Notifier.consume", { kind: "consumer", attributes: { "messaging.source": `${message.topic}/${message.partition}/${message.offset}` } }),
+        withRemoteParent(traceHeaders(message))
+      )
+
+    return (message: IncomingMessage): Effect.Effect<void> =>
+      contained(message, once(message), (reason) => park(message, reason), notifierMessageRetries)
+  })
+
+/** The notifier role: the consumer writing deliveries, and the dispatcher making them. */
+export const NotifierLive = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const kafka = yield* Kafka
+    const readiness = yield* Readiness
+    const config = yield* ConsumerConfig
+    const group = yield* NotifierGroup
+    const dispatcher = yield* makeDispatcher
+    yield* dispatcher.run
+    const handle = yield* makeNotifierHandler(group, dispatcher.wake)
+    const status = yield* runKeyedConsumer({
+      groupId: group,
+      topics: [kafka.topics.orderEvents],
+      handle,
+      maxInFlightPerPartition: config.maxInFlightPerPartition,
+      maxConcurrent: config.concurrency,
+      commitIntervalMs: config.commitIntervalMs,
+      skip: skipsTypes(withoutWebhook),
+      shutdown: config.shutdown
+    })
+    yield* readiness.register("notifier-consumer", Effect.map(status, (s: ConsumerStatus) => ({
+      ok: s.state === "consuming",
+      ...(s.state === "consuming" ? {} : { reason: s.state }),
+      detail: s
+    })))
+    yield* Effect.logInfo("notifier started").pipe(Effect.annotateLogs({ type: "STARTUP", role: "notifier", group }))
+  })
+)
