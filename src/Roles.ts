@@ -12,6 +12,7 @@
  *                      orders) and the retention job (with the expiry of Idempotency-Keys)
  *   projector          the async stats projection
  *   payment-provider   the payment provider simulator (src/simulator), a stand-in for an external system
+ *   webhook-receiver   the webhook receiver simulator (src/simulator): merchants' endpoints, a stand-in too
  *
  * The roles of one process share its stores, its order actors (one mailbox per order in the process) and
  * its readiness checks; Kafka is connected only when a role of the process uses it. A process without the api
@@ -38,6 +39,7 @@ import { Readiness } from "./Readiness.js"
 import { boundedRelease, ShutdownBudgetConfig } from "./Shutdown.js"
 import { RetentionLive } from "./retention/Retention.js"
 import { PaymentSimulatorLive } from "./simulator/PaymentSimulator.js"
+import { WebhookReceiverLive } from "./simulator/WebhookReceiver.js"
 import { PgStores } from "./Stores.js"
 
 /** What the roles of one process share: the order actors over the PostgreSQL stores, and readiness (with the
@@ -131,11 +133,12 @@ export const roles = <K, G, C, E, R>(infrastructure: Infrastructure<K, G, C, E, 
     Layer.provideMerge(Layer.mergeAll(infrastructure.kafka, infrastructure.crashPoints, infrastructure.paymentGateway))
   ),
   projector: ProjectorRole,
-  "payment-provider": PaymentSimulatorLive
+  "payment-provider": PaymentSimulatorLive,
+  "webhook-receiver": WebhookReceiverLive
 })
 
 export type RoleName = keyof ReturnType<typeof roles>
-export const roleNames: ReadonlyArray<RoleName> = ["api", "relay", "worker", "projector", "payment-provider"]
+export const roleNames: ReadonlyArray<RoleName> = ["api", "relay", "worker", "projector", "payment-provider", "webhook-receiver"]
 
 /** A comma list of role names (`api,relay`), `all` standing for every role; None when a name is unknown. */
 export const parseRoles = (argument: string): Option.Option<ReadonlyArray<RoleName>> => {
