@@ -14,6 +14,7 @@
  *   notifier           the webhook notifier (src/webhooks): its own consumer of order events writing signed
  *                      deliveries, and the dispatcher making them with durable retries
  *   payment-provider   the payment provider simulator (src/simulator), a stand-in for an external system
+ *   webhook-receiver   the webhook receiver simulator (src/simulator): merchants' endpoints, a stand-in too
  *
  * The roles of one process share its stores, its order actors (one mailbox per order in the process) and
  * its readiness checks; Kafka is connected only when a role of the process uses it. A process without the api
@@ -40,6 +41,7 @@ import { Readiness } from "./Readiness.js"
 import { boundedRelease, ShutdownBudgetConfig } from "./Shutdown.js"
 import { RetentionLive } from "./retention/Retention.js"
 import { PaymentSimulatorLive } from "./simulator/PaymentSimulator.js"
+import { WebhookReceiverLive } from "./simulator/WebhookReceiver.js"
 import { PgStores } from "./Stores.js"
 import { NotifierLive } from "./webhooks/Notifier.js"
 import { checkWebhookUrlPolicy } from "./webhooks/UrlSafety.js"
@@ -138,11 +140,12 @@ export const roles = <K, G, C, E, R>(infrastructure: Infrastructure<K, G, C, E, 
   ),
   projector: ProjectorRole,
   notifier: NotifierRole.pipe(Layer.provideMerge(infrastructure.kafka)),
-  "payment-provider": PaymentSimulatorLive
+  "payment-provider": PaymentSimulatorLive,
+  "webhook-receiver": WebhookReceiverLive
 })
 
 export type RoleName = keyof ReturnType<typeof roles>
-export const roleNames: ReadonlyArray<RoleName> = ["api", "relay", "worker", "projector", "notifier", "payment-provider"]
+export const roleNames: ReadonlyArray<RoleName> = ["api", "relay", "worker", "projector", "notifier", "payment-provider", "webhook-receiver"]
 
 /** A comma list of role names (`api,relay`), `all` standing for every role; None when a name is unknown. */
 export const parseRoles = (argument: string): Option.Option<ReadonlyArray<RoleName>> => {
