@@ -17,17 +17,25 @@ const config = Layer.setConfigProvider(
   ConfigProvider.fromMap(new Map([["RETENTION_HORIZON_HOURS", "168"], ["RETENTION_BATCH_SIZE", "3"], ["RETENTION_INTERVAL_MS", "3600000"], ["IDEMPOTENCY_TTL_MS", "86400000"]]))
 )
 
+const endpointId = randomUUID()
+
 /** Rows of every kind, `daysAgo` old. */
 const seed = (daysAgo: number, n: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const at = new Date(Date.now() - daysAgo * 86_400_000)
+    yield* sql`INSERT INTO webhook_endpoints (id, url, secret) VALUES (${endpointId}, 'https://hooks.example.com/', 'whsec_AAAA') ON CONFLICT DO NOTHING`
     for (let i = 0; i < n; i++) {
       const [{ p }] = yield* sql<{ p: string }>`SELECT (coalesce(max(position), 0) + 1)::text AS p FROM outbox`
       yield* sql`INSERT INTO outbox (position, stream_id, created_at, published_at) VALUES (${p}::bigint, ${randomUUID()}, ${at}, ${at})`
       yield* sql`INSERT INTO outbox (position, stream_id, created_at) VALUES (${p}::bigint + 1, ${randomUUID()}, ${at})` // never published
       yield* sql`INSERT INTO inbox (consumer, message_id, processed_at) VALUES ('w', ${randomUUID()}, ${at})`
       yield* sql`INSERT INTO idempotency_keys (key, fingerprint, status, created_at) VALUES (${randomUUID()}, 'f', 'in_flight', ${at})`
+      for (const status of ["delivered", "failed", "pending"]) {
+        yield* sql`INSERT INTO webhook_deliveries (id, endpoint_id, event_id, order_id, version, event_type, body, event_recorded_at, status, delivered_at, created_at)
+                   VALUES (${randomUUID()}, ${endpointId}, ${randomUUID()}, ${randomUUID()}, 1, 'order.placed', '{}', ${at}, ${status},
+                           ${status === "delivered" ? at : null}, ${at})`
+      }
       for (const status of ["discarded", "parked", "replayed"]) {
         yield* sql`INSERT INTO dead_letters (consumer, topic, partition, "offset", value, error, attempts, status, created_at, updated_at)
                    VALUES ('w', 't', 0, ${randomUUID()}, 'v', 'e', 1, ${status}, ${at}, ${at})`
@@ -43,7 +51,9 @@ const counts = Effect.gen(function*() {
     (SELECT count(*) FROM inbox)::int AS inbox,
     (SELECT count(*) FROM idempotency_keys)::int AS keys,
     (SELECT count(*) FROM dead_letters WHERE status = 'discarded')::int AS discarded,
-    (SELECT count(*) FROM dead_letters WHERE status <> 'discarded')::int AS kept`
+    (SELECT count(*) FROM dead_letters WHERE status <> 'discarded')::int AS kept,
+    (SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered')::int AS delivered,
+    (SELECT count(*) FROM webhook_deliveries WHERE status <> 'delivered')::int AS undelivered`
   return row!
 }).pipe(Effect.orDie)
 
@@ -61,14 +71,14 @@ describe("retention", () => {
         const before = { outbox: yield* deletedMetric("outbox"), inbox: yield* deletedMetric("inbox"), dl: yield* deletedMetric("dead_letters"), keys: yield* deletedMetric("idempotency_keys") }
         const deleted = yield* retention.runOnce
         // batches of 3: 7 old rows need three statements, all done in one pass
-        assert.deepStrictEqual(deleted, { outbox: 7, inbox: 7, dead_letters: 7, idempotency_keys: 9 })
-        assert.deepStrictEqual(yield* counts, { published: 2, unpublished: 9, inbox: 2, keys: 1, discarded: 2, kept: 18 })
+        assert.deepStrictEqual(deleted, { outbox: 7, inbox: 7, dead_letters: 7, webhook_deliveries: 7, idempotency_keys: 9 })
+        assert.deepStrictEqual(yield* counts, { published: 2, unpublished: 9, inbox: 2, keys: 1, discarded: 2, kept: 18, delivered: 2, undelivered: 18 })
         assert.strictEqual((yield* deletedMetric("outbox")) - before.outbox, 7)
         assert.strictEqual((yield* deletedMetric("inbox")) - before.inbox, 7)
         assert.strictEqual((yield* deletedMetric("dead_letters")) - before.dl, 7)
         assert.strictEqual((yield* deletedMetric("idempotency_keys")) - before.keys, 9)
         // nothing more to do: a second pass deletes nothing
-        assert.deepStrictEqual(yield* retention.runOnce, { outbox: 0, inbox: 0, dead_letters: 0, idempotency_keys: 0 })
+        assert.deepStrictEqual(yield* retention.runOnce, { outbox: 0, inbox: 0, dead_letters: 0, webhook_deliveries: 0, idempotency_keys: 0 })
         const text = yield* renderPrometheus([])
         assert.include(text, `retention_deleted_rows_total{table="outbox"}`)
         assert.include(text, `retention_failures_total{table="inbox"} 0`)
@@ -78,7 +88,7 @@ describe("retention", () => {
   layer(onTestDatabase("retention_job", Layer.empty))((it) => {
     it.scoped("the worker's job: a pass when it starts, then one every RETENTION_INTERVAL_MS (TestClock)", () =>
       Effect.gen(function*() {
-        const gone = (c: Record<string, number>) => c.published === 0 && c.inbox === 0 && c.discarded === 0 && c.keys === 0
+        const gone = (c: Record<string, number>) => c.published === 0 && c.inbox === 0 && c.discarded === 0 && c.keys === 0 && c.delivered === 0
         yield* seed(30, 1)
         yield* Layer.build(RetentionLive.pipe(Layer.provide(config))) // interval: one hour
         yield* TestServices.provideLive(waitFor("the first pass", counts, gone))
@@ -88,7 +98,7 @@ describe("retention", () => {
         assert.isFalse(gone(yield* counts), "no pass before the interval")
         yield* TestClock.adjust("1 minute")
         yield* TestServices.provideLive(waitFor("the second pass", counts, gone))
-        assert.deepStrictEqual(yield* counts, { published: 0, unpublished: 2, inbox: 0, keys: 0, discarded: 0, kept: 4 })
+        assert.deepStrictEqual(yield* counts, { published: 0, unpublished: 2, inbox: 0, keys: 0, discarded: 0, kept: 4, delivered: 0, undelivered: 4 })
       }))
   })
 })

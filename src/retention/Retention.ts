@@ -7,6 +7,7 @@
  *     redelivery older than the inbox row would be handled again — its appends are no-ops (ids derived from
  *     the event id) and its charge is answered by the provider from its first result (same key);
  *   - dead letters discarded before the horizon (parked and replayed ones stay: they are the operator's record);
+ *   - webhook deliveries delivered before the horizon (failed and pending ones stay: replayable);
  *   - Idempotency-Key records older than their own time to live (IDEMPOTENCY_TTL_MS, 24 h; not the horizon):
  *     past it `claim` already treats a record as absent, this only frees the space.
  * Each deleted row is counted in `retention_deleted_rows_total{table}`; a failed pass is logged
@@ -20,6 +21,7 @@ import { deleteDiscarded } from "../deadletter/DeadLetters.js"
 import { deleteExpired } from "../idempotency/IdempotencyKeys.js"
 import { deleteProcessed } from "../inbox/Inbox.js"
 import { deletePublished } from "../outbox/Outbox.js"
+import { deleteDelivered } from "../webhooks/Endpoints.js"
 
 export const RetentionConfig = Config.all({
   horizonHours: Config.number("RETENTION_HORIZON_HOURS").pipe(Config.withDefault(24 * 7)),
@@ -61,6 +63,7 @@ export class Retention extends Effect.Service<Retention>()("Retention", {
       olderThan("outbox", deletePublished(sql)),
       olderThan("inbox", deleteProcessed(sql)),
       olderThan("dead_letters", deleteDiscarded(sql)),
+      olderThan("webhook_deliveries", deleteDelivered(sql)),
       {
         table: "idempotency_keys",
         horizonHours: config.idempotencyTtlMs / 3_600_000,

@@ -266,3 +266,15 @@ export class WebhookEndpoints extends Effect.Service<WebhookEndpoints>()("Webhoo
     return { create, list, get, setEnabled, rotateSecret, deliveries, replay, replaySince } as const
   })
 }) {}
+
+/** Retention: delete up to `limit` deliveries delivered more than `hours` ago (failed and pending ones stay: they
+ * are the operator's to replay); how many. */
+export const deleteDelivered = (sql: SqlClient.SqlClient) => (hours: number, limit: number) =>
+  Effect.map(
+    sql`DELETE FROM webhook_deliveries WHERE id IN (
+          SELECT id FROM webhook_deliveries
+          WHERE status = 'delivered' AND delivered_at < now() - ${hours} * interval '1 hour'
+          ORDER BY delivered_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        RETURNING id`,
+    (rows) => rows.length
+  )
