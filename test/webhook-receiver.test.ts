@@ -38,7 +38,7 @@ const event = (orderId = randomUUID(), eventId = randomUUID()) => ({
   body: JSON.stringify({
     type: "order.paid",
     timestamp: "2026-05-01T10:00:00.123Z",
-    data: { order: { id: orderId, status: "PAID" }, eventId, version: 3 }
+    data: { order: { orderId, state: "PAID" }, eventId, version: 3 }
   })
 })
 

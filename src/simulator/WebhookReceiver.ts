@@ -68,7 +68,7 @@ const delivered = (body: string) => {
   const timestamp = Number.isNaN(at) ? null : new Date(at).toISOString()
   return {
     type: text(field(json, "type")),
-    orderId: text(field(data, "orderId")) ?? text(field(field(data, "order"), "id")),
+    orderId: text(field(data, "orderId")) ?? text(field(field(data, "order"), "orderId")) ?? text(field(field(data, "order"), "id")),
     version: Number.isInteger(version) && Math.abs(version as number) < 2 ** 31 ? version as number : null,
     eventId: text(field(data, "eventId")),
     // a year Date accepts and PostgreSQL does not (±275760) is no timestamp of ours

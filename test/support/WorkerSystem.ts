@@ -44,6 +44,8 @@ export interface System {
   readonly workers: ReadonlyArray<RoleProcess>
   /** Start one more worker process. */
   readonly worker: (name: string) => RoleProcess
+  /** Start a process of any roles on the system's database, broker and topics (`env` on top). */
+  readonly spawn: (name: string, roles: string, env?: Record<string, string>) => RoleProcess
   readonly placeOrder: () => Promise<string>
   readonly states: (ids: ReadonlyArray<string>) => Promise<Record<string, number>>
   readonly setOutage: (outage: boolean) => Promise<void>
@@ -118,6 +120,7 @@ export const startSystem = async (
     api,
     workers,
     worker,
+    spawn: (name, roles, env = {}) => procs.spawn(name, roles, { ...common, ...env }),
     placeOrder: async () => {
       const response = await fetch(`${apiUrl}/orders`, {
         method: "POST",
