@@ -45,7 +45,7 @@ export const DispatcherConfig = Config.all({
 })
 export type DispatcherConfig = Config.Config.Success<typeof DispatcherConfig>
 
-interface Claimed {
+export interface Claimed {
   id: string
   endpoint_id: string
   order_id: string
@@ -62,7 +62,7 @@ interface Claimed {
 }
 
 /** What one attempt got. */
-interface Answer {
+export interface Answer {
   readonly status: number | null
   readonly retryAfterMs: number | null
   readonly error: string | null
@@ -113,13 +113,136 @@ const post = (url: URL, target: Address, headers: Record<string, string>, body: 
     })
   })
 
+/** The settings the delivery rows are handled by (the dispatcher's; a property drives them directly). */
+export interface QueueSettings {
+  readonly perEndpoint: number
+  readonly leaseMs: number
+  readonly schedule: ReadonlyArray<number>
+  readonly disableAfterMs: number
+}
+
+/**
+ * The delivery rows as a queue: `claim` takes due deliveries (each endpoint's share apart, never a version
+ * while a lower one of its (endpoint, order) is pending) and leases them; `delivered` and `failedAttempt`
+ * record an attempt's outcome (the next due time, or given up; the endpoint's failing run, its disabling).
+ * No HTTP here: the dispatcher below makes the calls.
+ */
+export const makeDeliveryQueue = (config: QueueSettings) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const leaseMs = config.leaseMs
+    /** Up to `limit` due deliveries, each endpoint's share apart, leased to this process. */
+    const claim = (limit: number, inFlight: ReadonlyMap<string, number>) => {
+      const busyIds = [...inFlight.keys()]
+      const busyCounts = busyIds.map((id) => inFlight.get(id)!)
+      return sql<Claimed>`
+        WITH busy AS (SELECT * FROM unnest(${busyIds}::uuid[], ${busyCounts}::int[]) AS b(endpoint_id, n)),
+        picked AS (
+          SELECT c.id FROM webhook_endpoints e
+          LEFT JOIN busy b ON b.endpoint_id = e.id
+          CROSS JOIN LATERAL (
+            SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+            WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
+              AND (d.leased_until IS NULL OR d.leased_until < now())
+              AND NOT EXISTS (
+                SELECT 1 FROM webhook_deliveries p
+                WHERE p.endpoint_id = d.endpoint_id AND p.order_id = d.order_id AND p.status = 'pending' AND p.version < d.version)
+            ORDER BY d.next_attempt_at LIMIT greatest(${config.perEndpoint} - coalesce(b.n, 0), 0)
+          ) c
+          WHERE e.status = 'enabled'
+          ORDER BY c.next_attempt_at LIMIT ${limit}
+        )
+        UPDATE webhook_deliveries d
+        SET leased_until = now() + ${leaseMs} * interval '1 millisecond', attempts = d.attempts + 1, last_attempt_at = now()
+        FROM picked, webhook_endpoints e
+        WHERE d.id = picked.id AND e.id = d.endpoint_id AND d.status = 'pending' AND (d.leased_until IS NULL OR d.leased_until < now())
+        RETURNING d.id, d.endpoint_id, d.order_id, d.version, d.event_type, d.body, d.attempts, d.event_recorded_at,
+          d.traceparent, d.tracestate, e.url, e.secret,
+          CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret`.pipe(orStoreError)
+    }
+
+    const log = (level: "Info" | "Warning" | "Error", message: string, type: string, d: Claimed, fields: Record<string, unknown>) =>
+      (level === "Info" ? Effect.logInfo : level === "Warning" ? Effect.logWarning : Effect.logError)(message).pipe(
+        Effect.annotateLogs({
+          type,
+          deliveryId: d.id,
+          endpointId: d.endpoint_id,
+          orderId: d.order_id,
+          version: d.version,
+          eventType: d.event_type,
+          attempt: d.attempts,
+          ...fields
+        })
+      )
+
+    const delivered = (d: Claimed, status: number) =>
+      sql`
+        WITH u AS (
+          UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(), leased_until = NULL, last_status = ${status}, last_error = NULL
+          WHERE id = ${d.id} AND status = 'pending' RETURNING endpoint_id)
+        UPDATE webhook_endpoints SET failing_since = NULL WHERE id IN (SELECT endpoint_id FROM u) AND failing_since IS NOT NULL`.pipe(
+        orStoreError,
+        Effect.zipRight(Effect.suspend(() => {
+          const seconds = (Date.now() - new Date(d.event_recorded_at).getTime()) / 1000
+          return Metric.update(webhookLatency, Math.max(seconds, 0))
+        })),
+        Effect.zipRight(Metric.increment(Metric.tagged(webhookDeliveries, "outcome", "delivered"))),
+        Effect.zipRight(log("Info", "webhook delivered", "WEBHOOK_DELIVERED", d, { status }))
+      )
+
+    /** A failed attempt: due again after the schedule's next step, or given up; the endpoint's failing run. */
+    const failedAttempt = (d: Claimed, answer: Answer, refused: boolean) =>
+      Effect.gen(function*() {
+        const gone = answer.status === 410
+        const final = gone || d.attempts >= config.schedule.length
+        const step = final ? 0 : config.schedule[d.attempts]!
+        const delay = Math.max(Math.round(step * (0.8 + Math.random() * 0.4)), answer.retryAfterMs ?? 0)
+        const error = answer.error ?? `HTTP ${answer.status}`
+        const rows = yield* sql<{ was: string; status: string; disabled_reason: string | null }>`
+          WITH u AS (
+            UPDATE webhook_deliveries
+            SET status = ${final ? "failed" : "pending"}, next_attempt_at = now() + ${delay} * interval '1 millisecond',
+                leased_until = NULL, last_status = ${answer.status}, last_error = ${error.slice(0, 500)}
+            WHERE id = ${d.id} AND status = 'pending' RETURNING endpoint_id)
+          UPDATE webhook_endpoints e
+          SET failing_since = coalesce(e.failing_since, now()),
+              status = CASE WHEN ${gone} OR coalesce(e.failing_since, now()) < now() - ${config.disableAfterMs} * interval '1 millisecond'
+                            THEN 'disabled' ELSE e.status END,
+              disabled_reason = CASE WHEN o.was = 'disabled' THEN e.disabled_reason
+                                     WHEN ${gone} THEN 'the endpoint answered 410 Gone'
+                                     WHEN coalesce(e.failing_since, now()) < now() - ${config.disableAfterMs} * interval '1 millisecond'
+                                     THEN 'every delivery failed since ' || e.failing_since::text
+                                     ELSE e.disabled_reason END,
+              updated_at = now()
+          FROM (SELECT id, status AS was FROM webhook_endpoints WHERE id = ${d.endpoint_id} FOR UPDATE) o
+          WHERE e.id = o.id AND e.id IN (SELECT endpoint_id FROM u)
+          RETURNING o.was, e.status, e.disabled_reason`.pipe(orStoreError)
+        const outcome = refused ? "refused" : final ? "failed" : "retry"
+        yield* Metric.increment(Metric.tagged(webhookDeliveries, "outcome", outcome))
+        if (refused) yield* log("Warning", "webhook not sent: the endpoint's address is not allowed", "WEBHOOK_REFUSED", d, { error })
+        if (final) yield* log("Error", "webhook delivery failed; given up (replayable)", "WEBHOOK_FAILED", d, { status: answer.status, error })
+        else yield* log("Warning", "webhook delivery failed; retrying", "WEBHOOK_RETRY", d, { status: answer.status, error, retryInMs: delay })
+        const row = rows[0]
+        if (row !== undefined && row.was === "enabled" && row.status === "disabled") {
+          yield* Metric.increment(webhookEndpointsDisabled)
+          yield* Effect.logWarning("webhook endpoint disabled").pipe(
+            Effect.annotateLogs({ type: "WEBHOOK_ENDPOINT_DISABLED", endpointId: d.endpoint_id, reason: row.disabled_reason })
+          )
+        }
+      })
+
+
+    return { claim, delivered, failedAttempt } as const
+  })
+
 /** The dispatcher: `wake` after writing deliveries; runs until the scope closes. */
 export const makeDispatcher = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const config = yield* DispatcherConfig
   const resolver = Option.getOrElse(yield* Effect.serviceOption(WebhookResolver), () => systemResolver)
   const { allow } = yield* Effect.orDie(AllowPrivateUrls)
-  const leaseMs = config.timeoutMs + 10_000
+  const queue = yield* makeDeliveryQueue({ ...config, leaseMs: config.timeoutMs + 10_000 })
+  const { claim, delivered, failedAttempt } = queue
   for (const outcome of ["delivered", "retry", "failed", "refused"]) yield* Metric.incrementBy(Metric.tagged(webhookDeliveries, "outcome", outcome), 0)
   yield* Metric.incrementBy(webhookEndpointsDisabled, 0)
 
@@ -127,106 +250,6 @@ export const makeDispatcher = Effect.gen(function*() {
   let total = 0
   const latch = yield* Effect.makeLatch(false)
   const wake = latch.open
-
-  /** Up to `limit` due deliveries, each endpoint's share apart, leased to this process. */
-  const claim = (limit: number) => {
-    const busyIds = [...inFlight.keys()]
-    const busyCounts = busyIds.map((id) => inFlight.get(id)!)
-    return sql<Claimed>`
-      WITH busy AS (SELECT * FROM unnest(${busyIds}::uuid[], ${busyCounts}::int[]) AS b(endpoint_id, n)),
-      picked AS (
-        SELECT c.id FROM webhook_endpoints e
-        LEFT JOIN busy b ON b.endpoint_id = e.id
-        CROSS JOIN LATERAL (
-          SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
-          WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
-            AND (d.leased_until IS NULL OR d.leased_until < now())
-            AND NOT EXISTS (
-              SELECT 1 FROM webhook_deliveries p
-              WHERE p.endpoint_id = d.endpoint_id AND p.order_id = d.order_id AND p.status = 'pending' AND p.version < d.version)
-          ORDER BY d.next_attempt_at LIMIT greatest(${config.perEndpoint} - coalesce(b.n, 0), 0)
-        ) c
-        WHERE e.status = 'enabled'
-        ORDER BY c.next_attempt_at LIMIT ${limit}
-      )
-      UPDATE webhook_deliveries d
-      SET leased_until = now() + ${leaseMs} * interval '1 millisecond', attempts = d.attempts + 1, last_attempt_at = now()
-      FROM picked, webhook_endpoints e
-      WHERE d.id = picked.id AND e.id = d.endpoint_id AND d.status = 'pending' AND (d.leased_until IS NULL OR d.leased_until < now())
-      RETURNING d.id, d.endpoint_id, d.order_id, d.version, d.event_type, d.body, d.attempts, d.event_recorded_at,
-        d.traceparent, d.tracestate, e.url, e.secret,
-        CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret`.pipe(orStoreError)
-  }
-
-  const log = (level: "Info" | "Warning" | "Error", message: string, type: string, d: Claimed, fields: Record<string, unknown>) =>
-    (level === "Info" ? Effect.logInfo : level === "Warning" ? Effect.logWarning : Effect.logError)(message).pipe(
-      Effect.annotateLogs({
-        type,
-        deliveryId: d.id,
-        endpointId: d.endpoint_id,
-        orderId: d.order_id,
-        version: d.version,
-        eventType: d.event_type,
-        attempt: d.attempts,
-        ...fields
-      })
-    )
-
-  const delivered = (d: Claimed, status: number) =>
-    sql`
-      WITH u AS (
-        UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(), leased_until = NULL, last_status = ${status}, last_error = NULL
-        WHERE id = ${d.id} AND status = 'pending' RETURNING endpoint_id)
-      UPDATE webhook_endpoints SET failing_since = NULL WHERE id IN (SELECT endpoint_id FROM u) AND failing_since IS NOT NULL`.pipe(
-      orStoreError,
-      Effect.zipRight(Effect.suspend(() => {
-        const seconds = (Date.now() - new Date(d.event_recorded_at).getTime()) / 1000
-        return Metric.update(webhookLatency, Math.max(seconds, 0))
-      })),
-      Effect.zipRight(Metric.increment(Metric.tagged(webhookDeliveries, "outcome", "delivered"))),
-      Effect.zipRight(log("Info", "webhook delivered", "WEBHOOK_DELIVERED", d, { status }))
-    )
-
-  /** A failed attempt: due again after the schedule's next step, or given up; the endpoint's failing run. */
-  const failedAttempt = (d: Claimed, answer: Answer, refused: boolean) =>
-    Effect.gen(function*() {
-      const gone = answer.status === 410
-      const final = gone || d.attempts >= config.schedule.length
-      const step = final ? 0 : config.schedule[d.attempts]!
-      const delay = Math.max(Math.round(step * (0.8 + Math.random() * 0.4)), answer.retryAfterMs ?? 0)
-      const error = answer.error ?? `HTTP ${answer.status}`
-      const rows = yield* sql<{ was: string; status: string; disabled_reason: string | null }>`
-        WITH u AS (
-          UPDATE webhook_deliveries
-          SET status = ${final ? "failed" : "pending"}, next_attempt_at = now() + ${delay} * interval '1 millisecond',
-              leased_until = NULL, last_status = ${answer.status}, last_error = ${error.slice(0, 500)}
-          WHERE id = ${d.id} AND status = 'pending' RETURNING endpoint_id)
-        UPDATE webhook_endpoints e
-        SET failing_since = coalesce(e.failing_since, now()),
-            status = CASE WHEN ${gone} OR coalesce(e.failing_since, now()) < now() - ${config.disableAfterMs} * interval '1 millisecond'
-                          THEN 'disabled' ELSE e.status END,
-            disabled_reason = CASE WHEN o.was = 'disabled' THEN e.disabled_reason
-                                   WHEN ${gone} THEN 'the endpoint answered 410 Gone'
-                                   WHEN coalesce(e.failing_since, now()) < now() - ${config.disableAfterMs} * interval '1 millisecond'
-                                   THEN 'every delivery failed since ' || e.failing_since::text
-                                   ELSE e.disabled_reason END,
-            updated_at = now()
-        FROM (SELECT id, status AS was FROM webhook_endpoints WHERE id = ${d.endpoint_id} FOR UPDATE) o
-        WHERE e.id = o.id AND e.id IN (SELECT endpoint_id FROM u)
-        RETURNING o.was, e.status, e.disabled_reason`.pipe(orStoreError)
-      const outcome = refused ? "refused" : final ? "failed" : "retry"
-      yield* Metric.increment(Metric.tagged(webhookDeliveries, "outcome", outcome))
-      if (refused) yield* log("Warning", "webhook not sent: the endpoint's address is not allowed", "WEBHOOK_REFUSED", d, { error })
-      if (final) yield* log("Error", "webhook delivery failed; given up (replayable)", "WEBHOOK_FAILED", d, { status: answer.status, error })
-      else yield* log("Warning", "webhook delivery failed; retrying", "WEBHOOK_RETRY", d, { status: answer.status, error, retryInMs: delay })
-      const row = rows[0]
-      if (row !== undefined && row.was === "enabled" && row.status === "disabled") {
-        yield* Metric.increment(webhookEndpointsDisabled)
-        yield* Effect.logWarning("webhook endpoint disabled").pipe(
-          Effect.annotateLogs({ type: "WEBHOOK_ENDPOINT_DISABLED", endpointId: d.endpoint_id, reason: row.disabled_reason })
-        )
-      }
-    })
 
   /** One attempt of one claimed delivery; never fails (a store failure leaves the lease to expire: retried). */
   const attempt = (d: Claimed) =>
@@ -274,7 +297,7 @@ export const makeDispatcher = Effect.gen(function*() {
       for (let round = 0; round < 100; round++) {
         const room = config.total - total
         if (room <= 0) return
-        const claimed = yield* claim(room)
+        const claimed = yield* claim(room, inFlight)
         for (const d of claimed) {
           inFlight.set(d.endpoint_id, (inFlight.get(d.endpoint_id) ?? 0) + 1)
           total++

@@ -34,6 +34,30 @@ export const NotifierGroup = Config.all({
   group: Config.option(Config.string("NOTIFIER_GROUP"))
 }).pipe(Config.map(({ group, prefix }) => group._tag === "Some" ? group.value : `${prefix}notifier`))
 
+/** What one event makes: its deliveries (one per enabled endpoint subscribed to its type) and the inbox row, in one
+ * statement; nothing when the inbox already has it. The endpoints written for. */
+export const writeDeliveries = (sql: SqlClient.SqlClient, e: {
+  readonly group: string
+  readonly eventId: string
+  readonly orderId: string
+  readonly version: number
+  readonly type: string
+  readonly body: string
+  readonly recordedAt: Date
+  readonly traceparent: string | null
+  readonly tracestate: string | null
+}) =>
+  sql<{ endpoint_id: string }>`
+    WITH i AS (
+      INSERT INTO inbox (consumer, message_id) VALUES (${e.group}, ${e.eventId}) ON CONFLICT DO NOTHING RETURNING 1)
+    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, order_id, version, event_type, body, event_recorded_at, traceparent, tracestate)
+    SELECT md5(ep.id::text || '/' || ${e.eventId})::uuid, ep.id, ${e.eventId}, ${e.orderId}, ${e.version}, ${e.type},
+           ${e.body}, ${e.recordedAt}, ${e.traceparent}, ${e.tracestate}
+    FROM webhook_endpoints ep
+    WHERE ep.status = 'enabled' AND (ep.event_types IS NULL OR ${e.type} = ANY(ep.event_types)) AND EXISTS (SELECT 1 FROM i)
+    ON CONFLICT (endpoint_id, event_id) DO NOTHING
+    RETURNING endpoint_id`.pipe(orStoreError)
+
 /** Handle one raw message of the order-events topic for the notifier: total, never fails (interruption aside). */
 export const makeNotifierHandler = (group: string, wake: Effect.Effect<void>) =>
   Effect.gen(function*() {
@@ -85,16 +109,17 @@ export const makeNotifierHandler = (group: string, wake: Effect.Effect<void>) =>
           }
         })
         const trace = traceHeaders(message)
-        const written = yield* sql<{ endpoint_id: string }>`
-          WITH i AS (
-            INSERT INTO inbox (consumer, message_id) VALUES (${group}, ${envelope.eventId}) ON CONFLICT DO NOTHING RETURNING 1)
-          INSERT INTO webhook_deliveries (id, endpoint_id, event_id, order_id, version, event_type, body, event_recorded_at, traceparent, tracestate)
-          SELECT md5(e.id::text || '/' || ${envelope.eventId})::uuid, e.id, ${envelope.eventId}, ${orderId}, ${envelope.version}, ${type},
-                 ${body}, ${recorded.recordedAt}, ${trace.traceparent ?? null}, ${trace.tracestate ?? null}
-          FROM webhook_endpoints e
-          WHERE e.status = 'enabled' AND (e.event_types IS NULL OR ${type} = ANY(e.event_types)) AND EXISTS (SELECT 1 FROM i)
-          ON CONFLICT (endpoint_id, event_id) DO NOTHING
-          RETURNING endpoint_id`.pipe(orStoreError)
+        const written = yield* writeDeliveries(sql, {
+          group,
+          eventId: envelope.eventId,
+          orderId,
+          version: envelope.version,
+          type,
+          body,
+          recordedAt: recorded.recordedAt,
+          traceparent: trace.traceparent ?? null,
+          tracestate: trace.tracestate ?? null
+        })
         yield* counted(written.length > 0 ? "queued" : "none")
         if (written.length > 0) yield* wake
       }).pipe(
