@@ -11,6 +11,8 @@ import { Effect, Layer } from "effect"
 import { WebhookEndpoints } from "../src/webhooks/Endpoints.js"
 import { WebhookResolver } from "../src/webhooks/UrlSafety.js"
 import { place, settle, test } from "./support/payments.js"
+import { promtool } from "./support/promtool.js"
+import { call } from "./support/TestApp.js"
 import { TestSystem } from "./support/TestSystem.js"
 import { waitFor } from "./support/waitFor.js"
 import { type Received, verifies, webhookSink } from "./support/WebhookSink.js"
@@ -116,6 +118,29 @@ describe("webhooks end to end", () => {
         assert.strictEqual(ofOrder(gone.received, second).length, 1)
         const rows = yield* deliveryRows(endpoint.id)
         assert.deepStrictEqual(rows.filter((r) => r.last_status === 410).map((r) => r.status), ["failed"])
+      })))
+
+    it.scoped("/metrics: deliveries by outcome, latency, events by outcome, each endpoint's backlog; promtool-clean", () =>
+      test(Effect.gen(function*() {
+        yield* disableAll
+        const sink = yield* webhookSink()
+        const { endpoint } = yield* register(`${sink.url}/hooks/m`, ["order.paid"])
+        const orderId = yield* place
+        yield* waitFor("delivered", Effect.sync(() => ofOrder(sink.received, orderId)), (r) => r.length >= 1)
+        const text = yield* waitFor(
+          "the endpoint's backlog gauge",
+          Effect.map(call("GET", "/metrics"), (r) => String(r.body)),
+          (t) => t.includes(`webhook_endpoint_backlog{endpoint="${endpoint.id}"} 0`),
+          "15 seconds"
+        )
+        const checked = promtool(text)
+        assert.strictEqual(checked.output, "", checked.output)
+        assert.match(text, /\nwebhook_deliveries_total\{outcome="delivered"\} [1-9]/)
+        for (const outcome of ["retry", "failed", "refused"]) assert.match(text, new RegExp(`\\nwebhook_deliveries_total\\{outcome="${outcome}"\\} \\d+`))
+        assert.match(text, /\nwebhook_delivery_latency_seconds_bucket\{le="1"\} [1-9]/)
+        assert.match(text, /\nnotifier_events_total\{outcome="queued"\} [1-9]/)
+        assert.match(text, /\nnotifier_events_total\{outcome="none"\} [1-9]/)
+        assert.match(text, /\nwebhook_endpoints_disabled_total \d+/)
       })))
 
     it.scoped("a rotated secret: the old and the new both verify during the overlap", () =>
