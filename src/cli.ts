@@ -5,8 +5,12 @@
  *   orders show <id> | events <id>
  *   dlq list [--status] | show <id> | replay <id> | discard <id>
  *   reconcile [--since T]
- * Every command takes --json for machine-readable output and --help. Exit codes: 0 done; 1 verify or reconcile
- * found differences (or the command failed); 3 not found / not parked; 2 usage errors (from @effect/cli).
+ *   webhooks add <url> [--type T]... [--description D] | list | disable <id> | enable <id> | rotate-secret <id>
+ *            | replay <delivery-id>
+ * Every command takes --json for machine-readable output and --help (`webhooks add` prints JSON always: the
+ * secret is shown once). Exit codes: 0 done; 1 verify or reconcile found differences, a webhook registration was
+ * refused or its endpoint or delivery not found (or the command failed); 3 not found / not parked (orders, dlq);
+ * 2 usage errors (from @effect/cli).
  */
 import { Args, Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
@@ -28,6 +32,8 @@ import { DatabaseLive } from "./Sql.js"
 import { HttpPaymentGateway } from "./payment/PaymentGateway.js"
 import { makeReconciler, ReconcileConfig } from "./payment/Reconciliation.js"
 import type { StoreError } from "./Infrastructure.js"
+import { type EndpointView, WebhookEndpoints } from "./webhooks/Endpoints.js"
+import { webhookEventTypes } from "./webhooks/EventTypes.js"
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
 const NOT_FOUND = 3
@@ -207,9 +213,92 @@ const reconcile = Command.make("reconcile", { json, since }, ({ json, since }) =
     Command.withDescription("compare every charge and refund of the log with the payment provider's ledger; exit 1 on any difference")
   )
 
+// ---- webhooks ----
+/** A refused registration, an unknown id: the message on stderr, exit 1. */
+const refused = (message: string) => Effect.zipRight(Console.error(message), Effect.sync(() => void (process.exitCode = 1)))
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+const endpointText = (e: EndpointView) =>
+  `${e.id} ${e.status} ${e.url} ${e.eventTypes === null ? "all events" : e.eventTypes.join(",")}` +
+  (e.disabledReason !== null ? ` (${e.disabledReason})` : "") + (e.description !== null ? `: ${e.description}` : "")
+
+const webhooksAdd = Command.make("add", {
+  json,
+  url: Args.text({ name: "url" }).pipe(Args.withDescription("where deliveries are POSTed (https://, a public host)")),
+  types: Options.text("type").pipe(
+    Options.withDescription(`an event type to deliver (${webhookEventTypes.join(", ")}); repeat it for more; every type when omitted`),
+    Options.repeated
+  ),
+  description: Options.text("description").pipe(Options.withDescription("what the endpoint is for"), Options.optional)
+}, ({ description, types, url }) =>
+  Effect.gen(function*() {
+    const text = Option.getOrUndefined(description)
+    if (text !== undefined && text.length > 500) return yield* refused("description: at most 500 characters")
+    const created = yield* (yield* WebhookEndpoints).create({ url, eventTypes: types.length === 0 ? undefined : types, description: text })
+    // the secret is shown here once: always JSON, whatever --json says
+    yield* print(true, { ...created.endpoint, secret: created.secret }, () => "")
+  }).pipe(
+    Effect.catchTag("WebhookRejected", (e) => refused(e.message)),
+    Effect.provide(WebhookEndpoints.Default)
+  )).pipe(Command.withDescription("register a webhook endpoint; prints it with its signing secret as JSON"))
+
+const webhooksList = Command.make("list", { json }, ({ json }) =>
+  Effect.gen(function*() {
+    const list = yield* (yield* WebhookEndpoints).list
+    yield* print(json, list, () => list.length === 0 ? "no webhook endpoints" : list.map(endpointText).join("\n"))
+  }).pipe(Effect.provide(WebhookEndpoints.Default))).pipe(Command.withDescription("list webhook endpoints (without secrets)"))
+
+const withEndpoint = <A>(
+  name: string,
+  description: string,
+  run: (w: WebhookEndpoints, id: string) => Effect.Effect<Option.Option<A>, StoreError>,
+  text: (a: A) => string
+) =>
+  Command.make(name, { json, id: Args.text({ name: "endpoint-id" }).pipe(Args.withDescription("the endpoint's id (UUID)")) }, ({ id, json }) =>
+    (UUID.test(id)
+      ? Effect.flatMap(WebhookEndpoints, (w) =>
+        Effect.flatMap(run(w, id.toLowerCase()), Option.match({
+          onNone: () => refused(`webhook endpoint ${id} not found`),
+          onSome: (a) => print(json, a, () => text(a))
+        })))
+      : refused(`webhook endpoint ${id} not found (not a UUID)`)).pipe(Effect.provide(WebhookEndpoints.Default))).pipe(
+      Command.withDescription(description)
+    )
+
+const webhooksReplay = Command.make("replay", {
+  json,
+  id: Args.text({ name: "delivery-id" }).pipe(Args.withDescription("the delivery's id (UUID)"))
+}, ({ id, json }) =>
+  (UUID.test(id)
+    ? Effect.flatMap(WebhookEndpoints, (w) =>
+      Effect.flatMap(w.replay(id.toLowerCase()), Option.match({
+        onNone: () => refused(`webhook delivery ${id} not found`),
+        onSome: (d) => print(json, d, () => `${d.id} ${d.status} ${d.type} order ${d.orderId} v${d.version}: back in line`)
+      })))
+    : refused(`webhook delivery ${id} not found (not a UUID)`)).pipe(Effect.provide(WebhookEndpoints.Default))).pipe(
+    Command.withDescription("put one webhook delivery back in line (pending, attempts from 0)")
+  )
+
+const webhooks = Command.make("webhooks").pipe(
+  Command.withDescription("webhook endpoints and their deliveries"),
+  Command.withSubcommands([
+    webhooksAdd,
+    webhooksList,
+    withEndpoint("disable", "stop deliveries to an endpoint", (w, id) => w.setEnabled(id, false), endpointText),
+    withEndpoint("enable", "resume deliveries to an endpoint", (w, id) => w.setEnabled(id, true), endpointText),
+    withEndpoint(
+      "rotate-secret",
+      "a new signing secret (printed once); the previous one signs beside it for 24 h",
+      (w, id) => Effect.map(w.rotateSecret(id), Option.map(({ endpoint, secret }) => ({ ...endpoint, secret }))),
+      (e) => `${endpointText(e)}\nsecret ${e.secret} (the previous one signs until ${e.previousSecretUntil})`
+    ),
+    webhooksReplay
+  ])
+)
+
 const root = Command.make("orders-es").pipe(
   Command.withDescription("operate the event-sourced order system"),
-  Command.withSubcommands([migrate, projections, orders, dlq, reconcile])
+  Command.withSubcommands([migrate, projections, orders, dlq, reconcile, webhooks])
 )
 
 const cli = Command.run(root, { name: "orders-es", version: "0.1.0" })

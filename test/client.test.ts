@@ -17,7 +17,9 @@ import {
   OrdersClient,
   type OrdersClientOptions,
   Unauthorized,
-  UserId
+  UserId,
+  WebhookEndpointNotFound,
+  WebhookRejected
 } from "../src/client/index.js"
 import type { PaymentId } from "../src/domain/Order.js"
 import { cmd, newId } from "./support/fixtures.js"
@@ -116,6 +118,22 @@ describe("typed client", () => {
         const report = yield* api.adminReconciliation.reconcile({ urlParams: {} })
         assert.deepStrictEqual(report.differences, [])
         assert.instanceOf(yield* (yield* client()).adminReconciliation.reconcile({ urlParams: {} }).pipe(Effect.flip), Unauthorized)
+        // and the webhook endpoints: a registration with its secret, a 422 and a 404 as typed errors
+        const created = yield* api.adminWebhooks.createWebhookEndpoint({
+          payload: { url: "https://merchant.example/hooks", eventTypes: ["order.paid"] },
+          urlParams: {}
+        })
+        const { secret, ...view } = created
+        assert.match(secret, /^whsec_/)
+        assert.deepStrictEqual(yield* api.adminWebhooks.getWebhookEndpoint({ path: { id: created.id }, urlParams: {} }), view)
+        const refusedType = yield* api.adminWebhooks.createWebhookEndpoint({
+          payload: { url: "https://merchant.example/hooks", eventTypes: ["order.shipped"] },
+          urlParams: {}
+        }).pipe(Effect.flip)
+        assert.instanceOf(refusedType, WebhookRejected)
+        const noEndpoint = yield* api.adminWebhooks.getWebhookEndpoint({ path: { id: newId() }, urlParams: {} }).pipe(Effect.flip)
+        assert.instanceOf(noEndpoint, WebhookEndpointNotFound)
+        assert.instanceOf(yield* (yield* client()).adminWebhooks.listWebhookEndpoints({ urlParams: {} }).pipe(Effect.flip), Unauthorized)
       }))
 
     it.effect("the admin token goes to the admin endpoints only", () =>

@@ -1,9 +1,9 @@
 /**
  * The typed client of the HTTP API (package entry point `orders-es/client`), derived by HttpApiClient from the
  * same HttpApi definition the server implements (src/http/Api.ts): one method per endpoint, grouped as the API
- * groups them (`orders`, `admin`, `adminProjections`, `adminReconciliation`, `health`, `stats`, `metrics`), each failing with the
- * errors its endpoint declares, decoded by status and `_tag`. It imports the definition only, no database or
- * broker code: scripts/client-imports.mjs checks the built module.
+ * groups them (`orders`, `admin`, `adminProjections`, `adminReconciliation`, `adminWebhooks`, `health`, `stats`,
+ * `metrics`), each failing with the errors its endpoint declares, decoded by status and `_tag`. It imports the
+ * definition only, no database or broker code: scripts/client-imports.mjs checks the built module.
  */
 import { type HttpApi, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { Context, Effect, Layer, type Redacted } from "effect"
@@ -38,7 +38,8 @@ const make = (options: OrdersClientOptions): Effect.Effect<Client, never, HttpCl
       ...client,
       admin: yield* HttpApiClient.group(Api, { group: "admin", httpClient, baseUrl }),
       adminProjections: yield* HttpApiClient.group(Api, { group: "adminProjections", httpClient, baseUrl }),
-      adminReconciliation: yield* HttpApiClient.group(Api, { group: "adminReconciliation", httpClient, baseUrl })
+      adminReconciliation: yield* HttpApiClient.group(Api, { group: "adminReconciliation", httpClient, baseUrl }),
+      adminWebhooks: yield* HttpApiClient.group(Api, { group: "adminWebhooks", httpClient, baseUrl })
     }
   })
 
@@ -53,7 +54,16 @@ export class OrdersClient extends Context.Tag("orders-es/OrdersClient")<OrdersCl
 }
 
 export { Api }
-export { Forbidden, Unauthorized, DeadLetterNotFound, DeadLetterNotParked, RebuildAlreadyRunning } from "../admin/Api.js"
+export {
+  Forbidden,
+  Unauthorized,
+  DeadLetterNotFound,
+  DeadLetterNotParked,
+  RebuildAlreadyRunning,
+  WebhookDeliveryNotFound,
+  WebhookEndpointNotFound,
+  WebhookRejected
+} from "../admin/Api.js"
 export { InvalidAmount } from "../domain/Money.js"
 export { IllegalTransition, OrderAlreadyExists, OrderId, OrderNotFound, OrderStatus, UserId } from "../domain/Order.js"
 export { BadRequest, InternalError, PayloadTooLarge, RequestTimeout, ServiceUnavailable, UnsupportedMediaType } from "../http/Errors.js"

@@ -5,7 +5,7 @@
  * in the domain. Every error response carries an example of each error it may be (./ErrorExamples.ts).
  */
 import { HttpApi, OpenApi } from "@effect/platform"
-import { adminErrorExamples, DeadLettersApi, ProjectionsApi, ReconciliationApi } from "../admin/Api.js"
+import { adminErrorExamples, DeadLettersApi, ProjectionsApi, ReconciliationApi, WebhooksApi } from "../admin/Api.js"
 import { HealthApi, MetricsApi, opsErrorExamples } from "../ops/Api.js"
 import { OrdersApi, ordersErrorExamples } from "../orders/Api.js"
 import { StatsApi } from "../stats/Api.js"
@@ -23,7 +23,8 @@ export class Api extends HttpApi.make("orders-es").annotateContext(OpenApi.annot
   // a private project with no license file: an SPDX LicenseRef (OpenAPI 3.1 `identifier`) says so without a URL
   transform: (spec) =>
     errorExamples({ ...spec, info: { ...spec.info, license: { name: "Proprietary", identifier: "LicenseRef-Proprietary" } } })
-})).add(OrdersApi).add(HealthApi).add(DeadLettersApi).add(ProjectionsApi).add(ReconciliationApi).add(StatsApi)
+})).add(OrdersApi).add(HealthApi).add(DeadLettersApi).add(ProjectionsApi).add(ReconciliationApi).add(WebhooksApi)
+  .add(StatsApi)
   .add(MetricsApi)
   // answered by the failure middleware (src/http/Failures.ts) for any endpoint; declared here for the document
   .addError(ServiceUnavailable)

@@ -5,9 +5,10 @@
  * depth is checked by a scan of the text *before* anything walks the structure (JSON nested some 2,000 deep
  * overflowed the stack of the schema decoder).
  */
-import type { HttpServerRequest } from "@effect/platform"
+import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Config, Effect } from "effect"
+import { BodyTimeoutMs } from "../Config.js"
 import { BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from "./Errors.js"
 import { jsonDepthExceeds } from "../JsonDepth.js"
 
@@ -19,6 +20,22 @@ export interface BodyLimits {
   readonly bodyTimeoutMs: number
   readonly maxDepth?: number
 }
+
+/** How the endpoints that take a JSON body read it (docs/OPERATIONS.md "Configuration"). */
+export const BodyLimitsConfig = Config.all({
+  /** Largest accepted request body in bytes (413 above). */
+  bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
+  /** A body not fully received after this long → 408 and the connection closed (default 5 s). */
+  bodyTimeoutMs: BodyTimeoutMs
+})
+
+/** A body that did not arrive in time (408): the rest is not worth waiting for, so answer and close the connection. */
+export const answerLateBody = <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.catchIf(
+    self,
+    (e): e is Extract<E, RequestTimeout> => e._tag === "RequestTimeout",
+    (e) => Effect.succeed(HttpServerResponse.unsafeJson(e, { status: 408, headers: { connection: "close" } }))
+  )
 
 /** `application/json`, optionally with `charset=utf-8` (any case, quoted or not); any other charset is refused. */
 export const checkJsonContentType = (header: string | undefined): UnsupportedMediaType | undefined => {

@@ -15,6 +15,7 @@ import { OpsApi } from "../ops/Api.js"
 import { OpsHandlersLive } from "../ops/Http.js"
 import { RebuildJobs } from "../projection/Rebuild.js"
 import { StatsProjection } from "../projection/StatsProjection.js"
+import { WebhookEndpoints } from "../webhooks/Endpoints.js"
 import { Api } from "./Api.js"
 import { HttpHandlersLive } from "./ApiLive.js"
 import { failureMiddleware } from "./Failures.js"
@@ -106,7 +107,7 @@ const serveApi = <Id extends string, Groups extends HttpApiGroup.HttpApiGroup.An
 export const HttpLive = (listen: Listen) =>
   serveApi(
     Api,
-    HttpHandlersLive.pipe(Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default))),
+    HttpHandlersLive.pipe(Layer.provide(Layer.mergeAll(StatsProjection.Default, RebuildJobs.Default, WebhookEndpoints.Default))),
     listen,
     Layer.merge(HttpApiSwagger.layer({ path: "/docs" }), HttpApiBuilder.middlewareOpenApi({ path: "/docs/openapi.json" }))
   )

@@ -13,3 +13,10 @@ export const strict = <A, I, R>(schema: Schema.Schema<A, I, R>): Schema.Schema<A
 export const NoParams = Schema.Record({ key: Schema.String, value: Schema.Never }).annotations({
   description: "no query parameters"
 })
+
+/** Text PostgreSQL can store: `text` and `jsonb` refuse a NUL, and a lone surrogate has no UTF-8. Refused as a
+ * 400 where the request is read, never a 500 at the write. */
+export const StorableText = (field: string) =>
+  Schema.String.pipe(Schema.filter((s) => !/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s), {
+    message: () => `${field} must be text without NUL characters or lone surrogates`
+  }))

@@ -19,7 +19,7 @@ import {
 } from "../domain/Order.js"
 import { BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from "../http/Errors.js"
 import { type ErrorExample, errorExample } from "../http/ErrorExamples.js"
-import { doc, NoParams, strict } from "../http/Spec.js"
+import { doc, NoParams, StorableText, strict } from "../http/Spec.js"
 
 export class IdempotencyKeyInUse extends Schema.TaggedError<IdempotencyKeyInUse>()("IdempotencyKeyInUse", {
   message: Schema.String
@@ -88,13 +88,8 @@ export class RefundNotFound extends Schema.TaggedError<RefundNotFound>()("Refund
 export const RefundBody = Schema.Struct({
   amount: Schema.String.annotations({ description: "decimal string in the order's currency, e.g. \"50.00\"", examples: ["50.00"] }),
   currency: Schema.optional(Schema.String.annotations({ description: "ISO-4217 code; the order's currency when omitted", examples: ["EUR"] })),
-  reason: Schema.optional(Schema.String.pipe(
-    Schema.maxLength(500),
-    // what PostgreSQL's jsonb cannot hold (a NUL, a lone surrogate) is refused here, never a 500 at the append
-    Schema.filter((s) => !/\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s), {
-      message: () => "reason must be text without NUL characters or lone surrogates"
-    })
-  ))
+  // what PostgreSQL's jsonb cannot hold (a NUL, a lone surrogate) is refused here, never a 500 at the append
+  reason: Schema.optional(StorableText("reason").pipe(Schema.maxLength(500)))
 }).annotations({ parseOptions: { onExcessProperty: "error" } })
 export type RefundBody = typeof RefundBody.Type
 

@@ -4,26 +4,16 @@
  * unreadable JSON into a 500) and nothing is written for it.
  */
 import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Config, Effect, Layer, ParseResult, Schema } from "effect"
+import { Effect, Layer, ParseResult, Schema } from "effect"
 import { Api } from "../http/Api.js"
 import type { OrderId } from "../domain/Order.js"
-import { BadRequest, type RequestTimeout } from "../http/Errors.js"
+import { BadRequest } from "../http/Errors.js"
 import { answerStoreErrors, requestCorrelationId } from "../http/Failures.js"
-import { readJsonBody } from "../http/JsonBody.js"
+import { answerLateBody, BodyLimitsConfig, readJsonBody } from "../http/JsonBody.js"
 import { PlaceOrderBody, RefundBody } from "./Api.js"
 import { Orders } from "./Orders.js"
-import { BodyTimeoutMs } from "../Config.js"
 import { OrderWatchers, OrderWatchersLive } from "./OrderWatch.js"
 import { PlaceOrder, PlaceOrderLive } from "./PlaceOrder.js"
-
-/** How POST /orders reads its body. */
-export const BodyLimits = Config.all({
-  /** Largest accepted request body in bytes (413 above). */
-  bodyLimit: Config.integer("BODY_LIMIT").pipe(Config.withDefault(16 * 1024)),
-  /** A body not fully received after this long → 408 and the connection closed (default 5 s). */
-  bodyTimeoutMs: BodyTimeoutMs
-})
-
 
 const decodePlaceOrder = Schema.decodeUnknown(PlaceOrderBody, { errors: "all", onExcessProperty: "error" })
 const decodeRefund = Schema.decodeUnknown(RefundBody, { errors: "all", onExcessProperty: "error" })
@@ -35,7 +25,7 @@ export const OrdersHttpLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
       const placeOrder = yield* PlaceOrder
       const orders = yield* Orders
       const watchers = yield* OrderWatchers
-      const limits = yield* Effect.orDie(BodyLimits)
+      const limits = yield* Effect.orDie(BodyLimitsConfig)
       const place = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, idempotencyKey: string | undefined) {
         const json = yield* readJsonBody(request, limits)
         const body = yield* decodePlaceOrder(json).pipe(
@@ -57,18 +47,10 @@ export const OrdersHttpLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
           ? HttpServerResponse.unsafeJson(accepted.view, { status: 202, headers: replayedHeaders })
           : HttpServerResponse.unsafeJson(accepted.view, { status: 202 })
       })
-      // the rest of a late body is not worth waiting for: answer and close the connection
-      const lateBody = <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>) =>
-        Effect.catchIf(
-          self,
-          (e): e is Extract<E, RequestTimeout> => e._tag === "RequestTimeout",
-          (e) => Effect.succeed(HttpServerResponse.unsafeJson(e, { status: 408, headers: { connection: "close" } }))
-        )
-
       return handlers
-        .handleRaw("place", ({ headers, request }) => place(request, headers["idempotency-key"]).pipe(lateBody, answerStoreErrors))
+        .handleRaw("place", ({ headers, request }) => place(request, headers["idempotency-key"]).pipe(answerLateBody, answerStoreErrors))
         .handleRaw("refund", ({ headers, path, request }) =>
-          refund(request, path.orderId, headers["idempotency-key"]).pipe(lateBody, answerStoreErrors))
+          refund(request, path.orderId, headers["idempotency-key"]).pipe(answerLateBody, answerStoreErrors))
         .handle("refunds", ({ path }) => answerStoreErrors(orders.refunds(path.orderId)))
         .handle("getRefund", ({ path }) => answerStoreErrors(orders.getRefund(path.orderId, path.refundId)))
         .handle("get", ({ path, urlParams }) => answerStoreErrors(orders.get(path.orderId, urlParams.atVersion)))

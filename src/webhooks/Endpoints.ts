@@ -120,9 +120,21 @@ const DELIVERY_COLUMNS =
 
 /** An opaque page cursor: the last row's (created_at, id). */
 const encodeCursor = (createdAt: string, id: string) => Buffer.from(`${createdAt}|${id}`).toString("base64url")
+/** created_at as PostgreSQL prints it (`2026-12-01 10:00:00.123456+00`), and only a time it takes back: what
+ * Date.parse accepts is wider ("1", "2026-02-31 …"), and a cast that fails would be a 500. */
+const PG_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?[+-](\d{2})(?::(\d{2}))?$/
+const isPgTimestamp = (text: string): boolean => {
+  const m = PG_TIMESTAMP.exec(text)
+  if (m === null) return false
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = m.slice(1).map((n) => Number(n ?? 0)) as
+    [number, number, number, number, number, number, number, number]
+  const date = new Date(Date.UTC(year, month - 1, day))
+  return year >= 1970 && year <= 9999 && date.getUTCMonth() === month - 1 && date.getUTCDate() === day &&
+    hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= 15 && offsetMinutes <= 59
+}
 const decodeCursor = (cursor: string): Option.Option<{ at: string; id: string }> => {
   const [at, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|")
-  return at !== undefined && id !== undefined && !Number.isNaN(Date.parse(at)) &&
+  return at !== undefined && id !== undefined && isPgTimestamp(at) &&
       /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
     ? Option.some({ at, id })
     : Option.none()
