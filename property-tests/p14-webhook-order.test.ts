@@ -92,7 +92,8 @@ describe("P14 webhook order", () => {
                 version: versions[o]!,
                 type: "order.placed",
                 body: "{}",
-                recordedAt: new Date(),
+                // after the endpoints' registration (an endpoint gets the events recorded after it)
+                recordedAt: new Date(Date.now() + 60_000),
                 traceparent: null,
                 tracestate: null
               }).pipe(Effect.orDie)

@@ -2,7 +2,8 @@
  * The notifier role (issue 20, docs/ARCHITECTURE.md "Notifier"): the second consumer of `orders.events`, in its
  * own group (NOTIFIER_GROUP, default `<prefix>notifier`) through the keyed consumer (one order's events in
  * version order), with its own inbox consumer name. For an event some enabled endpoint subscribed to it writes,
- * in one statement (one transaction), its inbox row and one delivery row per such endpoint, holding the body
+ * in one statement (one transaction), its inbox row and one delivery row per such endpoint registered before the
+ * event was recorded (a notifier catching up after an outage sends a new endpoint nothing older), holding the body
  * every attempt sends: `{type, timestamp, data: {order, eventId, version, refund?}}`, the order as it was right
  * after the event (the log read up to the event's version — a message whose event is not in the log at that
  * version is parked, never delivered). The HTTP calls happen after the commit (Dispatcher.ts).
@@ -34,8 +35,9 @@ export const NotifierGroup = Config.all({
   group: Config.option(Config.string("NOTIFIER_GROUP"))
 }).pipe(Config.map(({ group, prefix }) => group._tag === "Some" ? group.value : `${prefix}notifier`))
 
-/** What one event makes: its deliveries (one per enabled endpoint subscribed to its type) and the inbox row, in one
- * statement; nothing when the inbox already has it. The endpoints written for. */
+/** What one event makes: its deliveries (one per enabled endpoint subscribed to its type, registered before the
+ * event was recorded) and the inbox row, in one statement; nothing when the inbox already has it. The endpoints
+ * written for. */
 export const writeDeliveries = (sql: SqlClient.SqlClient, e: {
   readonly group: string
   readonly eventId: string
@@ -54,7 +56,8 @@ export const writeDeliveries = (sql: SqlClient.SqlClient, e: {
     SELECT md5(ep.id::text || '/' || ${e.eventId})::uuid, ep.id, ${e.eventId}, ${e.orderId}, ${e.version}, ${e.type},
            ${e.body}, ${e.recordedAt}, ${e.traceparent}, ${e.tracestate}
     FROM webhook_endpoints ep
-    WHERE ep.status = 'enabled' AND (ep.event_types IS NULL OR ${e.type} = ANY(ep.event_types)) AND EXISTS (SELECT 1 FROM i)
+    WHERE ep.status = 'enabled' AND (ep.event_types IS NULL OR ${e.type} = ANY(ep.event_types)) AND ep.created_at <= ${e.recordedAt}
+      AND EXISTS (SELECT 1 FROM i)
     ON CONFLICT (endpoint_id, event_id) DO NOTHING
     RETURNING endpoint_id`.pipe(orStoreError)
 
@@ -70,10 +73,10 @@ export const makeNotifierHandler = (group: string, wake: Effect.Effect<void>) =>
     const counted = (outcome: string) => Metric.increment(Metric.tagged(webhookEvents, "outcome", outcome))
     const park = (message: IncomingMessage, error: string) => deadLetters.park({ consumer: group, message, error, attempts: 0 })
 
-    const subscribers = (type: string) =>
+    const subscribers = (type: string, recordedAt: string) =>
       sql<{ n: number }>`
         SELECT count(*)::int AS n FROM webhook_endpoints
-        WHERE status = 'enabled' AND (event_types IS NULL OR ${type} = ANY(event_types))`.pipe(
+        WHERE status = 'enabled' AND (event_types IS NULL OR ${type} = ANY(event_types)) AND created_at <= ${recordedAt}::timestamptz`.pipe(
         orStoreError,
         Effect.map((rows) => rows[0]?.n ?? 0)
       )
@@ -86,7 +89,7 @@ export const makeNotifierHandler = (group: string, wake: Effect.Effect<void>) =>
         const type = webhookTypeOf[event._tag]
         if (type === null) return
         if (yield* inbox.isProcessed(group, envelope.eventId)) return yield* counted("duplicate")
-        if ((yield* subscribers(type)) === 0) {
+        if ((yield* subscribers(type, envelope.recordedAt)) === 0) {
           yield* inbox.markProcessed(group, envelope.eventId)
           return yield* counted("none")
         }

@@ -19,12 +19,18 @@ export interface Received {
 /** What to answer: a status (and headers), or "hang" (never answer). */
 export type Answer = { readonly status: number; readonly headers?: Record<string, string> } | "hang"
 
+/** `maxOpen`: the most requests open at once (a hanging answer stays open until the client gives up). */
 export const webhookSink = (answer: (request: Received, seen: ReadonlyArray<Received>) => Answer = () => ({ status: 204 })) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly url: string; readonly received: Array<Received>; close: () => void }>((resume) => {
+    Effect.async<{ readonly url: string; readonly received: Array<Received>; readonly maxOpen: () => number; close: () => void }>((resume) => {
       const received: Array<Received> = []
+      let open = 0
+      let maxOpen = 0
       const hanging = new Set<ServerResponse>()
       const server = createServer((req, res) => {
+        open++
+        maxOpen = Math.max(maxOpen, open)
+        res.on("close", () => open--)
         const chunks: Array<Buffer> = []
         req.on("data", (c: Buffer) => chunks.push(c))
         req.on("end", () => {
@@ -50,6 +56,7 @@ export const webhookSink = (answer: (request: Received, seen: ReadonlyArray<Rece
         resume(Effect.succeed({
           url: `http://127.0.0.1:${port}`,
           received,
+          maxOpen: () => maxOpen,
           close: () => {
             for (const res of hanging) res.destroy()
             server.closeAllConnections()
