@@ -70,7 +70,8 @@ describe("webhooks end to end", () => {
           assert.match(String(r.headers["user-agent"]), /^orders-es\//)
         }
         assert.isFalse(verifies(`whsec_${Buffer.alloc(32, 1).toString("base64")}`, got[0]!), "another secret does not verify")
-        const rows = yield* deliveryRows(endpoint.id)
+        // the sink answers before the notifier records the answer: wait for the rows
+        const rows = yield* waitFor("recorded", deliveryRows(endpoint.id), (rows) => rows.filter((r) => r.order_id === orderId && r.status === "delivered").length === 3)
         assert.deepStrictEqual(rows.filter((r) => r.order_id === orderId).map((r) => [r.status, r.attempts]), [["delivered", 1], ["delivered", 1], ["delivered", 1]])
         // webhook-id is the delivery id
         assert.deepStrictEqual(got.map((r) => r.headers["webhook-id"]), rows.filter((r) => r.order_id === orderId).map((r) => r.id))
@@ -89,7 +90,8 @@ describe("webhooks end to end", () => {
         assert.deepStrictEqual(got.map((r) => r.json.type), ["order.placed", "order.placed", "order.placed", "order.paid"])
         // the same webhook-id on every attempt
         assert.strictEqual(new Set(got.slice(0, 3).map((r) => r.headers["webhook-id"])).size, 1)
-        const rows = (yield* deliveryRows(endpoint.id)).filter((r) => r.order_id === orderId)
+        const rows = (yield* waitFor("recorded", deliveryRows(endpoint.id), (rows) =>
+          rows.filter((r) => r.order_id === orderId && r.status === "delivered").length === 2)).filter((r) => r.order_id === orderId)
         assert.deepStrictEqual(rows.map((r) => [r.event_type, r.status, r.attempts]), [["order.placed", "delivered", 3], ["order.paid", "delivered", 1]])
       })))
 
