@@ -203,3 +203,26 @@ describe("webhooks: a name resolving to a private address at delivery time", () 
       }).pipe(Effect.orDie)))
   })
 })
+
+describe("webhooks: an endpoint failing every delivery for WEBHOOK_DISABLE_AFTER", () => {
+  layer(
+    TestSystem("webhooks-disable", { roles: [...roles], env: { ...env, WEBHOOK_DISABLE_AFTER: "1s", WEBHOOK_RETRY_SCHEDULE: "0,300ms,300ms,300ms,300ms,300ms,300ms,300ms" } }),
+    { excludeTestServices: true, timeout: "60 seconds" }
+  )((it) => {
+    it.scoped("is disabled, logged and counted, and gets nothing more", () =>
+      test(Effect.gen(function*() {
+        const sink = yield* webhookSink(() => ({ status: 500 }))
+        const { endpoint } = yield* register(`${sink.url}/hooks/failing`, ["order.placed"])
+        yield* place
+        const disabled = yield* waitFor("disabled", endpointStatus(endpoint.id), (s) => s.status === "disabled", "15 seconds")
+        assert.match(disabled.disabled_reason ?? "", /every delivery failed since/)
+        const text = String((yield* call("GET", "/metrics")).body)
+        assert.match(text, /\nwebhook_endpoints_disabled_total 1\n/)
+        // nothing is sent to a disabled endpoint
+        const calls = sink.received.length
+        yield* place
+        yield* Effect.sleep("1 second")
+        assert.strictEqual(sink.received.length, calls)
+      })))
+  })
+})
