@@ -16,7 +16,9 @@ import {
   tracingLayer,
   withRemoteParent
 } from "../src/observability/Tracing.js"
+import { WebhookEndpoints } from "../src/webhooks/Endpoints.js"
 import { call, postJson } from "./support/TestApp.js"
+import { webhookSink } from "./support/WebhookSink.js"
 import { TestSystem } from "./support/TestSystem.js"
 import { waitFor } from "./support/waitFor.js"
 
@@ -76,7 +78,7 @@ describe("tracing end to end in Zipkin", () => {
     ]))))
   )
 
-  layer(TestSystem("tracing").pipe(Layer.provide(Tracing)), { excludeTestServices: true, timeout: "120 seconds" })((it) => {
+  layer(TestSystem("tracing", { roles: ["api", "relay", "worker", "projector", "notifier"] }).pipe(Layer.provide(Tracing)), { excludeTestServices: true, timeout: "120 seconds" })((it) => {
     it.effect("one order is one trace from POST to OrderPaid, read back from Zipkin", () =>
       Effect.gen(function*() {
         const placed = yield* postJson("/orders", { userId: "8f0e2d0a-3f5e-4a7b-9c1d-2e3f4a5b6c7d", amount: "12.00", currency: "EUR" })
@@ -95,7 +97,9 @@ describe("tracing end to end in Zipkin", () => {
           spans.filter((s) => s.name === name && (tag === undefined || s.tags?.[tag[0]] === tag[1]))
         const complete = (spans: ReadonlyArray<ZipkinSpan>) =>
           named(spans, "eventstore.append", ["event.types", "OrderPaid"]).length === 1 &&
-          named(spans, "post /charges").length === 1 && named(spans, "http.server post").length >= 1
+          named(spans, "post /charges").length === 1 && named(spans, "http.server post").length >= 1 &&
+          // the notifier consumes the three events too (a parent ends, and is exported, after its children)
+          named(spans, "notifier.consume").length === 3
         const trace = yield* waitFor(
           `trace ${traceId} in Zipkin`,
           Effect.map(getJson(`${zipkin}/api/v2/trace/${traceId}`), (r) => (r.body ?? []) as Array<ZipkinSpan>),
@@ -144,6 +148,32 @@ describe("tracing end to end in Zipkin", () => {
           "30 seconds"
         )
         assert.isTrue(relay.flat().every((s) => s.traceId !== traceId || s.name !== "relay.publish"))
+      }))
+
+    it.scoped("a webhook delivery continues the order's trace (the notifier's consume and each POST to the endpoint)", () =>
+      Effect.gen(function*() {
+        const sink = yield* webhookSink()
+        yield* Effect.flatMap(WebhookEndpoints, (e) => e.create({ url: `${sink.url}/hooks/t`, eventTypes: ["order.paid"] })).pipe(
+          Effect.provide(WebhookEndpoints.Default),
+          Effect.orDie
+        )
+        const placed = yield* postJson("/orders", { userId: "8f0e2d0a-3f5e-4a7b-9c1d-2e3f4a5b6c7d", amount: "13.00", currency: "EUR" })
+        const orderId = placed.body.orderId as string
+        yield* waitFor("delivered", Effect.sync(() => sink.received.filter((r) => r.json?.data?.order?.orderId === orderId)), (r) => r.length === 1)
+        const events = (yield* call("GET", `/orders/${orderId}/events`)).body as Array<{ metadata: Record<string, string> }>
+        const traceId = Option.getOrThrow(parseTraceparent(events[0]!.metadata.traceparent)).traceId
+        const trace = yield* waitFor(
+          `the notifier's spans in trace ${traceId}`,
+          Effect.map(getJson(`${zipkin}/api/v2/trace/${traceId}`), (r) => (r.body ?? []) as Array<ZipkinSpan>),
+          (spans) => spans.some((s) => s.name === "notifier.deliver"),
+          "30 seconds"
+        )
+        const ids = new Set(trace.map((s) => s.id))
+        const deliver = trace.filter((s) => s.name === "notifier.deliver")
+        assert.strictEqual(deliver.length, 1)
+        assert.strictEqual(deliver[0]!.kind, "CLIENT")
+        assert.isTrue(ids.has(deliver[0]!.parentId!), "its parent is in the order's trace")
+        assert.isTrue(trace.some((s) => s.name === "notifier.consume" && s.kind === "CONSUMER"))
       }))
   })
 })
