@@ -15,7 +15,6 @@ import { DeadLetters } from "../deadletter/DeadLetters.js"
 import type { OrderId } from "../domain/Order.js"
 import { fold } from "../domain/OrderDecider.js"
 import { EventStore } from "../eventstore/EventStore.js"
-import { Inbox } from "../inbox/Inbox.js"
 import { orStoreError } from "../Infrastructure.js"
 import { fromMessage } from "../kafka/Envelope.js"
 import { contained, keyText, skipsTypes, traceHeaders } from "../kafka/Handling.js"
@@ -36,8 +35,8 @@ export const NotifierGroup = Config.all({
 }).pipe(Config.map(({ group, prefix }) => group._tag === "Some" ? group.value : `${prefix}notifier`))
 
 /** What one event makes: its deliveries (one per enabled endpoint subscribed to its type, registered before the
- * event was recorded) and the inbox row, in one statement; nothing when the inbox already has it. The endpoints
- * written for. */
+ * event was recorded) and the inbox row, in one statement; nothing when the inbox already has it (`fresh` 0: a
+ * duplicate). How many deliveries it wrote. */
 export const writeDeliveries = (sql: SqlClient.SqlClient, e: {
   readonly group: string
   readonly eventId: string
@@ -49,24 +48,28 @@ export const writeDeliveries = (sql: SqlClient.SqlClient, e: {
   readonly traceparent: string | null
   readonly tracestate: string | null
 }) =>
-  sql<{ endpoint_id: string }>`
+  sql<{ fresh: number; written: number }>`
     WITH i AS (
-      INSERT INTO inbox (consumer, message_id) VALUES (${e.group}, ${e.eventId}) ON CONFLICT DO NOTHING RETURNING 1)
-    INSERT INTO webhook_deliveries (id, endpoint_id, event_id, order_id, version, event_type, body, event_recorded_at, traceparent, tracestate)
-    SELECT md5(ep.id::text || '/' || ${e.eventId})::uuid, ep.id, ${e.eventId}, ${e.orderId}, ${e.version}, ${e.type},
-           ${e.body}, ${e.recordedAt}, ${e.traceparent}, ${e.tracestate}
-    FROM webhook_endpoints ep
-    WHERE ep.status = 'enabled' AND (ep.event_types IS NULL OR ${e.type} = ANY(ep.event_types)) AND ep.created_at <= ${e.recordedAt}
-      AND EXISTS (SELECT 1 FROM i)
-    ON CONFLICT (endpoint_id, event_id) DO NOTHING
-    RETURNING endpoint_id`.pipe(orStoreError)
+      INSERT INTO inbox (consumer, message_id) VALUES (${e.group}, ${e.eventId}) ON CONFLICT DO NOTHING RETURNING 1),
+    d AS (
+      INSERT INTO webhook_deliveries (id, endpoint_id, event_id, order_id, version, event_type, body, event_recorded_at, traceparent, tracestate)
+      SELECT md5(ep.id::text || '/' || ${e.eventId})::uuid, ep.id, ${e.eventId}, ${e.orderId}, ${e.version}, ${e.type},
+             ${e.body}, ${e.recordedAt}, ${e.traceparent}, ${e.tracestate}
+      FROM webhook_endpoints ep
+      WHERE ep.status = 'enabled' AND (ep.event_types IS NULL OR ${e.type} = ANY(ep.event_types)) AND ep.created_at <= ${e.recordedAt}
+        AND EXISTS (SELECT 1 FROM i)
+      ON CONFLICT (endpoint_id, event_id) DO NOTHING
+      RETURNING endpoint_id)
+    SELECT (SELECT count(*) FROM i)::int AS fresh, (SELECT count(*) FROM d)::int AS written`.pipe(
+    orStoreError,
+    Effect.map((rows) => ({ fresh: (rows[0]?.fresh ?? 0) > 0, written: rows[0]?.written ?? 0 }))
+  )
 
 /** Handle one raw message of the order-events topic for the notifier: total, never fails (interruption aside). */
 export const makeNotifierHandler = (group: string, wake: Effect.Effect<void>) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const store = yield* EventStore
-    const inbox = yield* Inbox
     const deadLetters = yield* DeadLetters
     for (const outcome of ["queued", "none", "duplicate"]) yield* Metric.incrementBy(Metric.tagged(webhookEvents, "outcome", outcome), 0)
     yield* Metric.incrementBy(notifierMessageRetries, 0)
@@ -88,11 +91,9 @@ export const makeNotifierHandler = (group: string, wake: Effect.Effect<void>) =>
         const { envelope, event } = decoded.right
         const type = webhookTypeOf[event._tag]
         if (type === null) return
-        if (yield* inbox.isProcessed(group, envelope.eventId)) return yield* counted("duplicate")
-        if ((yield* subscribers(type, envelope.recordedAt)) === 0) {
-          yield* inbox.markProcessed(group, envelope.eventId)
-          return yield* counted("none")
-        }
+        // nobody to tell: nothing to write (not even the inbox row — a redelivery finds nobody either, or an
+        // endpoint enabled since, which is then rightly told)
+        if ((yield* subscribers(type, envelope.recordedAt)) === 0) return yield* counted("none")
         const orderId = envelope.orderId as OrderId
         const log = (yield* store.readStream(orderId)).filter((e) => e.version <= envelope.version)
         const recorded = log[log.length - 1]
@@ -123,8 +124,9 @@ export const makeNotifierHandler = (group: string, wake: Effect.Effect<void>) =>
           traceparent: trace.traceparent ?? null,
           tracestate: trace.tracestate ?? null
         })
-        yield* counted(written.length > 0 ? "queued" : "none")
-        if (written.length > 0) yield* wake
+        // a duplicate (the inbox had it) writes nothing: its deliveries were written the first time
+        yield* counted(!written.fresh ? "duplicate" : written.written > 0 ? "queued" : "none")
+        if (written.written > 0) yield* wake
       }).pipe(
         traced("Notifier.consume", { kind: "consumer", attributes: { "messaging.source": `${message.topic}/${message.partition}/${message.offset}` } }),
         withRemoteParent(traceHeaders(message))
