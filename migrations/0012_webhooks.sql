@@ -34,8 +34,10 @@ CREATE TABLE webhook_deliveries (
   status            text        NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
   attempts          integer     NOT NULL DEFAULT 0,
   next_attempt_at   timestamptz NOT NULL DEFAULT now(),
-  -- a notifier is calling the endpoint until then (another takes the delivery over after it: at least once)
+  -- a notifier is calling the endpoint until then (another takes the delivery over after it: at least once);
+  -- an attempt's outcome is recorded only by the holder of the current lease (its token)
   leased_until      timestamptz,
+  lease_token       uuid,
   last_attempt_at   timestamptz,
   last_status       integer,
   last_error        text,

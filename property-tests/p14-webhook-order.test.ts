@@ -1,14 +1,15 @@
 /**
  * P14 — webhook order (issue 20, docs/ARCHITECTURE.md "Notifier"): for random interleavings of event arrival
  * (the notifier writing an order's next version's deliveries), dispatch passes, attempts answered 2xx or failed
- * (a status or a timeout), and notifier crashes (whatever was in flight is never answered; leases expire), on the
+ * (a status or a timeout), notifier crashes (whatever was in flight is never answered; leases expire) and stalls
+ * (calls outliving their leases, taken over, and answering late: an outcome only counts from the lease's holder), on the
  * real PostgreSQL tables through the dispatcher's own queue: per (endpoint, order) a version is delivered only
  * once every lower version is delivered or given up — so the first deliveries of each (endpoint, order) come in
  * increasing version order, none skipped unless given up — and once everything is answered every delivery is
  * delivered or failed (nothing stuck).
  */
 import { SqlClient } from "@effect/sql"
-import { describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { randomUUID } from "node:crypto"
 import { type Claimed, makeDeliveryQueue } from "../src/webhooks/Dispatcher.js"
@@ -21,16 +22,18 @@ type Step =
   | { readonly kind: "pass"; readonly limit: number }
   | { readonly kind: "answer"; readonly pick: number; readonly ok: boolean }
   | { readonly kind: "crash" }
+  | { readonly kind: "stall" }
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("arrive" as const), order: fc.nat({ max: 2 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("arrive" as const), order: fc.nat({ max: 1 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("pass" as const), limit: fc.integer({ min: 1, max: 6 }) }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant("answer" as const), pick: fc.nat(), ok: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.constant({ kind: "crash" as const }) }
+  { weight: 1, arbitrary: fc.constant({ kind: "crash" as const }) },
+  { weight: 2, arbitrary: fc.constant({ kind: "stall" as const }) }
 )
 
 const MAX_VERSION = 4
-const settings = { perEndpoint: 2, leaseMs: 60_000, schedule: [0, 0, 0], disableAfterMs: 365 * 86_400_000 }
+const settings = { perEndpoint: 2, leaseMs: 60_000, schedule: [0, 0], disableAfterMs: 365 * 86_400_000 }
 
 describe("P14 webhook order", () => {
   const runtime = ManagedRuntime.make(onTestDatabase("p14_webhooks", Layer.empty).pipe(
@@ -103,6 +106,10 @@ describe("P14 webhook order", () => {
               if (inFlight.length === 0) continue
               const [d] = inFlight.splice(step.pick % inFlight.length, 1)
               yield* answer(d!, step.ok)
+            } else if (step.kind === "stall") {
+              // calls that outlive their leases: another pass may take them over, and the old calls still answer
+              yield* sql`UPDATE webhook_deliveries SET leased_until = now() - interval '1 second'
+                         WHERE endpoint_id = ANY(${endpoints}::uuid[]) AND leased_until IS NOT NULL`.pipe(Effect.orDie)
             } else {
               // a crash: nothing in flight is ever answered; its leases run out
               inFlight = []
@@ -131,6 +138,42 @@ describe("P14 webhook order", () => {
         })).then(() => true)),
       params("postgres")
     )
-    await runtime.dispose()
   }, 300_000)
+
+  // the review's case (a fixed regression next to the property): a call outlives its lease on the last attempt,
+  // another notifier takes the delivery over, and the old call's failure arrives first — it must not give the
+  // delivery up (which would let version 2 go while version 1's second call is still on its way)
+  it("an outcome from a call that outlived its lease is not recorded", async () => {
+    await runtime.runPromise(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const queue = yield* makeDeliveryQueue(settings)
+      const endpoint = randomUUID()
+      const order = randomUUID()
+      // the database is the file's: only this endpoint's deliveries are to be taken
+      yield* sql`UPDATE webhook_endpoints SET status = 'disabled'`
+      yield* sql`INSERT INTO webhook_endpoints (id, url, secret) VALUES (${endpoint}, 'https://hooks.example.com/', 'whsec_AAAA')`
+      for (const version of [1, 2]) {
+        yield* writeDeliveries(sql, {
+          group: "p14-stale", eventId: randomUUID(), orderId: order, version, type: "order.placed", body: "{}",
+          recordedAt: new Date(Date.now() + 60_000), traceparent: null, tracestate: null
+        })
+      }
+      const mine = (rows: ReadonlyArray<Claimed>) => rows.filter((d) => d.endpoint_id === endpoint)
+      const [first] = mine(yield* queue.claim(10, new Map()))
+      yield* queue.failedAttempt(first!, { status: 500, retryAfterMs: null, error: "HTTP 500" }, false)
+      const [stale] = mine(yield* queue.claim(10, new Map())) // the last attempt (schedule [0, 0])
+      assert.strictEqual(stale!.version, 1)
+      yield* sql`UPDATE webhook_deliveries SET leased_until = now() - interval '1 second' WHERE endpoint_id = ${endpoint}`
+      const [current] = mine(yield* queue.claim(10, new Map()))
+      assert.strictEqual(current!.version, 1)
+      // the old call's failure: not recorded (not the lease's holder)
+      assert.isFalse(yield* queue.failedAttempt(stale!, { status: null, retryAfterMs: null, error: "timeout" }, false))
+      assert.deepStrictEqual(mine(yield* queue.claim(10, new Map())), [], "version 2 waits while version 1 is being called")
+      assert.isTrue(yield* queue.delivered(current!, 200))
+      assert.isFalse(yield* queue.delivered(stale!, 200), "a late 2xx of the old call is not recorded twice")
+      const [next] = mine(yield* queue.claim(10, new Map()))
+      assert.strictEqual(next!.version, 2)
+    }).pipe(Effect.orDie))
+    await runtime.dispose()
+  })
 })

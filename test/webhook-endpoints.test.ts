@@ -316,6 +316,19 @@ describe("webhook endpoints admin API", () => {
         assert.strictEqual(none.body._tag, "WebhookEndpointNotFound")
       }))
 
+    it.effect("replay of a delivery a notifier is calling right now leaves it to that call (no second call at once)", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const endpoint = yield* registered()
+        const id = yield* insertDelivery(endpoint.id, { status: "pending", agoSeconds: 1 })
+        yield* sql`UPDATE webhook_deliveries SET attempts = 2, leased_until = now() + interval '1 minute', lease_token = gen_random_uuid() WHERE id = ${id}`
+        const replayed = yield* admin("POST", `/admin/webhook-deliveries/${id}/replay`)
+        assert.strictEqual(replayed.status, 200, JSON.stringify(replayed.body))
+        assert.deepInclude(replayed.body, { id, status: "pending", attempts: 2 })
+        const [row] = yield* sql<{ lease_token: string | null }>`SELECT lease_token FROM webhook_deliveries WHERE id = ${id}`
+        assert.isNotNull(row!.lease_token, "the call in flight keeps its lease")
+      }))
+
     it.effect("replay: one failed delivery → pending, attempts 0; all since a time → how many", () =>
       Effect.gen(function*() {
         const endpoint = yield* registered()

@@ -146,6 +146,19 @@ describe("webhooks end to end", () => {
         assert.match(text, /\nwebhook_endpoints_disabled_total \d+/)
       })))
 
+    it.scoped("an endpoint that answers 2xx and drips its body forever: delivered, and the connection ended at the timeout", () =>
+      test(Effect.gen(function*() {
+        yield* disableAll
+        const sink = yield* webhookSink(() => ({ status: 200, drip: true }))
+        const { endpoint } = yield* register(`${sink.url}/hooks/drip`, ["order.placed"])
+        const started = Date.now()
+        const orderId = yield* place
+        yield* waitFor("delivered", deliveryRows(endpoint.id), (rows) => rows.some((r) => r.order_id === orderId && r.status === "delivered"))
+        // recorded at the deadline (WEBHOOK_TIMEOUT_MS 1 s), not left open: the connection is closed
+        assert.isAtLeast(Date.now() - started, 900)
+        yield* waitFor("the connection closed", Effect.sync(() => sink.open()), (n) => n === 0, "5 seconds")
+      })))
+
     it.scoped("a rotated secret: the old and the new both verify during the overlap", () =>
       test(Effect.gen(function*() {
         yield* disableAll

@@ -20,33 +20,45 @@ import { SqlClient } from "@effect/sql"
 import { Cause, Config, Duration, Effect, Metric, Option, Schedule, type Scope } from "effect"
 import { request as httpRequest, Agent as HttpAgent } from "node:http"
 import { request as httpsRequest, Agent as HttpsAgent } from "node:https"
+import { readFileSync } from "node:fs"
 import { isIP } from "node:net"
 import { orStoreError } from "../Infrastructure.js"
 import { traced, withRemoteParent } from "../observability/Tracing.js"
 import { parseDuration, parseSchedule } from "./Durations.js"
 import { signatureHeader } from "./Signature.js"
 import { type Address, AllowPrivateUrls, hostOf, resolveTarget, systemResolver, UnsafeAddress, WebhookResolver } from "./UrlSafety.js"
-import { webhookBacklog, webhookDeliveries, webhookEndpointsDisabled, webhookLatency } from "./WebhookMetrics.js"
+import { notifierErrors, webhookBacklog, webhookDeliveries, webhookEndpointsDisabled, webhookLatency } from "./WebhookMetrics.js"
 
 const DEFAULT_SCHEDULE = "0,5s,5m,30m,2h,5h,10h,10h"
 
+/** This program's version (package.json, beside src/ and dist/ alike), for the user-agent. */
+const packageVersion = (): string => {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string }).version ?? "unknown"
+  } catch {
+    return "unknown"
+  }
+}
+
 export const DispatcherConfig = Config.all({
-  timeoutMs: Config.integer("WEBHOOK_TIMEOUT_MS").pipe(Config.withDefault(15_000)),
+  timeoutMs: Config.integer("WEBHOOK_TIMEOUT_MS").pipe(Config.withDefault(15_000), Config.validate({ message: "WEBHOOK_TIMEOUT_MS: > 0", validation: (n) => n > 0 })),
   schedule: Config.string("WEBHOOK_RETRY_SCHEDULE").pipe(
     Config.withDefault(DEFAULT_SCHEDULE),
     Config.map((text) => parseSchedule(text) ?? []),
     Config.validate({ message: "WEBHOOK_RETRY_SCHEDULE: a comma list of durations such as 0,5s,5m", validation: (s) => s.length > 0 })
   ),
   disableAfterMs: Config.string("WEBHOOK_DISABLE_AFTER").pipe(Config.withDefault("5d"), Config.map((t) => parseDuration(t) ?? NaN), Config.validate({ message: "WEBHOOK_DISABLE_AFTER: a duration such as 5d", validation: (n) => Number.isFinite(n) })),
-  perEndpoint: Config.integer("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT").pipe(Config.withDefault(8)),
-  total: Config.integer("WEBHOOK_MAX_IN_FLIGHT").pipe(Config.withDefault(256)),
-  pollMs: Config.integer("WEBHOOK_POLL_MS").pipe(Config.withDefault(500)),
-  userAgent: Config.succeed(`orders-es/${process.env.npm_package_version ?? "0.1.0"}`)
+  perEndpoint: Config.integer("WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT").pipe(Config.withDefault(8), Config.validate({ message: "WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT: > 0", validation: (n) => n > 0 })),
+  total: Config.integer("WEBHOOK_MAX_IN_FLIGHT").pipe(Config.withDefault(256), Config.validate({ message: "WEBHOOK_MAX_IN_FLIGHT: > 0", validation: (n) => n > 0 })),
+  pollMs: Config.integer("WEBHOOK_POLL_MS").pipe(Config.withDefault(500), Config.validate({ message: "WEBHOOK_POLL_MS: > 0", validation: (n) => n > 0 })),
+  userAgent: Config.succeed(`orders-es/${packageVersion()}`)
 })
 export type DispatcherConfig = Config.Config.Success<typeof DispatcherConfig>
 
 export interface Claimed {
   id: string
+  /** the lease this attempt holds: its outcome is recorded only while the lease is still this one */
+  lease_token: string
   endpoint_id: string
   order_id: string
   version: number
@@ -77,11 +89,27 @@ export const retryAfterMs = (value: string | undefined): number | null => {
   return Number.isFinite(seconds) ? Math.min(Math.max(seconds, 0), 86_400_000) : null
 }
 
-/** One POST to the checked address (no redirects: node never follows them), bounded by `timeoutMs`. */
-const post = (url: URL, target: Address, headers: Record<string, string>, body: string, timeoutMs: number) =>
+/** At most this much of an answer's body is read (and thrown away); a longer one ends the connection. */
+const MAX_ANSWER_BYTES = 64 * 1024
+
+/**
+ * One POST to the checked addresses (no redirects: node never follows them). The whole exchange — connection,
+ * headers and the answer's body (read to its end, at most MAX_ANSWER_BYTES, so the connection can be reused) —
+ * is bounded by `timeoutMs`: an endpoint that answers its status and then drips its body gets the connection
+ * ended at the deadline, its status being its answer.
+ */
+const post = (url: URL, targets: ReadonlyArray<Address>, headers: Record<string, string>, body: string, timeoutMs: number) =>
   Effect.async<Answer>((resume) => {
     const https = url.protocol === "https:"
     const host = hostOf(url)
+    let answered: Answer | undefined
+    let settled = false
+    const settle = (answer: Answer) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resume(Effect.succeed(answer))
+    }
     const req = (https ? httpsRequest : httpRequest)({
       method: "POST",
       host,
@@ -90,22 +118,25 @@ const post = (url: URL, target: Address, headers: Record<string, string>, body: 
       headers: { ...headers, "content-length": String(Buffer.byteLength(body)) },
       agent: https ? agents.https : agents.http,
       ...(https && isIP(host) === 0 ? { servername: host } : {}),
-      // connect to the address that was checked, not to whatever the name resolves to now
+      // connect to the addresses that were checked, never to whatever the name resolves to now
       lookup: ((_hostname: string, options: { all?: boolean }, callback: (...args: Array<unknown>) => void) =>
         options?.all === true
-          ? callback(null, [{ address: target.address, family: target.family }])
-          : callback(null, target.address, target.family)) as never
+          ? callback(null, targets.map((t) => ({ address: t.address, family: t.family })))
+          : callback(null, targets[0]!.address, targets[0]!.family)) as never
     }, (res) => {
-      clearTimeout(timer)
-      res.resume()
       const ra = res.headers["retry-after"]
-      resume(Effect.succeed({ status: res.statusCode ?? 0, retryAfterMs: retryAfterMs(Array.isArray(ra) ? ra[0] : ra), error: null }))
+      answered = { status: res.statusCode ?? 0, retryAfterMs: retryAfterMs(Array.isArray(ra) ? ra[0] : ra), error: null }
+      let size = 0
+      res.on("data", (chunk: Buffer) => {
+        size += chunk.length
+        if (size > MAX_ANSWER_BYTES) req.destroy()
+      })
+      res.on("end", () => settle(answered!))
+      res.on("close", () => settle(answered!))
+      res.on("error", () => settle(answered!))
     })
     const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
-    req.on("error", (e) => {
-      clearTimeout(timer)
-      resume(Effect.succeed({ status: null, retryAfterMs: null, error: e.message }))
-    })
+    req.on("error", (e) => settle(answered ?? { status: null, retryAfterMs: null, error: e.message }))
     req.end(body)
     return Effect.sync(() => {
       clearTimeout(timer)
@@ -153,10 +184,11 @@ export const makeDeliveryQueue = (config: QueueSettings) =>
           ORDER BY c.next_attempt_at LIMIT ${limit}
         )
         UPDATE webhook_deliveries d
-        SET leased_until = now() + ${leaseMs} * interval '1 millisecond', attempts = d.attempts + 1, last_attempt_at = now()
+        SET leased_until = now() + ${leaseMs} * interval '1 millisecond', lease_token = gen_random_uuid(),
+            attempts = d.attempts + 1, last_attempt_at = now()
         FROM picked, webhook_endpoints e
         WHERE d.id = picked.id AND e.id = d.endpoint_id AND d.status = 'pending' AND (d.leased_until IS NULL OR d.leased_until < now())
-        RETURNING d.id, d.endpoint_id, d.order_id, d.version, d.event_type, d.body, d.attempts, d.event_recorded_at,
+        RETURNING d.id, d.lease_token, d.endpoint_id, d.order_id, d.version, d.event_type, d.body, d.attempts, d.event_recorded_at,
           d.traceparent, d.tracestate, e.url, e.secret,
           CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret`.pipe(orStoreError)
     }
@@ -175,19 +207,31 @@ export const makeDeliveryQueue = (config: QueueSettings) =>
         })
       )
 
+    /** An outcome whose lease another notifier took over (it ran past its lease): not recorded; the other's counts. */
+    const leaseLost = (d: Claimed, what: string) =>
+      Metric.increment(Metric.tagged(webhookDeliveries, "outcome", "lease_lost")).pipe(
+        Effect.zipRight(log("Warning", `webhook attempt outlived its lease; its outcome (${what}) is not recorded`, "WEBHOOK_LEASE_LOST", d, { outcome: what }))
+      )
+
+    /** A 2xx: delivered (by the holder of the lease only); the endpoint's failing run ends. Whether it was recorded. */
     const delivered = (d: Claimed, status: number) =>
-      sql`
+      sql<{ endpoint_id: string }>`
         WITH u AS (
-          UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(), leased_until = NULL, last_status = ${status}, last_error = NULL
-          WHERE id = ${d.id} AND status = 'pending' RETURNING endpoint_id)
-        UPDATE webhook_endpoints SET failing_since = NULL WHERE id IN (SELECT endpoint_id FROM u) AND failing_since IS NOT NULL`.pipe(
+          UPDATE webhook_deliveries
+          SET status = 'delivered', delivered_at = now(), leased_until = NULL, lease_token = NULL, last_status = ${status}, last_error = NULL
+          WHERE id = ${d.id} AND status = 'pending' AND lease_token = ${d.lease_token} RETURNING endpoint_id),
+        e AS (UPDATE webhook_endpoints SET failing_since = NULL WHERE id IN (SELECT endpoint_id FROM u) AND failing_since IS NOT NULL)
+        SELECT endpoint_id FROM u`.pipe(
         orStoreError,
-        Effect.zipRight(Effect.suspend(() => {
-          const seconds = (Date.now() - new Date(d.event_recorded_at).getTime()) / 1000
-          return Metric.update(webhookLatency, Math.max(seconds, 0))
-        })),
-        Effect.zipRight(Metric.increment(Metric.tagged(webhookDeliveries, "outcome", "delivered"))),
-        Effect.zipRight(log("Info", "webhook delivered", "WEBHOOK_DELIVERED", d, { status }))
+        Effect.flatMap((rows) =>
+          rows.length === 0 ? Effect.as(leaseLost(d, `HTTP ${status}`), false) : Effect.suspend(() => {
+            const seconds = (Date.now() - new Date(d.event_recorded_at).getTime()) / 1000
+            return Metric.update(webhookLatency, Math.max(seconds, 0))
+          }).pipe(
+            Effect.zipRight(Metric.increment(Metric.tagged(webhookDeliveries, "outcome", "delivered"))),
+            Effect.zipRight(log("Info", "webhook delivered", "WEBHOOK_DELIVERED", d, { status })),
+            Effect.as(true)
+          ))
       )
 
     /** A failed attempt: due again after the schedule's next step, or given up; the endpoint's failing run. */
@@ -196,14 +240,17 @@ export const makeDeliveryQueue = (config: QueueSettings) =>
         const gone = answer.status === 410
         const final = gone || d.attempts >= config.schedule.length
         const step = final ? 0 : config.schedule[d.attempts]!
-        const delay = Math.max(Math.round(step * (0.8 + Math.random() * 0.4)), answer.retryAfterMs ?? 0)
+        // Retry-After counts on a 429 or a 503 (it lengthens the wait, never shortens it)
+        const retryAfter = answer.status === 429 || answer.status === 503 ? answer.retryAfterMs ?? 0 : 0
+        const delay = Math.max(Math.round(step * (0.8 + Math.random() * 0.4)), retryAfter)
         const error = answer.error ?? `HTTP ${answer.status}`
-        const rows = yield* sql<{ was: string; status: string; disabled_reason: string | null }>`
+        const rows = yield* sql<{ recorded: number; was: string | null; status: string | null; disabled_reason: string | null }>`
           WITH u AS (
             UPDATE webhook_deliveries
             SET status = ${final ? "failed" : "pending"}, next_attempt_at = now() + ${delay} * interval '1 millisecond',
-                leased_until = NULL, last_status = ${answer.status}, last_error = ${error.slice(0, 500)}
-            WHERE id = ${d.id} AND status = 'pending' RETURNING endpoint_id)
+                leased_until = NULL, lease_token = NULL, last_status = ${answer.status}, last_error = ${error.slice(0, 500)}
+            WHERE id = ${d.id} AND status = 'pending' AND lease_token = ${d.lease_token} RETURNING endpoint_id),
+          en AS (
           UPDATE webhook_endpoints e
           SET failing_since = coalesce(e.failing_since, now()),
               status = CASE WHEN ${gone} OR coalesce(e.failing_since, now()) < now() - ${config.disableAfterMs} * interval '1 millisecond'
@@ -216,8 +263,10 @@ export const makeDeliveryQueue = (config: QueueSettings) =>
               updated_at = now()
           FROM (SELECT id, status AS was FROM webhook_endpoints WHERE id = ${d.endpoint_id} FOR UPDATE) o
           WHERE e.id = o.id AND e.id IN (SELECT endpoint_id FROM u)
-          RETURNING o.was, e.status, e.disabled_reason`.pipe(orStoreError)
-        const outcome = refused ? "refused" : final ? "failed" : "retry"
+          RETURNING o.was, e.status, e.disabled_reason)
+          SELECT (SELECT count(*) FROM u)::int AS recorded, en.* FROM (SELECT 1) one LEFT JOIN en ON true`.pipe(orStoreError)
+        if ((rows[0]?.recorded ?? 0) === 0) return yield* Effect.as(leaseLost(d, error), false)
+        const outcome = final ? "failed" : refused ? "refused" : "retry"
         yield* Metric.increment(Metric.tagged(webhookDeliveries, "outcome", outcome))
         if (refused) yield* log("Warning", "webhook not sent: the endpoint's address is not allowed", "WEBHOOK_REFUSED", d, { error })
         if (final) yield* log("Error", "webhook delivery failed; given up (replayable)", "WEBHOOK_FAILED", d, { status: answer.status, error })
@@ -229,6 +278,7 @@ export const makeDeliveryQueue = (config: QueueSettings) =>
             Effect.annotateLogs({ type: "WEBHOOK_ENDPOINT_DISABLED", endpointId: d.endpoint_id, reason: row.disabled_reason })
           )
         }
+        return true
       })
 
 
@@ -239,11 +289,14 @@ export const makeDeliveryQueue = (config: QueueSettings) =>
 export const makeDispatcher = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const config = yield* DispatcherConfig
-  const resolver = Option.getOrElse(yield* Effect.serviceOption(WebhookResolver), () => systemResolver)
+  const resolver = Option.getOrElse(yield* Effect.serviceOption(WebhookResolver), () => systemResolver(config.timeoutMs))
   const { allow } = yield* Effect.orDie(AllowPrivateUrls)
-  const queue = yield* makeDeliveryQueue({ ...config, leaseMs: config.timeoutMs + 10_000 })
+  // an attempt takes at most the name's resolution and the call (each bounded by the timeout) and its record: the
+  // lease outlasts it; one that overran it anyway records nothing (its lease token is no longer the row's)
+  const queue = yield* makeDeliveryQueue({ ...config, leaseMs: 2 * config.timeoutMs + 10_000 })
   const { claim, delivered, failedAttempt } = queue
-  for (const outcome of ["delivered", "retry", "failed", "refused"]) yield* Metric.incrementBy(Metric.tagged(webhookDeliveries, "outcome", outcome), 0)
+  for (const outcome of ["delivered", "retry", "failed", "refused", "lease_lost"]) yield* Metric.incrementBy(Metric.tagged(webhookDeliveries, "outcome", outcome), 0)
+  for (const where of ["dispatch", "record", "backlog"]) yield* Metric.incrementBy(Metric.tagged(notifierErrors, "where", where), 0)
   yield* Metric.incrementBy(webhookEndpointsDisabled, 0)
 
   const inFlight = new Map<string, number>()
@@ -255,7 +308,11 @@ export const makeDispatcher = Effect.gen(function*() {
   const attempt = (d: Claimed) =>
     Effect.gen(function*() {
       const url = new URL(d.url)
-      const target = yield* Effect.tryPromise({ try: () => resolveTarget(resolver, hostOf(url), allow), catch: (e) => e as Error }).pipe(Effect.either)
+      const resolve = Effect.tryPromise({ try: () => resolveTarget(resolver, hostOf(url), allow), catch: (e) => e as Error })
+      // an address needs no resolution; a name gets at most the timeout
+      const target = yield* (isIP(hostOf(url)) !== 0 ? resolve : resolve.pipe(
+        Effect.timeoutFail({ duration: Duration.millis(config.timeoutMs), onTimeout: () => new Error(`${hostOf(url)}: not resolved within ${config.timeoutMs} ms`) })
+      )).pipe(Effect.either)
       if (target._tag === "Left") {
         const refused = target.left instanceof UnsafeAddress
         return yield* failedAttempt(d, { status: null, retryAfterMs: null, error: target.left.message }, refused)
@@ -279,7 +336,8 @@ export const makeDispatcher = Effect.gen(function*() {
       withRemoteParent({ traceparent: d.traceparent ?? undefined, tracestate: d.tracestate ?? undefined }),
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) as Effect.Effect<never> : Effect.logWarning("webhook delivery not recorded; its lease expires and it is tried again").pipe(
-          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", deliveryId: d.id, error: Cause.pretty(cause).slice(0, 500) })
+          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", deliveryId: d.id, error: Cause.pretty(cause).slice(0, 500) }),
+          Effect.zipRight(Metric.increment(Metric.tagged(notifierErrors, "where", "record")))
         )
       ),
       Effect.ensuring(Effect.suspend(() => {
@@ -308,7 +366,8 @@ export const makeDispatcher = Effect.gen(function*() {
     }).pipe(
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) as Effect.Effect<never> : Effect.logWarning("webhook dispatch pass failed; the next one tries again").pipe(
-          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", error: Cause.pretty(cause).slice(0, 500) })
+          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", error: Cause.pretty(cause).slice(0, 500) }),
+          Effect.zipRight(Metric.increment(Metric.tagged(notifierErrors, "where", "dispatch")))
         )
       )
     )
@@ -321,7 +380,8 @@ export const makeDispatcher = Effect.gen(function*() {
     Effect.flatMap((rows) => Effect.forEach(rows, (r) => Metric.set(Metric.tagged(webhookBacklog, "endpoint", r.id), r.pending), { discard: true })),
     Effect.catchAllCause((cause) =>
       Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) as Effect.Effect<never> : Effect.logWarning("webhook backlog not read").pipe(
-        Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", error: Cause.pretty(cause).slice(0, 500) })
+        Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", error: Cause.pretty(cause).slice(0, 500) }),
+        Effect.zipRight(Metric.increment(Metric.tagged(notifierErrors, "where", "backlog")))
       )
     )
   )

@@ -242,13 +242,20 @@ export class WebhookEndpoints extends Effect.Service<WebhookEndpoints>()("Webhoo
         })
       })
 
-    /** Put a delivery back in line (attempts start again; any status). None: no such delivery. */
+    /** Put a delivery back in line, due now, its attempts starting again (any status). A delivery a notifier is
+     * calling right now is left to that call (replaying it would send it twice at once): its view as it is. None:
+     * no such delivery. */
     const replay = (deliveryId: string): Effect.Effect<Option.Option<DeliveryView>, StoreError> =>
       sql<DeliveryRow>`
-        UPDATE webhook_deliveries
-        SET status = 'pending', attempts = 0, next_attempt_at = now(), leased_until = NULL, delivered_at = NULL
-        WHERE id = ${deliveryId}
-        RETURNING ${sql.unsafe(DELIVERY_COLUMNS)}, created_at::text AS cursor`.pipe(
+        WITH u AS (
+          UPDATE webhook_deliveries
+          SET status = 'pending', attempts = 0, next_attempt_at = now(), leased_until = NULL, lease_token = NULL, delivered_at = NULL
+          WHERE id = ${deliveryId} AND NOT (status = 'pending' AND leased_until IS NOT NULL AND leased_until > now())
+          RETURNING ${sql.unsafe(DELIVERY_COLUMNS)}, created_at::text AS cursor)
+        SELECT * FROM u
+        UNION ALL
+        SELECT ${sql.unsafe(DELIVERY_COLUMNS)}, created_at::text AS cursor FROM webhook_deliveries
+        WHERE id = ${deliveryId} AND NOT EXISTS (SELECT 1 FROM u)`.pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), deliveryView)),
         orStoreError,
         Effect.tap((found) =>
@@ -260,13 +267,14 @@ export class WebhookEndpoints extends Effect.Service<WebhookEndpoints>()("Webhoo
         )
       )
 
-    /** Every delivered or failed delivery of an endpoint made since `since`, back in line; how many (None: no such endpoint). */
+    /** Every delivered or failed delivery of an endpoint made since `since` back in line, due now; how many (None:
+     * no such endpoint). Only deliveries that were written: events of a time the endpoint was disabled have none. */
     const replaySince = (endpointId: string, since: Date): Effect.Effect<Option.Option<number>, StoreError> =>
       Effect.gen(function*() {
         if (Option.isNone(yield* get(endpointId))) return Option.none()
         const rows = yield* sql<{ id: string }>`
           UPDATE webhook_deliveries
-          SET status = 'pending', attempts = 0, next_attempt_at = now(), leased_until = NULL, delivered_at = NULL
+          SET status = 'pending', attempts = 0, next_attempt_at = now(), leased_until = NULL, lease_token = NULL, delivered_at = NULL
           WHERE endpoint_id = ${endpointId} AND created_at >= ${since} AND status <> 'pending'
           RETURNING id`.pipe(orStoreError)
         yield* Effect.logInfo("webhook deliveries replayed").pipe(

@@ -9,7 +9,7 @@
  */
 import { Config, Context, Effect } from "effect"
 import { StartupRefused } from "../Config.js"
-import { lookup } from "node:dns/promises"
+import { lookup, Resolver } from "node:dns/promises"
 import { BlockList, isIP } from "node:net"
 
 const blocked = new BlockList()
@@ -19,7 +19,7 @@ for (const [net, bits] of [
   ["198.51.100.0", 24], ["203.0.113.0", 24], ["224.0.0.0", 4], ["240.0.0.0", 4]
 ] as const) blocked.addSubnet(net, bits, "ipv4")
 for (const [net, bits] of [
-  ["::", 128], ["::1", 128], ["64:ff9b::", 96], ["64:ff9b:1::", 48], ["100::", 64], ["2001::", 23], ["2001:db8::", 32],
+  ["::", 96], ["::ffff:0:0:0", 96], ["::1", 128], ["64:ff9b::", 96], ["64:ff9b:1::", 48], ["100::", 64], ["2001::", 23], ["2001:db8::", 32],
   ["2002::", 16], ["fc00::", 7], ["fe80::", 10], ["fec0::", 10], ["ff00::", 8]
 ] as const) blocked.addSubnet(net, bits, "ipv6")
 
@@ -69,17 +69,36 @@ export class WebhookResolver extends Context.Tag("WebhookResolver")<WebhookResol
   readonly resolve: (host: string) => Promise<ReadonlyArray<Address>>
 }>() {}
 
-export const systemResolver: WebhookResolver["Type"] = {
-  resolve: async (host) =>
-    (await lookup(host, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }))
+/**
+ * The resolver of deliveries: DNS through c-ares (its own sockets, a timeout and one retry: a merchant's stalling
+ * name server cannot hold the libuv thread pool every other endpoint's lookups share), A and AAAA at once; a name
+ * DNS does not know (ENOTFOUND, ENODATA: `/etc/hosts`, `localhost`) falls back to the system's lookup.
+ */
+export const systemResolver = (timeoutMs: number): WebhookResolver["Type"] => {
+  const dns = new Resolver({ timeout: Math.max(100, Math.floor(timeoutMs / 2)), tries: 2 })
+  return {
+    resolve: async (host) => {
+      const [v4, v6] = await Promise.allSettled([dns.resolve4(host), dns.resolve6(host)])
+      const found: Array<Address> = [
+        ...(v4.status === "fulfilled" ? v4.value.map((address) => ({ address, family: 4 as const })) : []),
+        ...(v6.status === "fulfilled" ? v6.value.map((address) => ({ address, family: 6 as const })) : [])
+      ]
+      if (found.length > 0) return found
+      const codes = [v4, v6].map((r) => r.status === "rejected" ? (r.reason as { code?: string }).code : "ENODATA")
+      if (codes.every((c) => c === "ENOTFOUND" || c === "ENODATA")) {
+        return (await lookup(host, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }))
+      }
+      throw new Error(`${host}: DNS ${codes.join(", ")}`)
+    }
+  }
 }
 
 export class UnsafeAddress extends Error {
   readonly _tag = "UnsafeAddress"
 }
 
-/** The address to connect to for `host`: every address it resolves to must be public (unless allowed). */
-export const resolveTarget = async (resolver: WebhookResolver["Type"], host: string, allowPrivate: boolean): Promise<Address> => {
+/** The addresses to connect to for `host` (tried in order): every address it resolves to must be public (unless allowed). */
+export const resolveTarget = async (resolver: WebhookResolver["Type"], host: string, allowPrivate: boolean): Promise<ReadonlyArray<Address>> => {
   const literal = isIP(host)
   const addresses: ReadonlyArray<Address> = literal !== 0 ? [{ address: host, family: literal === 6 ? 6 : 4 }] : await resolver.resolve(host)
   if (addresses.length === 0) throw new Error(`${host} resolves to no address`)
@@ -87,7 +106,7 @@ export const resolveTarget = async (resolver: WebhookResolver["Type"], host: str
     const unsafe = addresses.find((a) => isPrivateAddress(a.address))
     if (unsafe !== undefined) throw new UnsafeAddress(`${host} resolves to ${unsafe.address}, a private, loopback, link-local or reserved address`)
   }
-  return addresses[0]!
+  return addresses
 }
 
 /** WEBHOOK_ALLOW_PRIVATE_URLS: default true outside production; true in production refuses to start. */

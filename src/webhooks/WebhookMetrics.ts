@@ -1,7 +1,8 @@
 /** The notifier's metrics (docs/OPERATIONS.md "Metrics"), on /metrics; created at 0 when the role starts. */
 import { Metric, MetricBoundaries } from "effect"
 
-/** outcome: delivered, retry (a failed attempt with another to come), failed (given up), refused (unsafe address) */
+/** outcome: delivered, retry (a failed attempt with another to come), failed (given up), refused (unsafe address,
+ * another attempt to come), lease_lost (an attempt that outlived its lease: its outcome not recorded) */
 export const webhookDeliveries = Metric.counter("webhook_deliveries_total", {
   description: "webhook delivery attempts by outcome",
   incremental: true
@@ -25,5 +26,10 @@ export const webhookEvents = Metric.counter("notifier_events_total", {
 })
 export const notifierMessageRetries = Metric.counter("notifier_message_retries_total", {
   description: "notifier message handlings retried after an infrastructure failure (database, broker)",
+  incremental: true
+})
+/** where: dispatch (a pass taking due deliveries), record (an attempt's outcome not recorded), backlog */
+export const notifierErrors = Metric.counter("notifier_errors_total", {
+  description: "notifier work that failed on the database and is tried again (PROCESSING_ERROR lines), by where",
   incremental: true
 })

@@ -17,12 +17,12 @@ export interface Received {
 }
 
 /** What to answer: a status (and headers), or "hang" (never answer). */
-export type Answer = { readonly status: number; readonly headers?: Record<string, string> } | "hang"
+export type Answer = { readonly status: number; readonly headers?: Record<string, string>; readonly drip?: boolean } | "hang"
 
-/** `maxOpen`: the most requests open at once (a hanging answer stays open until the client gives up). */
+/** `maxOpen`: the most requests open at once (a hanging answer stays open until the client gives up); `open`: now. */
 export const webhookSink = (answer: (request: Received, seen: ReadonlyArray<Received>) => Answer = () => ({ status: 204 })) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly url: string; readonly received: Array<Received>; readonly maxOpen: () => number; close: () => void }>((resume) => {
+    Effect.async<{ readonly url: string; readonly received: Array<Received>; readonly maxOpen: () => number; readonly open: () => number; close: () => void }>((resume) => {
       const received: Array<Received> = []
       let open = 0
       let maxOpen = 0
@@ -47,6 +47,13 @@ export const webhookSink = (answer: (request: Received, seen: ReadonlyArray<Rece
             return
           }
           res.writeHead(a.status, a.headers ?? {})
+          if (a.drip === true) {
+            // the status, then a body that never ends: a byte every 50 ms
+            const timer = setInterval(() => res.write("."), 50)
+            res.on("close", () => clearInterval(timer))
+            hanging.add(res)
+            return
+          }
           res.end()
         })
       })
@@ -57,6 +64,7 @@ export const webhookSink = (answer: (request: Received, seen: ReadonlyArray<Rece
           url: `http://127.0.0.1:${port}`,
           received,
           maxOpen: () => maxOpen,
+          open: () => open,
           close: () => {
             for (const res of hanging) res.destroy()
             server.closeAllConnections()
