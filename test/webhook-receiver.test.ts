@@ -31,14 +31,14 @@ const signed = (secrets: ReadonlyArray<string>, body: string) => {
   }
 }
 
-/** A body as the notifier sends it. */
+/** A body as the notifier sends it (src/webhooks/Notifier.ts: the order as the API shows it, `orderId` and all). */
 const event = (orderId = randomUUID(), eventId = randomUUID()) => ({
   orderId,
   eventId,
   body: JSON.stringify({
     type: "order.paid",
     timestamp: "2026-05-01T10:00:00.123Z",
-    data: { order: { id: orderId, status: "PAID" }, eventId, version: 3 }
+    data: { order: { orderId, state: "PAID", version: 3 }, eventId, version: 3 }
   })
 })
 

@@ -59,7 +59,8 @@ const field = (value: unknown, key: string): unknown =>
   typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
 const text = (value: unknown) => typeof value === "string" ? value : null
 
-/** What a body of ours says (`{type, timestamp, data: {order: {id}, eventId, version}}`); nulls where it says otherwise. */
+/** What a body of ours says (`{type, timestamp, data: {order: {orderId, …}, eventId, version}}`, the order as the API
+ * shows it); nulls where it says otherwise. */
 const delivered = (body: string) => {
   const json = Either.getOrNull(Either.try(() => JSON.parse(body) as unknown))
   const data = field(json, "data")
@@ -68,7 +69,7 @@ const delivered = (body: string) => {
   const timestamp = Number.isNaN(at) ? null : new Date(at).toISOString()
   return {
     type: text(field(json, "type")),
-    orderId: text(field(data, "orderId")) ?? text(field(field(data, "order"), "id")),
+    orderId: text(field(field(data, "order"), "orderId")),
     version: Number.isInteger(version) && Math.abs(version as number) < 2 ** 31 ? version as number : null,
     eventId: text(field(data, "eventId")),
     // a year Date accepts and PostgreSQL does not (±275760) is no timestamp of ours
