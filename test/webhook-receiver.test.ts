@@ -4,11 +4,11 @@
  * signatures), a tampered body does not (400), every request is recorded with what it was answered, and each
  * failure mode (gone, failRate, Retry-After, latency, hang) answers as its settings say.
  */
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe, it as plain, layer } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
 import { Webhook } from "standardwebhooks"
-import { WebhookReceiver, WebhookReceiverLive } from "../src/simulator/WebhookReceiver.js"
+import { ReceiverConfig, WebhookReceiver, WebhookReceiverLive } from "../src/simulator/WebhookReceiver.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 
 const Receiver = onTestDatabase(
@@ -31,14 +31,14 @@ const signed = (secrets: ReadonlyArray<string>, body: string) => {
   }
 }
 
-/** A body as the notifier sends it. */
+/** A body as the notifier sends it (src/webhooks/Notifier.ts: the order as the API shows it, `orderId` and all). */
 const event = (orderId = randomUUID(), eventId = randomUUID()) => ({
   orderId,
   eventId,
   body: JSON.stringify({
     type: "order.paid",
     timestamp: "2026-05-01T10:00:00.123Z",
-    data: { order: { orderId, state: "PAID" }, eventId, version: 3 }
+    data: { order: { orderId, state: "PAID", version: 3 }, eventId, version: 3 }
   })
 })
 
@@ -230,4 +230,40 @@ describe("webhook receiver simulator", () => {
         assert.lengthOf(yield* receipts(url, other), 1)
       }))
   })
+
+  // the chaos runner kills the receiver and starts it again: its endpoints' secrets come with it (RECEIVER_ENDPOINTS)
+  const startupSecret = newSecret()
+  const Started = onTestDatabase(
+    "webhook_receiver_startup",
+    WebhookReceiverLive.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([
+      ["RECEIVER_PORT", "0"],
+      ["RECEIVER_ENDPOINTS", JSON.stringify({ merchant: { secrets: [startupSecret] }, flaky: { failRate: 1 } })]
+    ])))))
+  )
+  layer(Started, { excludeTestServices: true })((it) => {
+    it.effect("RECEIVER_ENDPOINTS: endpoints verify and answer as given from their first request, the others as the defaults", () =>
+      Effect.gen(function*() {
+        const { url } = yield* WebhookReceiver
+        const { body } = event()
+        assert.strictEqual((yield* post(url, "merchant", body, signed([startupSecret], body))).status, 200)
+        assert.include((yield* receipts(url, "merchant"))[0], { valid: true, answered: 200 })
+        assert.strictEqual((yield* post(url, "merchant", body, signed([newSecret()], body))).status, 400)
+        assert.strictEqual((yield* post(url, "flaky", body, {})).status, 500)
+        assert.deepStrictEqual((yield* call(`${url}/control/flaky`)).json, {
+          status: 200, latencyMs: 0, failRate: 1, hang: false, gone: false, retryAfterSeconds: null, secrets: []
+        })
+        assert.strictEqual((yield* post(url, endpoint(), body, {})).status, 200)
+      }))
+  })
+
+  plain.effect("RECEIVER_ENDPOINTS: a value that is not settings by endpoint name is refused at startup", () =>
+    Effect.gen(function*() {
+      for (const bad of ["not json", "[]", JSON.stringify({ "a.b": {} }), JSON.stringify({ a: { secrets: ["not base64 !"] } }), JSON.stringify({ a: { colour: 1 } })]) {
+        const result = yield* Effect.either(Effect.withConfigProvider(ReceiverConfig, ConfigProvider.fromMap(new Map([["RECEIVER_ENDPOINTS", bad]]))))
+        assert.strictEqual(result._tag, "Left", bad)
+      }
+      const good = yield* Effect.withConfigProvider(ReceiverConfig, ConfigProvider.fromMap(new Map([["RECEIVER_ENDPOINTS", JSON.stringify({ a: { latencyMs: 5 } })]])))
+      assert.strictEqual(good.endpoints.get("a")?.latencyMs, 5)
+      assert.strictEqual(good.endpoints.get("a")?.status, 200)
+    }))
 })

@@ -12,13 +12,15 @@
  *   DELETE /hooks/:name/received   forgets its receipts
  *   GET|PUT /control/:name   {status, latencyMs, failRate, hang, gone, retryAfterSeconds, secrets}: the endpoint's
  *                            behaviour, changeable live (PUT merges and answers the whole; a bad body → 400)
+ * RECEIVER_ENDPOINTS (JSON `{"<name>": {…settings}}`) gives endpoints their settings at startup, as a merchant's
+ * endpoint keeps its secret across its own restarts: a receiver killed and started again verifies at once.
  * It stands for an external system: only the role wiring (src/Roles.ts) and the tests import it; nothing
  * else reads its table.
  */
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
-import { Config, Context, Effect, Either, Layer, Ref, Schema } from "effect"
+import { Config, ConfigError, Context, Effect, Either, Layer, Ref, Schema } from "effect"
 import { createServer } from "node:http"
 import { Webhook } from "standardwebhooks"
 import { listenPort } from "../Config.js"
@@ -43,9 +45,27 @@ const defaults: ReceiverSettings = {
   status: 200, latencyMs: 0, failRate: 0, hang: false, gone: false, retryAfterSeconds: null, secrets: []
 }
 
+/** Settings given at startup, per endpoint name (each merged over the defaults). */
+const StartupEndpoints = Schema.parseJson(Schema.Record({
+  key: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/)),
+  value: Schema.partialWith(ReceiverSettings, { exact: true })
+}))
+
 export const ReceiverConfig = Config.all({
   port: listenPort("RECEIVER_PORT", 3200),
-  host: Config.string("RECEIVER_HOST").pipe(Config.withDefault("127.0.0.1"))
+  host: Config.string("RECEIVER_HOST").pipe(Config.withDefault("127.0.0.1")),
+  endpoints: Config.string("RECEIVER_ENDPOINTS").pipe(
+    Config.withDefault("{}"),
+    Config.mapOrFail((text) =>
+      Either.mapLeft(
+        Schema.decodeUnknownEither(StartupEndpoints, { onExcessProperty: "error" })(text),
+        (e) => ConfigError.InvalidData([], `RECEIVER_ENDPOINTS: ${e.message}`)
+      )
+    ),
+    Config.map((byName): ReadonlyMap<string, ReceiverSettings> =>
+      new Map(Object.entries(byName).map(([name, settings]) => [name, { ...defaults, ...settings }]))
+    )
+  )
 })
 
 const endpointName = /^[A-Za-z0-9_-]{1,64}$/
@@ -59,7 +79,8 @@ const field = (value: unknown, key: string): unknown =>
   typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
 const text = (value: unknown) => typeof value === "string" ? value : null
 
-/** What a body of ours says (`{type, timestamp, data: {order: {id}, eventId, version}}`); nulls where it says otherwise. */
+/** What a body of ours says (`{type, timestamp, data: {order: {orderId, …}, eventId, version}}`, the order as the API
+ * shows it); nulls where it says otherwise. */
 const delivered = (body: string) => {
   const json = Either.getOrNull(Either.try(() => JSON.parse(body) as unknown))
   const data = field(json, "data")
@@ -68,7 +89,7 @@ const delivered = (body: string) => {
   const timestamp = Number.isNaN(at) ? null : new Date(at).toISOString()
   return {
     type: text(field(json, "type")),
-    orderId: text(field(data, "orderId")) ?? text(field(field(data, "order"), "orderId")) ?? text(field(field(data, "order"), "id")),
+    orderId: text(field(field(data, "order"), "orderId")),
     version: Number.isInteger(version) && Math.abs(version as number) < 2 ** 31 ? version as number : null,
     eventId: text(field(data, "eventId")),
     // a year Date accepts and PostgreSQL does not (±275760) is no timestamp of ours
@@ -198,7 +219,7 @@ export const WebhookReceiverLive = Layer.scoped(
   WebhookReceiver,
   Effect.gen(function*() {
     const options = yield* ReceiverConfig
-    const router = yield* receiverRouter(yield* Ref.make<ReadonlyMap<string, ReceiverSettings>>(new Map()))
+    const router = yield* receiverRouter(yield* Ref.make(options.endpoints))
     const node = createServer()
     const context = yield* Layer.build(NodeHttpServer.layer(() => node, { port: options.port, host: options.host }))
     const server = Context.get(context, HttpServer.HttpServer)

@@ -19,8 +19,38 @@ const event = (position: number, stream: string, version: number, type: string, 
   version,
   event_id: `${stream.slice(0, -2)}${String(position).padStart(2, "0")}-e`,
   type,
-  data: { occurredAt: at, ...data }
+  data: { occurredAt: at, ...data },
+  recorded_at: new Date(at)
 })
+
+const ALL = "e0000000-0000-4000-8000-0000000000a1"
+const PAID_ONLY = "e0000000-0000-4000-8000-0000000000a2"
+const registered = new Date("2026-11-25T09:00:00.000Z")
+const STATES: Record<string, string> = { OrderPlaced: "CREATED", PaymentRequested: "PAYMENT_PENDING", OrderPaid: "PAID", OrderCancelled: "CANCELLED" }
+const TYPES: Record<string, string> = {
+  OrderPlaced: "order.placed", PaymentRequested: "order.payment_pending", OrderPaid: "order.paid", OrderCancelled: "order.cancelled",
+  RefundRequested: "order.refund_requested", RefundSucceeded: "order.refund_succeeded"
+}
+
+/** The notifier's deliveries of `events` to the endpoints "all" (every type) and "paid" (order.paid), each
+ * delivered and received once, verified, in order (receipt i at 10:00:00 + i s). */
+const webhookRows = (events: ReadonlyArray<{ stream_id: string; version: number; event_id: string; type: string }>) => {
+  const deliveries: DatabaseSnapshot["webhookDeliveries"] = []
+  for (const e of events) {
+    for (const endpoint of e.type === "OrderPaid" ? [ALL, PAID_ONLY] : [ALL]) {
+      deliveries.push({
+        id: `${endpoint.slice(-2)}-${e.event_id}`, endpoint_id: endpoint, event_id: e.event_id, order_id: e.stream_id, version: e.version,
+        event_type: TYPES[e.type]!, status: "delivered", attempts: 1, last_status: 200, last_error: null,
+        body_type: TYPES[e.type]!, body_event_id: e.event_id, body_version: e.version, body_state: STATES[e.type] ?? null
+      })
+    }
+  }
+  const receipts: DatabaseSnapshot["webhookReceipts"] = deliveries.map((d, i) => ({
+    id: String(i + 1), name: d.endpoint_id === ALL ? "all" : "paid", webhook_id: d.id, event_type: d.event_type, order_id: d.order_id,
+    version: d.version, event_id: d.event_id, valid: true, answered: 200, received_at: new Date(Date.parse(at) + i * 1000)
+  }))
+  return { deliveries, receipts }
+}
 
 const consistent = (): DatabaseSnapshot => ({
   events: [
@@ -44,8 +74,25 @@ const consistent = (): DatabaseSnapshot => ({
   deadLetters: [{ id: "1", topic: "t.orders.events", partition: 0, offset: "9", value_bytes: Buffer.from("{\"a\":"), status: "parked", error: "undecodable" }],
   refunds: [],
   statsByState: [{ status: "PAID", orders: "1" }, { status: "CANCELLED", orders: "1" }],
-  statsRevenue: [{ currency: "EUR", day, paid_orders: "1", revenue_minor: "1000" }]
+  statsRevenue: [{ currency: "EUR", day, paid_orders: "1", revenue_minor: "1000" }],
+  ...withWebhooks([
+    event(1, A, 1, "OrderPlaced"), event(2, A, 2, "PaymentRequested"), event(3, A, 3, "OrderPaid"),
+    event(4, B, 1, "OrderPlaced"), event(5, B, 2, "OrderCancelled")
+  ])
 })
+
+const withWebhooks = (events: ReadonlyArray<{ stream_id: string; version: number; event_id: string; type: string }>) => {
+  const { deliveries, receipts } = webhookRows(events)
+  return {
+    webhookEndpoints: [
+      { id: ALL, url: "http://127.0.0.1:23004/hooks/all", event_types: null, status: "enabled", disabled_reason: null, created_at: registered },
+      { id: PAID_ONLY, url: "http://127.0.0.1:23004/hooks/paid", event_types: ["order.paid"], status: "enabled", disabled_reason: null, created_at: registered }
+    ],
+    webhookDeliveries: deliveries,
+    webhookReceipts: receipts,
+    notifierInbox: events.map((e) => ({ message_id: e.event_id, processed_at: new Date(at) }))
+  }
+}
 
 const message = (partition: number, offset: number, e: DatabaseSnapshot["events"][number]): SeenMessage => ({
   partition,
@@ -276,7 +323,7 @@ describe("chaos checker", () => {
       db.refunds = [{ idempotency_key: R, order_id: A, amount_minor: "300", currency: "EUR", outcome: "succeeded" }]
       db.statsByState[0] = { status: "PARTIALLY_REFUNDED", orders: "1" }
       db.statsRevenue[0] = { ...db.statsRevenue[0]!, refunds: "1", refunded_minor: "300" }
-      return db
+      return { ...db, ...withWebhooks(db.events) }
     }
     const seenWith = (db: DatabaseSnapshot): Observed => {
       const seen = observed(db)
@@ -306,6 +353,92 @@ describe("chaos checker", () => {
       const db = refunded()
       db.events.splice(5, 0, event(8, A, 6, "RefundRequested", { refundId: "r-2", amount: { minor: "100", currency: "EUR" } }))
       assert.include(failing(db, seenWith(db)), "liveness: every order PAID, FAILED or CANCELLED")
+    })
+  })
+  describe("webhooks", () => {
+    const WEBHOOKS = "webhooks: every subscribed event delivered (verified) or given up, in version order per endpoint and order"
+    const result = (db: DatabaseSnapshot, seen: Observed = observed(db)) => runChecks(db, seen).find((c) => c.name === WEBHOOKS)!
+    const deliveryOf = (db: DatabaseSnapshot, endpoint: string, order: string, version: number) =>
+      db.webhookDeliveries.find((d) => d.endpoint_id === endpoint && d.order_id === order && d.version === version)!
+    const receiptOf = (db: DatabaseSnapshot, delivery: { id: string }) => db.webhookReceipts.find((r) => r.webhook_id === delivery.id)!
+
+    it("passes every event delivered once, verified, in order, and counts a duplicate receipt", () => {
+      const db = consistent()
+      assert.deepStrictEqual(result(db).counts, {
+        endpoints: 2, subscribedEvents: 6, deliveries: 6, delivered: 6, failed: 0, failedGone: 0, pending: 0, receipts: 6,
+        duplicates: 0, whileDisabled: 0, missing: 0, outOfOrder: 0, invalid: 0, strangers: 0
+      })
+      db.webhookReceipts.push({ ...db.webhookReceipts[0]!, id: "99", received_at: new Date(Date.parse(at) + 60_000) })
+      assert.isTrue(result(db).ok)
+      assert.strictEqual(result(db).counts.duplicates, 1)
+    })
+
+    it("sees an event with no delivery, unless the notifier consumed it while the endpoint was disabled (a gone fault)", () => {
+      const db = consistent()
+      const gone = deliveryOf(db, ALL, A, 2)
+      db.webhookDeliveries = db.webhookDeliveries.filter((d) => d !== gone)
+      db.webhookReceipts = db.webhookReceipts.filter((r) => r.webhook_id !== gone.id)
+      assert.deepStrictEqual(failing(db), [WEBHOOKS])
+      const window = { kind: "webhook-gone", role: "all", from: Date.parse(at) - 1000, to: Date.parse(at) + 1000 }
+      assert.deepStrictEqual(failing(db, { ...observed(db), faultWindows: [window] }), [])
+      // a window of the other endpoint, or one over before the event was consumed, excuses nothing
+      assert.deepStrictEqual(failing(db, { ...observed(db), faultWindows: [{ ...window, role: "paid" }] }), [WEBHOOKS])
+      assert.deepStrictEqual(failing(db, { ...observed(db), faultWindows: [{ ...window, from: Date.parse(at) + 500 }] }), [WEBHOOKS])
+    })
+
+    it("sees a delivery marked delivered the receiver holds no verified receipt of, or a receipt of another event", () => {
+      const unsigned = consistent()
+      receiptOf(unsigned, deliveryOf(unsigned, ALL, B, 1)).valid = false
+      assert.deepStrictEqual(failing(unsigned), [WEBHOOKS])
+      const unreceived = consistent()
+      const d = deliveryOf(unreceived, PAID_ONLY, A, 3)
+      unreceived.webhookReceipts = unreceived.webhookReceipts.filter((r) => r.webhook_id !== d.id)
+      assert.deepStrictEqual(failing(unreceived), [WEBHOOKS])
+      const mislabelled = consistent()
+      receiptOf(mislabelled, deliveryOf(mislabelled, ALL, A, 1)).order_id = null
+      assert.deepStrictEqual(failing(mislabelled), [WEBHOOKS])
+    })
+
+    it("sees a delivery left pending, one given up early, and passes one given up by a 410 or after the schedule", () => {
+      const db = consistent()
+      deliveryOf(db, ALL, B, 2).status = "pending"
+      assert.strictEqual(result(db).counts.pending, 1)
+      assert.deepStrictEqual(failing(db), [WEBHOOKS])
+      const given = (attempts: number, lastStatus: number) => {
+        const db = consistent()
+        Object.assign(deliveryOf(db, ALL, B, 2), { status: "failed", attempts, last_status: lastStatus })
+        return failing(db, { ...observed(db), webhookAttempts: 10 })
+      }
+      assert.deepStrictEqual(given(3, 500), [WEBHOOKS])
+      assert.deepStrictEqual(given(10, 500), [])
+      assert.deepStrictEqual(given(1, 410), [])
+      assert.deepStrictEqual(given(0, 410), [WEBHOOKS])
+    })
+
+    it("sees a version first received before a lower one, unless the lower one failed", () => {
+      const db = consistent()
+      const [v1, v2] = [receiptOf(db, deliveryOf(db, ALL, A, 1)), receiptOf(db, deliveryOf(db, ALL, A, 2))]
+      ;[v1.received_at, v2.received_at] = [v2.received_at, v1.received_at]
+      assert.strictEqual(result(db).counts.outOfOrder, 1)
+      assert.deepStrictEqual(failing(db), [WEBHOOKS])
+      Object.assign(deliveryOf(db, ALL, A, 1), { status: "failed", attempts: 1, last_status: 410 })
+      assert.deepStrictEqual(failing(db), [])
+      // a later duplicate of a lower version is no disorder: only first receipts count
+      const dup = consistent()
+      dup.webhookReceipts.push({ ...receiptOf(dup, deliveryOf(dup, ALL, A, 1)), id: "99", received_at: new Date(Date.parse(at) + 60_000) })
+      assert.deepStrictEqual(failing(dup), [])
+    })
+
+    it("sees a delivery of a type the endpoint did not subscribe to, a body of another state, and an endpoint left disabled", () => {
+      const foreign = consistent()
+      foreign.webhookDeliveries.push({ ...deliveryOf(foreign, ALL, B, 1), id: "x-1", endpoint_id: PAID_ONLY, status: "failed", attempts: 10 })
+      assert.deepStrictEqual(failing(foreign, { ...observed(foreign), webhookAttempts: 10 }), [WEBHOOKS])
+      const stale = consistent()
+      deliveryOf(stale, ALL, A, 3).body_state = "PAYMENT_PENDING"
+      assert.deepStrictEqual(failing(stale), [WEBHOOKS])
+      const disabled = consistent()
+      disabled.webhookEndpoints[1] = { ...disabled.webhookEndpoints[1]!, status: "disabled", disabled_reason: "the endpoint answered 410 Gone" }
+      assert.deepStrictEqual(failing(disabled), [WEBHOOKS])
     })
   })
 })

@@ -6,7 +6,8 @@
  *
  * This module composes the checks, in their numbered order: the snapshot is read by checks/snapshot.ts, the
  * checks themselves are grouped in checks/ — log.ts (log and projections, liveness, shutdown), payments.ts
- * (the provider's ledger), topics.ts (topic and dead letters), http.ts (answers and Idempotency-Keys).
+ * (the provider's ledger), topics.ts (topic and dead letters), http.ts (answers and Idempotency-Keys),
+ * webhooks.ts (the notifier's deliveries against the receiver's record).
  */
 import type { CheckInput, CheckResult, Observed } from "./checks/common.js"
 import { idempotencyKeys, httpAnswers } from "./checks/http.js"
@@ -23,6 +24,7 @@ import {
 import { charges, refunds } from "./checks/payments.js"
 import type { DatabaseSnapshot, EventRow } from "./checks/snapshot.js"
 import { deadLettersKept, hostileParked, topicOrder } from "./checks/topics.js"
+import { webhooks } from "./checks/webhooks.js"
 import type { Exchange } from "./load.js"
 
 export type { CheckResult, Observed } from "./checks/common.js"
@@ -61,6 +63,7 @@ export const runChecks = (db: DatabaseSnapshot, seen: Observed): Array<CheckResu
     httpAnswers(input), // 11
     hostileParked(input), // 12
     deadLettersKept(input), // 13
-    sigtermInTime(input) // 14
+    sigtermInTime(input), // 14
+    webhooks(input) // 15
   ]
 }

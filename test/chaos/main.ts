@@ -8,7 +8,7 @@
  *   --duration T    seconds of load and faults per schedule (CHAOS_DURATION, default 20)
  *   --rate R        orders/s (CHAOS_RATE, default 25)  --quiesce Q  liveness bound after healing (CHAOS_QUIESCE, 60)
  *   --faults a,b    fault families (CHAOS_FAULTS, default all):
- *                   kill,pause,term,broker,pg,provider,duplicate,hostile,pg-hang,pg-restart
+ *                   kill,pause,term,broker,pg,provider,duplicate,hostile,pg-hang,pg-restart,receiver
  *   --replay S      run exactly the schedule of seed S (same --duration and --faults give the same schedule)
  *   --plan          print the schedules the seeds give and exit
  *   --keep          keep every schedule's database (by default only failing schedules' databases are kept:

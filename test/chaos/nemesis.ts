@@ -11,11 +11,13 @@ import { injectBrokerKill, injectBrokerPause, injectProvider, PROVIDER_BASELINE,
 import { type InjectedHostile, injectDuplicate, injectHostile } from "./faults/messages.js"
 import { injectPgHang, injectPgKill, injectPgRestart } from "./faults/postgres.js"
 import { injectKill, injectPause, injectTerm } from "./faults/processes.js"
+import { enableEndpoint, injectReceiver, RECEIVER_BASELINE, type ReceiverFaultSettings, type WebhookTarget } from "./faults/receiver.js"
 import type { Injector, Observer } from "./kafkaio.js"
 import type { PgCluster } from "./postgres.js"
 import type { Prng } from "./prng.js"
 import type { RoleName, RoleProcess, Timeline } from "./procs.js"
-import { describeFault, type Fault } from "./schedule.js"
+import { ENDPOINT_DISABLED_WINDOW } from "./checks/webhooks.js"
+import { describeFault, type Fault, WEBHOOK_ENDPOINTS, type WebhookEndpointName } from "./schedule.js"
 
 export class Nemesis {
   readonly injectedHostile: Array<InjectedHostile> = []
@@ -35,6 +37,10 @@ export class Nemesis {
   private busy = new Set<Promise<void>>()
   /** the provider simulator's settings now (the provider faults change them, heal() restores the baseline) */
   provider: ProviderSettings = { ...PROVIDER_BASELINE }
+  /** each webhook endpoint's settings at the receiver now (the receiver faults change them) */
+  readonly receiver = new Map<WebhookEndpointName, ReceiverFaultSettings>(WEBHOOK_ENDPOINTS.map((name) => [name, { ...RECEIVER_BASELINE }]))
+  /** the endpoints answering 410 now (one gone fault per endpoint at a time) */
+  readonly webhookGone = new Set<WebhookEndpointName>()
   private healing = false
 
   // the constructor's members but providerUrl, and count, after, track and putProvider: used by faults/
@@ -50,10 +56,12 @@ export class Nemesis {
     readonly topic: string,
     readonly observer: Observer,
     readonly injector: Injector,
-    readonly timeline: Timeline
+    readonly timeline: Timeline,
+    /** the webhook receiver and its endpoints (family receiver) */
+    readonly webhooks: WebhookTarget | null = null
   ) {}
 
-  openWindow(kind: string, role: RoleName | null): FaultWindow {
+  openWindow(kind: string, role: RoleName | WebhookEndpointName | null): FaultWindow {
     const w: FaultWindow = { kind, role, from: Date.now(), to: null }
     this.windows.push(w)
     return w
@@ -100,6 +108,34 @@ export class Nemesis {
     }
   }
 
+  async putReceiver(name: WebhookEndpointName): Promise<void> {
+    if (!this.webhooks) return
+    try {
+      const r = await fetch(`${this.webhooks.receiverUrl}/control/${name}`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(this.receiver.get(name)),
+        signal: AbortSignal.timeout(3000)
+      })
+      if (!r.ok) this.timeline("error", `receiver control ${name}: ${r.status} ${(await r.text()).slice(0, 200)}`)
+    } catch (e) {
+      this.timeline("note", `receiver control not reachable (${String((e as Error).cause ?? e).slice(0, 80)}); applied when it is back`)
+    }
+  }
+
+  /** Once a restarted receiver answers, give it every endpoint's current settings (a fault in progress goes on).
+   * A start takes 3 s of CPU, and up to 25 s here while every role competes for two cores. */
+  async putReceiverWhenUp(): Promise<void> {
+    if (!this.webhooks) return
+    const until = Date.now() + 60_000
+    while (Date.now() < until) {
+      const up = await fetch(`${this.webhooks.receiverUrl}/control/all`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)
+      if (up) break
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    for (const name of WEBHOOK_ENDPOINTS) await this.putReceiver(name)
+  }
+
   /** Start every fault at its time (relative to now). */
   run(faults: ReadonlyArray<Fault>): void {
     for (const f of faults) {
@@ -126,6 +162,7 @@ export class Nemesis {
       case "provider": return injectProvider(this, f, desc)
       case "duplicate": return injectDuplicate(this, f, desc)
       case "hostile": return injectHostile(this, f, desc)
+      case "receiver": return injectReceiver(this, f, desc)
     }
   }
 
@@ -166,9 +203,26 @@ export class Nemesis {
       }
     }
     this.provider = { ...PROVIDER_BASELINE }
+    for (const name of WEBHOOK_ENDPOINTS) this.receiver.set(name, { ...RECEIVER_BASELINE })
     await new Promise((r) => setTimeout(r, 2500))
     await this.putProvider()
+    await this.putReceiverWhenUp()
+    await this.enableGoneEndpoints()
     for (const w of this.windows) this.closeWindow(w)
-    this.timeline("heal", "healed: every process running, broker and PostgreSQL up, provider at its baseline")
+    this.timeline("heal", "healed: every process running, broker and PostgreSQL up, provider and webhook receiver at their baseline")
+  }
+
+  /** An endpoint disabled by a 410 recorded late (a notifier resumed, a database that hung) after its gone fault
+   * ended is enabled again, and its window stretched to now; one disabled with no gone fault is left so. */
+  private async enableGoneEndpoints(): Promise<void> {
+    if (!this.webhooks) return
+    for (const [name, id] of this.webhooks.endpointIds) {
+      const windows = this.windows.filter((w) => w.kind === ENDPOINT_DISABLED_WINDOW && w.role === name)
+      if (windows.length === 0) continue
+      if (await enableEndpoint(this, id).catch(() => false)) {
+        windows.at(-1)!.to = Date.now()
+        this.timeline("heal", `webhook endpoint ${name} was disabled after its gone fault (a 410 recorded late): enabled again`)
+      }
+    }
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The system under test as separate OS processes: one per role instance (api ×2, relay, worker ×2, projector,
- * payment-provider), each with its own log file (the suite's own Kafka broker is in broker.ts), and runCommand
+ * notifier ×2, payment-provider, webhook-receiver), each with its own log file (the suite's own Kafka broker is in broker.ts), and runCommand
  * for one-off commands. The nemesis kills, pauses and restarts them through this module; a process that
  * exits without being told to is logged on the timeline and restarted after a second, as a supervisor would.
  */
@@ -10,8 +10,12 @@ import { join } from "node:path"
 
 export const ROOT = new URL("../../", import.meta.url).pathname
 
-export type RoleName = "api1" | "api2" | "relay" | "worker1" | "worker2" | "projector" | "provider"
-export const ROLE_NAMES: ReadonlyArray<RoleName> = ["api1", "api2", "relay", "worker1", "worker2", "projector", "provider"]
+export type RoleName = "api1" | "api2" | "relay" | "worker1" | "worker2" | "projector" | "notifier1" | "notifier2" | "provider" | "receiver"
+/** The processes the kill, pause and term families choose from. The webhook receiver (merchants' endpoints) is
+ * not among them: its own family (receiver) takes it down. */
+export const ROLE_NAMES: ReadonlyArray<RoleName> = ["api1", "api2", "relay", "worker1", "worker2", "projector", "notifier1", "notifier2", "provider"]
+/** Every process of a schedule (logs, reports) */
+export const PROCESS_NAMES: ReadonlyArray<RoleName> = [...ROLE_NAMES, "receiver"]
 
 export interface RoleSpec {
   readonly name: RoleName

@@ -3,6 +3,7 @@
  * suite's broker, bounded open-loop load under the seeded nemesis, heal, the quiescence wait, then the
  * checker; writes the schedule's timeline, exchanges and report under its seed's directory.
  */
+import { randomBytes, randomUUID } from "node:crypto"
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { Broker } from "./broker.js"
@@ -13,13 +14,22 @@ import { Nemesis } from "./nemesis.js"
 import { options, replayCommand } from "./options.js"
 import type { PgCluster } from "./postgres.js"
 import { Prng } from "./prng.js"
-import { ROLE_NAMES, type RoleName, RoleProcess, ROOT, runCommand } from "./procs.js"
+import { WEBHOOK_EVENT_TYPES } from "./checks/webhooks.js"
+import { PROCESS_NAMES, type RoleName, RoleProcess, ROOT, runCommand } from "./procs.js"
 import { errorLines, logExcerpts, renderSchedule, type ScheduleResult, type TimelineEntry } from "./report.js"
-import { describeFault, drawSchedule, TERM_DEADLINE_MS } from "./schedule.js"
+import { describeFault, drawSchedule, TERM_DEADLINE_MS, WEBHOOK_ENDPOINTS, type WebhookEndpointName } from "./schedule.js"
 import { answers, awaitQuiescence, sleep, waitFor, withClient } from "./waits.js"
 
 /** how long the load waits for an answer */
 const CLIENT_TIMEOUT_MS = 10_000
+
+/** The notifier's retries: short enough that a delivery due at the heal is made well inside the liveness bound
+ * (spent in ~35 s, jitter aside), long enough to outlast most receiver faults (2–12 s) */
+const WEBHOOK_RETRY_SCHEDULE = "0,500ms,1s,2s,2s,5s,5s,5s,5s,5s"
+const WEBHOOK_TIMEOUT_MS = 2000
+
+/** What each endpoint registered at the receiver subscribes to (null: every type) */
+const SUBSCRIPTIONS: Record<WebhookEndpointName, ReadonlyArray<string> | null> = { all: null, paid: ["order.paid"] }
 
 /** The PostgreSQL of the run: its own cluster (null when CHAOS_DATABASE_BASE names another server) and the
  * base of its database URLs. */
@@ -54,8 +64,14 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
   const apiUrls = apiPorts.map((p) => `http://127.0.0.1:${p}`)
   const providerPort = options.portBase + 3
   const providerUrl = `http://127.0.0.1:${providerPort}`
+  const receiverPort = options.portBase + 4
+  const receiverUrl = `http://127.0.0.1:${receiverPort}`
+  const notifierGroup = `chaos-${tag}-notifier`
+  // the endpoints' secrets, made here: registered with the endpoints and given to the receiver at its start, so
+  // that a receiver killed and started again verifies at once
+  const endpoints = new Map(WEBHOOK_ENDPOINTS.map((name) => [name, { id: randomUUID(), secret: `whsec_${randomBytes(32).toString("base64")}` }]))
   const roles = new Map<RoleName, RoleProcess>()
-  const logs = () => ROLE_NAMES.map((n) => ({ name: n, file: join(dir, `${n}.log`) }))
+  const logs = () => PROCESS_NAMES.map((n) => ({ name: n, file: join(dir, `${n}.log`) }))
   let nemesis: Nemesis | null = null
   const kafka = kafkaClient(broker.address, `chaos-${tag}`)
   const observer = new Observer(kafka, eventsTopic, `chaos-${tag}-observer`)
@@ -84,19 +100,35 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
       // durable payment retries at most 10 s apart, so a payment due after the heal is retried well inside
       // the liveness bound (the default cap, 60 s, is longer than the bound itself)
       PAYMENT_RETRY_MAX_DELAY_MS: "10000",
-      IDEMPOTENCY_LEASE_MS: "10000"
+      IDEMPOTENCY_LEASE_MS: "10000",
+      NOTIFIER_GROUP: notifierGroup,
+      WEBHOOK_RETRY_SCHEDULE,
+      WEBHOOK_TIMEOUT_MS: String(WEBHOOK_TIMEOUT_MS),
+      // the receiver listens on 127.0.0.1 over http
+      WEBHOOK_ALLOW_PRIVATE_URLS: "true"
     }
     const migrate = await runCommand(process.execPath, [join(ROOT, "dist/main.js"), "migrate"], common)
     if (migrate.code !== 0) throw new Error(`migrate failed: ${migrate.stderr.slice(-1000)}${migrate.stdout.slice(-1000)}`)
-    note("setup", `database ${database}, topic prefix ${prefix}, broker ${broker.address}`)
+    // the two endpoints, registered before any event: every event type, and order.paid only
+    await withClient(databaseUrl, async (c) => {
+      for (const [name, { id, secret }] of endpoints) {
+        await c.query("INSERT INTO webhook_endpoints (id, url, event_types, description, secret) VALUES ($1, $2, $3, $4, $5)",
+          [id, `${receiverUrl}/hooks/${name}`, SUBSCRIPTIONS[name], `chaos ${name}`, secret])
+      }
+    })
+    note("setup", `database ${database}, topic prefix ${prefix}, broker ${broker.address}; webhook endpoints ${[...endpoints].map(([n, e]) => `${n} ${e.id}`).join(", ")}`)
+    const receiverEndpoints = JSON.stringify(Object.fromEntries([...endpoints].map(([name, e]) => [name, { secrets: [e.secret] }])))
     const specs: Array<[RoleName, string, Record<string, string>]> = [
       ["provider", "payment-provider", {}],
+      ["receiver", "webhook-receiver", { RECEIVER_PORT: String(receiverPort), RECEIVER_HOST: "127.0.0.1", RECEIVER_ENDPOINTS: receiverEndpoints }],
       ["api1", "api", { PORT: String(apiPorts[0]) }],
       ["api2", "api", { PORT: String(apiPorts[1]) }],
       ["relay", "relay", {}],
       ["worker1", "worker", {}],
       ["worker2", "worker", {}],
-      ["projector", "projector", {}]
+      ["projector", "projector", {}],
+      ["notifier1", "notifier", {}],
+      ["notifier2", "notifier", {}]
     ]
     for (const [name, role, env] of specs) {
       const p = new RoleProcess({ name, role, env: { ...common, ...env } }, join(dir, `${name}.log`), note)
@@ -104,6 +136,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
       p.start()
     }
     await waitFor("the provider", 180_000, answers(`${providerUrl}/control`))
+    await waitFor("the webhook receiver", 180_000, answers(`${receiverUrl}/control/all`))
     for (const port of apiPorts) await waitFor(`api on ${port}`, 180_000, answers(`http://127.0.0.1:${port}/health/ready`))
     // the relay and workers create the topics; the observer needs them
     await waitFor("the topics", 180_000, async () => {
@@ -130,7 +163,11 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
       maxInFlight: 300,
       timeoutMs: CLIENT_TIMEOUT_MS
     })
-    nemesis = new Nemesis(rng, roles, broker, databaseUrl, database, postgres.cluster, providerUrl, eventsTopic, observer, injector, note)
+    nemesis = new Nemesis(rng, roles, broker, databaseUrl, database, postgres.cluster, providerUrl, eventsTopic, observer, injector, note, {
+      receiverUrl,
+      endpointIds: new Map([...endpoints].map(([name, e]) => [name, e.id])),
+      timeoutMs: WEBHOOK_TIMEOUT_MS
+    })
     nemesis.run(faults)
     await loadGen.run(options.durationS * 1000)
     note("heal", "load stopped; healing")
@@ -147,12 +184,14 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
     const resent = await loadGen.retryUnanswered()
     note("heal", `sent again the ${resent} keys that never got a final answer`)
 
-    // ---- quiescence: every order terminal, outbox empty, stats projector caught up ----
-    const quiescence = await awaitQuiescence(databaseUrl, healedAt, options.quiesceS, note)
-    note("check", quiescence.reached ? `quiescent ${quiescence.seconds.toFixed(1)} s after healing` : `NOT quiescent within ${options.quiesceS} s`)
+    // ---- quiescence: every order terminal, outbox empty, stats projector caught up, no webhook delivery pending ----
+    const quiescence = await awaitQuiescence(databaseUrl, healedAt, options.quiesceS, note, { group: notifierGroup, eventTypes: WEBHOOK_EVENT_TYPES })
+    note("check", quiescence.reached
+      ? `quiescent ${quiescence.seconds.toFixed(1)} s after healing`
+      : `NOT quiescent within ${options.quiesceS} s (last probe: ${JSON.stringify(quiescence.open)})`)
 
     // ---- collect and check ----
-    const db = await loadDatabase(databaseUrl)
+    const db = await loadDatabase(databaseUrl, notifierGroup)
     const topics = await readTopics(kafka, [eventsTopic, dlqTopic], `chaos-${tag}-checker`, 60_000)
     const verifyRun = await runCommand(process.execPath, [join(ROOT, "dist/cli.js"), "projections", "verify", "--json"], { ...common, LOG_LEVEL: "None" })
     let differences: number | null = null
@@ -189,7 +228,8 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
       eventsTopic,
       faultWindows: nemesis.windows,
       apiRoles: new Map(apiUrls.map((url, i) => [url, `api${i + 1}`])),
-      clientTimeoutMs: CLIENT_TIMEOUT_MS
+      clientTimeoutMs: CLIENT_TIMEOUT_MS,
+      webhookAttempts: WEBHOOK_RETRY_SCHEDULE.split(",").length
     })
     writeFileSync(join(dir, "exchanges.jsonl"), loadGen.exchanges.map((e) => JSON.stringify({ ...e, body: loadGen.requests.get(e.key)?.body, answer: e.body })).join("\n") + "\n")
     const unexpected = [...roles.values()].flatMap((r) => r.unexpectedExits.map((e) => `${r.spec.name} (code ${e.code}, signal ${e.signal})`))

@@ -7,7 +7,7 @@ import type { Prng } from "./prng.js"
 import { ROLE_NAMES, type RoleName } from "./procs.js"
 
 /** Fault families, as named on the command line (--faults) and in CHAOS_FAULTS. */
-export const FAULT_FAMILIES = ["kill", "pause", "term", "broker", "pg", "provider", "duplicate", "hostile", "pg-hang", "pg-restart"] as const
+export const FAULT_FAMILIES = ["kill", "pause", "term", "broker", "pg", "provider", "duplicate", "hostile", "pg-hang", "pg-restart", "receiver"] as const
 export type FaultFamily = (typeof FAULT_FAMILIES)[number]
 
 export type Fault =
@@ -22,6 +22,25 @@ export type Fault =
   | { readonly kind: "provider"; readonly at: number; readonly mode: "outage" | "latency" | "decline" | "transient"; readonly ms: number; readonly value: number }
   | { readonly kind: "duplicate"; readonly at: number; readonly count: number }
   | { readonly kind: "hostile"; readonly at: number; readonly variant: HostileVariant }
+  | {
+    readonly kind: "receiver"
+    readonly at: number
+    readonly mode: ReceiverMode
+    /** the receiver's endpoint (a name under /hooks/) the fault is on; down takes both */
+    readonly endpoint: WebhookEndpointName
+    readonly ms: number
+    /** slow: the latency (ms, beyond the notifier's timeout); failing: the Retry-After (s) sent with the 500s, or null */
+    readonly value: number | null
+  }
+
+/** The webhook receiver's faults: the process down (killed, started again after ms), slow (every answer after
+ * more than the notifier's timeout), failing (half the deliveries answered 500), gone (410: the notifier fails
+ * the delivery and disables the endpoint, which the nemesis enables again when the fault ends). */
+export const RECEIVER_MODES = ["down", "slow", "failing", "gone"] as const
+export type ReceiverMode = (typeof RECEIVER_MODES)[number]
+/** The two endpoints the runner registers at the receiver: every event type, and order.paid only. */
+export const WEBHOOK_ENDPOINTS = ["all", "paid"] as const
+export type WebhookEndpointName = (typeof WEBHOOK_ENDPOINTS)[number]
 
 export const HOSTILE_VARIANTS = ["garbage", "nul", "deep-array", "deep-object", "wrong-shape", "empty", "invalid-utf8"] as const
 export type HostileVariant = (typeof HOSTILE_VARIANTS)[number]
@@ -36,7 +55,7 @@ export const TERM_DEADLINE_MS = 15_000
 export const drawSchedule = (rng: Prng, durationMs: number, families: ReadonlyArray<FaultFamily>): Array<Fault> => {
   const kinds: Array<Fault["kind"]> = []
   // new kinds go at the end: a seed then gives the schedule it gave before under the families it had
-  for (const k of ["kill", "pause", "term", "broker-kill", "broker-pause", "pg-kill", "provider", "duplicate", "hostile", "pg-hang", "pg-restart"] as const) {
+  for (const k of ["kill", "pause", "term", "broker-kill", "broker-pause", "pg-kill", "provider", "duplicate", "hostile", "pg-hang", "pg-restart", "receiver"] as const) {
     if (families.includes(familyOf(k))) kinds.push(k)
   }
   if (kinds.length === 0) return []
@@ -82,6 +101,14 @@ export const drawSchedule = (rng: Prng, durationMs: number, families: ReadonlyAr
       case "pg-restart":
         faults.push({ kind, at, downMs: rng.int(0, 3000) })
         break
+      case "receiver": {
+        const mode = rng.pick(RECEIVER_MODES)
+        const endpoint = rng.pick(WEBHOOK_ENDPOINTS)
+        const ms = mode === "down" ? rng.int(1000, 10_000) : rng.int(2000, 12_000)
+        const value = mode === "slow" ? rng.int(2500, 6000) : mode === "failing" ? rng.pick([null, 1, 3]) : null
+        faults.push({ kind, at, mode, endpoint, ms, value })
+        break
+      }
     }
   }
   return faults.sort((a, b) => a.at - b.at)
@@ -100,6 +127,13 @@ export const describeFault = (f: Fault): string => {
     case "hostile": return `hostile message: ${f.variant}`
     case "pg-hang": return `SIGSTOP every backend of the schedule's database (and each new one) for ${f.ms} ms`
     case "pg-restart": return `fast restart of PostgreSQL (pg_ctl stop -m fast, down ${f.downMs} ms, start)`
+    case "receiver":
+      switch (f.mode) {
+        case "down": return `kill -9 the webhook receiver, restart after ${f.ms} ms`
+        case "slow": return `webhook endpoint ${f.endpoint} answers after ${f.value} ms for ${f.ms} ms`
+        case "failing": return `webhook endpoint ${f.endpoint} answers 500 to half the deliveries${f.value === null ? "" : ` (Retry-After ${f.value} s)`} for ${f.ms} ms`
+        case "gone": return `webhook endpoint ${f.endpoint} answers 410 Gone for ${f.ms} ms, then enabled again`
+      }
   }
 }
 

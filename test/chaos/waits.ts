@@ -1,7 +1,8 @@
 /**
  * Waiting on the system under test: a PostgreSQL client for a few queries, polling until something answers
  * (a role's health endpoint, the topics), and the quiescence wait after healing — every order terminal,
- * the outbox empty, the stats projector caught up — within the liveness bound.
+ * the outbox empty, the stats projector caught up, the notifier through every event and no webhook delivery
+ * pending — within the liveness bound.
  */
 import pg from "pg"
 import type { Timeline } from "./procs.js"
@@ -30,10 +31,18 @@ export const waitFor = async (what: string, deadlineMs: number, probe: () => Pro
 
 export const answers = (url: string) => async () => (await fetch(url, { signal: AbortSignal.timeout(2000) })).ok
 
-/** Probe every second from healedAt until the system is quiescent or boundS seconds have passed. */
-export const awaitQuiescence = async (databaseUrl: string, healedAt: number, boundS: number, note: Timeline) => {
+/** The notifier's part of quiescence: its group (the inbox's consumer name) and the event types it consumes. */
+export interface NotifierProbe {
+  readonly group: string
+  readonly eventTypes: ReadonlyArray<string>
+}
+
+/** Probe every second from healedAt until the system is quiescent or boundS seconds have passed; `open` is what
+ * the last probe found still open (its counts), when the bound passed first. */
+export const awaitQuiescence = async (databaseUrl: string, healedAt: number, boundS: number, note: Timeline, notifier: NotifierProbe | null = null) => {
   let reached = false
   let probeError = false
+  let open: Record<string, number> | null = null
   const boundMs = boundS * 1000
   while (Date.now() - healedAt < boundMs) {
     const done = await withClient(databaseUrl, async (c) => {
@@ -43,9 +52,15 @@ export const awaitQuiescence = async (databaseUrl: string, healedAt: number, bou
           (SELECT count(*) FROM outbox WHERE published_at IS NULL)::int AS unpublished,
           (SELECT count(*) FROM events e WHERE (e.transaction_id, e.position) >
              (SELECT transaction_id, position FROM projection_checkpoints WHERE name = 'stats'))::int AS behind,
-          (SELECT count(*) FROM projection_checkpoints)::int AS checkpoints`)
+          (SELECT count(*) FROM projection_checkpoints)::int AS checkpoints,
+          (SELECT count(*) FROM events e WHERE $1::boolean AND e.type = ANY($2::text[])
+             AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.consumer = $3 AND i.message_id = e.event_id))::int AS "notifierBehind",
+          (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')::int AS "deliveriesPending"`,
+        [notifier !== null, notifier?.eventTypes ?? [], notifier?.group ?? ""])
       const row = r.rows[0]
-      return row.open === 0 && row.unpublished === 0 && (row.behind ?? 1) === 0 && row.checkpoints > 0
+      open = row
+      return row.open === 0 && row.unpublished === 0 && (row.behind ?? 1) === 0 && row.checkpoints > 0 &&
+        row.notifierBehind === 0 && row.deliveriesPending === 0
     }).catch((e) => {
       if (!probeError) note("note", `quiescence probe failed: ${String(e).slice(0, 200)}`)
       probeError = true
@@ -57,5 +72,5 @@ export const awaitQuiescence = async (databaseUrl: string, healedAt: number, bou
     }
     await sleep(1000)
   }
-  return { reached, seconds: (Date.now() - healedAt) / 1000, boundSeconds: boundS }
+  return { reached, seconds: (Date.now() - healedAt) / 1000, boundSeconds: boundS, open: reached ? null : open }
 }

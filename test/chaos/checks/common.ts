@@ -48,6 +48,9 @@ export interface Observed {
   readonly apiRoles: ReadonlyMap<string, string>
   /** the load's client timeout: a request not answered within it has status null */
   readonly clientTimeoutMs: number
+  /** the attempts of the notifier's retry schedule (WEBHOOK_RETRY_SCHEDULE's steps): a delivery failed with
+   * fewer, and no 410, gave up early */
+  readonly webhookAttempts?: number
 }
 
 export const TRANSITIONS: Record<string, readonly [string | null, string]> = {
