@@ -11,8 +11,9 @@
  *   PROFILE_ROOT     the checkout whose dist/ runs (default this one; build it first)
  * Nothing here asserts a speed.
  */
-import { readdirSync, readFileSync, rmSync } from "node:fs"
+import { readdirSync, rmSync } from "node:fs"
 import pg from "pg"
+import { summarizeProfile } from "./lib/cpuprofile.js"
 import { dbUrl, log, orderBody, psql, root, round, sh, sleep } from "./lib/common.js"
 import { runStep } from "./lib/loadgen.js"
 import { type Server, startServer, stopServer } from "./lib/processes.js"
@@ -24,49 +25,6 @@ const layout = (process.env.PROFILE_LAYOUT ?? "api,relay,worker,projector").spli
 const checkout = process.env.PROFILE_ROOT ?? root
 const profiling = process.env.PROFILE_CPU === "1"
 const profileDir = `${root}bench/results/profiles`
-
-/** Where a profile node's code lives, for the summary. */
-const category = (url: string, name: string): string => {
-  if (name === "(garbage collector)") return "gc"
-  if (name === "(idle)" || name === "(program)" || name === "(root)") return name
-  if (url === "") return "native/builtin"
-  if (url.startsWith("node:")) return "node internals"
-  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
-  if (m) return m[1]!
-  const own = /\/dist\/(.*)$/.exec(url)
-  if (own) return `ours: ${own[1]!.split("/")[0]}`
-  return url
-}
-
-interface ProfileNode {
-  readonly id: number
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
-}
-
-const summarizeProfile = (file: string) => {
-  const profile = JSON.parse(readFileSync(file, "utf8")) as {
-    nodes: Array<ProfileNode>
-    samples: Array<number>
-    timeDeltas: Array<number>
-  }
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-  const byCategory = new Map<string, number>()
-  const byFunction = new Map<string, number>()
-  let total = 0
-  for (let i = 0; i < profile.samples.length; i++) {
-    const node = byId.get(profile.samples[i]!)!
-    const dt = profile.timeDeltas[i] ?? 0
-    const cat = category(node.callFrame.url, node.callFrame.functionName)
-    if (cat === "(idle)") continue
-    total += dt
-    byCategory.set(cat, (byCategory.get(cat) ?? 0) + dt)
-    const fn = `${node.callFrame.functionName || "(anonymous)"} ${node.callFrame.url.replace(/.*node_modules\//, "").replace(/.*\/dist\//, "dist/")}:${node.callFrame.lineNumber}`
-    byFunction.set(fn, (byFunction.get(fn) ?? 0) + dt)
-  }
-  const top = (m: Map<string, number>, n: number) =>
-    [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${(100 * v / total).toFixed(1).padStart(5)} %  ${k}`)
-  return { categories: top(byCategory, 25), functions: top(byFunction, 40) }
-}
 
 const main = async () => {
   sh("postgres.sh")
@@ -159,8 +117,8 @@ const main = async () => {
     for (const [i] of servers.entries()) {
       const dir = `${profileDir}/${i}`
       for (const f of readdirSync(dir).filter((n) => n.endsWith(".cpuprofile"))) {
-        const { categories, functions } = summarizeProfile(`${dir}/${f}`)
-        console.log(`\n== process ${i} (${layout[i]}): ${dir}/${f}\n-- self time by where the code lives\n${categories.join("\n")}\n-- top functions (self)\n${functions.join("\n")}`)
+        const { categories, files, functions } = summarizeProfile(`${dir}/${f}`)
+        console.log(`\n== process ${i} (${layout[i]}): ${dir}/${f}\n-- self time by where the code lives\n${categories.join("\n")}\n-- by file\n${files.join("\n")}\n-- top functions (self)\n${functions.join("\n")}`)
       }
     }
   }

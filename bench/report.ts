@@ -11,6 +11,7 @@ import type { summarize } from "./lib/loadgen.js"
 import type { PipelineResult } from "./scenarios/pipeline.js"
 import type { RebuildResult } from "./scenarios/rebuild.js"
 import type { WatchersResult } from "./scenarios/watchers.js"
+import type { WebhookRunResult, WebhooksResult } from "./scenarios/webhooks.js"
 import type { PgbenchResult } from "./scenarios/yardsticks.js"
 
 export interface Machine {
@@ -34,6 +35,7 @@ export interface Results {
   readonly scale: PipelineResult | undefined
   readonly previous: PipelineResult | undefined
   readonly watchers: WatchersResult | undefined
+  readonly webhooks: WebhooksResult | undefined
   readonly rebuild: RebuildResult | undefined
 }
 
@@ -48,7 +50,7 @@ export const writeReport = (
   results: Results
 ) => {
   const { stepSeconds, concurrency, providerLatencyMs } = settings
-  const { noop, express, pgbench, api, apiNode26, apiPrevious, ours, split, scale, previous, watchers, rebuild } = results
+  const { noop, express, pgbench, api, apiNode26, apiPrevious, ours, split, scale, previous, watchers, webhooks, rebuild } = results
   const oursMax = ours && maxSustained(ours.steps)
   const apiMax = api && maxSustained(api.steps)
   const noopMax = noop && maxSustained(noop.steps)
@@ -127,7 +129,37 @@ export const writeReport = (
     { target: "p99 POST→PAID ≤ 100 ms at 70% of the end-to-end maximum", value: seventy?.postToPaidMs.p99, goal: 100, unit: "ms", lower: true },
     { target: "relay lag p99 ≤ 20 ms (at 70%)", value: seventy?.relayLagMs.p99, goal: 20, unit: "ms", lower: true },
     { target: "rebuild ≥ 0.4× SQL-only (c)", value: rebuild?.ratioToBaseline, goal: 0.4, unit: "×" },
-    { target: "all-in-one peak RSS ≤ 300 MB", value: ours?.peakRssMiB, goal: 300, unit: "MiB", lower: true }
+    { target: "all-in-one peak RSS ≤ 300 MB", value: ours?.peakRssMiB, goal: 300, unit: "MiB", lower: true },
+    {
+      target: `webhooks: healthy endpoint's event → delivered p99 beside a failing and a hanging one ≤ 1.2× alone (${webhooks?.rate ?? "–"} orders/s${
+        !webhooks ? "" : !webhooks.alone.healthy.keptUp
+          ? "; alone not kept up, so its p99 is a backlog's age, no baseline: see the webhooks table"
+          : !webhooks.three.healthy.keptUp
+          ? "; beside them the healthy endpoint did not keep up: the ratio is a lower bound"
+          : ""
+      })`,
+      // against a backlog's age (it grows with the step's length) no ratio means anything: not measured then
+      value: webhooks?.alone.healthy.keptUp
+        ? ratio(webhooks.three.healthy.eventToDeliveredMs.p99, webhooks.alone.healthy.eventToDeliveredMs.p99)
+        : undefined,
+      goal: 1.2,
+      unit: "×",
+      lower: true
+    },
+    {
+      target: "webhooks: notifier CPU ≤ 0.3 ms per delivered event (one endpoint)",
+      value: webhooks?.alone.notifierCpuMs.perDeliveredEvent,
+      goal: 0.3,
+      unit: "ms",
+      lower: true
+    },
+    {
+      target: "webhooks: notifier CPU ≤ 0.3 ms per delivered event (three endpoints: per 2xx delivery, any endpoint)",
+      value: webhooks?.three.notifierCpuMs.perDeliveredEvent,
+      goal: 0.3,
+      unit: "ms",
+      lower: true
+    }
   ].map((t) => ({ ...t, met: t.value === undefined ? undefined : t.lower ? t.value <= t.goal : t.value >= t.goal }))
 
   const report = {
@@ -147,6 +179,7 @@ export const writeReport = (
     scale,
     previous: previous && { ref: baselineRef, ...previous },
     watchers,
+    webhooks,
     rebuild,
     targets
   }
@@ -260,6 +293,58 @@ export const writeReport = (
       "",
       `${watchers.sawPaid} of ${watchers.watchers} watchers saw their order's OrderPaid and the end of the stream, ${fmt(watchers.paidSeconds)} s after the pipeline started; one watcher beyond WATCH_MAX_CONNECTIONS got ${watchers.beyondLimitStatus}. Peak RSS of the api role: ${fmt(watchers.peakRssMiB, 0)} MiB.`
     )
+  }
+  if (webhooks) {
+    const runs: ReadonlyArray<readonly [string, WebhookRunResult]> = [["alone: one healthy endpoint", webhooks.alone], ["three: healthy + failing 20 % + hanging", webhooks.three]]
+    lines.push(
+      "",
+      `| webhooks at ${webhooks.rate} orders/s (all roles + notifier apart + receiver)${webhooks.analyzed ? "" : ", webhook tables without statistics"}${webhooks.profiled ? " — profiled: CPU includes the profiler's cost" : ""} | healthy deliveries/s | healthy event → delivered p50 / p99 / max ms | notifier CPU ms per delivered event · per order · per attempt | CPU ms/order app · notifier · receiver · PG · Kafka | POSTs accepted/s · p99 ms |`,
+      "| --- | --- | --- | --- | --- | --- |"
+    )
+    for (const [label, r] of runs) {
+      const h = r.healthy
+      lines.push(
+        `| ${label}${h.keptUp ? "" : " (not kept up)"} | ${fmt(h.deliveriesPerSecond, 0)} (${h.delivered} of ${h.expected}) | ${fmt(h.eventToDeliveredMs.p50)} / ${fmt(h.eventToDeliveredMs.p99)} / ${fmt(h.eventToDeliveredMs.max)} | ${
+          fmt(r.notifierCpuMs.perDeliveredEvent, 3)
+        } · ${fmt(r.notifierCpuMs.perOrder, 3)} · ${fmt(r.notifierCpuMs.perAttempt, 3)} | ${
+          ["app (all roles)", "notifier", "webhook receiver", "postgresql", "kafka"].map((k) => fmt(r.cpuMsPerOrder[k], 2)).join(" · ")
+        } | ${fmt(r.post.acceptedRate, 0)} · ${fmt(r.post.latencyMs.p99)} |`
+      )
+    }
+    lines.push(
+      "",
+      "| healthy endpoint, event → delivered by stage (p50 / p99 ms) | consume: event → delivery row | queue: row → claimed | send: claimed → at the receiver | settle: → marked delivered |",
+      "| --- | --- | --- | --- | --- |"
+    )
+    for (const [label, r] of runs) {
+      const g = r.healthy.stagesMs
+      const cell = (x: ReturnType<typeof summarize>) => `${fmt(x.p50)} / ${fmt(x.p99)}`
+      lines.push(`| ${label} | ${cell(g.consume)} | ${cell(g.queue)} | ${cell(g.send)} | ${cell(g.settle)} |`)
+    }
+    const failing = webhooks.three.endpointsDetail.failing
+    const hanging = webhooks.three.endpointsDetail.hanging
+    if (failing && hanging) {
+      lines.push(
+        "",
+        `Three endpoints, over the ${fmt(webhooks.three.windowSeconds)} s window: the failing endpoint was sent ${failing.window.attempts} requests, ${failing.window.errors} answered 500, ${failing.window.retries} of them retries; of the step's orders' ${failing.stepOrders.deliveries} deliveries to it ${failing.stepOrders.delivered} were delivered and ${failing.stepOrders.pending} pending at the window's end. The hanging endpoint was sent ${hanging.window.attempts} requests (never answered); ${hanging.backlog.pending} deliveries pending for it at the window's end (${hanging.backlog.due} of them due). Healthy deliveries drained ${fmt(webhooks.alone.healthy.drainSeconds)} s (alone) and ${fmt(webhooks.three.healthy.drainSeconds)} s (three) after the step's last POST was answered; notifier peak RSS ${fmt(webhooks.alone.notifierPeakRssMiB, 0)} / ${fmt(webhooks.three.notifierPeakRssMiB, 0)} MiB.`
+      )
+    }
+    for (const [label, r] of runs) {
+      if (!r.profile) continue
+      lines.push(
+        "",
+        `Notifier profile over the measured window (${label}; ${fmt(r.profile.sampledMs, 0)} ms sampled, self time):`,
+        "",
+        "```",
+        "-- by where the code lives",
+        ...r.profile.categories.slice(0, 12),
+        "-- by file",
+        ...r.profile.files.slice(0, 15),
+        "-- top functions",
+        ...r.profile.functions.slice(0, 20),
+        "```"
+      )
+    }
   }
   if (rebuild) {
     lines.push("", `Rebuild of ${rebuild.events.toLocaleString("en")} events: ours ${fmt(rebuild.ours.eventsPerSecond, 0)} events/s, SQL-only (c) ${fmt(rebuild.sqlOnlyBaseline.eventsPerSecond, 0)} events/s.`)

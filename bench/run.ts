@@ -16,6 +16,10 @@
  *             load shared between the two APIs: CPU per order against `split` (one of each)
  *   watchers  1,000 concurrent SSE watchers (GET /orders/:id/watch) on the api role: its memory before and
  *             with them, per watcher, and that every watcher sees its order PAID once the pipeline runs
+ *   webhooks  `ours` plus the notifier (a process of its own) and the webhook receiver simulator, at one fixed
+ *             rate (BENCH_WEBHOOK_RATE), in two runs: one healthy endpoint alone, then healthy + one failing 20 %
+ *             + one hanging: deliveries/s and event → delivered p50/p99 to the healthy one, the notifier's CPU
+ *             per delivered event and per order, the failing one's retries, the hanging one's backlog
  *   rebuild   bench/rebuild.ts: projection rebuild on 1M events vs a SQL-only CREATE TABLE AS (baseline c)
  *
  * Each HTTP scenario gets an open-loop constant-arrival-rate load (bench/lib/loadgen.ts) stepped through
@@ -32,9 +36,12 @@
  *
  * Writes bench/results/bench.{json,md} and bench/results/latency.svg. Nothing here asserts a speed.
  * Environment: BENCH_STEP_SECONDS (default 10), BENCH_RATES (comma list), BENCH_SCENARIOS (comma list of
- * noop,express,pgbench,api,api-previous,ours,split,previous,watchers,rebuild), BENCH_BASELINE_REF (the
- * `previous` pipeline's commit, default 0cb07b9), BENCH_API_BASELINE_REF (`api-previous`'s, default
- * BENCH_BASELINE_REF or b998d2e), BENCH_WATCHERS (default 1,000), BENCH_DATABASE (default orders_bench), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
+ * noop,express,pgbench,api,api-node26,api-previous,ours,split,scale,previous,watchers,webhooks,rebuild),
+ * BENCH_BASELINE_REF (the `previous` pipeline's commit, default 0cb07b9), BENCH_API_BASELINE_REF (`api-previous`'s, default
+ * BENCH_BASELINE_REF or b998d2e), BENCH_WATCHERS (default 1,000), BENCH_WEBHOOK_RATE (orders/s, default 150),
+ * BENCH_WEBHOOK_PROFILE=1 (the notifier under --cpu-prof, its profile summarized), BENCH_WEBHOOK_ANALYZE=0 (the
+ * webhook tables left without statistics, as this server's autovacuum=off leaves them), BENCH_DATABASE (default
+ * orders_bench), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
  */
 import { execFileSync } from "node:child_process"
 import { cpus, totalmem } from "node:os"
@@ -46,12 +53,13 @@ import { runApi, runApiPrevious } from "./scenarios/api.js"
 import { runPipeline, runPrevious } from "./scenarios/pipeline.js"
 import { runRebuild } from "./scenarios/rebuild.js"
 import { runWatchers } from "./scenarios/watchers.js"
+import { runWebhooks } from "./scenarios/webhooks.js"
 import { runExpress, runNoop, runPgbench } from "./scenarios/yardsticks.js"
 
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 10)
 const rates = (process.env.BENCH_RATES ?? "200,300,400,500,600,800,1000,1250,1500,2000,2500,3000,4000,5000,6000,8000,10000")
   .split(",").map(Number)
-const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,api-node26,api-previous,ours,split,scale,previous,watchers,rebuild").split(","))
+const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,api-node26,api-previous,ours,split,scale,previous,watchers,webhooks,rebuild").split(","))
 const rebuildOrders = process.env.BENCH_REBUILD_ORDERS ?? "333334"
 const concurrency = 10
 const providerLatencyMs = 20
@@ -61,14 +69,16 @@ const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "--max-old-space-size=256").s
 /** Scenario databases are named after it (BENCH_DATABASE: two checkouts benchmarking on one server). */
 const benchDb = process.env.BENCH_DATABASE ?? "orders_bench"
 const watcherCount = Number(process.env.BENCH_WATCHERS ?? 1000)
+const webhookRate = Number(process.env.BENCH_WEBHOOK_RATE ?? 150)
 const settings: Settings = { stepSeconds, rates, concurrency, providerLatencyMs, nodeFlags, benchDb }
 
 const main = async () => {
   sh("postgres.sh")
-  const brokers = ["ours", "api", "api-node26", "api-previous", "split", "scale", "previous", "watchers"].some((x) => scenarios.has(x)) ? sh("kafka.sh", "start") : ""
+  const brokers = ["ours", "api", "api-node26", "api-previous", "split", "scale", "previous", "watchers", "webhooks"].some((x) => scenarios.has(x)) ? sh("kafka.sh", "start") : ""
   freshDatabase(benchDb)
   const pool = new pg.Pool({ connectionString: dbUrl(benchDb), max: 2 })
-  const probes = [await postgresProbe(pool), ...(kafkaProbe() ? [kafkaProbe()!] : []), selfProbe]
+  const kafka = kafkaProbe(brokers)
+  const probes = [await postgresProbe(pool), ...(kafka ? [kafka] : []), selfProbe]
   const machine = {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? "unknown",
@@ -82,7 +92,7 @@ const main = async () => {
   const pgbench = scenarios.has("pgbench") ? runPgbench(settings) : undefined
   // our scenarios run the compiled build, as deployed (`npm start` runs it too): under tsx the same process
   // carries ~100 MB of transpiler and source maps
-  if (["ours", "api", "api-node26", "split", "scale", "watchers"].some((x) => scenarios.has(x))) {
+  if (["ours", "api", "api-node26", "split", "scale", "watchers", "webhooks"].some((x) => scenarios.has(x))) {
     execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
   }
   // our POST path alone: the api role in its own process, nothing consuming the outbox
@@ -112,10 +122,12 @@ const main = async () => {
   const baselineRef = process.env.BENCH_BASELINE_REF ?? "0cb07b9"
   const previous = scenarios.has("previous") ? await runPrevious(settings, probes, brokers, baselineRef) : undefined
   const watchers = scenarios.has("watchers") ? await runWatchers(settings, brokers, watcherCount) : undefined
+  // the notifier beside the whole system, one healthy endpoint alone, then beside a failing and a hanging one
+  const webhooks = scenarios.has("webhooks") ? await runWebhooks(settings, probes, brokers, webhookRate) : undefined
   await pool.end()
   const rebuild = scenarios.has("rebuild") ? runRebuild(rebuildOrders) : undefined
 
-  writeReport(settings, machine, { apiBaselineRef, baselineRef }, { noop, express, pgbench, api, apiNode26, apiPrevious, ours, split, scale, previous, watchers, rebuild })
+  writeReport(settings, machine, { apiBaselineRef, baselineRef }, { noop, express, pgbench, api, apiNode26, apiPrevious, ours, split, scale, previous, watchers, webhooks, rebuild })
 }
 
 main().then(() => process.exit(0), (e) => {

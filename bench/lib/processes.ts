@@ -54,8 +54,12 @@ export const postgresProbe = async (pool: pg.Pool): Promise<CpuProbe> => {
   return { name: "postgresql", read: () => treeCpuSeconds(postmaster) }
 }
 
-export const kafkaProbe = (): CpuProbe | undefined => {
-  const [pid] = pidsMatching("kafka.Kafka")
+/** The broker at `brokers` (host:port): with several on the machine (another checkout's tests run their own),
+ * the one whose run directory is named after the port (scripts/kafka.sh), else the only one. */
+export const kafkaProbe = (brokers: string): CpuProbe | undefined => {
+  const port = brokers.split(",")[0]?.split(":").pop() ?? ""
+  const all = pidsMatching("kafka.Kafka")
+  const pid = all.length === 1 ? all[0] : pidsMatching(`run-${port}/`).find((p) => all.includes(p))
   return pid === undefined ? undefined : { name: "kafka", read: () => treeCpuSeconds(pid) }
 }
 
