@@ -73,6 +73,8 @@ export const renderSchedule = (r: ScheduleResult, excerpts: ReadonlyMap<string, 
   return lines.join("\n") + "\n"
 }
 
+const WEBHOOKS_CHECK = "webhooks: every subscribed event delivered (verified) or given up, in version order per endpoint and order"
+
 const SUMMARY_COUNTS: ReadonlyArray<[label: string, check: string, count: string]> = [
   ["orders acked", "acked orders exist", "acked"],
   ["lost", "acked orders exist", "lost"],
@@ -83,7 +85,10 @@ const SUMMARY_COUNTS: ReadonlyArray<[label: string, check: string, count: string
   ["illegal transitions", "every transition legal", "illegal"],
   ["gaps", "streams: versions 1..n, event ids unique", "gaps"],
   ["unpublished", "every outbox row published", "unpublished"],
-  ["verify diffs", "projections verify clean", "verifyDiffs"]
+  ["verify diffs", "projections verify clean", "verifyDiffs"],
+  ["webhook deliveries", WEBHOOKS_CHECK, "deliveries"],
+  ["webhooks failed", WEBHOOKS_CHECK, "failed"],
+  ["webhook duplicates", WEBHOOKS_CHECK, "duplicates"]
 ]
 
 export const renderSummary = (results: ReadonlyArray<ScheduleResult>, header: string): string => {

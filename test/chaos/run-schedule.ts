@@ -187,7 +187,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
     // ---- quiescence: every order terminal, outbox empty, stats projector caught up, no webhook delivery pending ----
     const quiescence = await awaitQuiescence(databaseUrl, healedAt, options.quiesceS, note, { group: notifierGroup, eventTypes: WEBHOOK_EVENT_TYPES })
     note("check", quiescence.reached
-      ? `quiescent ${quiescence.seconds.toFixed(1)} s after healing`
+      ? `quiescent ${quiescence.seconds.toFixed(1)} s after healing (orders, outbox and stats after ${quiescence.ordersSeconds?.toFixed(1)} s)`
       : `NOT quiescent within ${options.quiesceS} s (last probe: ${JSON.stringify(quiescence.open)})`)
 
     // ---- collect and check ----

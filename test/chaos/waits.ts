@@ -43,6 +43,8 @@ export const awaitQuiescence = async (databaseUrl: string, healedAt: number, bou
   let reached = false
   let probeError = false
   let open: Record<string, number> | null = null
+  /** when the orders, the outbox and the stats were done (the webhook deliveries may take longer) */
+  let ordersDoneAt: number | null = null
   const boundMs = boundS * 1000
   while (Date.now() - healedAt < boundMs) {
     const done = await withClient(databaseUrl, async (c) => {
@@ -59,6 +61,8 @@ export const awaitQuiescence = async (databaseUrl: string, healedAt: number, bou
         [notifier !== null, notifier?.eventTypes ?? [], notifier?.group ?? ""])
       const row = r.rows[0]
       open = row
+      if (row.open === 0 && row.unpublished === 0 && (row.behind ?? 1) === 0 && row.checkpoints > 0) ordersDoneAt ??= Date.now()
+      else ordersDoneAt = null
       return row.open === 0 && row.unpublished === 0 && (row.behind ?? 1) === 0 && row.checkpoints > 0 &&
         row.notifierBehind === 0 && row.deliveriesPending === 0
     }).catch((e) => {
@@ -72,5 +76,11 @@ export const awaitQuiescence = async (databaseUrl: string, healedAt: number, bou
     }
     await sleep(1000)
   }
-  return { reached, seconds: (Date.now() - healedAt) / 1000, boundSeconds: boundS, open: reached ? null : open }
+  return {
+    reached,
+    seconds: (Date.now() - healedAt) / 1000,
+    boundSeconds: boundS,
+    ordersSeconds: ordersDoneAt === null ? null : (ordersDoneAt - healedAt) / 1000,
+    open: reached ? null : open
+  }
 }
