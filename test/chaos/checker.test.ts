@@ -366,7 +366,7 @@ describe("chaos checker", () => {
       const db = consistent()
       assert.deepStrictEqual(result(db).counts, {
         endpoints: 2, subscribedEvents: 6, deliveries: 6, delivered: 6, failed: 0, failedGone: 0, pending: 0, receipts: 6,
-        duplicates: 0, whileDisabled: 0, missing: 0, outOfOrder: 0, invalid: 0, strangers: 0
+        duplicates: 0, whileDisabled: 0, whileDisabledUntimed: 0, missing: 0, outOfOrder: 0, invalid: 0, strangers: 0
       })
       db.webhookReceipts.push({ ...db.webhookReceipts[0]!, id: "99", received_at: new Date(Date.parse(at) + 60_000) })
       assert.isTrue(result(db).ok)
@@ -384,6 +384,13 @@ describe("chaos checker", () => {
       // a window of the other endpoint, or one over before the event was consumed, excuses nothing
       assert.deepStrictEqual(failing(db, { ...observed(db), faultWindows: [{ ...window, role: "paid" }] }), [WEBHOOKS])
       assert.deepStrictEqual(failing(db, { ...observed(db), faultWindows: [{ ...window, from: Date.parse(at) + 500 }] }), [WEBHOOKS])
+      // nobody else wanted the event: no inbox row, no time of the notifier's decision — a window still open after
+      // the event's record excuses it, one over before it does not
+      db.notifierInbox = db.notifierInbox.filter((i) => i.message_id !== gone.event_id)
+      assert.deepStrictEqual(failing(db), [WEBHOOKS])
+      assert.deepStrictEqual(failing(db, { ...observed(db), faultWindows: [{ ...window, from: Date.parse(at) + 500, to: Date.parse(at) + 9000 }] }), [])
+      assert.strictEqual(result(db, { ...observed(db), faultWindows: [window] }).counts.whileDisabledUntimed, 1)
+      assert.deepStrictEqual(failing(db, { ...observed(db), faultWindows: [{ ...window, from: Date.parse(at) - 9000, to: Date.parse(at) - 500 }] }), [WEBHOOKS])
     })
 
     it("sees a delivery marked delivered the receiver holds no verified receipt of, or a receipt of another event", () => {

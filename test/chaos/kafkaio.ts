@@ -130,3 +130,23 @@ export const readTopics = async (kafka: Kafka, topics: ReadonlyArray<string>, gr
   }
   return { messages: out, complete }
 }
+
+/** How many messages of `topic` the consumer group has not committed yet (its lag): what the notifiers have
+ * still to consume. A partition the group never committed counts whole. */
+export const groupLag = async (kafka: Kafka, groupId: string, topic: string): Promise<number> => {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const ends = await admin.fetchTopicOffsets(topic)
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] })
+    const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]))
+    let lag = 0n
+    for (const end of ends) {
+      const c = at.get(end.partition) ?? -1n
+      lag += BigInt(end.high) - (c < 0n ? BigInt(end.low) : c)
+    }
+    return Number(lag)
+  } finally {
+    await admin.disconnect().catch(() => undefined)
+  }
+}

@@ -8,13 +8,12 @@ import { appendFileSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { Broker } from "./broker.js"
 import { loadDatabase, runChecks } from "./checker.js"
-import { Injector, kafkaClient, Observer, readTopics } from "./kafkaio.js"
+import { groupLag, Injector, kafkaClient, Observer, readTopics } from "./kafkaio.js"
 import { LoadGenerator } from "./load.js"
 import { Nemesis } from "./nemesis.js"
 import { options, replayCommand } from "./options.js"
 import type { PgCluster } from "./postgres.js"
 import { Prng } from "./prng.js"
-import { WEBHOOK_EVENT_TYPES } from "./checks/webhooks.js"
 import { PROCESS_NAMES, type RoleName, RoleProcess, ROOT, runCommand } from "./procs.js"
 import { errorLines, logExcerpts, renderSchedule, type ScheduleResult, type TimelineEntry } from "./report.js"
 import { describeFault, drawSchedule, TERM_DEADLINE_MS, WEBHOOK_ENDPOINTS, type WebhookEndpointName } from "./schedule.js"
@@ -185,7 +184,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
     note("heal", `sent again the ${resent} keys that never got a final answer`)
 
     // ---- quiescence: every order terminal, outbox empty, stats projector caught up, no webhook delivery pending ----
-    const quiescence = await awaitQuiescence(databaseUrl, healedAt, options.quiesceS, note, { group: notifierGroup, eventTypes: WEBHOOK_EVENT_TYPES })
+    const quiescence = await awaitQuiescence(databaseUrl, healedAt, options.quiesceS, note, () => groupLag(kafka, notifierGroup, eventsTopic))
     note("check", quiescence.reached
       ? `quiescent ${quiescence.seconds.toFixed(1)} s after healing (orders, outbox and stats after ${quiescence.ordersSeconds?.toFixed(1)} s)`
       : `NOT quiescent within ${options.quiesceS} s (last probe: ${JSON.stringify(quiescence.open)})`)
