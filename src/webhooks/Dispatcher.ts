@@ -281,7 +281,6 @@ export const makeDeliveryQueue = (config: QueueSettings) =>
         return true
       })
 
-
     return { claim, delivered, failedAttempt } as const
   })
 
@@ -308,10 +307,11 @@ export const makeDispatcher = Effect.gen(function*() {
   const attempt = (d: Claimed) =>
     Effect.gen(function*() {
       const url = new URL(d.url)
-      const resolve = Effect.tryPromise({ try: () => resolveTarget(resolver, hostOf(url), allow), catch: (e) => e as Error })
+      const host = hostOf(url)
+      const resolve = Effect.tryPromise({ try: () => resolveTarget(resolver, host, allow), catch: (e) => e as Error })
       // an address needs no resolution; a name gets at most the timeout
-      const target = yield* (isIP(hostOf(url)) !== 0 ? resolve : resolve.pipe(
-        Effect.timeoutFail({ duration: Duration.millis(config.timeoutMs), onTimeout: () => new Error(`${hostOf(url)}: not resolved within ${config.timeoutMs} ms`) })
+      const target = yield* (isIP(host) !== 0 ? resolve : resolve.pipe(
+        Effect.timeoutFail({ duration: Duration.millis(config.timeoutMs), onTimeout: () => new Error(`${host}: not resolved within ${config.timeoutMs} ms`) })
       )).pipe(Effect.either)
       if (target._tag === "Left") {
         const refused = target.left instanceof UnsafeAddress
