@@ -9,7 +9,9 @@
  * Across processes the expected-version check of EventStore.append is the guard: on ConcurrencyConflict the
  * actor reloads the stream and decides again, a bounded number of times. A cached state is only trusted for
  * an append (which the version check guards); a rejection or a no-op decided on a cached or assumed state is
- * confirmed against a fresh read first, since another process may have moved the order.
+ * confirmed against a fresh read first, since another process may have moved the order. An append answered
+ * "duplicate" (its derived event ids stored already, by an earlier attempt at other times) caches the log's
+ * state, read afresh, never this attempt's decision.
  */
 import { Clock, Config, Context, Duration, Effect, Either, Schedule } from "effect"
 import { type Order, type OrderCommand, type OrderEvent, type OrderId, type OrderState, type Rejection, versionOf } from "../domain/Order.js"
@@ -126,8 +128,8 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
           actor.cached = { state }
           return { order: state!, events }
         }
-        const next = fold(events, state)!
-        yield* store.append({
+        let next = fold(events, state)!
+        const appended = yield* store.append({
           streamId: command.orderId,
           expectedVersion: versionOf(state),
           events,
@@ -139,6 +141,9 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
             actor.reload = true
           })
         ))
+        // a duplicate: an earlier attempt stored these event ids (derived ids: a retried request) — with ITS times,
+        // maybe after other events. What this attempt decided is not what the log holds: the log's state is.
+        if (appended.duplicate) next = (yield* load(command.orderId))!
         actor.cached = { state: next }
         yield* outbox.wake
         yield* Effect.logInfo("state changed").pipe(

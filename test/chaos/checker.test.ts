@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { type DatabaseSnapshot, type Observed, runChecks } from "./checker.js"
 import type { SeenMessage } from "./kafkaio.js"
 import type { Exchange } from "./load.js"
+import { verifyDifferences } from "./checks/log.js"
 
 const A = "01a20000-0000-7000-8000-00000000000a"
 const B = "01a20000-0000-7000-8000-00000000000b"
@@ -308,6 +309,21 @@ describe("chaos checker", () => {
   it("sees verify differences", () => {
     const db = consistent()
     assert.deepStrictEqual(failing(db, { ...observed(db), verify: { code: 1, differences: 3, output: "3 differences" } }), ["projections verify clean"])
+  })
+
+  it("names the fields a verify difference is in", () => {
+    const output = JSON.stringify({
+      differences: 2,
+      orders: [
+        { orderId: "a", live: { version: 4, status: "PAID", reason: null }, folded: { version: 5, status: "PAID", reason: "x" } },
+        { orderId: "b", folded: { version: 1 } }
+      ]
+    })
+    assert.deepStrictEqual(verifyDifferences(`noise ${output}`), [
+      "order a (live version 4): version: live 4 folded 5; reason: live null folded \"x\"",
+      "order b: no live row"
+    ])
+    assert.deepStrictEqual(verifyDifferences("not json"), ["not json"])
   })
 
   describe("refunds", () => {

@@ -100,7 +100,11 @@ const main = async () => {
       const failed = r.checks.filter((c) => !c.ok)
       say(`\nschedule ${i + 1}/${options.schedules} seed ${seed}: ${r.error ? `ERROR ${r.error}` : failed.length === 0 ? "ok" : "FAIL"}  (${r.reportFile})`)
       say(`  faults: ${[...r.faults].map(([k, n]) => `${k} ${n}`).join(", ") || "none"}`)
-      for (const c of r.checks) say(`  ${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.summary}`)
+      for (const c of r.checks) {
+        say(`  ${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.summary}`)
+        // the first failures in the console too: a CI log is often all there is of a failed run
+        if (!c.ok) for (const line of c.details.slice(0, 3)) say(`       ${line.slice(0, 1500)}`)
+      }
       if (!r.error && failed.length) say(`  replay: ${r.replay}`)
       // the broker and PostgreSQL must be up and unpaused for the next schedule (a schedule that failed
       // early did not heal)

@@ -96,8 +96,24 @@ export const outboxPublished = ({ db }: CheckInput): CheckResult => {
 
 // 8. projections verify
 export const projectionsVerify = ({ seen }: CheckInput): CheckResult => {
-  return check("projections verify clean", seen.verify.code === 0 && seen.verify.differences === 0 ? [] : [`verify exit ${seen.verify.code}, differences ${seen.verify.differences}: ${seen.verify.output.slice(0, 600)}`],
+  return check("projections verify clean", seen.verify.code === 0 && seen.verify.differences === 0 ? [] : [`verify exit ${seen.verify.code}, differences ${seen.verify.differences}`, ...verifyDifferences(seen.verify.output)],
     `verify diffs ${seen.verify.differences ?? "?"}`, { verifyDiffs: seen.verify.differences ?? -1 })
+}
+
+/** Per differing order, the fields that differ (live row against the fold of the log), from verify's JSON. */
+export const verifyDifferences = (output: string): ReadonlyArray<string> => {
+  try {
+    const parsed = JSON.parse(output.slice(output.indexOf("{"))) as { orders?: ReadonlyArray<{ orderId: string; live?: Record<string, unknown>; folded?: Record<string, unknown> }> }
+    return (parsed.orders ?? []).slice(0, 10).map(({ folded, live, orderId }) => {
+      if (live === undefined || folded === undefined) return `order ${orderId}: ${live === undefined ? "no live row" : "not in the log"}`
+      const fields = [...new Set([...Object.keys(live), ...Object.keys(folded)])]
+        .filter((k) => JSON.stringify(live[k]) !== JSON.stringify(folded[k]))
+        .map((k) => `${k}: live ${JSON.stringify(live[k])} folded ${JSON.stringify(folded[k])}`)
+      return `order ${orderId} (live version ${JSON.stringify(live.version)}): ${fields.join("; ")}`
+    })
+  } catch {
+    return [output.slice(0, 600)]
+  }
 }
 
 // 9. stats projection = figures recomputed from the log
