@@ -410,9 +410,10 @@ export const makeDispatcher = Effect.gen(function*() {
       const n = (inFlight.get(d.endpoint_id) ?? 1) - 1
       if (n <= 0) inFlight.delete(d.endpoint_id)
       else inFlight.set(d.endpoint_id, n)
+      // room for an endpoint that had more due than it could take, or for any when all the room was taken
+      const wasFull = total >= config.total
       total--
-      // room for an endpoint that had more due than it could take
-      return backlogged.has(d.endpoint_id) ? wake : Effect.void
+      return backlogged.has(d.endpoint_id) || (wasFull && backlogged.size > 0) ? wake : Effect.void
     })
     const failed = (answer: Answer, refused: boolean) =>
       release.pipe(
@@ -473,8 +474,10 @@ export const makeDispatcher = Effect.gen(function*() {
           // an endpoint that got all its room may have more due: its next free slot wakes a pass
           const got = new Map<string, number>()
           for (const d of claimed) got.set(d.endpoint_id, (got.get(d.endpoint_id) ?? 0) + 1)
-          backlogged.clear()
-          for (const [id, n] of got) if (n >= config.perEndpoint - (lease.busy.get(id) ?? 0)) backlogged.add(id)
+          const filled = (id: string) => (got.get(id) ?? 0) >= config.perEndpoint - (lease.busy.get(id) ?? 0)
+          // an endpoint stays backlogged while it had no room or took all it had; one that had room left is not
+          for (const id of [...backlogged]) if (!filled(id)) backlogged.delete(id)
+          for (const id of got.keys()) if (filled(id)) backlogged.add(id)
           return [{ claimed, full: claimed.length >= lease.room, room: lease.room }, claimed] as const
         })
       )
@@ -524,11 +527,11 @@ export const makeDispatcher = Effect.gen(function*() {
     run,
     inFlight: () => total,
     leaseOnWrite,
-    /** Endpoints with due deliveries that did not fit their room (the consumer's writes tell it). */
+    /** Endpoints with due deliveries that did not fit their room (the consumer's writes tell it): a pass now
+     * would find no room either; their next freed slot wakes one. */
     backlog: (endpointIds: ReadonlyArray<string>) =>
-      Effect.suspend(() => {
+      Effect.sync(() => {
         for (const id of endpointIds) backlogged.add(id)
-        return endpointIds.length > 0 ? wake : Effect.void
       })
   } as const
 })
