@@ -131,7 +131,9 @@ export const writeReport = (
     { target: "rebuild ≥ 0.4× SQL-only (c)", value: rebuild?.ratioToBaseline, goal: 0.4, unit: "×" },
     { target: "all-in-one peak RSS ≤ 300 MB", value: ours?.peakRssMiB, goal: 300, unit: "MiB", lower: true },
     {
-      target: `webhooks: healthy endpoint's event → delivered p99 beside a failing and a hanging one ≤ 1.2× alone (${webhooks?.rate ?? "–"} orders/s${
+      target: `webhooks: healthy endpoint's event → delivered p99 beside a failing and a hanging one ≤ 1.2× alone (${webhooks?.rate ?? "–"} orders/s, median of ${webhooks?.pairs.length ?? "–"} pairs: ${
+        webhooks?.pairs.map((p) => p.ratio === undefined ? "–" : `${fmt(p.ratio)}×`).join(", ") ?? "–"
+      }${
         !webhooks ? "" : !webhooks.alone.healthy.keptUp
           ? "; alone not kept up, so its p99 is a backlog's age, no baseline: see the webhooks table"
           : !webhooks.three.healthy.keptUp

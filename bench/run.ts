@@ -38,7 +38,7 @@
  * Environment: BENCH_STEP_SECONDS (default 10), BENCH_RATES (comma list), BENCH_SCENARIOS (comma list of
  * noop,express,pgbench,api,api-node26,api-previous,ours,split,scale,previous,watchers,webhooks,rebuild),
  * BENCH_BASELINE_REF (the `previous` pipeline's commit, default 0cb07b9), BENCH_API_BASELINE_REF (`api-previous`'s, default
- * BENCH_BASELINE_REF or b998d2e), BENCH_WATCHERS (default 1,000), BENCH_WEBHOOK_RATE (orders/s, default 150),
+ * BENCH_BASELINE_REF or b998d2e), BENCH_WATCHERS (default 1,000), BENCH_WEBHOOK_RATE (orders/s, default 10: a 2-core machine keeps up with three endpoints there), BENCH_WEBHOOK_PAIRS (default 3), BENCH_WEBHOOK_STEP_SECONDS (default 20),
  * BENCH_WEBHOOK_PROFILE=1 (the notifier under --cpu-prof, its profile summarized), BENCH_WEBHOOK_ANALYZE=0 (the
  * webhook tables left without statistics, as this server's autovacuum=off leaves them), BENCH_DATABASE (default
  * orders_bench), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
@@ -69,7 +69,7 @@ const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "--max-old-space-size=256").s
 /** Scenario databases are named after it (BENCH_DATABASE: two checkouts benchmarking on one server). */
 const benchDb = process.env.BENCH_DATABASE ?? "orders_bench"
 const watcherCount = Number(process.env.BENCH_WATCHERS ?? 1000)
-const webhookRate = Number(process.env.BENCH_WEBHOOK_RATE ?? 150)
+const webhookRate = Number(process.env.BENCH_WEBHOOK_RATE ?? 10)
 const settings: Settings = { stepSeconds, rates, concurrency, providerLatencyMs, nodeFlags, benchDb }
 
 const main = async () => {

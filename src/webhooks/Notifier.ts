@@ -143,7 +143,11 @@ export const writeDeliveries = (sql: SqlClient.SqlClient, group: string, events:
       SELECT ok.*, sub.endpoint_id, md5(sub.endpoint_id::text || '/' || ok.event_id::text)::uuid AS id,
              NOT EXISTS (
                SELECT 1 FROM webhook_deliveries p
-               WHERE p.endpoint_id = sub.endpoint_id AND p.order_id = ok.order_id AND p.status = 'pending' AND p.version < ok.version) AS free
+               WHERE p.endpoint_id = sub.endpoint_id AND p.order_id = ok.order_id AND p.status = 'pending' AND p.version < ok.version)
+             -- nor a lower version in this very statement (one consumer never batches two of an order; be sure)
+             AND NOT EXISTS (
+               SELECT 1 FROM sub s2 JOIN ok o2 ON o2.i = s2.i
+               WHERE s2.endpoint_id = sub.endpoint_id AND o2.order_id = ok.order_id AND o2.version < ok.version) AS free
       FROM sub JOIN ok ON ok.i = sub.i
       WHERE ok.event_id IN (SELECT message_id FROM i)),
     y AS (
