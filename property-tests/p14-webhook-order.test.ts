@@ -6,26 +6,27 @@
  * real PostgreSQL tables through the dispatcher's own queue: per (endpoint, order) a version is delivered only
  * once every lower version is delivered or given up — so the first deliveries of each (endpoint, order) come in
  * increasing version order, none skipped unless given up — and once everything is answered every delivery is
- * delivered or failed (nothing stuck).
+ * delivered or failed (nothing stuck). Deliveries start three ways, all drawn: claimed by a pass, leased as they
+ * are written (when nothing lower is pending and the endpoint has room), and handed on by a 2xx to the next version.
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { randomUUID } from "node:crypto"
-import { type Claimed, makeDeliveryQueue } from "../src/webhooks/Dispatcher.js"
-import { writeDeliveries } from "../src/webhooks/Notifier.js"
+import { type Claimed, makeDeliveryQueue, type Slots } from "../src/webhooks/Dispatcher.js"
+import { type EventToNotify, writeDeliveries } from "../src/webhooks/Notifier.js"
 import { onTestDatabase } from "../test/support/TestDatabase.js"
 import { fc, params } from "./support.js"
 
 type Step =
-  | { readonly kind: "arrive"; readonly order: number }
+  | { readonly kind: "arrive"; readonly order: number; readonly lease: boolean; readonly two: boolean }
   | { readonly kind: "pass"; readonly limit: number }
   | { readonly kind: "answer"; readonly pick: number; readonly ok: boolean }
   | { readonly kind: "crash" }
   | { readonly kind: "stall" }
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("arrive" as const), order: fc.nat({ max: 1 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("arrive" as const), order: fc.nat({ max: 1 }), lease: fc.boolean(), two: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("pass" as const), limit: fc.integer({ min: 1, max: 6 }) }) },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant("answer" as const), pick: fc.nat(), ok: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ kind: "crash" as const }) },
@@ -43,21 +44,29 @@ describe("P14 webhook order", () => {
   it("per (endpoint, order): delivered in version order, none skipped unless given up, nothing stuck", async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 2 }), fc.array(stepArb, { minLength: 5, maxLength: 60 }), (endpointCount, steps) =>
-        runtime.runPromise(Effect.gen(function*() {
+        runtime.runPromise(Effect.scoped(Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
-          const queue = yield* makeDeliveryQueue(settings)
-          const endpoints = Array.from({ length: endpointCount }, () => randomUUID())
-          for (const id of endpoints) {
-            yield* sql`INSERT INTO webhook_endpoints (id, url, secret) VALUES (${id}, 'https://hooks.example.com/', 'whsec_AAAA')`
-          }
-          const orders = [randomUUID(), randomUUID(), randomUUID()]
-          const versions = [0, 0, 0]
           let inFlight: Array<Claimed> = []
           const busy = () => {
             const m = new Map<string, number>()
             for (const d of inFlight) m.set(d.endpoint_id, (m.get(d.endpoint_id) ?? 0) + 1)
             return m
           }
+          // what the queue leases on its own (a 2xx handing on to the next version) joins what is in flight
+          const slots: Slots = {
+            lease: (statement) =>
+              Effect.map(statement({ perEndpoint: settings.perEndpoint, leaseMs: settings.leaseMs, busy: busy(), room: 4 }), ([a, leased]) => {
+                inFlight.push(...leased)
+                return a
+              })
+          }
+          const queue = yield* makeDeliveryQueue(settings, slots)
+          const endpoints = Array.from({ length: endpointCount }, () => randomUUID())
+          for (const id of endpoints) {
+            yield* sql`INSERT INTO webhook_endpoints (id, url, secret) VALUES (${id}, 'https://hooks.example.com/', 'whsec_AAAA')`
+          }
+          const orders = [randomUUID(), randomUUID(), randomUUID()]
+          const versions = [0, 0, 0]
           // the first delivery of each (endpoint, order, version), in the order the 2xx came
           const firsts = new Map<string, Array<number>>()
           const seen = new Set<string>()
@@ -86,20 +95,27 @@ describe("P14 webhook order", () => {
           for (const step of steps) {
             if (step.kind === "arrive") {
               const o = step.order
-              if (versions[o]! >= MAX_VERSION) continue
-              versions[o]! += 1
-              yield* writeDeliveries(sql, {
-                group: "p14",
-                eventId: randomUUID(),
-                orderId: orders[o]!,
-                version: versions[o]!,
-                type: "order.placed",
-                body: "{}",
-                // after the endpoints' registration (an endpoint gets the events recorded after it)
-                recordedAt: new Date(Date.now() + 60_000),
-                traceparent: null,
-                tracestate: null
-              }).pipe(Effect.orDie)
+              // one event, or (`two`) the next two versions of the order in one statement
+              const events: Array<EventToNotify> = []
+              for (let n = 0; n < (step.two ? 2 : 1) && versions[o]! < MAX_VERSION; n++) {
+                versions[o]! += 1
+                events.push({
+                  eventId: randomUUID(),
+                  orderId: orders[o]!,
+                  version: versions[o]!,
+                  type: "order.placed",
+                  body: "{}",
+                  // after the endpoints' registration (an endpoint gets the events recorded after it)
+                  recordedAt: new Date(Date.now() + 60_000),
+                  traceparent: null,
+                  tracestate: null
+                })
+              }
+              if (events.length === 0) continue
+              // written leased when it may go at once, or left for a pass
+              if (step.lease) {
+                yield* slots.lease((lease) => Effect.map(writeDeliveries(sql, "p14", events, lease), (rows) => [rows, rows.flatMap((r) => r.leased)] as const)).pipe(Effect.orDie)
+              } else yield* writeDeliveries(sql, "p14", events).pipe(Effect.orDie)
             } else if (step.kind === "pass") {
               inFlight.push(...yield* queue.claim(step.limit, busy()).pipe(Effect.orDie))
             } else if (step.kind === "answer") {
@@ -135,7 +151,7 @@ describe("P14 webhook order", () => {
             const skipped = final.filter((r) => r.endpoint_id === endpoint && r.order_id === order && !delivered.includes(r.version) && r.status !== "failed")
             if (skipped.length > 0) throw new Error(`${pair}: ${skipped.map((r) => r.version)} neither delivered nor failed`)
           }
-        })).then(() => true)),
+        }))).then(() => true)),
       params("postgres")
     )
   }, 300_000)
@@ -144,7 +160,7 @@ describe("P14 webhook order", () => {
   // another notifier takes the delivery over, and the old call's failure arrives first — it must not give the
   // delivery up (which would let version 2 go while version 1's second call is still on its way)
   it("an outcome from a call that outlived its lease is not recorded", async () => {
-    await runtime.runPromise(Effect.gen(function*() {
+    await runtime.runPromise(Effect.scoped(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const queue = yield* makeDeliveryQueue(settings)
       const endpoint = randomUUID()
@@ -153,10 +169,10 @@ describe("P14 webhook order", () => {
       yield* sql`UPDATE webhook_endpoints SET status = 'disabled'`
       yield* sql`INSERT INTO webhook_endpoints (id, url, secret) VALUES (${endpoint}, 'https://hooks.example.com/', 'whsec_AAAA')`
       for (const version of [1, 2]) {
-        yield* writeDeliveries(sql, {
-          group: "p14-stale", eventId: randomUUID(), orderId: order, version, type: "order.placed", body: "{}",
+        yield* writeDeliveries(sql, "p14-stale", [{
+          eventId: randomUUID(), orderId: order, version, type: "order.placed", body: "{}",
           recordedAt: new Date(Date.now() + 60_000), traceparent: null, tracestate: null
-        })
+        }])
       }
       const mine = (rows: ReadonlyArray<Claimed>) => rows.filter((d) => d.endpoint_id === endpoint)
       const [first] = mine(yield* queue.claim(10, new Map()))
@@ -173,7 +189,7 @@ describe("P14 webhook order", () => {
       assert.isFalse(yield* queue.delivered(stale!, 200), "a late 2xx of the old call is not recorded twice")
       const [next] = mine(yield* queue.claim(10, new Map()))
       assert.strictEqual(next!.version, 2)
-    }).pipe(Effect.orDie))
+    })).pipe(Effect.orDie))
     await runtime.dispose()
   })
 })

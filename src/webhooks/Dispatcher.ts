@@ -17,11 +17,13 @@
  * WEBHOOK_ENDPOINT_DISABLED) and a metric.
  */
 import { SqlClient } from "@effect/sql"
-import { Cause, Config, Duration, Effect, Metric, Option, Schedule, type Scope } from "effect"
+import { Cause, Config, Duration, Effect, Either, Metric, Option, Schedule } from "effect"
 import { request as httpRequest, Agent as HttpAgent } from "node:http"
 import { request as httpsRequest, Agent as HttpsAgent } from "node:https"
 import { readFileSync } from "node:fs"
 import { isIP } from "node:net"
+import { makeBatcher } from "../Batcher.js"
+import { unnestRows } from "../database/UnnestRows.js"
 import { orStoreError } from "../Infrastructure.js"
 import { traced, withRemoteParent } from "../observability/Tracing.js"
 import { parseDuration, parseSchedule } from "./Durations.js"
@@ -158,7 +160,39 @@ export interface QueueSettings {
  * record an attempt's outcome (the next due time, or given up; the endpoint's failing run, its disabling).
  * No HTTP here: the dispatcher below makes the calls.
  */
-export const makeDeliveryQueue = (config: QueueSettings) =>
+/** The room a statement that leases deliveries may fill: per endpoint `perEndpoint` less what is in flight. */
+export interface Lease {
+  readonly perEndpoint: number
+  readonly leaseMs: number
+  /** calls in flight per endpoint */
+  readonly busy: ReadonlyMap<string, number>
+  /** calls that may start in all */
+  readonly room: number
+}
+
+/**
+ * Where leased deliveries go: `lease` runs a statement that leases deliveries to this process with the room
+ * there is, one such statement at a time (so the in-flight bounds hold exactly), and starts what it leased.
+ */
+export interface Slots {
+  readonly lease: <A, E, R>(statement: (lease: Lease) => Effect.Effect<readonly [A, ReadonlyArray<Claimed>], E, R>) => Effect.Effect<A, E, R>
+}
+
+/** Slots that lease nothing (a queue without a dispatcher: its callers claim). */
+const noSlots = (config: { readonly perEndpoint: number; readonly leaseMs: number }): Slots => ({
+  lease: (statement) => Effect.map(statement({ ...config, busy: new Map(), room: 0 }), ([a]) => a)
+})
+
+/** `[ids, counts]` of the calls in flight per endpoint, as array parameters. */
+const busyArrays = (busy: ReadonlyMap<string, number>) => {
+  const ids = [...busy.keys()]
+  return [ids, ids.map((id) => busy.get(id)!)] as const
+}
+
+/** A claimed row as PostgreSQL's `to_jsonb` gives it. */
+const claimedFromJson = (j: Claimed): Claimed => ({ ...j, event_recorded_at: new Date(j.event_recorded_at) })
+
+export const makeDeliveryQueue = (config: QueueSettings, slots: Slots = noSlots(config)) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const leaseMs = config.leaseMs
@@ -213,18 +247,63 @@ export const makeDeliveryQueue = (config: QueueSettings) =>
         Effect.zipRight(log("Warning", `webhook attempt outlived its lease; its outcome (${what}) is not recorded`, "WEBHOOK_LEASE_LOST", d, { outcome: what }))
       )
 
+    /**
+     * 2xx answers, any number in one statement: delivered (by the holder of the lease only); their endpoints'
+     * failing runs end; and each one's successor — the next pending version of its (endpoint, order), when due and
+     * nothing lower is pending — is leased at once when its endpoint has room (it is started by `slots`): an
+     * order's next webhook needs no claim. Per answer, whether it was recorded.
+     */
+    const recordDelivered = (answers: ReadonlyArray<{ readonly d: Claimed; readonly status: number }>) =>
+      slots.lease((lease) => {
+        const [busyIds, busyCounts] = busyArrays(lease.busy)
+        return sql<{ id: string; recorded: boolean; next: Claimed | null }>`
+          WITH a AS (${unnestRows(sql, { id: "uuid", token: "uuid", status: "int" }, answers.map(({ d, status }) => ({ id: d.id, token: d.lease_token, status })))}),
+          busy AS (SELECT * FROM unnest(${busyIds}::uuid[], ${busyCounts}::int[]) AS b(endpoint_id, n)),
+          u AS (
+            UPDATE webhook_deliveries w
+            SET status = 'delivered', delivered_at = now(), leased_until = NULL, lease_token = NULL, last_status = a.status, last_error = NULL
+            FROM a WHERE w.id = a.id AND w.status = 'pending' AND w.lease_token = a.token
+            RETURNING w.id, w.endpoint_id, w.order_id, w.version),
+          e AS (UPDATE webhook_endpoints SET failing_since = NULL WHERE id IN (SELECT endpoint_id FROM u) AND failing_since IS NOT NULL),
+          nx AS (
+            SELECT s.id, u.id AS after, coalesce(b.n, 0) AS n,
+                   row_number() OVER (PARTITION BY s.endpoint_id ORDER BY s.id) AS k, row_number() OVER (ORDER BY s.id) AS g
+            FROM u CROSS JOIN LATERAL (
+              -- the lowest version still pending besides the one delivered now (this statement still sees it pending)
+              SELECT p.id, p.endpoint_id, p.version, p.next_attempt_at, p.leased_until FROM webhook_deliveries p
+              WHERE p.endpoint_id = u.endpoint_id AND p.order_id = u.order_id AND p.status = 'pending' AND p.id <> u.id
+              ORDER BY p.version LIMIT 1) s
+            LEFT JOIN busy b ON b.endpoint_id = s.endpoint_id
+            WHERE s.version > u.version AND s.next_attempt_at <= now() AND (s.leased_until IS NULL OR s.leased_until < now())),
+          l AS (
+            UPDATE webhook_deliveries w
+            SET leased_until = now() + ${lease.leaseMs} * interval '1 millisecond', lease_token = gen_random_uuid(),
+                attempts = w.attempts + 1, last_attempt_at = now()
+            FROM nx, webhook_endpoints ep
+            WHERE w.id = nx.id AND nx.k <= greatest(${lease.perEndpoint} - nx.n, 0) AND nx.g <= ${lease.room}
+              AND ep.id = w.endpoint_id AND ep.status = 'enabled' AND w.status = 'pending' AND (w.leased_until IS NULL OR w.leased_until < now())
+            RETURNING nx.after, w.id, w.lease_token, w.endpoint_id, w.order_id, w.version, w.event_type, w.body, w.attempts,
+              w.event_recorded_at, w.traceparent, w.tracestate, ep.url, ep.secret,
+              CASE WHEN ep.previous_secret_until > now() THEN ep.previous_secret END AS previous_secret)
+          SELECT a.id, EXISTS (SELECT 1 FROM u WHERE u.id = a.id) AS recorded, to_jsonb(l) - 'after' AS next
+          FROM a LEFT JOIN l ON l.after = a.id`.pipe(
+          orStoreError,
+          Effect.map((rows) => {
+            const byId = new Map(rows.map((r) => [r.id, r]))
+            const results = answers.map(({ d }) => Either.right(byId.get(d.id)?.recorded === true))
+            const next = rows.flatMap((r) => r.next === null ? [] : [claimedFromJson(r.next)])
+            return [results, next] as const
+          })
+        )
+      })
+    // the 2xx answers that come in while one such statement runs go in the next one together
+    const recordOne = yield* makeBatcher({ maxBatch: 500, workers: 1, run: recordDelivered })
+
     /** A 2xx: delivered (by the holder of the lease only); the endpoint's failing run ends. Whether it was recorded. */
     const delivered = (d: Claimed, status: number) =>
-      sql<{ endpoint_id: string }>`
-        WITH u AS (
-          UPDATE webhook_deliveries
-          SET status = 'delivered', delivered_at = now(), leased_until = NULL, lease_token = NULL, last_status = ${status}, last_error = NULL
-          WHERE id = ${d.id} AND status = 'pending' AND lease_token = ${d.lease_token} RETURNING endpoint_id),
-        e AS (UPDATE webhook_endpoints SET failing_since = NULL WHERE id IN (SELECT endpoint_id FROM u) AND failing_since IS NOT NULL)
-        SELECT endpoint_id FROM u`.pipe(
-        orStoreError,
-        Effect.flatMap((rows) =>
-          rows.length === 0 ? Effect.as(leaseLost(d, `HTTP ${status}`), false) : Effect.suspend(() => {
+      recordOne({ d, status }).pipe(
+        Effect.flatMap((recorded) =>
+          !recorded ? Effect.as(leaseLost(d, `HTTP ${status}`), false) : Effect.suspend(() => {
             const seconds = (Date.now() - new Date(d.event_recorded_at).getTime()) / 1000
             return Metric.update(webhookLatency, Math.max(seconds, 0))
           }).pipe(
@@ -290,22 +369,59 @@ export const makeDispatcher = Effect.gen(function*() {
   const config = yield* DispatcherConfig
   const resolver = Option.getOrElse(yield* Effect.serviceOption(WebhookResolver), () => systemResolver(config.timeoutMs))
   const { allow } = yield* Effect.orDie(AllowPrivateUrls)
+  const scope = yield* Effect.scope
   // an attempt takes at most the name's resolution and the call (each bounded by the timeout) and its record: the
   // lease outlasts it; one that overran it anyway records nothing (its lease token is no longer the row's)
-  const queue = yield* makeDeliveryQueue({ ...config, leaseMs: 2 * config.timeoutMs + 10_000 })
+  const leaseMs = 2 * config.timeoutMs + 10_000
+
+  /** Calls in flight per endpoint, and in all. */
+  const inFlight = new Map<string, number>()
+  let total = 0
+  /** Endpoints whose due deliveries did not all fit their room: a call of theirs that ends wakes a pass. */
+  const backlogged = new Set<string>()
+  const latch = yield* Effect.makeLatch(false)
+  const wake = latch.open
+
+  // statements that lease deliveries run one at a time, each given the room left by the ones before
+  const leasing = yield* Effect.makeSemaphore(1)
+  let start: (claimed: ReadonlyArray<Claimed>) => Effect.Effect<void> = () => Effect.void
+  const slots: Slots = {
+    lease: (statement) =>
+      leasing.withPermits(1)(
+        Effect.suspend(() => statement({ perEndpoint: config.perEndpoint, leaseMs, busy: new Map(inFlight), room: config.total - total })).pipe(
+          Effect.tap(([, claimed]) => start(claimed)),
+          Effect.map(([a]) => a)
+        )
+      )
+  }
+  const queue = yield* makeDeliveryQueue({ ...config, leaseMs }, slots)
   const { claim, delivered, failedAttempt } = queue
   for (const outcome of ["delivered", "retry", "failed", "refused", "lease_lost"]) yield* Metric.incrementBy(Metric.tagged(webhookDeliveries, "outcome", outcome), 0)
   for (const where of ["dispatch", "record", "backlog"]) yield* Metric.incrementBy(Metric.tagged(notifierErrors, "where", where), 0)
   yield* Metric.incrementBy(webhookEndpointsDisabled, 0)
 
-  const inFlight = new Map<string, number>()
-  let total = 0
-  const latch = yield* Effect.makeLatch(false)
-  const wake = latch.open
-
-  /** One attempt of one claimed delivery; never fails (a store failure leaves the lease to expire: retried). */
-  const attempt = (d: Claimed) =>
-    Effect.gen(function*() {
+  /** One attempt of one leased delivery; never fails (a store failure leaves the lease to expire: retried). Its
+   * slot is free once the endpoint answered (or not), before the outcome is recorded. */
+  const attempt = (d: Claimed) => {
+    let released = false
+    const release = Effect.suspend(() => {
+      if (released) return Effect.void
+      released = true
+      const n = (inFlight.get(d.endpoint_id) ?? 1) - 1
+      if (n <= 0) inFlight.delete(d.endpoint_id)
+      else inFlight.set(d.endpoint_id, n)
+      // room for an endpoint that had more due than it could take, or for any when all the room was taken
+      const wasFull = total >= config.total
+      total--
+      return backlogged.has(d.endpoint_id) || (wasFull && backlogged.size > 0) ? wake : Effect.void
+    })
+    const failed = (answer: Answer, refused: boolean) =>
+      release.pipe(
+        Effect.zipRight(failedAttempt(d, answer, refused)),
+        // given up: the next version of its (endpoint, order) may go now
+        Effect.tap(() => d.attempts >= config.schedule.length || answer.status === 410 ? wake : Effect.void)
+      )
+    return Effect.gen(function*() {
       const url = new URL(d.url)
       const host = hostOf(url)
       const resolve = Effect.tryPromise({ try: () => resolveTarget(resolver, host, allow), catch: (e) => e as Error })
@@ -314,8 +430,7 @@ export const makeDispatcher = Effect.gen(function*() {
         Effect.timeoutFail({ duration: Duration.millis(config.timeoutMs), onTimeout: () => new Error(`${host}: not resolved within ${config.timeoutMs} ms`) })
       )).pipe(Effect.either)
       if (target._tag === "Left") {
-        const refused = target.left instanceof UnsafeAddress
-        return yield* failedAttempt(d, { status: null, retryAfterMs: null, error: target.left.message }, refused)
+        return yield* failed({ status: null, retryAfterMs: null, error: target.left.message }, target.left instanceof UnsafeAddress)
       }
       const timestamp = Math.floor(Date.now() / 1000)
       const secrets = d.previous_secret === null ? [d.secret] : [d.secret, d.previous_secret]
@@ -326,8 +441,8 @@ export const makeDispatcher = Effect.gen(function*() {
         "webhook-timestamp": String(timestamp),
         "webhook-signature": signatureHeader(secrets, d.id, timestamp, d.body)
       }, d.body, config.timeoutMs)
-      if (answer.status !== null && answer.status >= 200 && answer.status < 300) return yield* delivered(d, answer.status)
-      return yield* failedAttempt(d, answer, false)
+      if (answer.status !== null && answer.status >= 200 && answer.status < 300) return yield* Effect.zipRight(release, delivered(d, answer.status))
+      return yield* failed(answer, false)
     }).pipe(
       traced("Notifier.deliver", {
         kind: "client",
@@ -340,37 +455,42 @@ export const makeDispatcher = Effect.gen(function*() {
           Effect.zipRight(Metric.increment(Metric.tagged(notifierErrors, "where", "record")))
         )
       ),
-      Effect.ensuring(Effect.suspend(() => {
-        const n = (inFlight.get(d.endpoint_id) ?? 1) - 1
-        if (n <= 0) inFlight.delete(d.endpoint_id)
-        else inFlight.set(d.endpoint_id, n)
-        total--
-        return wake
-      }))
+      Effect.ensuring(release)
     )
+  }
+
+  start = (claimed) =>
+    Effect.forEach(claimed, (d) => {
+      inFlight.set(d.endpoint_id, (inFlight.get(d.endpoint_id) ?? 0) + 1)
+      total++
+      return Effect.forkIn(attempt(d), scope)
+    }, { discard: true })
 
   /** Take what is due while there is room; each delivery runs in its own fiber. */
-  const drain = (scope: Scope.Scope): Effect.Effect<void> =>
-    Effect.gen(function*() {
-      for (let round = 0; round < 100; round++) {
-        const room = config.total - total
-        if (room <= 0) return
-        const claimed = yield* claim(room, inFlight)
-        for (const d of claimed) {
-          inFlight.set(d.endpoint_id, (inFlight.get(d.endpoint_id) ?? 0) + 1)
-          total++
-          yield* Effect.forkIn(attempt(d), scope)
-        }
-        if (claimed.length < room) return
-      }
-    }).pipe(
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) as Effect.Effect<never> : Effect.logWarning("webhook dispatch pass failed; the next one tries again").pipe(
-          Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", error: Cause.pretty(cause).slice(0, 500) }),
-          Effect.zipRight(Metric.increment(Metric.tagged(notifierErrors, "where", "dispatch")))
-        )
+  const drain: Effect.Effect<void> = Effect.gen(function*() {
+    for (let round = 0; round < 100; round++) {
+      const { claimed, full, room } = yield* slots.lease((lease) =>
+        Effect.map(claim(lease.room, lease.busy), (claimed) => {
+          // an endpoint that got all its room may have more due: its next free slot wakes a pass
+          const got = new Map<string, number>()
+          for (const d of claimed) got.set(d.endpoint_id, (got.get(d.endpoint_id) ?? 0) + 1)
+          const filled = (id: string) => (got.get(id) ?? 0) >= config.perEndpoint - (lease.busy.get(id) ?? 0)
+          // an endpoint stays backlogged while it had no room or took all it had; one that had room left is not
+          for (const id of [...backlogged]) if (!filled(id)) backlogged.delete(id)
+          for (const id of got.keys()) if (filled(id)) backlogged.add(id)
+          return [{ claimed, full: claimed.length >= lease.room, room: lease.room }, claimed] as const
+        })
+      )
+      if (room <= 0 || !full || claimed.length === 0) return
+    }
+  }).pipe(
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) as Effect.Effect<never> : Effect.logWarning("webhook dispatch pass failed; the next one tries again").pipe(
+        Effect.annotateLogs({ type: "PROCESSING_ERROR", role: "notifier", error: Cause.pretty(cause).slice(0, 500) }),
+        Effect.zipRight(Metric.increment(Metric.tagged(notifierErrors, "where", "dispatch")))
       )
     )
+  )
 
   /** The pending deliveries per endpoint, as the backlog gauge (every endpoint, 0 when none). */
   const backlog = sql<{ id: string; pending: number }>`
@@ -388,16 +508,30 @@ export const makeDispatcher = Effect.gen(function*() {
 
   /** Run until the scope closes: a pass when woken or every WEBHOOK_POLL_MS; the backlog every 5 s. */
   const run = Effect.gen(function*() {
-    const scope = yield* Effect.scope
     yield* Effect.forkScoped(Effect.repeat(backlog, Schedule.spaced(Duration.seconds(5))))
     yield* Effect.forkScoped(Effect.forever(
       latch.await.pipe(
         Effect.timeoutOption(Duration.millis(config.pollMs)),
         Effect.zipRight(latch.close),
-        Effect.zipRight(drain(scope))
+        Effect.zipRight(drain)
       )
     ))
   })
 
-  return { wake, run, inFlight: () => total } as const
+  /** For the consumer: write deliveries leasing those that may go at once (started here); a pass is woken when
+   * some that could go did not fit. */
+  const leaseOnWrite = slots.lease
+
+  return {
+    wake,
+    run,
+    inFlight: () => total,
+    leaseOnWrite,
+    /** Endpoints with due deliveries that did not fit their room (the consumer's writes tell it): a pass now
+     * would find no room either; their next freed slot wakes one. */
+    backlog: (endpointIds: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        for (const id of endpointIds) backlogged.add(id)
+      })
+  } as const
 })
