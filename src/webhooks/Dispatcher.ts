@@ -154,12 +154,6 @@ export interface QueueSettings {
   readonly disableAfterMs: number
 }
 
-/**
- * The delivery rows as a queue: `claim` takes due deliveries (each endpoint's share apart, never a version
- * while a lower one of its (endpoint, order) is pending) and leases them; `delivered` and `failedAttempt`
- * record an attempt's outcome (the next due time, or given up; the endpoint's failing run, its disabling).
- * No HTTP here: the dispatcher below makes the calls.
- */
 /** The room a statement that leases deliveries may fill: per endpoint `perEndpoint` less what is in flight. */
 export interface Lease {
   readonly perEndpoint: number
@@ -178,30 +172,35 @@ export interface Slots {
   readonly lease: <A, E, R>(statement: (lease: Lease) => Effect.Effect<readonly [A, ReadonlyArray<Claimed>], E, R>) => Effect.Effect<A, E, R>
 }
 
-/** Slots that lease nothing (a queue without a dispatcher: its callers claim). */
-const noSlots = (config: { readonly perEndpoint: number; readonly leaseMs: number }): Slots => ({
-  lease: (statement) => Effect.map(statement({ ...config, busy: new Map(), room: 0 }), ([a]) => a)
-})
+/** No room: a statement given it leases nothing. */
+export const leaseNone: Lease = { perEndpoint: 0, leaseMs: 0, busy: new Map(), room: 0 }
 
-/** `[ids, counts]` of the calls in flight per endpoint, as array parameters. */
-const busyArrays = (busy: ReadonlyMap<string, number>) => {
+/** Slots that lease nothing (a queue without a dispatcher: its callers claim). */
+export const noSlots: Slots = { lease: (statement) => Effect.map(statement(leaseNone), ([a]) => a) }
+
+/** The calls in flight per endpoint as a relation `(endpoint_id, n)`, for a leasing statement's room. */
+export const busyRelation = (sql: SqlClient.SqlClient, busy: ReadonlyMap<string, number>) => {
   const ids = [...busy.keys()]
-  return [ids, ids.map((id) => busy.get(id)!)] as const
+  return sql`SELECT * FROM unnest(${ids}::uuid[], ${ids.map((id) => busy.get(id)!)}::int[]) AS b(endpoint_id, n)`
 }
 
 /** A claimed row as PostgreSQL's `to_jsonb` gives it. */
 const claimedFromJson = (j: Claimed): Claimed => ({ ...j, event_recorded_at: new Date(j.event_recorded_at) })
 
-export const makeDeliveryQueue = (config: QueueSettings, slots: Slots = noSlots(config)) =>
+/**
+ * The delivery rows as a queue: `claim` takes due deliveries (each endpoint's share apart, never a version
+ * while a lower one of its (endpoint, order) is pending) and leases them; `delivered` and `failedAttempt`
+ * record an attempt's outcome (the next due time, or given up; the endpoint's failing run, its disabling).
+ * No HTTP here: the dispatcher below makes the calls.
+ */
+export const makeDeliveryQueue = (config: QueueSettings, slots: Slots = noSlots) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const leaseMs = config.leaseMs
     /** Up to `limit` due deliveries, each endpoint's share apart, leased to this process. */
     const claim = (limit: number, inFlight: ReadonlyMap<string, number>) => {
-      const busyIds = [...inFlight.keys()]
-      const busyCounts = busyIds.map((id) => inFlight.get(id)!)
       return sql<Claimed>`
-        WITH busy AS (SELECT * FROM unnest(${busyIds}::uuid[], ${busyCounts}::int[]) AS b(endpoint_id, n)),
+        WITH busy AS (${busyRelation(sql, inFlight)}),
         picked AS (
           SELECT c.id FROM webhook_endpoints e
           LEFT JOIN busy b ON b.endpoint_id = e.id
@@ -254,11 +253,10 @@ export const makeDeliveryQueue = (config: QueueSettings, slots: Slots = noSlots(
      * order's next webhook needs no claim. Per answer, whether it was recorded.
      */
     const recordDelivered = (answers: ReadonlyArray<{ readonly d: Claimed; readonly status: number }>) =>
-      slots.lease((lease) => {
-        const [busyIds, busyCounts] = busyArrays(lease.busy)
-        return sql<{ id: string; recorded: boolean; next: Claimed | null }>`
+      slots.lease((lease) =>
+        sql<{ id: string; recorded: boolean; next: Claimed | null }>`
           WITH a AS (${unnestRows(sql, { id: "uuid", token: "uuid", status: "int" }, answers.map(({ d, status }) => ({ id: d.id, token: d.lease_token, status })))}),
-          busy AS (SELECT * FROM unnest(${busyIds}::uuid[], ${busyCounts}::int[]) AS b(endpoint_id, n)),
+          busy AS (${busyRelation(sql, lease.busy)}),
           u AS (
             UPDATE webhook_deliveries w
             SET status = 'delivered', delivered_at = now(), leased_until = NULL, lease_token = NULL, last_status = a.status, last_error = NULL
@@ -295,7 +293,7 @@ export const makeDeliveryQueue = (config: QueueSettings, slots: Slots = noSlots(
             return [results, next] as const
           })
         )
-      })
+      )
     // the 2xx answers that come in while one such statement runs go in the next one together
     const recordOne = yield* makeBatcher({ maxBatch: 500, workers: 1, run: recordDelivered })
 
@@ -518,15 +516,12 @@ export const makeDispatcher = Effect.gen(function*() {
     ))
   })
 
-  /** For the consumer: write deliveries leasing those that may go at once (started here); a pass is woken when
-   * some that could go did not fit. */
-  const leaseOnWrite = slots.lease
-
   return {
     wake,
     run,
     inFlight: () => total,
-    leaseOnWrite,
+    /** For the consumer: its writes lease the deliveries that may go at once, started here. */
+    slots,
     /** Endpoints with due deliveries that did not fit their room (the consumer's writes tell it): a pass now
      * would find no room either; their next freed slot wakes one. */
     backlog: (endpointIds: ReadonlyArray<string>) =>

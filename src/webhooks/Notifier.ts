@@ -26,7 +26,7 @@ import { traced, withRemoteParent } from "../observability/Tracing.js"
 import { toRefundView, toView } from "../orders/Views.js"
 import { ConsumerConfig } from "../payment/PaymentWorker.js"
 import { Readiness } from "../Readiness.js"
-import { type Claimed, type Lease, makeDispatcher, type Slots } from "./Dispatcher.js"
+import { busyRelation, type Claimed, type Lease, leaseNone, makeDispatcher, noSlots, type Slots } from "./Dispatcher.js"
 import { webhookTypeOf, withoutWebhook } from "./EventTypes.js"
 import { notifierMessageRetries, webhookEvents } from "./WebhookMetrics.js"
 
@@ -72,8 +72,6 @@ export interface Notified {
   readonly waiting: ReadonlyArray<string>
 }
 
-const leaseNone: Lease = { perEndpoint: 0, leaseMs: 0, busy: new Map(), room: 0 }
-
 /**
  * What events make, in ONE statement for any number of them (one transaction): for each event the log holds
  * (checked here when the caller did not read it from the log), one delivery per enabled endpoint subscribed to
@@ -84,8 +82,6 @@ const leaseNone: Lease = { perEndpoint: 0, leaseMs: 0, busy: new Map(), room: 0 
  * endpoint room (its first attempt counted): the dispatcher calls it without a claim.
  */
 export const writeDeliveries = (sql: SqlClient.SqlClient, group: string, events: ReadonlyArray<EventToNotify>, lease: Lease = leaseNone) => {
-  const busyIds = [...lease.busy.keys()]
-  const busyCounts = busyIds.map((id) => lease.busy.get(id)!)
   return sql<{
     in_log: boolean
     wanted: boolean
@@ -123,7 +119,7 @@ export const writeDeliveries = (sql: SqlClient.SqlClient, group: string, events:
       data: e.check?.data ?? null
     })))
   }),
-    busy AS (SELECT * FROM unnest(${busyIds}::uuid[], ${busyCounts}::int[]) AS b(endpoint_id, n)),
+    busy AS (${busyRelation(sql, lease.busy)}),
     ok AS (
       SELECT m.* FROM m
       WHERE m.stored_type IS NULL OR EXISTS (
@@ -208,10 +204,7 @@ export interface NotifierDispatch {
   readonly backlog: (endpointIds: ReadonlyArray<string>) => Effect.Effect<void>
 }
 
-const detached: NotifierDispatch = {
-  slots: { lease: (statement) => Effect.map(statement(leaseNone), ([a]) => a) },
-  backlog: () => Effect.void
-}
+const detached: NotifierDispatch = { slots: noSlots, backlog: () => Effect.void }
 
 /** The order right after an event, per order, for the orders this notifier saw last (at most `max`): the next
  * event of an order folds onto it instead of reading the stream. Only events the log holds go in (checked by
@@ -345,7 +338,7 @@ export const NotifierLive = Layer.scopedDiscard(
     const group = yield* NotifierGroup
     const dispatcher = yield* makeDispatcher
     yield* dispatcher.run
-    const handle = yield* makeNotifierHandler(group, { slots: { lease: dispatcher.leaseOnWrite }, backlog: dispatcher.backlog })
+    const handle = yield* makeNotifierHandler(group, dispatcher)
     const status = yield* runKeyedConsumer({
       groupId: group,
       topics: [kafka.topics.orderEvents],
