@@ -26,27 +26,48 @@ const urlOf = (database: string) => {
   return url.toString()
 }
 
+/** every backend this file stopped and has not continued: continued on every way out (a test's `finally`, afterAll,
+ * the process's exit), so that no stopped backend outlives the file — a backend stopped while it held one of the
+ * cluster's shared locks would otherwise wedge the machine's PostgreSQL for every test after it */
+const stoppedPids = new Set<number>()
+const continueAll = () => {
+  for (const pid of stoppedPids) {
+    try {
+      process.kill(pid, "SIGCONT")
+    } catch {
+      // gone
+    }
+    stoppedPids.delete(pid)
+  }
+}
+process.once("exit", continueAll)
+afterAll(continueAll)
+
 /**
- * Stops every backend of `database` (re-scanning, so that connections made meanwhile are stopped too) until
- * `resume` is called, which SIGCONTs every one it stopped.
+ * Stops every client backend of `database` (re-scanning, so that connections made meanwhile are stopped too)
+ * until `resume` is called, which SIGCONTs every one it stopped at once — never waiting for a scan in progress,
+ * whose query may itself wait on a stopped backend (fresh-clone CI, 2026-12-07: it did, and the cluster stayed
+ * stopped for the rest of the run) — and again after the last scan.
  */
 const hang = async (database: string) => {
-  const admin = new pg.Client({ connectionString: urlOf("postgres") })
+  const admin = new pg.Client({ connectionString: urlOf("postgres"), connectionTimeoutMillis: 2_000, query_timeout: 2_000 })
+  admin.on("error", () => undefined) // reported by the awaited query
   await admin.connect()
   const stopped = new Set<number>()
   let scanning = true
   const scan = async () => {
     const { rows } = await admin.query<{ pid: number }>(
-      "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+      "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
       [database]
     )
     for (const { pid } of rows) {
-      if (stopped.has(pid)) continue
+      if (!scanning || stopped.has(pid)) continue
       try {
+        stoppedPids.add(pid)
         process.kill(pid, "SIGSTOP")
         stopped.add(pid)
       } catch {
-        // gone meanwhile
+        stoppedPids.delete(pid) // gone meanwhile
       }
     }
   }
@@ -61,15 +82,10 @@ const hang = async (database: string) => {
     stopped: () => stopped.size,
     resume: async () => {
       scanning = false
+      continueAll()
       await loop
-      for (const pid of stopped) {
-        try {
-          process.kill(pid, "SIGCONT")
-        } catch {
-          // gone
-        }
-      }
-      await admin.end()
+      continueAll()
+      await admin.end().catch(() => {})
     }
   }
 }
