@@ -1,13 +1,17 @@
 /**
  * The outbox relay's wake-up on the real PostgreSQL: an append in another process wakes this process's relay
- * through LISTEN/NOTIFY (a regression: an empty NOTIFY payload was dropped).
+ * through LISTEN/NOTIFY (a regression: an empty NOTIFY payload was dropped). And only a process where someone
+ * waits listens (issue 24): PostgreSQL hands every append's notification to every listening backend and the
+ * process parses each, so an api whose relay runs elsewhere and whose clients watch nothing must not LISTEN.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Context, Duration, Effect, Either, Fiber, Layer } from "effect"
+import { SqlClient } from "@effect/sql"
+import { Context, Duration, Effect, Either, Fiber, Layer, Stream } from "effect"
 import { AppendProjections } from "../src/Stores.js"
 import { decide, fold } from "../src/domain/OrderDecider.js"
 import { EventStore, OrderAfterAppend } from "../src/eventstore/EventStore.js"
 import { PgEventStore } from "../src/eventstore/PgEventStore.js"
+import { OrderWatchers, OrderWatchersLive } from "../src/orders/OrderWatch.js"
 import { OutboxSignal, PgOutboxSignal } from "../src/outbox/OutboxSignal.js"
 import { cmd, newOrderId } from "./support/fixtures.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
@@ -32,4 +36,46 @@ describe("relay wake-up across processes", () => {
         }).pipe(Effect.scoped))
     }
   )
+})
+
+/** this database's connections whose last statement was a LISTEN (the listening one stays idle after it) */
+const listening = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(
+    sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
+    (rows) => rows[0]!.n
+  ))
+
+const placeOne = Effect.gen(function*() {
+  const store = yield* EventStore
+  const orderId = newOrderId()
+  const events = Either.getOrThrow(decide(cmd.place(orderId), undefined))
+  yield* store.append({ streamId: orderId, expectedVersion: 0, events, metadata: {}, inputs: Context.make(OrderAfterAppend, fold(events)!) })
+  return orderId
+})
+
+describe("the appends LISTEN only where someone waits", () => {
+  layer(
+    onTestDatabase(
+      "lazy_listen",
+      Layer.mergeAll(PgOutboxSignal, OrderWatchersLive).pipe(Layer.provideMerge(PgEventStore.pipe(Layer.provide(AppendProjections))))
+    ),
+    { excludeTestServices: true, timeout: "60 seconds" }
+  )((it) => {
+    it.effect("no LISTEN until the relay's first wait or the first watcher; then one connection listens", () =>
+      Effect.gen(function*() {
+        const orderId = yield* placeOne
+        yield* Effect.sleep(Duration.millis(300))
+        assert.strictEqual(yield* listening, 0, "nobody waits yet: nothing listens")
+        // a watcher: the order watch starts listening
+        const frames = yield* (yield* OrderWatchers).watch(orderId, 0)
+        const reading = yield* Effect.forkScoped(Stream.runDrain(frames))
+        yield* Effect.sleep(Duration.millis(300))
+        assert.strictEqual(yield* listening, 1, "a watcher: the LISTEN is up")
+        // the relay's wait: the same connection (one per process)
+        yield* Effect.forkScoped(Effect.flatMap(OutboxSignal, (signal) => signal.await(Duration.minutes(5))))
+        yield* Effect.sleep(Duration.millis(300))
+        assert.strictEqual(yield* listening, 1, "one listening connection per process")
+        yield* Fiber.interrupt(reading)
+      }).pipe(Effect.scoped))
+  })
 })

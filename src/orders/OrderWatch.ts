@@ -1,7 +1,8 @@
 /**
  * `GET /orders/:id/watch`: an order's events as server-sent events until the order is terminal. One hub per
  * process holds the watchers (at most WATCH_MAX_CONNECTIONS; 503 beyond). It listens to the commit
- * notifications the relay gets (PostgreSQL NOTIFY on the appends channel, sent by every append): on each
+ * notifications the relay gets (PostgreSQL NOTIFY on the appends channel, sent by every append; listened to from
+ * the first watcher on): on each
  * notification, coalesced, ONE query re-reads the new events of every watched stream — no query per client.
  * The same query runs every WATCH_POLL_MS while anyone watches, as the safety net (a LISTEN connection that
  * was lost is not re-established by @effect/sql-pg: docs/DECISIONS.md "Known limitations and open notes"). It never shares the relay's in-process
@@ -16,12 +17,11 @@ import { Config, Context, Duration, Effect, Layer, Metric, Option, Queue, Schedu
 import { isPaid, type OrderId, OrderNotFound, type OrderState } from "../domain/Order.js"
 import { evolve } from "../domain/OrderDecider.js"
 import { EventStore, type RecordedEvent } from "../eventstore/EventStore.js"
-import { APPENDS_CHANNEL } from "../database/Notifications.js"
+import { APPENDS_CHANNEL, lazyListen } from "../database/Notifications.js"
 import { makeStreamTails } from "../eventstore/StreamTails.js"
 import { TooManyWatchers } from "./Api.js"
 import { toEventView, toView } from "./Views.js"
 import type { StoreError } from "../Infrastructure.js"
-import { forkBounded, ShutdownBudgetConfig } from "../Shutdown.js"
 
 /** Streams per process (503 beyond), heartbeat period, the one re-read of all watched streams. */
 export const WatchConfig = Config.all({
@@ -120,18 +120,13 @@ const make = (settings: WatchSettings) =>
       Effect.forever,
       Effect.forkScoped
     )
-    if (Option.isSome(pg)) {
-      const budget = yield* Effect.orDie(ShutdownBudgetConfig)
-      // stopping it runs @effect/sql-pg's UNLISTEN, which waits for the database: bounded (src/Shutdown.ts)
-      yield* forkBounded(
-        "unlisten (order watch)",
-        budget.disconnectMs,
-        pg.value.listen(APPENDS_CHANNEL).pipe(
-          Stream.runForEach(() => Queue.offer(wakes, undefined)),
-          Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) })
-        )
+    // the LISTEN from the first watcher on (src/database/Notifications.ts): an api nobody watches takes no
+    // notification; what commits before it is up, the re-read after registering and the poll catch
+    const listen = Option.isSome(pg)
+      ? yield* lazyListen("unlisten (order watch)", APPENDS_CHANNEL, Queue.offer(wakes, undefined).pipe(Effect.asVoid)).pipe(
+        Effect.provideService(PgClient.PgClient, pg.value)
       )
-    }
+      : Effect.void
     // shutting down: every open stream ends, so the server can drain
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -169,6 +164,7 @@ const make = (settings: WatchSettings) =>
             if (set) set.add(w)
             else watched.set(orderId, new Set([w]))
             // anything committed between the read and now: the next refresh sees it
+            yield* listen
             yield* Queue.offer(wakes, undefined)
           }
           const done = Effect.suspend(() => {

@@ -2,13 +2,12 @@
  * Wakes the relay when an append commits, so publishing has no fixed poll delay on the hot path.
  * In-process: a latch the relay waits on, opened by the order actors after each append. Across processes: the
  * PostgreSQL append statement itself NOTIFYs the appends channel (src/database/Notifications.ts; one per
- * statement, and a group-committed statement holds many orders); every process LISTENs and opens its own latch. (A separate, debounced NOTIFY
+ * statement, and a group-committed statement holds many orders); every process with a relay LISTENs (from the relay's
+ * first wait) and opens its own latch. (A separate, debounced NOTIFY
  * query after appends cost about one round trip per two orders under load.)
  */
-import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Layer, Schedule, Stream } from "effect"
-import { APPENDS_CHANNEL } from "../database/Notifications.js"
-import { forkBounded, ShutdownBudgetConfig } from "../Shutdown.js"
+import { Context, type Duration, Effect, Layer } from "effect"
+import { APPENDS_CHANNEL, lazyListen } from "../database/Notifications.js"
 
 export class OutboxSignal extends Context.Tag("OutboxSignal")<OutboxSignal, {
   /** An append committed: wake relays here and in other processes. */
@@ -32,22 +31,13 @@ const make = Effect.gen(function*() {
 /** In-process only (memory layers, tests). */
 export const LocalOutboxSignal = Layer.effect(OutboxSignal, make)
 
-/** In-process, and from appends in any process through PostgreSQL LISTEN (the appends NOTIFY). */
+/** In-process, and from appends in any process through PostgreSQL LISTEN (the appends NOTIFY) — listening from
+ * the relay's first wait on: a process without a relay takes no notification. */
 export const PgOutboxSignal = Layer.scoped(
   OutboxSignal,
   Effect.gen(function*() {
-    const pg = yield* PgClient.PgClient
     const signal = yield* make
-    const budget = yield* Effect.orDie(ShutdownBudgetConfig)
-    // stopping it runs @effect/sql-pg's UNLISTEN, which waits for the database: bounded (src/Shutdown.ts)
-    yield* forkBounded(
-      "unlisten (relay wake-ups)",
-      budget.disconnectMs,
-      pg.listen(APPENDS_CHANNEL).pipe(
-        Stream.runForEach(() => signal.wake),
-        Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) })
-      )
-    )
-    return signal
+    const listen = yield* lazyListen("unlisten (relay wake-ups)", APPENDS_CHANNEL, signal.wake)
+    return OutboxSignal.of({ wake: signal.wake, await: (timeout) => Effect.zipRight(listen, signal.await(timeout)) })
   })
 )
