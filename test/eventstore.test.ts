@@ -5,6 +5,7 @@
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Either, Layer, Option } from "effect"
+import pg from "pg"
 import type { Order, OrderEvent, OrderId } from "../src/domain/Order.js"
 import { fold } from "../src/domain/OrderDecider.js"
 import { MemoryStores, PgStores } from "../src/Stores.js"
@@ -242,6 +243,38 @@ describe("PgEventStore group commit (one writer, so concurrent appends queue and
         const stored = [(yield* store.readStream(a)).length, (yield* store.readStream(b)).length]
         assert.deepStrictEqual([...stored].sort(), [0, 1])
         for (const id of others) assert.strictEqual((yield* store.readStream(id)).length, 3)
+      }))
+  })
+})
+
+describe("PgEventStore group read (one reader, so concurrent stream reads queue and share a statement)", () => {
+  const oneReader = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["READ_WORKERS", "1"]])))
+  layer(onTestDatabase("eventstore_read_batch", PgStores).pipe(Layer.provide(oneReader)), { excludeTestServices: true })((it) => {
+    it.effect("concurrent reads of many streams: each caller its own stream in version order, in a few statements", () =>
+      Effect.gen(function*() {
+        const store = yield* EventStore
+        const ids = Array.from({ length: 30 }, newOrderId)
+        yield* Effect.forEach(ids, (id, i) => append(id, 0, history(id).slice(0, 1 + (i % 3))), { concurrency: "unbounded" })
+        const unknown = newOrderId()
+        // the statements this process sends that read streams (node-postgres's query, under @effect/sql-pg)
+        let reads = 0
+        const query = pg.Client.prototype.query
+        const counting = function(this: pg.Client, ...args: Array<any>) {
+          const text = typeof args[0] === "string" ? args[0] : args[0]?.text
+          if (typeof text === "string" && /FROM events e\s+WHERE e\.stream_id/.test(text)) reads++
+          return (query as any).apply(this, args)
+        }
+        pg.Client.prototype.query = counting as typeof query
+        const asked = [...ids, ids[0]!, unknown, ids[1]!]
+        const streams = yield* Effect.forEach(asked, (id) => store.readStream(id), { concurrency: "unbounded" }).pipe(
+          Effect.ensuring(Effect.sync(() => pg.Client.prototype.query = query))
+        )
+        asked.forEach((id, i) => {
+          const expected = id === unknown ? 0 : 1 + (ids.indexOf(id) % 3)
+          assert.deepStrictEqual(streams[i]!.map((e) => [e.streamId, e.version]), Array.from({ length: expected }, (_, v) => [id, v + 1]), `stream ${i}`)
+          if (expected > 0) assert.strictEqual(streams[i]![0]!.event._tag, "OrderPlaced")
+        })
+        assert.isAtMost(reads, 3, `${asked.length} concurrent reads took ${reads} statements: not batched`)
       }))
   })
 })

@@ -14,6 +14,11 @@
  * (src/Infrastructure.ts), it wrote nothing, and its requests are retried one by one, where each gets its own
  * answer: the violation sorted out precisely, the refused append failing alone. An append made inside a
  * transaction (sql.withTransaction) is not batched: it belongs to that transaction.
+ *
+ * Group read, the same way: stream reads made while `READ_WORKERS` reads are in flight go together, up to
+ * `READ_BATCH_MAX` streams, as ONE statement (`stream_id = ANY(...)`), each caller answered its own stream. A
+ * cold actor reads its stream before deciding (every payment command in a pipeline process apart from the
+ * api): under load those reads share round trips as the appends do. A lone read goes at once.
  */
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Config, Effect, Either, Layer } from "effect"
@@ -22,14 +27,18 @@ import type { OrderId } from "../domain/Order.js"
 import { classify, orStoreError, type StoreError } from "../Infrastructure.js"
 import { appendStatement } from "./AppendStatement.js"
 import { eventColumns, type EventRow, toRecordedEvent } from "./EventRows.js"
-import { type AppendRequest, type AppendResult, ConcurrencyConflict, EventStore } from "./EventStore.js"
+import { type AppendRequest, type AppendResult, ConcurrencyConflict, EventStore, type RecordedEvent } from "./EventStore.js"
 import { InlineProjections } from "./InlineProjection.js"
 
 export const AppendConfig = Config.all({
   /** Most appends written by one statement. */
   batchMax: Config.integer("APPEND_BATCH_MAX").pipe(Config.withDefault(128)),
   /** Writer fibers, i.e. append statements in flight at once (each holds one pool connection meanwhile). */
-  writers: Config.integer("APPEND_WRITERS").pipe(Config.withDefault(3))
+  writers: Config.integer("APPEND_WRITERS").pipe(Config.withDefault(3)),
+  /** Most streams read by one statement. */
+  readBatchMax: Config.integer("READ_BATCH_MAX").pipe(Config.withDefault(128)),
+  /** Read statements in flight at once (each holds one pool connection meanwhile). */
+  readers: Config.integer("READ_WORKERS").pipe(Config.withDefault(2))
 })
 
 /** Indices of a batch split so that no statement holds two appends of one stream (later ones go in later
@@ -117,6 +126,34 @@ export const PgEventStore = Layer.scoped(
         })
     })
 
+    /** A stream read on the caller's connection (inside its transaction). */
+    const readOne = (streamId: OrderId) =>
+      sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM events e WHERE e.stream_id = ${streamId} ORDER BY e.version`.pipe(
+        Effect.map((rows) => rows.map(toRecordedEvent)),
+        orStoreError
+      )
+
+    const read = yield* makeBatcher({
+      maxBatch: config.readBatchMax,
+      workers: config.readers,
+      run: (ids: ReadonlyArray<OrderId>) =>
+        ids.length === 1
+          ? Effect.map(readOne(ids[0]!), (events) => [Either.right(events)])
+          : sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM events e
+              WHERE e.stream_id = ANY(${[...new Set(ids)]}::uuid[]) ORDER BY e.stream_id, e.version`.pipe(
+            orStoreError,
+            Effect.map((rows) => {
+              const streams = new Map<string, Array<RecordedEvent>>()
+              for (const row of rows) {
+                const stream = streams.get(row.stream_id)
+                if (stream) stream.push(toRecordedEvent(row))
+                else streams.set(row.stream_id, [toRecordedEvent(row)])
+              }
+              return ids.map((id) => Either.right<ReadonlyArray<RecordedEvent>>(streams.get(id) ?? []))
+            })
+          )
+    })
+
     return EventStore.of({
       append: (request) =>
         Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
@@ -126,10 +163,8 @@ export const PgEventStore = Layer.scoped(
             : batched(request)),
 
       readStream: (streamId) =>
-        sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM events e WHERE e.stream_id = ${streamId} ORDER BY e.version`.pipe(
-          Effect.map((rows) => rows.map(toRecordedEvent)),
-          orStoreError
-        )
+        Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+          transaction._tag === "Some" ? readOne(streamId) : read(streamId))
     })
   })
 )
