@@ -28,8 +28,9 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 # user (uid 1000, numeric so that Kubernetes' runAsNonRoot can verify it): the program writes no files.
 FROM node:26.12.1-trixie-slim AS runtime
 ENV NODE_ENV=production
-# the old-generation cap of scripts/start.sh (its comment says why); override NODE_OPTIONS to change it
-ENV NODE_OPTIONS=--max-old-space-size=256
+# the old-generation cap and the young generation of scripts/start.sh (its comments say why); override
+# NODE_OPTIONS to change them
+ENV NODE_OPTIONS="--max-old-space-size=256 --max-semi-space-size=32"
 WORKDIR /app
 COPY package.json ./
 COPY migrations ./migrations

@@ -51,7 +51,7 @@ const main = async () => {
     const port = 3210 + i
     const hasApi = roles.split(",").includes("api")
     if (hasApi) apiPorts.push(port)
-    const flags = ["--max-old-space-size=256", ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}/${i}`] : [])]
+    const flags = ["--max-old-space-size=256", "--max-semi-space-size=32", ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}/${i}`] : [])]
     const ready = hasApi ? `http://127.0.0.1:${port}/health/ready` : "http://127.0.0.1:3204/control"
     const server = await startServer(`profile-${i}`, [...flags, dist, roles], { ...env, PORT: String(port), OPS_PORT: String(3230 + i) }, ready)
     servers.push({ ...server, roles })

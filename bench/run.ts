@@ -64,7 +64,7 @@ const rebuildOrders = process.env.BENCH_REBUILD_ORDERS ?? "333334"
 const concurrency = 10
 const providerLatencyMs = 20
 /** Node flags of our process, as scripts/start.sh runs it. */
-const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "--max-old-space-size=256").split(" ").filter(Boolean)
+const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "--max-old-space-size=256 --max-semi-space-size=32").split(" ").filter(Boolean)
 
 /** Scenario databases are named after it (BENCH_DATABASE: two checkouts benchmarking on one server). */
 const benchDb = process.env.BENCH_DATABASE ?? "orders_bench"
