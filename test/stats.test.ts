@@ -4,7 +4,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import { assert, describe, layer } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Layer, Schedule } from "effect"
+import { Context, Deferred, Effect, Either, Fiber, Layer, Schedule } from "effect"
 import { OrderActors } from "../src/actor/OrderActors.js"
 import { PgStores } from "../src/Stores.js"
 import { OrderPlaced, type PaymentId, PaymentRequested } from "../src/domain/Order.js"
@@ -123,6 +123,35 @@ describe("stats projection", () => {
         yield* stats.reset
         yield* caughtUp
         assert.deepStrictEqual({ states: yield* byState, revenue: yield* stats.revenue }, snapshot)
+      }))
+
+    it.effect("a projector's pass does not wait for another projector: nothing at once while the checkpoint is held", () =>
+      Effect.gen(function*() {
+        const stats = yield* StatsProjection
+        const sql = yield* SqlClient.SqlClient
+        yield* caughtUp
+        yield* (yield* OrderActors).execute(cmd.place(newOrderId()))
+        // another projector, mid-pass: the checkpoint row locked in its open transaction
+        const locked = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const other = yield* Effect.fork(sql.withTransaction(Effect.gen(function*() {
+          yield* sql`SELECT 1 FROM projection_checkpoints WHERE name = 'stats' FOR UPDATE`
+          yield* Deferred.succeed(locked, undefined)
+          yield* Deferred.await(release)
+        })))
+        yield* Deferred.await(locked)
+        const skipped = yield* stats.pass.pipe(Effect.timeout("3 seconds"), Effect.either)
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(other)
+        assert.deepStrictEqual(skipped, Either.right(0), "the pass waited for the other projector (or applied under its lock)")
+        // once it is free, the pass applies what is new
+        let applied = 0
+        for (let tries = 0; applied === 0 && tries < 600; tries++) {
+          applied = yield* stats.pass
+          if (applied === 0) yield* Effect.sleep("50 millis")
+        }
+        assert.isAbove(applied, 0)
+        assert.strictEqual(yield* stats.lag, 0)
       }))
   })
 })

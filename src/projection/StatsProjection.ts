@@ -44,18 +44,37 @@ export class StatsProjection extends Effect.Service<StatsProjection>()("StatsPro
     const sql = yield* SqlClient.SqlClient
     const { batchSize } = yield* StatsConfig
 
-    /** Apply the next batch of safely committed events; how many were applied. */
-    const step = sql.withTransaction(Effect.gen(function*() {
-      // one projector at a time; the checkpoint row is the lock
-      yield* sql`INSERT INTO projection_checkpoints (name) VALUES (${STATS}) ON CONFLICT DO NOTHING`
-      const [checkpoint] = yield* sql<{ transaction_id: string; position: string }>`
-        SELECT transaction_id::text, position::text FROM projection_checkpoints WHERE name = ${STATS} FOR UPDATE`
+    type Checkpoint = { transaction_id: string; position: string }
+    /** The checkpoint row, locked (one projector at a time: the row is the lock), made if missing — or, with
+     * `skipLocked`, undefined at once when another projector holds it. */
+    const lockCheckpoint = (skipLocked: boolean) =>
+      Effect.gen(function*() {
+        const [held] = skipLocked
+          ? yield* sql<Checkpoint>`
+              SELECT transaction_id::text, position::text FROM projection_checkpoints WHERE name = ${STATS} FOR UPDATE SKIP LOCKED`
+          : yield* sql<Checkpoint>`
+              SELECT transaction_id::text, position::text FROM projection_checkpoints WHERE name = ${STATS} FOR UPDATE`
+        if (held !== undefined) return held
+        // missing (a new database, a reset) — or, skipping, held elsewhere: the insert then makes nothing
+        const [made] = yield* sql<Checkpoint>`
+          INSERT INTO projection_checkpoints (name) VALUES (${STATS}) ON CONFLICT DO NOTHING
+          RETURNING transaction_id::text, position::text`
+        if (made !== undefined || skipLocked) return made
+        return (yield* sql<Checkpoint>`
+          SELECT transaction_id::text, position::text FROM projection_checkpoints WHERE name = ${STATS} FOR UPDATE`)[0]
+      })
+
+    /** Apply the next batch of safely committed events; how many were applied (0 when `skipLocked` and another
+     * projector holds the checkpoint). */
+    const stepWith = (skipLocked: boolean) => sql.withTransaction(Effect.gen(function*() {
+      const checkpoint = yield* lockCheckpoint(skipLocked)
+      if (checkpoint === undefined) return 0
       // ORDER BY the table's columns (e.*), not the text aliases of the output: "730" sorts after "63356"
       const rows = yield* sql<Row>`
         SELECT e.transaction_id::text AS transaction_id, e.position::text AS position, e.type, e.schema_version, e.data
         FROM events e
         WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          AND (e.transaction_id, e.position) > (${checkpoint!.transaction_id}::xid8, ${checkpoint!.position}::bigint)
+          AND (e.transaction_id, e.position) > (${checkpoint.transaction_id}::xid8, ${checkpoint.position}::bigint)
         ORDER BY e.transaction_id, e.position
         LIMIT ${batchSize}`
       if (rows.length === 0) return 0
@@ -149,9 +168,13 @@ export class StatsProjection extends Effect.Service<StatsProjection>()("StatsPro
          WHERE name = ${STATS}`
       return rows.length
     })).pipe(orStoreError)
+    const step = stepWith(false)
 
     return {
       step,
+      /** A projector's pass: a step, or nothing at once while another projector holds the checkpoint (waiting
+       * for it would only find its batch applied — every process running the role paid a pass for nothing). */
+      pass: stepWith(true),
       /** Apply batches until nothing safely committed is left. */
       catchUp: Effect.iterate(1, { while: (n) => n > 0, body: () => step }).pipe(Effect.asVoid),
       /** Throw the projection away: it is replayed from the start of the log by the next steps. */
@@ -181,7 +204,7 @@ export const StatsProjectorLive = Layer.scopedDiscard(
   Effect.gen(function*() {
     const projection = yield* StatsProjection
     const { batchSize, pollMs } = yield* StatsConfig
-    const pass: Effect.Effect<void> = projection.step.pipe(
+    const pass: Effect.Effect<void> = projection.pass.pipe(
       Effect.flatMap((n) => (n >= batchSize ? pass : Effect.sleep(Duration.millis(pollMs)))),
       Effect.catchAllCause((cause) =>
         Effect.logWarning("stats projection pass failed").pipe(
