@@ -2,7 +2,8 @@
  * The outbox relay's wake-up on the real PostgreSQL: an append in another process wakes this process's relay
  * through LISTEN/NOTIFY (a regression: an empty NOTIFY payload was dropped). And only a process where someone
  * waits listens (issue 24): PostgreSQL hands every append's notification to every listening backend and the
- * process parses each, so an api whose relay runs elsewhere and whose clients watch nothing must not LISTEN.
+ * process parses each, so an api whose relay runs elsewhere and whose clients watch nothing must not LISTEN;
+ * and a relay is not woken twice by its own process's appends.
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
@@ -11,6 +12,7 @@ import { AppendProjections } from "../src/Stores.js"
 import { decide, fold } from "../src/domain/OrderDecider.js"
 import { EventStore, OrderAfterAppend } from "../src/eventstore/EventStore.js"
 import { PgEventStore } from "../src/eventstore/PgEventStore.js"
+import { AppendsSender } from "../src/database/Notifications.js"
 import { OrderWatchers, OrderWatchersLive } from "../src/orders/OrderWatch.js"
 import { OutboxSignal, PgOutboxSignal } from "../src/outbox/OutboxSignal.js"
 import { cmd, newOrderId } from "./support/fixtures.js"
@@ -19,7 +21,9 @@ import { onTestDatabase } from "./support/TestDatabase.js"
 describe("relay wake-up across processes", () => {
   // regression: the append NOTIFYd with an empty payload, which @effect/sql-pg's `listen` drops, so relays in
   // other processes only ever published on their poll (found by the API work's watch stream)
-  layer(onTestDatabase("relay_wake", Layer.mergeAll(PgOutboxSignal, PgEventStore.pipe(Layer.provide(AppendProjections)))), { excludeTestServices: true, timeout: "60 seconds" })(
+  // the appending store plays another process: its NOTIFYs carry another sender than this process's relay's
+  const anotherProcess = Layer.succeed(AppendsSender, "another process")
+  layer(onTestDatabase("relay_wake", Layer.mergeAll(PgOutboxSignal, PgEventStore.pipe(Layer.provide(AppendProjections), Layer.provide(anotherProcess)))), { excludeTestServices: true, timeout: "60 seconds" })(
     (it) => {
       it.effect("an append in another process wakes this process's relay through LISTEN", () =>
         Effect.gen(function*() {
@@ -76,6 +80,18 @@ describe("the appends LISTEN only where someone waits", () => {
         yield* Effect.sleep(Duration.millis(300))
         assert.strictEqual(yield* listening, 1, "one listening connection per process")
         yield* Fiber.interrupt(reading)
+      }).pipe(Effect.scoped))
+
+    it.effect("the relay skips the NOTIFYs of its own process's appends (the actor woke it in-process already)", () =>
+      Effect.gen(function*() {
+        const signal = yield* OutboxSignal
+        // the LISTEN is up (the test above) and the latch closed: a wait that returns at once is a wake
+        yield* signal.await(Duration.millis(1))
+        const woken = yield* Effect.forkScoped(signal.await(Duration.minutes(5)))
+        yield* Effect.sleep(Duration.millis(300))
+        yield* placeOne // this process's store, straight (no actor: no in-process wake)
+        const exit = yield* Fiber.await(woken).pipe(Effect.timeout(Duration.seconds(2)), Effect.option)
+        assert.isTrue(exit._tag === "None", "woken by the NOTIFY of this process's own append")
       }).pipe(Effect.scoped))
   })
 })
