@@ -28,6 +28,17 @@ describe("relay", () => {
         assert.strictEqual(trace.statements, 5 + 2)
         assert.deepStrictEqual(trace.markedEarly, [])
 
+        // a small batch (under a tenth of RELAY_BATCH_SIZE): sent, then ONE statement marks it and reads the next —
+        // two statements in all, not a read-ahead beside the send and a mark of its own as well (three)
+        const one = yield* writeOrders(1)
+        const small = newTrace()
+        const { relay: smallRelay, scope: smallScope } = yield* startRelay(small, {}, false)
+        assert.strictEqual(yield* smallRelay.publishBatch, 3)
+        yield* Scope.close(smallScope, Exit.void)
+        assert.deepStrictEqual([small.statements, small.batches, small.markedEarly], [2, 1, []])
+        assert.strictEqual(yield* unpublished, 0)
+        orders.push(...one)
+
         // now with the relay running while orders are written, batches of 7: reads overlap sends
         const live = newTrace()
         const { scope: liveScope } = yield* startRelay(live, { RELAY_BATCH_SIZE: "7", RELAY_POLL_MS: "60000" })
