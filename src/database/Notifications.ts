@@ -4,19 +4,10 @@
  * statement, so one per group-committed batch); relays wake on it, order watches re-read on it.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Context, Duration, Effect, Schedule, Scope, Stream } from "effect"
-import { randomUUID } from "node:crypto"
+import { Duration, Effect, Schedule, Scope, Stream } from "effect"
 import { forkBounded, ShutdownBudgetConfig } from "../Shutdown.js"
 
 export const APPENDS_CHANNEL = "appends"
-
-/**
- * The payload of the appends NOTIFY: which process appended (a random id per process). A relay skips its own
- * process's appends — the order actor woke it in-process when the append returned, so the notification coming
- * back through PostgreSQL would only wake it a second time for rows already published. A Reference, so that a
- * test can play another process.
- */
-export class AppendsSender extends Context.Reference<AppendsSender>()("AppendsSender", { defaultValue: (): string => randomUUID() }) {}
 
 /**
  * A LISTEN on `channel` that begins at the first run of the returned effect, not before, each notification
@@ -24,15 +15,16 @@ export class AppendsSender extends Context.Reference<AppendsSender>()("AppendsSe
  * shutdown step). PostgreSQL hands every notification to every backend listening, and the process parses each:
  * a process nobody in it waits on (an api whose relay is elsewhere and whose clients watch nothing) listens to
  * nothing — with the api, the pipeline and a second of each, a listener too many costs every commit.
- * Notifications whose payload is `skip` are dropped.
  */
-export const lazyListen = (name: string, channel: string, onNotify: Effect.Effect<void>, skip?: string) =>
+export const lazyListen = (name: string, channel: string, onNotify: Effect.Effect<void>) =>
   Effect.gen(function*() {
     const pg = yield* PgClient.PgClient
     const scope = yield* Effect.scope
     const budget = yield* Effect.orDie(ShutdownBudgetConfig)
     let started = false
-    return Effect.suspend(() => {
+    // uninterruptible: a caller interrupted between the flag and the finalizer would leave the process never
+    // listening, or a listening fiber nobody stops
+    return Effect.uninterruptible(Effect.suspend(() => {
       if (started) return Effect.void
       started = true
       return forkBounded(
@@ -40,9 +32,9 @@ export const lazyListen = (name: string, channel: string, onNotify: Effect.Effec
         budget.disconnectMs,
         // stopping it runs @effect/sql-pg's UNLISTEN, which waits for the database: bounded (src/Shutdown.ts)
         pg.listen(channel).pipe(
-          Stream.runForEach((payload) => (payload === skip ? Effect.void : onNotify)),
+          Stream.runForEach(() => onNotify),
           Effect.retry({ schedule: Schedule.spaced(Duration.seconds(1)) })
         )
       ).pipe(Scope.extend(scope))
-    })
+    }))
   })

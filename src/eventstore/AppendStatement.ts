@@ -47,7 +47,7 @@ const projectionParts = (sql: SqlClient.SqlClient, projections: ReadonlyArray<In
   return { inputs, guards, writes }
 }
 
-export const appendStatement = (sql: SqlClient.SqlClient, projections: ReadonlyArray<InlineProjection>, sender: string) =>
+export const appendStatement = (sql: SqlClient.SqlClient, projections: ReadonlyArray<InlineProjection>) =>
 (requests: ReadonlyArray<AppendRequest>) => {
   const appends = requests.map((r, k) => ({
     i: k + 1,
@@ -88,7 +88,7 @@ export const appendStatement = (sql: SqlClient.SqlClient, projections: ReadonlyA
       RETURNING position, stream_id
     ),
     ${writes.length > 0 ? sql`${sql.csv(writes)},` : sql``}
-    note AS (SELECT pg_notify(${APPENDS_CHANNEL}, ${sender}) FROM (SELECT 1 FROM appended LIMIT 1) wrote)
+    note AS (SELECT pg_notify(${APPENDS_CHANNEL}, 'append') FROM (SELECT 1 FROM appended LIMIT 1) wrote)
     -- \`notified\` is read by nobody: selecting from \`note\` is what makes PostgreSQL evaluate it
     SELECT chk.i, chk.current, chk.duplicates,
            (SELECT count(*) FROM appended a WHERE a.stream_id = r.stream_id)::int AS inserted,

@@ -23,7 +23,6 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Config, Effect, Either, Layer } from "effect"
 import { makeBatcher } from "../Batcher.js"
-import { AppendsSender } from "../database/Notifications.js"
 import type { OrderId } from "../domain/Order.js"
 import { classify, orStoreError, type StoreError } from "../Infrastructure.js"
 import { appendStatement } from "./AppendStatement.js"
@@ -62,7 +61,7 @@ export const PgEventStore = Layer.scoped(
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const config = yield* Effect.orDie(AppendConfig)
-    const statement = appendStatement(sql, yield* InlineProjections, yield* AppendsSender)
+    const statement = appendStatement(sql, yield* InlineProjections)
 
     const conflictOrDuplicate = (streamId: OrderId, expectedVersion: number, eventIds: ReadonlyArray<string>) =>
       sql<{ current: number; duplicates: number }>`

@@ -3,11 +3,11 @@
  * In-process: a latch the relay waits on, opened by the order actors after each append. Across processes: the
  * PostgreSQL append statement itself NOTIFYs the appends channel (src/database/Notifications.ts; one per
  * statement, and a group-committed statement holds many orders); every process with a relay LISTENs (from the relay's
- * first wait) and opens its own latch for the appends of other processes (the payload says whose). (A separate, debounced NOTIFY
+ * first wait) and opens its own latch. (A separate, debounced NOTIFY
  * query after appends cost about one round trip per two orders under load.)
  */
 import { Context, type Duration, Effect, Layer } from "effect"
-import { APPENDS_CHANNEL, AppendsSender, lazyListen } from "../database/Notifications.js"
+import { APPENDS_CHANNEL, lazyListen } from "../database/Notifications.js"
 
 export class OutboxSignal extends Context.Tag("OutboxSignal")<OutboxSignal, {
   /** An append committed: wake relays here and in other processes. */
@@ -37,8 +37,7 @@ export const PgOutboxSignal = Layer.scoped(
   OutboxSignal,
   Effect.gen(function*() {
     const signal = yield* make
-    // this process's own appends woke the relay in-process already (the order actor): only other processes' count
-    const listen = yield* lazyListen("unlisten (relay wake-ups)", APPENDS_CHANNEL, signal.wake, yield* AppendsSender)
+    const listen = yield* lazyListen("unlisten (relay wake-ups)", APPENDS_CHANNEL, signal.wake)
     return OutboxSignal.of({ wake: signal.wake, await: (timeout) => Effect.zipRight(listen, signal.await(timeout)) })
   })
 )
