@@ -22,7 +22,7 @@ afterAll(broker.stop)
 describe("broker paused, then killed while paused, under load", () => {
   it.live("sends go through again once it is back, and every acknowledged message is on the topic", () =>
     Effect.gen(function*() {
-      const kafka = yield* makeKafka({ brokers, clientId: "pause-kill-test", topicPrefix: `pause-kill-${Date.now()}.`, partitions: 6, disconnectMs: shutdownBudget(15_000).disconnectMs })
+      const kafka = yield* makeKafka({ brokers, clientId: "pause-kill-test", topicPrefix: `pause-kill-${Date.now()}.`, partitions: 6, disconnectMs: shutdownBudget(15_000).disconnectMs, fetchMaxWaitMs: 100 })
       let n = 0
       const acked = new Set<string>()
       // 20 messages over 6 partitions, each value unique; remembered once the broker acknowledged them

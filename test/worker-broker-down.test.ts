@@ -89,7 +89,8 @@ describe("processes and a broker that is down", () => {
         clientId: "broker-down-consumer",
         topicPrefix: `broker-down-${Date.now()}.`,
         partitions: 1,
-        disconnectMs: shutdownBudget(15_000).disconnectMs
+        disconnectMs: shutdownBudget(15_000).disconnectMs,
+        fetchMaxWaitMs: 100
       })
       process.kill(pid, "SIGSTOP")
       // kafkajs would wait 30 s for the broker's first answer, then retry: the supervisor's rebuild during an

@@ -3,7 +3,7 @@
  * idempotent producer (acks = all, at most 5 requests in flight); topics created by the admin client at
  * startup (never by broker auto-creation); consumers made per group.
  */
-import { Config, Context, Effect, Layer, Metric, Runtime, type Scope } from "effect"
+import { Config, Context, Effect, Layer, Metric, Option, Runtime, type Scope } from "effect"
 import { KafkaTopicPrefix } from "../Config.js"
 import { ShutdownBudgetConfig, shutdownStep } from "../Shutdown.js"
 import { makeProducerSession } from "./ProducerSession.js"
@@ -25,7 +25,17 @@ export const KafkaConfig = Config.all({
   topicPrefix: KafkaTopicPrefix,
   partitions: Config.integer("KAFKA_PARTITIONS").pipe(Config.withDefault(6)),
   /** How long each disconnect may take at shutdown (a broker that is down would hold it for ever). */
-  disconnectMs: ShutdownBudgetConfig.pipe(Config.map((budget) => budget.disconnectMs))
+  disconnectMs: ShutdownBudgetConfig.pipe(Config.map((budget) => budget.disconnectMs)),
+  /**
+   * How long a consumer's fetch waits at the broker for a message (it answers at once when one is there, so
+   * this is not a delivery delay): an idle consumer fetches this often — at 100 ms that was ~10 ms of CPU a
+   * second per process doing nothing (docs/PERFORMANCE.md "An idle consumer"). kafkajs only leaves the group at
+   * shutdown once the fetch in progress ended (and a resumed partition joins at the next fetch), so the default
+   * is the smaller of 500 ms and a third of the shutdown's leave step.
+   */
+  fetchMaxWaitMs: Config.all([Config.option(Config.integer("KAFKA_FETCH_MAX_WAIT_MS")), ShutdownBudgetConfig]).pipe(
+    Config.map(([wait, budget]) => Option.getOrElse(wait, () => Math.max(50, Math.min(500, Math.floor(budget.leaveMs / 3)))))
+  )
 })
 export type KafkaConfig = Config.Config.Success<typeof KafkaConfig>
 
@@ -234,7 +244,7 @@ export const makeKafka = (config: KafkaConfig) =>
             groupId,
             sessionTimeout: 10_000,
             heartbeatInterval: 1_000,
-            maxWaitTimeInMs: 100,
+            maxWaitTimeInMs: config.fetchMaxWaitMs,
             retry: { retries: 20, restartOnFailure: () => Promise.resolve(false) }
           })
           yield* Effect.addFinalizer(() => disconnect("consumer", () => consumer.disconnect()))

@@ -15,5 +15,5 @@ export const suiteId = (suite: string) => `${suite}_${randomBytes(3).toString("h
 export const TestKafka = (id: string, partitions = 3, brokers = kafkaBrokers()) =>
   Layer.scoped(
     Kafka,
-    makeKafka({ brokers, clientId: `test-${id}`, topicPrefix: `test.${id}.`, partitions, disconnectMs: shutdownBudget(15_000).disconnectMs })
+    makeKafka({ brokers, clientId: `test-${id}`, topicPrefix: `test.${id}.`, partitions, disconnectMs: shutdownBudget(15_000).disconnectMs, fetchMaxWaitMs: 100 })
   ).pipe(Layer.orDie)
