@@ -3,10 +3,13 @@
  * through LISTEN/NOTIFY (a regression: an empty NOTIFY payload was dropped). And only a process where someone
  * waits listens (issue 24): PostgreSQL hands every append's notification to every listening backend and the
  * process parses each, so an api whose relay runs elsewhere and whose clients watch nothing must not LISTEN.
+ * And a LISTEN connection the server closes is made again, logged and counted (@effect/sql-pg's own listen
+ * kept the dead connection: the relay fell back to its poll and order watches to nothing, silently).
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Context, Duration, Effect, Either, Fiber, Layer, Stream } from "effect"
+import { Context, Duration, Effect, Either, Fiber, Layer, Metric, Stream } from "effect"
+import { APPENDS_CHANNEL, listenFailures } from "../src/database/Notifications.js"
 import { AppendProjections } from "../src/Stores.js"
 import { decide, fold } from "../src/domain/OrderDecider.js"
 import { EventStore, OrderAfterAppend } from "../src/eventstore/EventStore.js"
@@ -52,6 +55,42 @@ const placeOne = Effect.gen(function*() {
   const events = Either.getOrThrow(decide(cmd.place(orderId), undefined))
   yield* store.append({ streamId: orderId, expectedVersion: 0, events, metadata: {}, inputs: Context.make(OrderAfterAppend, fold(events)!) })
   return orderId
+})
+
+/** the pids of this database's connections whose last statement was a LISTEN */
+const listeners = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(
+    sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
+    (rows) => rows.map((r) => r.pid)
+  ))
+
+const failuresCounted = Effect.map(Metric.value(Metric.tagged(listenFailures, "channel", APPENDS_CHANNEL)), (s) => s.count)
+
+describe("a LISTEN connection the server closes", () => {
+  layer(onTestDatabase("relay_relisten", Layer.mergeAll(PgOutboxSignal, PgEventStore.pipe(Layer.provide(AppendProjections)))), { excludeTestServices: true, timeout: "60 seconds" })(
+    (it) => {
+      it.effect("is made again, counted, woken once for what it missed, then by appends again", () =>
+        Effect.gen(function*() {
+          const signal = yield* OutboxSignal
+          const sql = yield* SqlClient.SqlClient
+          const first = yield* Effect.forkScoped(signal.await(Duration.minutes(5)))
+          const [before] = yield* waitFor("the LISTEN connection", listeners, (pids) => pids.length === 1)
+          yield* placeOne
+          assert.isTrue((yield* Fiber.await(first).pipe(Effect.timeout(Duration.seconds(20)), Effect.option))._tag === "Some", "not woken before the loss")
+          const counted = yield* failuresCounted
+          yield* sql`SELECT pg_terminate_backend(${before!})`
+          yield* waitFor("a new LISTEN connection", listeners, (pids) => pids.length === 1 && pids[0] !== before)
+          assert.isAbove(yield* failuresCounted, counted, "the loss was not counted")
+          // appends committed while nobody listened notified nobody: the relay is woken once when listening again
+          const caughtUp = yield* signal.await(Duration.minutes(5)).pipe(Effect.timeout(Duration.seconds(10)), Effect.option)
+          assert.isTrue(caughtUp._tag === "Some", "not woken after listening again")
+          const woken = yield* Effect.forkScoped(signal.await(Duration.minutes(5)))
+          yield* placeOne
+          const exit = yield* Fiber.await(woken).pipe(Effect.timeout(Duration.seconds(20)), Effect.option)
+          assert.isTrue(exit._tag === "Some", "an append after the loss did not wake the relay")
+        }).pipe(Effect.scoped))
+    }
+  )
 })
 
 describe("the appends LISTEN only where someone waits", () => {
