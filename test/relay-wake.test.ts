@@ -20,12 +20,13 @@ import { cmd, newOrderId } from "./support/fixtures.js"
 import { waitFor } from "./support/waitFor.js"
 import { onTestDatabase } from "./support/TestDatabase.js"
 
-/** this database's connections whose last statement was a LISTEN (the listening one stays idle after it) */
-const listening = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+/** the pids of this database's connections whose last statement was a LISTEN (the listening one stays idle after it) */
+const listeners = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   Effect.map(
-    sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
-    (rows) => rows[0]!.n
+    sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
+    (rows) => rows.map((r) => r.pid)
   ))
+const listening = Effect.map(listeners, (pids) => pids.length)
 
 describe("relay wake-up across processes", () => {
   // regression: the append NOTIFYd with an empty payload, which @effect/sql-pg's `listen` drops, so relays in
@@ -56,13 +57,6 @@ const placeOne = Effect.gen(function*() {
   yield* store.append({ streamId: orderId, expectedVersion: 0, events, metadata: {}, inputs: Context.make(OrderAfterAppend, fold(events)!) })
   return orderId
 })
-
-/** the pids of this database's connections whose last statement was a LISTEN */
-const listeners = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  Effect.map(
-    sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
-    (rows) => rows.map((r) => r.pid)
-  ))
 
 const failuresCounted = Effect.map(Metric.value(Metric.tagged(listenFailures, "channel", APPENDS_CHANNEL)), (s) => s.count)
 
