@@ -4,11 +4,13 @@
  * waits listens (issue 24): PostgreSQL hands every append's notification to every listening backend and the
  * process parses each, so an api whose relay runs elsewhere and whose clients watch nothing must not LISTEN.
  * And a LISTEN connection the server closes is made again, logged and counted (@effect/sql-pg's own listen
- * kept the dead connection: the relay fell back to its poll and order watches to nothing, silently).
+ * kept the dead connection: the relay fell back to its poll and order watches to nothing, silently); and it
+ * ends with its scope (it was forked inside an uninterruptible region and could not be stopped: every stop of
+ * a relay waited out its shutdown step).
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Context, Duration, Effect, Either, Fiber, Layer, Metric, Stream } from "effect"
+import { Context, Duration, Effect, Either, Exit, Fiber, Layer, Metric, Scope, Stream } from "effect"
 import { APPENDS_CHANNEL, listenFailures } from "../src/database/Notifications.js"
 import { AppendProjections } from "../src/Stores.js"
 import { decide, fold } from "../src/domain/OrderDecider.js"
@@ -18,7 +20,7 @@ import { OrderWatchers, OrderWatchersLive } from "../src/orders/OrderWatch.js"
 import { OutboxSignal, PgOutboxSignal } from "../src/outbox/OutboxSignal.js"
 import { cmd, newOrderId } from "./support/fixtures.js"
 import { waitFor } from "./support/waitFor.js"
-import { onTestDatabase } from "./support/TestDatabase.js"
+import { onTestDatabase, TestDatabase } from "./support/TestDatabase.js"
 
 /** the pids of this database's connections whose last statement was a LISTEN (the listening one stays idle after it) */
 const listeners = Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -106,6 +108,21 @@ describe("the appends LISTEN only where someone waits", () => {
         yield* Effect.sleep(Duration.millis(300))
         assert.strictEqual(yield* listening, 1, "a watcher: the LISTEN is up")
         yield* Fiber.interrupt(reading)
+      }).pipe(Effect.scoped))
+  })
+})
+
+describe("the LISTEN ends with its scope", () => {
+  layer(TestDatabase("relay_listen_stop"), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
+    it.effect("closing the scope stops the listener and closes its connection", () =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const signal = Context.get(yield* Layer.buildWithScope(PgOutboxSignal, scope), OutboxSignal)
+        yield* Effect.forkScoped(signal.await(Duration.minutes(5)))
+        yield* waitFor("the LISTEN connection", listening, (n) => n === 1)
+        yield* Scope.close(scope, Exit.void)
+        // not stopped, the listener outlives its step (abandoned at 500 ms) and keeps its connection
+        yield* waitFor("no LISTEN connection", listening, (n) => n === 0, Duration.seconds(3))
       }).pipe(Effect.scoped))
   })
 })

@@ -111,9 +111,11 @@ export const lazyListen = (name: string, channel: string, onNotify: Effect.Effec
       return forkBounded(
         name,
         budget.disconnectMs,
-        listening.pipe(
+        // interruptible again: a fiber forked here would inherit the uninterruptible region, and its stop at
+        // shutdown would wait for ever (it did: SHUTDOWN_STEP_TIMEOUT "unlisten" at every stop of a relay)
+        Effect.interruptible(listening.pipe(
           Effect.retry(Schedule.exponential(Duration.millis(100)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(2)))))
-        )
+        ))
       ).pipe(Scope.extend(scope))
     }))
   })
