@@ -42,6 +42,9 @@ export const withTestConfig = (id: string, env: Record<string, string> = {}) =>
       PROVIDER_LATENCY_MS: "0",
       PAYMENT_TIMEOUT_MS: "2000",
       PAYMENT_WORKER_GROUP: `worker-${id}`,
+      // the notifier's group is named after the topic prefix, which tests do not set: a group per suite, or two
+      // suites running at once share one across their different topics (found: both starved, rebalancing)
+      NOTIFIER_GROUP: `notifier-${id}`,
       PAYMENT_QUICK_ATTEMPTS: "2",
       PAYMENT_MAX_ATTEMPTS: "10",
       PAYMENT_RETRY_BASE_MS: "20",
