@@ -115,6 +115,7 @@ export const PgEventStore = Layer.scoped(
     const batched = yield* makeBatcher({
       maxBatch: config.batchMax,
       workers: config.writers,
+      span: "EventStore.appendBatch",
       run: (requests: ReadonlyArray<AppendRequest>) =>
         Effect.gen(function*() {
           const results = new Array<Either.Either<AppendResult, ConcurrencyConflict | StoreError>>(requests.length)
@@ -136,6 +137,7 @@ export const PgEventStore = Layer.scoped(
     const read = yield* makeBatcher({
       maxBatch: config.readBatchMax,
       workers: config.readers,
+      span: "EventStore.readBatch",
       run: (ids: ReadonlyArray<OrderId>) =>
         ids.length === 1
           ? Effect.map(readOne(ids[0]!), (events) => [Either.right(events)])
@@ -154,17 +156,14 @@ export const PgEventStore = Layer.scoped(
           )
     })
 
-    return EventStore.of({
-      append: (request) =>
-        Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
-          transaction._tag === "Some"
-            // inside the caller's transaction the append is part of it: written on its connection, not batched
-            ? appendOne(request)
-            : batched(request)),
+    /** Inside the caller's transaction the work is part of it (on its connection, not batched); else batched. */
+    const inTransactionOr = <A, B, E>(direct: (a: A) => Effect.Effect<B, E>, batch: (a: A) => Effect.Effect<B, E>) => (a: A) =>
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+        transaction._tag === "Some" ? direct(a) : batch(a))
 
-      readStream: (streamId) =>
-        Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
-          transaction._tag === "Some" ? readOne(streamId) : read(streamId))
+    return EventStore.of({
+      append: inTransactionOr(appendOne, batched),
+      readStream: inTransactionOr(readOne, read)
     })
   })
 )
