@@ -5,13 +5,19 @@
  * load many calls share one round trip, and at rest there is no added latency.
  * `run` answers each item in order (a success or a failure of its own); a failure or a defect of `run` itself
  * fails every caller of that batch with it, and an interrupted batch interrupts its callers.
+ * A batch runs in a fiber of the batcher, not of a caller: with tracing on and `span` given, it runs in a span of
+ * that name whose parent is its first caller's span, linked to the other callers' — else what it does (its SQL
+ * statements' spans) would start traces of their own, tied to no order. With tracing off nothing is captured.
  */
-import { Effect, type Either, Exit, type Fiber, Runtime, type Scope } from "effect"
+import { Effect, type Either, Exit, type Fiber, Option, Runtime, type Scope, type Tracer } from "effect"
+import { tracingEnabled } from "./observability/Tracing.js"
 
 export interface BatcherOptions<A, B, E> {
   readonly maxBatch: number
   readonly workers: number
   readonly run: (items: ReadonlyArray<A>) => Effect.Effect<ReadonlyArray<Either.Either<B, E>>, E>
+  /** The batch's span name when tracing is on. */
+  readonly span?: string
 }
 
 /**
@@ -26,6 +32,8 @@ export const makeBatcher = <A, B, E>(options: BatcherOptions<A, B, E>): Effect.E
       readonly item: A
       /** undefined once the caller stopped waiting */
       resume: ((effect: Effect.Effect<B, E>) => void) | undefined
+      /** the caller's span (tracing on, `span` given) */
+      readonly parent: Tracer.AnySpan | undefined
     }
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const pending: Array<Pending> = []
@@ -49,11 +57,23 @@ export const makeBatcher = <A, B, E>(options: BatcherOptions<A, B, E>): Effect.E
           }
         }
       })
+    /** The batch in a span continuing its first traced caller's trace, linked to the others' (tracing on). */
+    const inSpan = (batch: ReadonlyArray<Pending>, run: Effect.Effect<ReadonlyArray<Either.Either<B, E>>, E>) => {
+      const parents = batch.flatMap((p) => (p.parent === undefined ? [] : [p.parent]))
+      if (options.span === undefined || parents.length === 0) return run
+      return Effect.withSpan(run, options.span, {
+        parent: parents[0]!,
+        links: parents.slice(1).map((span): Tracer.SpanLink => ({ _tag: "SpanLink", span, attributes: {} })),
+        attributes: { "batch.size": batch.length },
+        captureStackTrace: false
+      })
+    }
     const kick = (): void => {
       while (!closed && idle > 0 && pending.length > 0) {
         idle--
         const batch = pending.splice(0, options.maxBatch)
-        const fiber = runFork(Effect.onExit(Effect.suspend(() => options.run(batch.map((p) => p.item))), (exit) => complete(batch, exit)))
+        const run = inSpan(batch, Effect.suspend(() => options.run(batch.map((p) => p.item))))
+        const fiber = runFork(Effect.onExit(run, (exit) => complete(batch, exit)))
         running.add(fiber)
         fiber.addObserver(() => {
           running.delete(fiber)
@@ -69,14 +89,18 @@ export const makeBatcher = <A, B, E>(options: BatcherOptions<A, B, E>): Effect.E
         for (const p of pending.splice(0)) answer(p, Effect.interrupt)
         return Effect.forEach([...running], (fiber) => fiber.interruptAsFork(fiber.id()), { discard: true })
       }))
-    return (item: A) =>
+    const enqueue = (item: A, parent: Tracer.AnySpan | undefined) =>
       Effect.async<B, E>((resume) => {
         if (closed) return resume(Effect.interrupt)
-        const p: Pending = { item, resume }
+        const p: Pending = { item, resume, parent }
         pending.push(p)
         kick()
         return Effect.sync(() => {
           p.resume = undefined
         })
       })
+    return (item: A) =>
+      options.span !== undefined && tracingEnabled()
+        ? Effect.flatMap(Effect.option(Effect.currentParentSpan), (parent) => enqueue(item, Option.getOrUndefined(parent)))
+        : enqueue(item, undefined)
   })

@@ -79,6 +79,7 @@ export const PgInbox = Layer.scoped(
     const lookup = yield* makeBatcher({
       maxBatch: 500,
       workers: 2,
+      span: "Inbox.lookup",
       run: (keys: ReadonlyArray<{ readonly consumer: string; readonly messageId: string }>) =>
         sql<{ consumer: string; message_id: string }>`
           SELECT i.consumer, i.message_id FROM inbox i

@@ -6,6 +6,8 @@
  *   event's trace (`linksFromMetadata`); the Kafka headers carry the event's `traceparent`/`tracestate` →
  *   worker: PaymentWorker.consume continues the POST's trace (`withRemoteParent(headers)`) → StartPayment →
  *   PaymentGateway.charge (client span of the provider's HTTP call) → RecordPaymentSucceeded → append OrderPaid.
+ *   Work batched across callers (a group-committed append, a group read, the inbox lookup: src/Batcher.ts) runs
+ *   in a span of its own (EventStore.appendBatch, …) under its first caller's span, linked to the others'.
  *
  * Off by default, and then free: `traced` returns the effect as it is, `currentTraceContext` is empty.
  * Turned on by the environment (`tracingLayer`):
@@ -72,6 +74,12 @@ export const wholeMicroseconds = (exporter: SpanExporter): SpanExporter => ({
 let exporting = false
 export const tracingEnabled = () => exporting
 
+/** Marks this process as exporting spans for the layer's life (with an exporting tracer: `tracingLayer`, or a
+ * test's recording one). */
+export const exportingSpans = Layer.scopedDiscard(
+  Effect.acquireRelease(Effect.sync(() => (exporting = true)), () => Effect.sync(() => (exporting = false)))
+)
+
 /**
  * The OpenTelemetry SDK as Effect's tracer, from the environment (see the module header); Effect's tracer
  * disabled when tracing is off. `role` names the process's roles in the resource. Spans are flushed when the layer closes.
@@ -103,7 +111,7 @@ export const tracingLayer = (role: string) =>
           resource: { serviceName: config.serviceName, attributes: { "orders.role": role, "process.pid": process.pid } },
           spanProcessor: new BatchSpanProcessor(exporter, { scheduledDelayMillis: config.scheduleDelayMs })
         })),
-        Layer.scopedDiscard(Effect.acquireRelease(Effect.sync(() => (exporting = true)), () => Effect.sync(() => (exporting = false))))
+        exportingSpans
       )
     })
   )

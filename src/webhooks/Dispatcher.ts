@@ -295,7 +295,7 @@ export const makeDeliveryQueue = (config: QueueSettings, slots: Slots = noSlots)
         )
       )
     // the 2xx answers that come in while one such statement runs go in the next one together
-    const recordOne = yield* makeBatcher({ maxBatch: 500, workers: 1, run: recordDelivered })
+    const recordOne = yield* makeBatcher({ maxBatch: 500, workers: 1, span: "Dispatcher.recordDelivered", run: recordDelivered })
 
     /** A 2xx: delivered (by the holder of the lease only); the endpoint's failing run ends. Whether it was recorded. */
     const delivered = (d: Claimed, status: number) =>

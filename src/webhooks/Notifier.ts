@@ -245,6 +245,7 @@ export const makeNotifierHandler = (group: string, dispatch: NotifierDispatch = 
     const write = yield* makeBatcher({
       maxBatch: batchMax,
       workers: 1,
+      span: "Notifier.writeDeliveries",
       run: (events: ReadonlyArray<EventToNotify>) =>
         dispatch.slots.lease((lease) =>
           Effect.map(writeDeliveries(sql, group, events, lease), (rows) => [rows.map(Either.right), rows.flatMap((r) => r.leased)] as const)

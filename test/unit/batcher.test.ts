@@ -3,8 +3,9 @@
  * (no clock time passes), and batches form only from calls queued while every worker is busy, up to maxBatch.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Duration, Effect, Either, Exit, Fiber, TestClock } from "effect"
+import { Cause, Duration, Effect, Either, Exit, Fiber, Layer, Option, TestClock, Tracer } from "effect"
 import { makeBatcher } from "../../src/Batcher.js"
+import { exportingSpans } from "../../src/observability/Tracing.js"
 
 /** Let every runnable fiber run until it waits (on the queue, a Deferred or the TestClock). */
 const settle = Effect.repeatN(Effect.yieldNow(), 20)
@@ -107,4 +108,58 @@ describe("Batcher", () => {
       yield* TestClock.adjust(Duration.millis(10))
       assert.strictEqual(yield* Fiber.join(next), "r4")
     }))
+
+  /** Effect's own tracer, every span it makes recorded; `exporting`: the process marked as exporting spans, as
+   * with tracing on. */
+  const recording = (exporting = true) => {
+    const spans: Array<Tracer.Span> = []
+    const layer = Layer.unwrapEffect(Effect.map(Effect.tracer, (native) =>
+      Layer.merge(
+        Layer.setTracer(Tracer.make({
+          span: (...args) => {
+            const span = native.span(...args)
+            spans.push(span)
+            return span
+          },
+          context: native.context
+        })),
+        exporting ? exportingSpans : Layer.empty
+      )))
+    return { spans, layer }
+  }
+
+  // regression: a batch ran in the batcher's own fiber, so its work (an append's or a read's SQL statement
+  // spans) started traces of its own, tied to no caller
+  it.live("with tracing on, a batch's span continues its first caller's trace and links the others'", () => {
+    const tracer = recording()
+    return Effect.gen(function*() {
+      const call = yield* makeBatcher({ maxBatch: 10, workers: 1, span: "Test.batch", run: recorder(30).run })
+      const caller = (i: number) => call(i).pipe(Effect.withSpan(`caller-${i}`))
+      // the first call takes the worker; the next two queue behind it and go together
+      const first = yield* Effect.fork(caller(0))
+      yield* Effect.sleep(Duration.millis(5))
+      yield* Effect.forEach([1, 2], caller, { concurrency: "unbounded" })
+      yield* Fiber.join(first)
+      const named = (name: string) => tracer.spans.find((s) => s.name === name)!
+      const batches = tracer.spans.filter((s) => s.name === "Test.batch")
+      assert.strictEqual(batches.length, 2)
+      const [alone, together] = batches as [Tracer.Span, Tracer.Span]
+      const parentId = (s: Tracer.Span) => Option.getOrThrow(s.parent).spanId
+      assert.strictEqual(parentId(alone), named("caller-0").spanId)
+      assert.strictEqual(alone.traceId, named("caller-0").traceId)
+      assert.deepStrictEqual(alone.links, [])
+      assert.strictEqual(parentId(together), named("caller-1").spanId)
+      assert.deepStrictEqual(together.links.map((l) => l.span.spanId), [named("caller-2").spanId])
+      assert.strictEqual(together.attributes.get("batch.size"), 2)
+    }).pipe(Effect.provide(tracer.layer), Effect.scoped)
+  })
+
+  it.live("with tracing off, a batch makes no span", () => {
+    const tracer = recording(false)
+    return Effect.gen(function*() {
+      const call = yield* makeBatcher({ maxBatch: 10, workers: 1, span: "Test.batch", run: recorder(0).run })
+      yield* call(1).pipe(Effect.withSpan("caller"))
+      assert.deepStrictEqual(tracer.spans.map((s) => s.name), ["caller"])
+    }).pipe(Effect.provide(tracer.layer), Effect.scoped)
+  })
 })
