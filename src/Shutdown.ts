@@ -85,7 +85,9 @@ export const boundedRelease = <A, E, R>(name: string, ms: number, layer: Layer.L
     return yield* Layer.buildWithScope(layer, scope)
   }))
 
-/** The same for a forked loop: interrupting it (and waiting for its finalizers) is bounded by `ms`. */
+/** The same for a forked loop: interrupting it (and waiting for its finalizers) is bounded by `ms`. The loop is
+ * interruptible even when forked inside an uninterruptible region (a fiber inherits it: its stop would wait
+ * for ever — lazyListen's did, 80478c9). */
 export const forkBounded = <A, E, R>(name: string, ms: number, loop: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(Effect.forkDaemon(loop), (fiber) =>
+  Effect.flatMap(Effect.forkDaemon(Effect.interruptible(loop)), (fiber) =>
     Effect.asVoid(Effect.addFinalizer(() => shutdownStep(name, ms, Fiber.interrupt(fiber)))))

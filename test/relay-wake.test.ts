@@ -39,11 +39,13 @@ describe("relay wake-up across processes", () => {
         Effect.gen(function*() {
           const signal = yield* OutboxSignal
           const store = yield* EventStore
-          // the relay's first wait starts the LISTEN: the append once it is up
+          // the relay's first wait starts the LISTEN, and is woken once it is up (for what committed before it)
+          const first = yield* signal.await(Duration.minutes(5)).pipe(Effect.timeout(Duration.seconds(20)), Effect.option)
+          assert.isTrue(first._tag === "Some", "not woken once the LISTEN was up")
+          yield* waitFor("the LISTEN connection", listening, (n) => n > 0)
           const woken = yield* Effect.forkScoped(signal.await(Duration.minutes(5)))
           const orderId = newOrderId()
           const events = Either.getOrThrow(decide(cmd.place(orderId), undefined))
-          yield* waitFor("the LISTEN connection", listening, (n) => n > 0)
           yield* store.append({ streamId: orderId, expectedVersion: 0, events, metadata: {}, inputs: Context.make(OrderAfterAppend, fold(events)!) })
           const exit = yield* Fiber.await(woken).pipe(Effect.timeout(Duration.seconds(20)), Effect.option)
           assert.isTrue(exit._tag === "Some", "the relay was not woken by the append's NOTIFY")
@@ -69,10 +71,9 @@ describe("a LISTEN connection the server closes", () => {
         Effect.gen(function*() {
           const signal = yield* OutboxSignal
           const sql = yield* SqlClient.SqlClient
-          const first = yield* Effect.forkScoped(signal.await(Duration.minutes(5)))
+          // the first wait starts the LISTEN and is woken once it is up
+          yield* signal.await(Duration.minutes(5)).pipe(Effect.timeout(Duration.seconds(20)))
           const [before] = yield* waitFor("the LISTEN connection", listeners, (pids) => pids.length === 1)
-          yield* placeOne
-          assert.isTrue((yield* Fiber.await(first).pipe(Effect.timeout(Duration.seconds(20)), Effect.option))._tag === "Some", "not woken before the loss")
           const counted = yield* failuresCounted
           yield* sql`SELECT pg_terminate_backend(${before!})`
           yield* waitFor("a new LISTEN connection", listeners, (pids) => pids.length === 1 && pids[0] !== before)

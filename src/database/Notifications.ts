@@ -5,9 +5,10 @@
  */
 import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Effect, Metric, Redacted, Schedule, Scope, Stream } from "effect"
+import { Duration, Effect, Metric, Redacted, Scope, Stream } from "effect"
 import Pg from "pg"
 import { forkBounded, ShutdownBudgetConfig } from "../Shutdown.js"
+import { DatabaseTimeoutsConfig } from "../Sql.js"
 
 export const APPENDS_CHANNEL = "appends"
 
@@ -17,13 +18,21 @@ export const listenFailures = Metric.counter("db_listen_failures_total", {
   incremental: true
 })
 
+/** Bounds of the LISTEN connection: the pool's (src/Sql.ts) for connecting and for the LISTEN statement. */
+interface ListenBounds {
+  readonly connectMs: number
+  readonly statementMs: number
+  readonly closeMs: number
+}
+
 /**
- * The notifications of `channel` on a connection of its own. The stream fails when that connection fails or is
- * closed (a restarted or failed-over server, a terminated backend, a broken socket): @effect/sql-pg's `listen`
- * swallows its connection's errors and keeps the dead connection, so its stream then waits for ever — what
- * the process waited on silently fell back to its poll, and order watches to nothing.
+ * The notifications of `channel` on a connection of its own, each an element (and one more, `connected`'s
+ * choice, once the LISTEN is active). The stream fails when that connection fails or is closed (a restarted
+ * or failed-over server, a terminated backend, a broken socket): @effect/sql-pg's `listen` swallows its
+ * connection's errors and keeps the dead connection, so its stream then waits for ever — what the process
+ * waited on silently fell back to its poll, and order watches to theirs.
  */
-const listenConnection = (config: PgClient.PgClientConfig, channel: string, connectMs: number, catchUp: () => boolean) =>
+const listenConnection = (config: PgClient.PgClientConfig, channel: string, bounds: ListenBounds, connected: () => void) =>
   Stream.asyncPush<string, SqlError>((emit) =>
     Effect.acquireRelease(
       Effect.tryPromise({
@@ -37,11 +46,14 @@ const listenConnection = (config: PgClient.PgClientConfig, channel: string, conn
             ...(config.password ? { password: Redacted.value(config.password) } : {}),
             ...(config.ssl ? { ssl: config.ssl } : {}),
             application_name: `${config.applicationName ?? "orders-es"} (listen)`,
-            connectionTimeoutMillis: connectMs,
+            // as the pool's connections (DATABASE_ACQUIRE_TIMEOUT_MS, DATABASE_QUERY_TIMEOUT_MS): a server that
+            // stops answering between the connect and the LISTEN fails this attempt, it does not hold it
+            ...(bounds.connectMs > 0 ? { connectionTimeoutMillis: bounds.connectMs } : {}),
+            ...(bounds.statementMs > 0 ? { query_timeout: bounds.statementMs } : {}),
             // a peer gone without a word (a dead host) is found by the kernel, not left listening for ever
             keepAlive: true,
             keepAliveInitialDelayMillis: 10_000
-          })
+          } as Pg.ClientConfig)
           const lost = (why: string) => (cause?: unknown) =>
             void emit.fail(new SqlError({ cause, message: `the LISTEN connection ${why}` }))
           client.on("error", lost("failed"))
@@ -52,14 +64,16 @@ const listenConnection = (config: PgClient.PgClientConfig, channel: string, conn
           try {
             await client.connect()
             await client.query(`LISTEN ${client.escapeIdentifier(channel)}`)
-            // listening again after a loss: one element for what was notified while nobody listened
-            if (catchUp()) emit.single("")
           } catch (cause) {
             client.removeAllListeners()
             client.on("error", () => {})
             void client.end().catch(() => {})
             throw cause
           }
+          // listening: one element for what committed before the LISTEN was active (since the waiter's last
+          // read, or while nobody listened after a loss)
+          emit.single("")
+          connected()
           return client
         },
         catch: (cause) => new SqlError({ cause, message: `could not LISTEN on ${channel}` })
@@ -70,9 +84,12 @@ const listenConnection = (config: PgClient.PgClientConfig, channel: string, conn
           client.removeAllListeners()
           client.on("error", () => {})
           return client.end().catch(() => {})
-        }).pipe(Effect.interruptible, Effect.timeoutOption(connectMs))
+        }).pipe(Effect.interruptible, Effect.timeoutOption(bounds.closeMs))
     )
   )
+
+/** After the n-th failure in a row: 100 ms, doubling, at most 2 s (back to 100 ms once a LISTEN is up). */
+const retryDelayMs = (inARow: number) => Math.min(2_000, 100 * 2 ** Math.max(0, inARow - 1))
 
 /**
  * A LISTEN on `channel` that begins at the first run of the returned effect, not before, each notification
@@ -80,42 +97,43 @@ const listenConnection = (config: PgClient.PgClientConfig, channel: string, conn
  * shutdown step, bounded). PostgreSQL hands every notification to every backend listening, and the process
  * parses each: a process nobody in it waits on (an api whose relay is elsewhere and whose clients watch
  * nothing) listens to nothing — with the api, the pipeline and a second of each, a listener too many costs
- * every commit. A lost connection is logged (LISTEN_FAILED), counted and made again (after 100 ms, up to 2 s
- * apart); once it is back `onNotify` runs once, for what was notified while nobody listened.
+ * every commit. `onNotify` also runs once each time the LISTEN is up (what committed before it). A lost
+ * connection is logged (LISTEN_FAILED), counted and made again (`retryDelayMs`).
  */
 export const lazyListen = (name: string, channel: string, onNotify: Effect.Effect<void>) =>
   Effect.gen(function*() {
     const pg = yield* PgClient.PgClient
     const scope = yield* Effect.scope
     const budget = yield* Effect.orDie(ShutdownBudgetConfig)
-    const connectMs = Math.max(1_000, budget.disconnectMs)
+    const timeouts = yield* Effect.orDie(DatabaseTimeoutsConfig)
+    const bounds: ListenBounds = {
+      connectMs: timeouts.acquireTimeoutMs,
+      statementMs: timeouts.queryTimeoutMs,
+      closeMs: Math.max(1_000, budget.disconnectMs)
+    }
     let started = false
     let failures = 0
+    let inARow = 0
     const failed = (error: SqlError) =>
       Effect.suspend(() => {
         failures++
+        inARow++
         return Effect.logWarning("the LISTEN connection is lost; listening again").pipe(
           Effect.annotateLogs({ type: "LISTEN_FAILED", channel, error: `${error.message}: ${String(error.cause)}`, failures }),
-          Effect.zipRight(Metric.increment(Metric.tagged(listenFailures, "channel", channel)))
+          Effect.zipRight(Metric.increment(Metric.tagged(listenFailures, "channel", channel))),
+          Effect.zipRight(Effect.suspend(() => Effect.sleep(Duration.millis(retryDelayMs(inARow)))))
         )
       })
-    const listening = listenConnection(pg.config, channel, connectMs, () => failures > 0).pipe(
+    const listening = listenConnection(pg.config, channel, bounds, () => (inARow = 0)).pipe(
       Stream.runForEach(() => onNotify),
-      Effect.tapError(failed)
+      Effect.catchAll(failed),
+      Effect.forever
     )
     // uninterruptible: a caller interrupted between the flag and the finalizer would leave the process never
-    // listening, or a listening fiber nobody stops
+    // listening, or a listening fiber nobody stops (forkBounded makes the loop itself interruptible)
     return Effect.uninterruptible(Effect.suspend(() => {
       if (started) return Effect.void
       started = true
-      return forkBounded(
-        name,
-        budget.disconnectMs,
-        // interruptible again: a fiber forked here would inherit the uninterruptible region, and its stop at
-        // shutdown would wait for ever (it did: SHUTDOWN_STEP_TIMEOUT "unlisten" at every stop of a relay)
-        Effect.interruptible(listening.pipe(
-          Effect.retry(Schedule.exponential(Duration.millis(100)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(2)))))
-        ))
-      ).pipe(Scope.extend(scope))
+      return forkBounded(name, budget.disconnectMs, listening).pipe(Scope.extend(scope))
     }))
   })
