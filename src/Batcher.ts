@@ -12,6 +12,8 @@
 import { Effect, type Either, Exit, type Fiber, Option, Runtime, type Scope, type Tracer } from "effect"
 import { tracingEnabled } from "./observability/Tracing.js"
 
+const maxLinks = 128
+
 export interface BatcherOptions<A, B, E> {
   readonly maxBatch: number
   readonly workers: number
@@ -57,13 +59,17 @@ export const makeBatcher = <A, B, E>(options: BatcherOptions<A, B, E>): Effect.E
           }
         }
       })
-    /** The batch in a span continuing its first traced caller's trace, linked to the others' (tracing on). */
+    /** The batch in a span continuing its first sampled caller's trace (else its first traced one's: an
+     * unsampled parent would drop the batch's spans for every caller), linked to the others' — at most
+     * `maxLinks` (OpenTelemetry's default span limit) (tracing on). */
     const inSpan = (batch: ReadonlyArray<Pending>, run: Effect.Effect<ReadonlyArray<Either.Either<B, E>>, E>) => {
       const parents = batch.flatMap((p) => (p.parent === undefined ? [] : [p.parent]))
       if (options.span === undefined || parents.length === 0) return run
+      const parent = parents.find((span) => span.sampled) ?? parents[0]!
       return Effect.withSpan(run, options.span, {
-        parent: parents[0]!,
-        links: parents.slice(1).map((span): Tracer.SpanLink => ({ _tag: "SpanLink", span, attributes: {} })),
+        parent,
+        links: parents.filter((span) => span !== parent).slice(0, maxLinks)
+          .map((span): Tracer.SpanLink => ({ _tag: "SpanLink", span, attributes: {} })),
         attributes: { "batch.size": batch.length },
         captureStackTrace: false
       })

@@ -3,7 +3,7 @@
  * idempotent producer (acks = all, at most 5 requests in flight); topics created by the admin client at
  * startup (never by broker auto-creation); consumers made per group.
  */
-import { Config, Context, Effect, Layer, Metric, Option, Runtime, type Scope } from "effect"
+import { Config, ConfigError, Context, Effect, Either, Layer, Metric, Option, Runtime, type Scope } from "effect"
 import { KafkaTopicPrefix } from "../Config.js"
 import { ShutdownBudgetConfig, shutdownStep } from "../Shutdown.js"
 import { makeProducerSession } from "./ProducerSession.js"
@@ -31,10 +31,23 @@ export const KafkaConfig = Config.all({
    * this is not a delivery delay): an idle consumer fetches this often — at 100 ms that was ~10 ms of CPU a
    * second per process doing nothing (docs/PERFORMANCE.md "An idle consumer"). kafkajs only leaves the group at
    * shutdown once the fetch in progress ended (and a resumed partition joins at the next fetch), so the default
-   * is the smaller of 500 ms and a third of the shutdown's leave step.
+   * is the smaller of 500 ms and a third of the shutdown's leave step; a value set must be positive and below the
+   * leave step (above, a stopping consumer would never get to leave the group: its partitions would wait the
+   * session timeout).
    */
   fetchMaxWaitMs: Config.all([Config.option(Config.integer("KAFKA_FETCH_MAX_WAIT_MS")), ShutdownBudgetConfig]).pipe(
-    Config.map(([wait, budget]) => Option.getOrElse(wait, () => Math.max(50, Math.min(500, Math.floor(budget.leaveMs / 3)))))
+    Config.mapOrFail(([wait, budget]) =>
+      Option.match(wait, {
+        onNone: () => Either.right(Math.max(50, Math.min(500, Math.floor(budget.leaveMs / 3)))),
+        onSome: (ms) =>
+          ms > 0 && ms < budget.leaveMs
+            ? Either.right(ms)
+            : Either.left(ConfigError.InvalidData(
+              ["KAFKA_FETCH_MAX_WAIT_MS"],
+              `must be above 0 and below the shutdown's leave step (${Math.floor(budget.leaveMs)} ms, from SHUTDOWN_TIMEOUT_MS): got ${ms}`
+            ))
+      })
+    )
   )
 })
 export type KafkaConfig = Config.Config.Success<typeof KafkaConfig>

@@ -130,16 +130,21 @@ describe("Batcher", () => {
 
   // regression: a batch ran in the batcher's own fiber, so its work (an append's or a read's SQL statement
   // spans) started traces of its own, tied to no caller
-  it.live("with tracing on, a batch's span continues its first caller's trace and links the others'", () => {
+  it.scoped("with tracing on, a batch's span continues its first caller's trace and links the others'", () => {
     const tracer = recording()
     return Effect.gen(function*() {
       const call = yield* makeBatcher({ maxBatch: 10, workers: 1, span: "Test.batch", run: recorder(30).run })
       const caller = (i: number) => call(i).pipe(Effect.withSpan(`caller-${i}`))
-      // the first call takes the worker; the next two queue behind it and go together
+      // the first call takes the worker (30 ms of test clock); the next two queue behind it and go together
       const first = yield* Effect.fork(caller(0))
-      yield* Effect.sleep(Duration.millis(5))
-      yield* Effect.forEach([1, 2], caller, { concurrency: "unbounded" })
+      yield* settle
+      const rest = yield* Effect.fork(Effect.forEach([1, 2], caller, { concurrency: "unbounded" }))
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(30))
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(30))
       yield* Fiber.join(first)
+      yield* Fiber.join(rest)
       const named = (name: string) => tracer.spans.find((s) => s.name === name)!
       const batches = tracer.spans.filter((s) => s.name === "Test.batch")
       assert.strictEqual(batches.length, 2)
@@ -151,15 +156,15 @@ describe("Batcher", () => {
       assert.strictEqual(parentId(together), named("caller-1").spanId)
       assert.deepStrictEqual(together.links.map((l) => l.span.spanId), [named("caller-2").spanId])
       assert.strictEqual(together.attributes.get("batch.size"), 2)
-    }).pipe(Effect.provide(tracer.layer), Effect.scoped)
+    }).pipe(Effect.provide(tracer.layer))
   })
 
-  it.live("with tracing off, a batch makes no span", () => {
+  it.scoped("with tracing off, a batch makes no span", () => {
     const tracer = recording(false)
     return Effect.gen(function*() {
       const call = yield* makeBatcher({ maxBatch: 10, workers: 1, span: "Test.batch", run: recorder(0).run })
       yield* call(1).pipe(Effect.withSpan("caller"))
       assert.deepStrictEqual(tracer.spans.map((s) => s.name), ["caller"])
-    }).pipe(Effect.provide(tracer.layer), Effect.scoped)
+    }).pipe(Effect.provide(tracer.layer))
   })
 })

@@ -1,8 +1,8 @@
 /**
  * The consumer's fetch wait (KAFKA_FETCH_MAX_WAIT_MS): an idle consumer fetches this often, so it is long by
  * default; kafkajs leaves the group at shutdown only once the fetch in progress ended, so the default stays
- * within a third of the shutdown's leave step (src/Shutdown.ts) — and a value that is set but not a number is
- * refused, not replaced by the default.
+ * within a third of the shutdown's leave step (src/Shutdown.ts) — and a value that is set but not a number, not
+ * positive or not below the leave step is refused, not replaced by the default.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either } from "effect"
@@ -25,10 +25,14 @@ describe("KafkaConfig.fetchMaxWaitMs", () => {
   })
 
   it("takes KAFKA_FETCH_MAX_WAIT_MS as given", () => {
-    expect(Either.getOrThrow(load({ KAFKA_FETCH_MAX_WAIT_MS: "2000" })).fetchMaxWaitMs).toBe(2000)
+    expect(Either.getOrThrow(load({ KAFKA_FETCH_MAX_WAIT_MS: "1000" })).fetchMaxWaitMs).toBe(1000)
   })
 
-  it("refuses a value that is not an integer", () => {
+  it("refuses a value that is not an integer, not positive, or not below the shutdown's leave step", () => {
     expect(Either.isLeft(load({ KAFKA_FETCH_MAX_WAIT_MS: "soon" }))).toBe(true)
+    expect(Either.isLeft(load({ KAFKA_FETCH_MAX_WAIT_MS: "0" }))).toBe(true)
+    // the default shutdown's leave step is 1.5 s: a consumer stopping would not leave the group in it
+    expect(Either.isLeft(load({ KAFKA_FETCH_MAX_WAIT_MS: "2000" }))).toBe(true)
+    expect(Either.isRight(load({ KAFKA_FETCH_MAX_WAIT_MS: "1400" }))).toBe(true)
   })
 })
