@@ -120,7 +120,8 @@ export class Kafka extends Context.Tag("Kafka")<Kafka, {
   readonly send: (topic: string, messages: ReadonlyArray<OutgoingMessage>) => Effect.Effect<void, KafkaError>
   /** Send messages byte for byte (keys, values and headers as given). */
   readonly sendRaw: (topic: string, messages: ReadonlyArray<RawMessage>) => Effect.Effect<void, KafkaError>
-  /** One round trip to the cluster (readiness: src/ops/Probes.ts); a ping still waiting is shared, not repeated. */
+  /** The cluster answers for the orders topic (readiness: src/ops/Probes.ts); a ping still waiting is shared, not
+   * repeated. */
   readonly ping: Effect.Effect<void, KafkaError>
   /** Messages of `topic` the group has not committed yet, summed over partitions. */
   readonly lag: (groupId: string, topic: string) => Effect.Effect<number, KafkaError>
@@ -226,8 +227,10 @@ export const makeKafka = (config: KafkaConfig) =>
       })
 
     let pinging: Promise<unknown> | undefined
+    // the metadata of our topic only: `describeCluster` had the broker list every topic of the cluster, twice
+    // (its own request and kafkajs's refresh), each second in every process — ~300 topics on a shared broker
     const ping = attempt("ping", () => {
-      pinging ??= admin.describeCluster().finally(() => pinging = undefined)
+      pinging ??= admin.fetchTopicMetadata({ topics: [topics.orderEvents] }).finally(() => pinging = undefined)
       return pinging
     })
 

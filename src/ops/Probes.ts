@@ -1,6 +1,6 @@
 /**
  * The background probes behind readiness (src/Readiness.ts): the database (answers, every migration applied)
- * for every process, the broker (answers a metadata request) for a process with Kafka. Each probe is one
+ * for every process, the broker (answers for the orders topic) for a process with Kafka. Each probe is one
  * cheap statement or request a second, whatever the rate of /health/ready.
  */
 import { NodeContext } from "@effect/platform-node"
