@@ -109,19 +109,25 @@ class EndOnQueryTimeout extends Pg.Client {
 
 const positive = (ms: number | undefined) => (ms !== undefined && ms > 0 ? ms : undefined)
 
+/** What a connection of ours is opened with: the database's URL and the bounds above (0 or none: unbounded) —
+ * the pool's and the LISTEN connection's (src/database/Notifications.ts). */
+export const connectionSettings = (url: Redacted.Redacted<string>, timeouts?: DatabaseTimeouts): Pg.ClientConfig => ({
+  connectionString: Redacted.value(url),
+  application_name: "orders-es",
+  statement_timeout: positive(timeouts?.statementTimeoutMs),
+  idle_in_transaction_session_timeout: positive(timeouts?.idleInTransactionTimeoutMs),
+  query_timeout: positive(timeouts?.queryTimeoutMs),
+  connectionTimeoutMillis: positive(timeouts?.acquireTimeoutMs)
+} as Pg.ClientConfig)
+
 /** A node-postgres pool with the bounds above, ended (at most `acquireTimeoutMs`, 1 s without) with the scope. */
 const boundedPool = (url: Redacted.Redacted<string>, maxConnections: number, timeouts?: DatabaseTimeouts) =>
   Effect.acquireRelease(
     Effect.suspend(() => {
       const pool = new Pg.Pool({
-        connectionString: Redacted.value(url),
+        ...connectionSettings(url, timeouts),
         max: maxConnections,
-        application_name: "orders-es",
-        Client: EndOnQueryTimeout as unknown as typeof Pg.Client,
-        statement_timeout: positive(timeouts?.statementTimeoutMs),
-        idle_in_transaction_session_timeout: positive(timeouts?.idleInTransactionTimeoutMs),
-        query_timeout: positive(timeouts?.queryTimeoutMs),
-        connectionTimeoutMillis: positive(timeouts?.acquireTimeoutMs)
+        Client: EndOnQueryTimeout as unknown as typeof Pg.Client
       } as Pg.PoolConfig)
       pool.on("error", () => {})
       return Effect.tryPromise({

@@ -5,10 +5,10 @@
  */
 import { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Effect, Metric, Redacted, Scope, Stream } from "effect"
+import { Duration, Effect, Metric, Scope, Stream } from "effect"
 import Pg from "pg"
 import { forkBounded, ShutdownBudgetConfig } from "../Shutdown.js"
-import { DatabaseTimeoutsConfig } from "../Sql.js"
+import { connectionSettings, DatabaseTimeoutsConfig } from "../Sql.js"
 
 export const APPENDS_CHANNEL = "appends"
 
@@ -18,42 +18,33 @@ export const listenFailures = Metric.counter("db_listen_failures_total", {
   incremental: true
 })
 
-/** Bounds of the LISTEN connection: the pool's (src/Sql.ts) for connecting and for the LISTEN statement. */
-interface ListenBounds {
-  readonly connectMs: number
-  readonly statementMs: number
-  readonly closeMs: number
+/** End a LISTEN connection we are done with: its events no longer reach the stream, a late socket error is
+ * dropped. */
+const close = (client: Pg.Client) => {
+  client.removeAllListeners()
+  client.on("error", () => {})
+  return client.end().catch(() => {})
 }
 
 /**
- * The notifications of `channel` on a connection of its own, each an element (and one more, `connected`'s
- * choice, once the LISTEN is active). The stream fails when that connection fails or is closed (a restarted
- * or failed-over server, a terminated backend, a broken socket): @effect/sql-pg's `listen` swallows its
- * connection's errors and keeps the dead connection, so its stream then waits for ever — what the process
- * waited on silently fell back to its poll, and order watches to theirs.
+ * The notifications of `channel` on a connection of its own (opened as the pool's: `connectionSettings`), each
+ * an element, and one more once the LISTEN is active. The stream fails when that connection fails or is
+ * closed (a restarted or failed-over server, a terminated backend, a broken socket): @effect/sql-pg's `listen`
+ * swallows its connection's errors and keeps the dead connection, so its stream then waits for ever — what
+ * the process waited on silently fell back to its poll, and order watches to theirs.
  */
-const listenConnection = (config: PgClient.PgClientConfig, channel: string, bounds: ListenBounds, connected: () => void) =>
+const listenConnection = (settings: Pg.ClientConfig, channel: string, closeMs: number, connected: () => void) =>
   Stream.asyncPush<string, SqlError>((emit) =>
     Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
           const client = new Pg.Client({
-            ...(config.url ? { connectionString: Redacted.value(config.url) } : {}),
-            ...(config.host ? { host: config.host } : {}),
-            ...(config.port ? { port: config.port } : {}),
-            ...(config.database ? { database: config.database } : {}),
-            ...(config.username ? { user: config.username } : {}),
-            ...(config.password ? { password: Redacted.value(config.password) } : {}),
-            ...(config.ssl ? { ssl: config.ssl } : {}),
-            application_name: `${config.applicationName ?? "orders-es"} (listen)`,
-            // as the pool's connections (DATABASE_ACQUIRE_TIMEOUT_MS, DATABASE_QUERY_TIMEOUT_MS): a server that
-            // stops answering between the connect and the LISTEN fails this attempt, it does not hold it
-            ...(bounds.connectMs > 0 ? { connectionTimeoutMillis: bounds.connectMs } : {}),
-            ...(bounds.statementMs > 0 ? { query_timeout: bounds.statementMs } : {}),
+            ...settings,
+            application_name: `${settings.application_name} (listen)`,
             // a peer gone without a word (a dead host) is found by the kernel, not left listening for ever
             keepAlive: true,
             keepAliveInitialDelayMillis: 10_000
-          } as Pg.ClientConfig)
+          })
           const lost = (why: string) => (cause?: unknown) =>
             void emit.fail(new SqlError({ cause, message: `the LISTEN connection ${why}` }))
           client.on("error", lost("failed"))
@@ -62,12 +53,12 @@ const listenConnection = (config: PgClient.PgClientConfig, channel: string, boun
             if (message.channel === channel) emit.single(message.payload ?? "")
           })
           try {
+            // bounded as the pool's connections (DATABASE_ACQUIRE_TIMEOUT_MS, DATABASE_QUERY_TIMEOUT_MS): a server
+            // that stops answering between the connect and the LISTEN fails this attempt, it does not hold it
             await client.connect()
             await client.query(`LISTEN ${client.escapeIdentifier(channel)}`)
           } catch (cause) {
-            client.removeAllListeners()
-            client.on("error", () => {})
-            void client.end().catch(() => {})
+            void close(client)
             throw cause
           }
           // listening: one element for what committed before the LISTEN was active (since the waiter's last
@@ -79,12 +70,7 @@ const listenConnection = (config: PgClient.PgClientConfig, channel: string, boun
         catch: (cause) => new SqlError({ cause, message: `could not LISTEN on ${channel}` })
       }),
       // no UNLISTEN: ending the session ends its LISTEN; bounded, for a server that answers nothing
-      (client) =>
-        Effect.promise(() => {
-          client.removeAllListeners()
-          client.on("error", () => {})
-          return client.end().catch(() => {})
-        }).pipe(Effect.interruptible, Effect.timeoutOption(bounds.closeMs))
+      (client) => Effect.promise(() => close(client)).pipe(Effect.interruptible, Effect.timeoutOption(closeMs))
     )
   )
 
@@ -105,12 +91,8 @@ export const lazyListen = (name: string, channel: string, onNotify: Effect.Effec
     const pg = yield* PgClient.PgClient
     const scope = yield* Effect.scope
     const budget = yield* Effect.orDie(ShutdownBudgetConfig)
-    const timeouts = yield* Effect.orDie(DatabaseTimeoutsConfig)
-    const bounds: ListenBounds = {
-      connectMs: timeouts.acquireTimeoutMs,
-      statementMs: timeouts.queryTimeoutMs,
-      closeMs: Math.max(1_000, budget.disconnectMs)
-    }
+    if (pg.config.url === undefined) return yield* Effect.dieMessage("lazyListen: the PgClient has no URL to open its LISTEN connection with")
+    const settings = connectionSettings(pg.config.url, yield* Effect.orDie(DatabaseTimeoutsConfig))
     let started = false
     let failures = 0
     let inARow = 0
@@ -124,7 +106,7 @@ export const lazyListen = (name: string, channel: string, onNotify: Effect.Effec
           Effect.zipRight(Effect.suspend(() => Effect.sleep(Duration.millis(retryDelayMs(inARow)))))
         )
       })
-    const listening = listenConnection(pg.config, channel, bounds, () => (inARow = 0)).pipe(
+    const listening = listenConnection(settings, channel, Math.max(1_000, budget.disconnectMs), () => (inARow = 0)).pipe(
       Stream.runForEach(() => onNotify),
       Effect.catchAll(failed),
       Effect.forever
