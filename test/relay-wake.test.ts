@@ -30,10 +30,17 @@ const listeners = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   ))
 const listening = Effect.map(listeners, (pids) => pids.length)
 
+/** A relay's signal and an event store, on a database of the suite's own. */
+const relayAndStore = (suite: string) =>
+  layer(onTestDatabase(suite, Layer.mergeAll(PgOutboxSignal, PgEventStore.pipe(Layer.provide(AppendProjections)))), {
+    excludeTestServices: true,
+    timeout: "60 seconds"
+  })
+
 describe("relay wake-up across processes", () => {
   // regression: the append NOTIFYd with an empty payload, which @effect/sql-pg's `listen` drops, so relays in
   // other processes only ever published on their poll (found by the API work's watch stream)
-  layer(onTestDatabase("relay_wake", Layer.mergeAll(PgOutboxSignal, PgEventStore.pipe(Layer.provide(AppendProjections)))), { excludeTestServices: true, timeout: "60 seconds" })(
+  relayAndStore("relay_wake")(
     (it) => {
       it.effect("an append in another process wakes this process's relay through LISTEN", () =>
         Effect.gen(function*() {
@@ -65,7 +72,7 @@ const placeOne = Effect.gen(function*() {
 const failuresCounted = Effect.map(Metric.value(Metric.tagged(listenFailures, "channel", APPENDS_CHANNEL)), (s) => s.count)
 
 describe("a LISTEN connection the server closes", () => {
-  layer(onTestDatabase("relay_relisten", Layer.mergeAll(PgOutboxSignal, PgEventStore.pipe(Layer.provide(AppendProjections)))), { excludeTestServices: true, timeout: "60 seconds" })(
+  relayAndStore("relay_relisten")(
     (it) => {
       it.effect("is made again, counted, woken once for what it missed, then by appends again", () =>
         Effect.gen(function*() {
