@@ -5,11 +5,15 @@
  * load many calls share one round trip, and at rest there is no added latency.
  * `run` answers each item in order (a success or a failure of its own); a failure or a defect of `run` itself
  * fails every caller of that batch with it, and an interrupted batch interrupts its callers.
+ * A caller may give a deadline (`Deadline`): still waiting at its time, it is answered the deadline's error — its
+ * item dropped if no batch has taken it yet, else left to its batch, whose answer then goes to nobody. One timer
+ * per batcher serves every deadline (armed for the earliest), not one per call: a request deadline on the
+ * hottest path without a fiber per request (issue 24).
  * A batch runs in a fiber of the batcher, not of a caller: with tracing on and `span` given, it runs in a span of
  * that name whose parent is its first caller's span, linked to the other callers' — else what it does (its SQL
  * statements' spans) would start traces of their own, tied to no order. With tracing off nothing is captured.
  */
-import { Effect, type Either, Exit, type Fiber, Option, Runtime, type Scope, type Tracer } from "effect"
+import { Duration, Effect, type Either, Exit, Fiber, Option, Runtime, type Scope, type Tracer } from "effect"
 import { tracingEnabled } from "./observability/Tracing.js"
 
 const maxLinks = 128
@@ -22,13 +26,21 @@ export interface BatcherOptions<A, B, E> {
   readonly span?: string
 }
 
+/** When a caller stops waiting (the batcher's clock, ms) and what it is answered then. */
+export interface Deadline<E> {
+  readonly at: number
+  readonly error: () => E
+}
+
 /**
  * The queue is a plain array and a caller waits in one `Effect.async`: a Queue, a Deferred and a worker loop
  * per call cost ~50 fiber steps on every append (issue 24). A batch runs in a fiber of its own; `workers` bounds
  * how many run at once. A caller interrupted while waiting stops waiting; its item, once queued, still runs
  * (as with the Queue before: an append is not taken back half-way).
  */
-export const makeBatcher = <A, B, E>(options: BatcherOptions<A, B, E>): Effect.Effect<(item: A) => Effect.Effect<B, E>, never, Scope.Scope> =>
+export const makeBatcher = <A, B, E>(
+  options: BatcherOptions<A, B, E>
+): Effect.Effect<(item: A, deadline?: Deadline<E>) => Effect.Effect<B, E>, never, Scope.Scope> =>
   Effect.gen(function*() {
     interface Pending {
       readonly item: A
@@ -36,12 +48,19 @@ export const makeBatcher = <A, B, E>(options: BatcherOptions<A, B, E>): Effect.E
       resume: ((effect: Effect.Effect<B, E>) => void) | undefined
       /** the caller's span (tracing on, `span` given) */
       readonly parent: Tracer.AnySpan | undefined
+      readonly deadline: Deadline<E> | undefined
     }
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const clock = yield* Effect.clock
     const pending: Array<Pending> = []
     const running = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
+    /** The batches running, for their callers' deadlines. */
+    const taken = new Set<ReadonlyArray<Pending>>()
     let idle = options.workers
     let closed = false
+    /** The deadline timer (a sleeping fiber) and the time it is armed for. */
+    let timer: Fiber.RuntimeFiber<void> | undefined
+    let armedAt = Infinity
 
     const answer = (p: Pending, effect: Effect.Effect<B, E>) => {
       const resume = p.resume
@@ -81,32 +100,66 @@ export const makeBatcher = <A, B, E>(options: BatcherOptions<A, B, E>): Effect.E
         const run = inSpan(batch, Effect.suspend(() => options.run(batch.map((p) => p.item))))
         const fiber = runFork(Effect.onExit(run, (exit) => complete(batch, exit)))
         running.add(fiber)
+        taken.add(batch)
         fiber.addObserver(() => {
           running.delete(fiber)
+          taken.delete(batch)
           idle++
           kick()
         })
       }
+    }
+    /** Answer every caller whose deadline passed (an item no batch took is dropped), then arm for the next. */
+    const expire = (): void => {
+      timer = undefined
+      armedAt = Infinity
+      const now = clock.unsafeCurrentTimeMillis()
+      let next = Infinity
+      const due = (p: Pending) => {
+        if (p.deadline === undefined) return false
+        if (p.deadline.at <= now) return true
+        if (p.resume !== undefined) next = Math.min(next, p.deadline.at)
+        return false
+      }
+      let kept = 0
+      for (const p of pending) {
+        if (due(p)) answer(p, Effect.fail(p.deadline!.error()))
+        else pending[kept++] = p
+      }
+      pending.length = kept
+      for (const batch of taken) {
+        for (const p of batch) if (p.resume !== undefined && due(p)) answer(p, Effect.fail(p.deadline!.error()))
+      }
+      if (next < Infinity) arm(next)
+    }
+    const arm = (at: number): void => {
+      if (closed || at >= armedAt) return
+      if (timer !== undefined) timer.unsafeInterruptAsFork(timer.id())
+      armedAt = at
+      timer = runFork(Effect.zipRight(Effect.sleep(Duration.millis(Math.max(0, at - clock.unsafeCurrentTimeMillis()))), Effect.sync(expire)))
     }
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
         closed = true
         // what never ran is answered as interrupted; a batch running is interrupted, which answers its callers
         for (const p of pending.splice(0)) answer(p, Effect.interrupt)
-        return Effect.forEach([...running], (fiber) => fiber.interruptAsFork(fiber.id()), { discard: true })
+        const fibers = timer === undefined ? [...running] : [...running, timer]
+        return Effect.forEach(fibers, (fiber) => fiber.interruptAsFork(fiber.id()), { discard: true })
       }))
-    const enqueue = (item: A, parent: Tracer.AnySpan | undefined) =>
+    const enqueue = (item: A, parent: Tracer.AnySpan | undefined, deadline: Deadline<E> | undefined) =>
       Effect.async<B, E>((resume) => {
         if (closed) return resume(Effect.interrupt)
-        const p: Pending = { item, resume, parent }
+        const p: Pending = { item, resume, parent, deadline }
         pending.push(p)
         kick()
+        // still waiting (not answered at once by a batch that completed synchronously): its deadline armed
+        if (deadline !== undefined && p.resume !== undefined) arm(deadline.at)
         return Effect.sync(() => {
           p.resume = undefined
         })
       })
-    return (item: A) =>
+    return (item: A, deadline?: Deadline<E>) =>
       options.span !== undefined && tracingEnabled()
-        ? Effect.flatMap(Effect.option(Effect.currentParentSpan), (parent) => enqueue(item, Option.getOrUndefined(parent)))
-        : enqueue(item, undefined)
+        ? Effect.flatMap(Effect.option(Effect.currentParentSpan), (parent) => enqueue(item, Option.getOrUndefined(parent), deadline))
+        : enqueue(item, undefined, deadline)
   })

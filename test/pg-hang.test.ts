@@ -256,3 +256,53 @@ describe("a keyed request answered 503 while every backend is stopped", () => {
     await terminatesInTime(proc)
   }, 120_000)
 })
+
+// issue 24: a request without a key no longer forks a fiber for its deadline; the append batcher answers it.
+// Each statement here may hang for 20 s (the client's bounds far above the request's): only the deadline carried
+// to the batcher answers in time — the appends hung in a batch, and the ones queued behind them
+describe("a request without a key while every backend is stopped, each statement bounded far above the deadline", () => {
+  it("is answered 503 with Retry-After at DATABASE_REQUEST_TIMEOUT_MS, whether its append was sent or queued", async () => {
+    const slow = String(5 * REQUEST_TIMEOUT_MS)
+    const { base, database, proc } = await start("api", {
+      DATABASE_QUERY_TIMEOUT_MS: slow,
+      DATABASE_STATEMENT_TIMEOUT_MS: slow,
+      DATABASE_ACQUIRE_TIMEOUT_MS: slow,
+      // one append writer: the first append hangs in its batch, the rest queue behind it (with more, the pool's
+      // new connections may be served before the scan stops their backends)
+      APPEND_WRITERS: "1"
+    }, "api_unkeyed_deadline")
+    await pollUntil("ready", () => ready(base), (r) => r.value.status === 200, 60_000, 250)
+    const post = () =>
+      timed(async () => {
+        const response = await fetch(`${base}/orders`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(order),
+          signal: AbortSignal.timeout(3 * REQUEST_TIMEOUT_MS)
+        })
+        return { status: response.status, retryAfter: response.headers.get("retry-after"), body: await response.text() }
+      })
+    const stopped = await hang(database)
+    try {
+      // one first (its batch hangs), then a burst queued behind it
+      const first = post()
+      await sleep(200)
+      const all = await Promise.all([first, ...Array.from({ length: 10 }, post)])
+      for (const placed of all) {
+        assert.isAtMost(placed.ms, REQUEST_TIMEOUT_MS + 1_000, JSON.stringify(placed))
+        assert.strictEqual(placed.value.status, 503, JSON.stringify(placed))
+        assert.isNotNull(placed.value.retryAfter)
+      }
+    } finally {
+      await stopped.resume()
+    }
+    // the database back: a new order is placed (the hung batch did not wedge the batcher)
+    let again = await post()
+    for (const until = Date.now() + 30_000; again.value.status !== 201 && Date.now() < until;) {
+      await sleep(500)
+      again = await post()
+    }
+    assert.strictEqual(again.value.status, 201, `${JSON.stringify(again)}\n${proc.tail()}`)
+    await terminatesInTime(proc)
+  }, 120_000)
+})

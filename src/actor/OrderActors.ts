@@ -23,7 +23,8 @@ import {
   EventStore,
   OrderAfterAppend
 } from "../eventstore/EventStore.js"
-import type { StoreError } from "../Infrastructure.js"
+import type { Deadline } from "../Batcher.js"
+import type { StoreError, StoreUnavailable } from "../Infrastructure.js"
 import { OutboxSignal } from "../outbox/OutboxSignal.js"
 import { currentTraceContext, traced } from "../observability/Tracing.js"
 import { makePermits, type Permits } from "../Permits.js"
@@ -33,6 +34,8 @@ export interface ExecuteOptions {
   /** What the caller has written in the append's transaction (a key's completion, an inbox row), passed on
    * to the store as it is; nothing when the command appends nothing. */
   readonly participants?: AppendParticipants | undefined
+  /** The caller's request deadline, given to the append (EventStore `AppendRequest.deadline`). */
+  readonly deadline?: Deadline<StoreUnavailable> | undefined
 }
 
 export interface Executed {
@@ -134,7 +137,8 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
           expectedVersion: versionOf(state),
           events,
           metadata: { ...options.metadata, ...(yield* currentTraceContext) },
-          inputs: appendInputs(next, options.participants)
+          inputs: appendInputs(next, options.participants),
+          deadline: options.deadline
         }).pipe(traced("EventStore.append", { attributes: { "order.id": command.orderId, "event.types": events.map((e) => e._tag).join(",") } }), Effect.tapError(() =>
           Effect.sync(() => {
             actor.cached = undefined

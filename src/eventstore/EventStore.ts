@@ -15,7 +15,8 @@
  */
 import { Context, Data, type Effect } from "effect"
 import type { Order, OrderEvent, OrderId } from "../domain/Order.js"
-import type { StoreError } from "../Infrastructure.js"
+import type { Deadline } from "../Batcher.js"
+import type { StoreError, StoreUnavailable } from "../Infrastructure.js"
 
 export interface EventMetadata {
   readonly correlationId?: string | undefined
@@ -41,6 +42,9 @@ export interface AppendRequest {
   readonly metadata: EventMetadata
   /** For the inline projections, each under its own tag (e.g. the order after the events); read by them only. */
   readonly inputs: Context.Context<never>
+  /** The caller's request deadline: still waiting for a batched append then, it is answered the deadline's
+   * error (the append dropped if it had not started; else it completes or fails on its own). */
+  readonly deadline?: Deadline<StoreUnavailable> | undefined
 }
 
 /** The order after an append's events, as the caller decided it: in every append's inputs (the `orders` row). */

@@ -162,7 +162,7 @@ export const PgEventStore = Layer.scoped(
         transaction._tag === "Some" ? direct(a) : batch(a))
 
     return EventStore.of({
-      append: inTransactionOr(appendOne, batched),
+      append: inTransactionOr(appendOne, (request) => batched(request, request.deadline)),
       readStream: inTransactionOr(readOne, read)
     })
   })

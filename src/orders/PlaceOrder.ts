@@ -5,7 +5,7 @@
  * is completed in the append's own transaction; a request that fails before its append committed releases its
  * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).
  */
-import { type Cause, Config, Context, Duration, Effect, Either, type Exit, Layer, Metric, Schedule } from "effect"
+import { type Cause, Clock, Config, Context, Duration, Effect, Either, type Exit, Layer, Metric, Schedule } from "effect"
 import { createHash } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { formatMoney, type InvalidAmount, parseMoney } from "../domain/Money.js"
@@ -28,10 +28,13 @@ export const PlaceOrderConfig = Config.all({
   /**
    * How long placing an order may wait for the database in all (its claim, the append, a failed claim's
    * release): each statement is bounded (DATABASE_QUERY_TIMEOUT_MS, src/Sql.ts), but a request may meet several,
-   * and a queue behind a hung append; by this it is answered 503 — a keyed request's work stopped a little
-   * earlier (up to 1 s) to release its claim before the answer, or in the background if the database does not
-   * take it in time — and its work interrupted as if the client had hung up — the append's guard (IdempotencyCompletion)
-   * refuses it once its claim is gone, so no order is written behind the client's back. 0: no deadline.
+   * and a queue behind a hung append; by this it is answered 503. A request without a key waits only for its
+   * append: the append batcher answers it at the deadline, dropping the append if no batch took it yet (one
+   * already sent completes or fails on its own, as an append is never taken back half-way). A keyed request's
+   * work is stopped a little earlier (up to 1 s) to release its claim before the answer, or in the background if
+   * the database does not take it in time, and interrupted as if the client had hung up — the append's guard
+   * (IdempotencyCompletion) refuses it once its claim is gone, so no keyed order is written behind the client's
+   * back. 0: no deadline.
    */
   requestTimeoutMs: Config.integer("DATABASE_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(5_000))
 })
@@ -131,7 +134,8 @@ const make = (settings: PlaceOrderSettings) =>
         cause: undefined
       })
     /**
-     * Answered 503 once `workMs` passed (after `atDeadline`), the work interrupted in the background as if the client
+     * A keyed request (a claim, the append, maybe a release: several statements) is answered 503 once `workMs`
+     * passed (after `atDeadline`), the work interrupted in the background as if the client
      * had hung up (an append in progress is uninterruptible and completes or fails on its own; its claim guard
      * refuses it once the claim is released). One fiber and a timer: `Effect.timeout` over `Effect.disconnect`
      * cost three fibers and a race per POST — 10 % of the api role's CPU per POST (docs/PERFORMANCE.md).
@@ -187,7 +191,16 @@ const make = (settings: PlaceOrderSettings) =>
           }),
           Effect.map(({ order }): Placed => ({ status: 201, body: toView(order), replayed: false }))
         )
-      if (idempotencyKey === undefined) return yield* withinDeadline(run({ metadata }), Effect.void, settings.requestTimeoutMs)
+      // without a key the append is the request's only wait for the database: the deadline goes with it to the
+      // append batcher (one timer per batcher), not a forked fiber and a timer per request — 15 % of the api
+      // role's CPU per POST (docs/PERFORMANCE.md "The request deadline, again")
+      if (idempotencyKey === undefined) {
+        return yield* run(
+          settings.requestTimeoutMs <= 0
+            ? { metadata }
+            : { metadata, deadline: { at: (yield* Clock.currentTimeMillis) + settings.requestTimeoutMs, error: timedOut } }
+        )
+      }
       const token = uuidv4()
       /** Hand the release of this request's claim to the background (`laterSchedule`), logged and counted;
        * once per request (the deadline's and a failed claim's may both ask). */

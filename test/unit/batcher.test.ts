@@ -38,7 +38,7 @@ describe("Batcher", () => {
       const first = yield* Effect.fork(call(0))
       yield* settle
       assert.deepStrictEqual(r.batches, [[0]])
-      const rest = yield* Effect.fork(Effect.forEach([1, 2, 3, 4, 5, 6, 7], call, { concurrency: "unbounded" }))
+      const rest = yield* Effect.fork(Effect.forEach([1, 2, 3, 4, 5, 6, 7], (i) => call(i), { concurrency: "unbounded" }))
       yield* settle
       assert.deepStrictEqual(r.batches, [[0]], "the worker is busy with the first batch for 10 ms")
       yield* TestClock.adjust(Duration.millis(10))
@@ -55,7 +55,7 @@ describe("Batcher", () => {
     Effect.gen(function*() {
       const r = recorder(10)
       const call = yield* makeBatcher({ maxBatch: 2, workers: 2, run: r.run })
-      const all = yield* Effect.fork(Effect.forEach([1, 2, 3, 4, 5, 6], call, { concurrency: "unbounded" }))
+      const all = yield* Effect.fork(Effect.forEach([1, 2, 3, 4, 5, 6], (i) => call(i), { concurrency: "unbounded" }))
       yield* settle
       assert.strictEqual(r.batches.length, 2, "two workers took a batch each before any time passed")
       yield* TestClock.adjust(Duration.millis(10))
@@ -107,6 +107,63 @@ describe("Batcher", () => {
       const next = yield* Effect.fork(call(4))
       yield* TestClock.adjust(Duration.millis(10))
       assert.strictEqual(yield* Fiber.join(next), "r4")
+    }))
+
+  const late = (i: number, at: number) => ({ at, error: () => `late ${i}` })
+
+  it.scoped("a caller still waiting at its deadline is answered its error, and its item, not yet taken, never runs", () =>
+    Effect.gen(function*() {
+      const r = recorder(100)
+      const call = yield* makeBatcher({ maxBatch: 10, workers: 1, run: r.run })
+      const first = yield* Effect.fork(call(0))
+      yield* settle
+      const waiting = yield* Effect.fork(Effect.either(call(1, late(1, 30))))
+      const patient = yield* Effect.fork(call(2, late(2, 1_000)))
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(30))
+      assert.deepStrictEqual(yield* Fiber.join(waiting), Either.left("late 1"), "answered at its deadline, not when the worker is free")
+      yield* TestClock.adjust(Duration.millis(70))
+      assert.strictEqual(yield* Fiber.join(first), "r0")
+      yield* TestClock.adjust(Duration.millis(100))
+      assert.strictEqual(yield* Fiber.join(patient), "r2")
+      assert.deepStrictEqual(r.batches, [[0], [2]], "the late item was dropped from the queue")
+    }))
+
+  it.scoped("a caller whose batch is running is answered at its deadline; the batch completes for the others", () =>
+    Effect.gen(function*() {
+      const r = recorder(100)
+      const call = yield* makeBatcher({ maxBatch: 10, workers: 1, run: r.run })
+      const blocker = yield* Effect.fork(call(0))
+      yield* settle
+      const batch = yield* Effect.fork(Effect.forEach([[1, 150], [2, 1_000]] as const, ([i, at]) => Effect.either(call(i, late(i, at))), { concurrency: "unbounded" }))
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(100))
+      assert.deepStrictEqual(r.batches, [[0], [1, 2]], "both taken by the second batch")
+      yield* TestClock.adjust(Duration.millis(50))
+      assert.isNull(yield* Fiber.poll(batch).pipe(Effect.map(Option.getOrNull)), "item 2 still waits for its batch")
+      yield* TestClock.adjust(Duration.millis(50))
+      assert.deepStrictEqual(yield* Fiber.join(batch), [Either.left("late 1"), Either.right("r2")])
+      yield* Fiber.join(blocker)
+    }))
+
+  it.scoped("a deadline earlier than the one armed is kept: the timer is armed again for it", () =>
+    Effect.gen(function*() {
+      const r = recorder(1_000)
+      const call = yield* makeBatcher({ maxBatch: 10, workers: 1, run: r.run })
+      const blocker = yield* Effect.fork(call(0))
+      yield* settle
+      const later = yield* Effect.fork(Effect.either(call(1, late(1, 500))))
+      yield* settle
+      const sooner = yield* Effect.fork(Effect.either(call(2, late(2, 20))))
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(20))
+      assert.deepStrictEqual(yield* Fiber.join(sooner), Either.left("late 2"))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(later)))
+      yield* TestClock.adjust(Duration.millis(480))
+      assert.deepStrictEqual(yield* Fiber.join(later), Either.left("late 1"))
+      yield* TestClock.adjust(Duration.millis(500))
+      yield* Fiber.join(blocker)
+      assert.deepStrictEqual(r.batches, [[0]])
     }))
 
   /** Effect's own tracer, every span it makes recorded; `exporting`: the process marked as exporting spans, as
