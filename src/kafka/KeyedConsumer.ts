@@ -17,7 +17,7 @@
  * `handle` must be total (contain its failures); a defect that escapes it is logged and the message handled
  * again after a pause, so a bug cannot skip a message nor stop the others.
  */
-import { Cause, Deferred, Duration, Effect, Exit, Metric, Schedule, type Scope } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Metric, Runtime, Schedule, type Scope } from "effect"
 import type { Consumer, EachBatchPayload } from "kafkajs"
 import { type ShutdownBudget, shutdownStep, within } from "../Shutdown.js"
 import { type IncomingMessage, Kafka, fromKafkaHeaders } from "./Kafka.js"
@@ -107,51 +107,70 @@ export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<E
     const tick = Effect.all([commit, balance, Metric.set(m.inFlight, dispatcher.totalInFlight())], { discard: true })
     yield* Effect.forkScoped(Effect.repeat(tick, Schedule.spaced(Duration.millis(options.commitIntervalMs))))
 
-    const eachBatch = (payload: EachBatchPayload) =>
-      Effect.gen(function*() {
-        if (options.beforeBatch) yield* options.beforeBatch
-        const { batch } = payload
-        const { partition, topic } = batch
-        let redelivered = 0
-        const skippedBefore = dispatcher.skipped()
-        let lastTaken: string | undefined
-        for (const message of batch.messages) {
-          if (stopping) break
-          if (dispatcher.inFlight(topic, partition) >= options.maxInFlightPerPartition) {
-            paused.add(tpKey(topic, partition))
-            payload.pause()
-            break
-          }
-          const taken = dispatcher.offer({
-            topic,
-            partition,
-            offset: message.offset,
-            key: message.key ?? null,
-            value: message.value ?? null,
-            headers: fromKafkaHeaders(message.headers)
-          })
-          if (!taken) redelivered++
-          lastTaken = message.offset
+    /**
+     * Take what a fetch returned: plain code, no fiber per fetch (a fiber and `Effect.provide` of the runtime per
+     * batch were ~1 fiber per order end to end, issue 24). What it has to log comes back as an effect.
+     */
+    const take = (payload: EachBatchPayload): Effect.Effect<void> | undefined => {
+      const { batch } = payload
+      const { partition, topic } = batch
+      let redelivered = 0
+      const skippedBefore = dispatcher.skipped()
+      let lastTaken: string | undefined
+      for (const message of batch.messages) {
+        if (stopping) break
+        if (dispatcher.inFlight(topic, partition) >= options.maxInFlightPerPartition) {
+          paused.add(tpKey(topic, partition))
+          payload.pause()
+          break
         }
-        // the fetch position moves past what was taken; what was not is fetched again after a resume
-        if (lastTaken !== undefined) payload.resolveOffset(lastTaken)
-        const skipped = dispatcher.skipped() - skippedBefore
-        if (skipped > 0) yield* Metric.incrementBy(m.skipped, skipped)
-        if (redelivered > 0) {
-          yield* log("Info", "messages fetched again that this consumer holds or finished", "REDELIVERY", {
-            topic,
-            partition,
-            count: redelivered
-          })
-          yield* Metric.incrementBy(m.redeliveries, redelivered)
-        }
-      })
+        const taken = dispatcher.offer({
+          topic,
+          partition,
+          offset: message.offset,
+          key: message.key ?? null,
+          value: message.value ?? null,
+          headers: fromKafkaHeaders(message.headers)
+        })
+        if (!taken) redelivered++
+        lastTaken = message.offset
+      }
+      // the fetch position moves past what was taken; what was not is fetched again after a resume
+      if (lastTaken !== undefined) payload.resolveOffset(lastTaken)
+      const skipped = dispatcher.skipped() - skippedBefore
+      if (skipped > 0) m.skipped.unsafeUpdate(skipped, [])
+      if (redelivered === 0) return undefined
+      return log("Info", "messages fetched again that this consumer holds or finished", "REDELIVERY", {
+        topic,
+        partition,
+        count: redelivered
+      }).pipe(Effect.zipRight(Metric.incrementBy(m.redeliveries, redelivered)))
+    }
 
     const runOnce: Effect.Effect<never, string, Scope.Scope> = Effect.gen(function*() {
       const runtime = yield* Effect.runtime<never>()
       const stopped = yield* Deferred.make<never, string>()
       const consumer = yield* kafka.consumer(options.groupId, options.topics).pipe(Effect.mapError((e) => e.message))
-      const fork = <A>(effect: Effect.Effect<A>) => void Effect.runFork(Effect.provide(effect, runtime))
+      const fork = <A>(effect: Effect.Effect<A>) => void Runtime.runFork(runtime)(effect)
+      const runPromise = Runtime.runPromise(runtime)
+      // a defect here is a bug of ours: crash (non-retriable) so the supervisor logs it and restarts, rather
+      // than kafkajs retrying the batch silently
+      const crashed = (e: unknown) => {
+        throw Object.assign(new Error(`taking a batch failed: ${e instanceof Error ? e.message : String(e)}`), {
+          retriable: false
+        })
+      }
+      const eachBatch = (payload: EachBatchPayload): Promise<void> => {
+        if (options.beforeBatch !== undefined) {
+          return runPromise(Effect.flatMap(options.beforeBatch, () => take(payload) ?? Effect.void)).catch(crashed)
+        }
+        try {
+          const report = take(payload)
+          return report === undefined ? Promise.resolve() : runPromise(report).catch(crashed)
+        } catch (e) {
+          return Promise.reject(e).catch(crashed)
+        }
+      }
       consumer.on(consumer.events.CRASH, ({ payload }) =>
         fork(Deferred.fail(stopped, `crash: ${payload.error?.message ?? String(payload.error)}`)))
       consumer.on(consumer.events.STOP, () => {
@@ -191,14 +210,7 @@ export const runKeyedConsumer = (options: KeyedConsumerOptions): Effect.Effect<E
             autoCommit: false,
             eachBatchAutoResolve: false,
             partitionsConsumedConcurrently: 64,
-            // a defect here is a bug of ours: crash (non-retriable) so the supervisor logs it and restarts,
-            // rather than kafkajs retrying the batch silently
-            eachBatch: (payload) =>
-              Effect.runPromise(Effect.provide(eachBatch(payload), runtime)).catch((e: unknown) => {
-                throw Object.assign(new Error(`taking a batch failed: ${e instanceof Error ? e.message : String(e)}`), {
-                  retriable: false
-                })
-              })
+            eachBatch
           }),
         catch: (e) => `run: ${e instanceof Error ? e.message : String(e)}`
       })

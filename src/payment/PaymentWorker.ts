@@ -95,7 +95,8 @@ export const PaymentWorkerLive = Layer.scopedDiscard(
       commitIntervalMs: config.commitIntervalMs,
       skip: skipsMessage,
       shutdown: config.shutdown,
-      beforeBatch: crash.hit("worker.consumerBatch")
+      // only where a test can arm it: otherwise a fetch is taken without a fiber
+      ...(crash.armable ? { beforeBatch: crash.hit("worker.consumerBatch") } : {})
     })
     yield* readiness.register("consumer", Effect.map(status, (s: ConsumerStatus) => ({
       ok: s.state === "consuming",
