@@ -11,14 +11,21 @@
  * id as `X-Request-Id`, and every 503 a `Retry-After`.
  */
 import { HttpApp, HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Cause, Effect, FiberRef, Metric, Option } from "effect"
+import { Cause, Effect, Metric, Option } from "effect"
 import { uuidv4 } from "../Ids.js"
 import { type CauseClass, classify, isStoreError, type StoreError } from "../Infrastructure.js"
 import { InternalError, ServiceUnavailable } from "./Errors.js"
 
-/** The request's correlation id: `X-Request-Id` when the client sent a sane one, else a fresh UUID. */
-export const currentCorrelationId = FiberRef.unsafeMake<string | undefined>(undefined)
+/**
+ * The correlation id the failure middleware chose for each request, by the request's underlying message (a
+ * handler's request object may be another view of the same one): a FiberRef set `locally` cost an
+ * acquire/release of the fiber ref on every request (issue 24).
+ */
+const correlationIds = new WeakMap<object, string>()
+const sourceOf = (request: HttpServerRequest.HttpServerRequest): object | undefined =>
+  typeof request.source === "object" && request.source !== null ? request.source : undefined
 
+/** The request's correlation id: `X-Request-Id` when the client sent a sane one, else a fresh UUID. */
 export const correlationIdOf = (request: HttpServerRequest.HttpServerRequest) => {
   const given = request.headers["x-request-id"]
   return given !== undefined && /^[\x21-\x7e]{1,128}$/.test(given) ? given : uuidv4()
@@ -26,7 +33,10 @@ export const correlationIdOf = (request: HttpServerRequest.HttpServerRequest) =>
 
 /** The correlation id the failure middleware chose for this request (the same one its error bodies carry). */
 export const requestCorrelationId = (request: HttpServerRequest.HttpServerRequest) =>
-  Effect.map(FiberRef.get(currentCorrelationId), (id) => id ?? correlationIdOf(request))
+  Effect.sync(() => {
+    const source = sourceOf(request)
+    return (source === undefined ? undefined : correlationIds.get(source)) ?? correlationIdOf(request)
+  })
 
 export const httpFailures = Metric.counter("http_failures_total", {
   description: "requests answered 5xx because of a defect: by status and cause class",
@@ -117,6 +127,8 @@ export const failureMiddleware = (options: { readonly retryAfterSeconds: number 
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const correlationId = correlationIdOf(request)
+      const source = sourceOf(request)
+      if (source !== undefined) correlationIds.set(source, correlationId)
       const retryAfter = String(options.retryAfterSeconds)
       // every response, the API's typed errors included, names the correlation id
       yield* HttpApp.appendPreResponseHandler((_, response) =>
@@ -126,7 +138,7 @@ export const failureMiddleware = (options: { readonly retryAfterSeconds: number 
             : HttpServerResponse.setHeader(response, "x-request-id", correlationId)
         )
       )
-      const answered = app.pipe(
+      return yield* app.pipe(
         Effect.catchAllCause((cause) => {
           const defect = defectOf(cause)
           if (Option.isNone(defect)) return Effect.failCause(cause)
@@ -138,9 +150,7 @@ export const failureMiddleware = (options: { readonly retryAfterSeconds: number 
                 : { _tag: error._tag, message: error.message, correlationId },
               causeClass !== undefined ? { status: 503, headers: { "retry-after": retryAfter } } : { status: 500 }
             ))
-        }),
-        Effect.locally(currentCorrelationId, correlationId)
+        })
       )
-      return yield* answered
     })
   )
