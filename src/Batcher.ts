@@ -13,7 +13,7 @@
  * that name whose parent is its first caller's span, linked to the other callers' — else what it does (its SQL
  * statements' spans) would start traces of their own, tied to no order. With tracing off nothing is captured.
  */
-import { Duration, Effect, type Either, Exit, Fiber, Option, Runtime, type Scope, type Tracer } from "effect"
+import { Clock, Duration, Effect, type Either, Exit, Fiber, Option, Runtime, type Scope, type Tracer } from "effect"
 import { tracingEnabled } from "./observability/Tracing.js"
 
 const maxLinks = 128
@@ -26,16 +26,28 @@ export interface BatcherOptions<A, B, E> {
   readonly span?: string
 }
 
-/** When a caller stops waiting (the batcher's clock, ms) and what it is answered then. */
+/** When a caller stops waiting (ms on the monotonic clock `deadlineIn` reads) and what it is answered then. */
 export interface Deadline<E> {
   readonly at: number
   readonly error: () => E
 }
 
+/** Milliseconds on the Clock's monotonic time (its nanoseconds: a step of the wall clock moves no deadline). */
+const monotonicMs = (clock: Clock.Clock) => Number(clock.unsafeCurrentTimeNanos() / 1_000_000n)
+
+/** A deadline `ms` from now (the process's Clock, as the batchers read it). */
+export const deadlineIn = <E>(ms: number, error: () => E): Effect.Effect<Deadline<E>> =>
+  Effect.map(Effect.clock, (clock) => ({ at: monotonicMs(clock) + ms, error }))
+
+/** Deadlines after the first are served at most this often: in an outage every call in the queue has one,
+ * a millisecond or less apart, and each pass scans the queue. */
+const rearmMs = 20
+
 /**
  * The queue is a plain array and a caller waits in one `Effect.async`: a Queue, a Deferred and a worker loop
  * per call cost ~50 fiber steps on every append (issue 24). A batch runs in a fiber of its own; `workers` bounds
  * how many run at once. A caller interrupted while waiting stops waiting; its item, once queued, still runs
+ * (unless it has a deadline that passes before a batch takes it)
  * (as with the Queue before: an append is not taken back half-way).
  */
 export const makeBatcher = <A, B, E>(
@@ -113,8 +125,9 @@ export const makeBatcher = <A, B, E>(
     const expire = (): void => {
       timer = undefined
       armedAt = Infinity
-      const now = clock.unsafeCurrentTimeMillis()
+      const now = monotonicMs(clock)
       let next = Infinity
+      const expired: Array<Pending> = []
       const due = (p: Pending) => {
         if (p.deadline === undefined) return false
         if (p.deadline.at <= now) return true
@@ -123,20 +136,21 @@ export const makeBatcher = <A, B, E>(
       }
       let kept = 0
       for (const p of pending) {
-        if (due(p)) answer(p, Effect.fail(p.deadline!.error()))
+        if (due(p)) expired.push(p)
         else pending[kept++] = p
       }
       pending.length = kept
       for (const batch of taken) {
-        for (const p of batch) if (p.resume !== undefined && due(p)) answer(p, Effect.fail(p.deadline!.error()))
+        for (const p of batch) if (p.resume !== undefined && due(p)) expired.push(p)
       }
-      if (next < Infinity) arm(next)
+      if (next < Infinity) arm(Math.max(next, now + rearmMs))
+      for (const p of expired) answer(p, Effect.fail(p.deadline!.error()))
     }
     const arm = (at: number): void => {
       if (closed || at >= armedAt) return
       if (timer !== undefined) timer.unsafeInterruptAsFork(timer.id())
       armedAt = at
-      timer = runFork(Effect.zipRight(Effect.sleep(Duration.millis(Math.max(0, at - clock.unsafeCurrentTimeMillis()))), Effect.sync(expire)))
+      timer = runFork(Effect.zipRight(Effect.sleep(Duration.millis(Math.max(0, at - monotonicMs(clock)))), Effect.sync(expire)))
     }
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
@@ -149,6 +163,8 @@ export const makeBatcher = <A, B, E>(
     const enqueue = (item: A, parent: Tracer.AnySpan | undefined, deadline: Deadline<E> | undefined) =>
       Effect.async<B, E>((resume) => {
         if (closed) return resume(Effect.interrupt)
+        // already late: answered at once, never sent (else it could be written behind the answer)
+        if (deadline !== undefined && deadline.at <= monotonicMs(clock)) return resume(Effect.fail(deadline.error()))
         const p: Pending = { item, resume, parent, deadline }
         pending.push(p)
         kick()

@@ -5,9 +5,10 @@
  * is completed in the append's own transaction; a request that fails before its append committed releases its
  * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).
  */
-import { type Cause, Clock, Config, Context, Duration, Effect, Either, type Exit, Layer, Metric, Schedule } from "effect"
+import { type Cause, Config, Context, Duration, Effect, Either, type Exit, Layer, Metric, Schedule } from "effect"
 import { createHash } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
+import { deadlineIn } from "../Batcher.js"
 import { formatMoney, type InvalidAmount, parseMoney } from "../domain/Money.js"
 import { type OrderAlreadyExists, type OrderId, PlaceOrder as PlaceOrderCommand } from "../domain/Order.js"
 import type { ConcurrencyConflict } from "../eventstore/EventStore.js"
@@ -198,7 +199,7 @@ const make = (settings: PlaceOrderSettings) =>
         return yield* run(
           settings.requestTimeoutMs <= 0
             ? { metadata }
-            : { metadata, deadline: { at: (yield* Clock.currentTimeMillis) + settings.requestTimeoutMs, error: timedOut } }
+            : { metadata, deadline: yield* deadlineIn(settings.requestTimeoutMs, timedOut) }
         )
       }
       const token = uuidv4()

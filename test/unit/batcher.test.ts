@@ -166,6 +166,34 @@ describe("Batcher", () => {
       assert.deepStrictEqual(r.batches, [[0]])
     }))
 
+  it.scoped("a call already past its deadline is answered at once and never sent", () =>
+    Effect.gen(function*() {
+      const r = recorder(10)
+      const call = yield* makeBatcher({ maxBatch: 10, workers: 1, run: r.run })
+      yield* TestClock.adjust(Duration.millis(50))
+      assert.deepStrictEqual(yield* Effect.either(call(1, late(1, 50))), Either.left("late 1"))
+      assert.deepStrictEqual(r.batches, [], "nothing was written behind the answer")
+    }))
+
+  it.scoped("deadlines after the first are served in passes at most 20 ms apart, not one pass each", () =>
+    Effect.gen(function*() {
+      const r = recorder(1_000)
+      const call = yield* makeBatcher({ maxBatch: 10, workers: 1, run: r.run })
+      const blocker = yield* Effect.fork(call(0))
+      yield* settle
+      const waiting = yield* Effect.forEach([1, 2, 3], (i) => Effect.fork(Effect.either(call(i, late(i, 100 + i)))))
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(101))
+      assert.isTrue(Option.isSome(yield* Fiber.poll(waiting[0]!)), "the first at its deadline")
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(waiting[1]!)), "the next pass is not 1 ms later")
+      yield* TestClock.adjust(Duration.millis(19))
+      assert.deepStrictEqual(yield* Fiber.join(waiting[1]!), Either.left("late 2"))
+      assert.deepStrictEqual(yield* Fiber.join(waiting[2]!), Either.left("late 3"))
+      yield* TestClock.adjust(Duration.millis(1_000))
+      yield* Fiber.join(blocker)
+    }))
+
   /** Effect's own tracer, every span it makes recorded; `exporting`: the process marked as exporting spans, as
    * with tracing on. */
   const recording = (exporting = true) => {
