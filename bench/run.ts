@@ -39,7 +39,8 @@
  * noop,express,pgbench,api,api-node26,api-previous,ours,split,scale,previous,watchers,webhooks,rebuild),
  * BENCH_BASELINE_REF (the `previous` pipeline's commit, default 0cb07b9), BENCH_API_BASELINE_REF (`api-previous`'s, default
  * BENCH_BASELINE_REF or b998d2e), BENCH_WATCHERS (default 1,000), BENCH_WEBHOOK_RATE (orders/s, default 10: a 2-core machine keeps up with three endpoints there), BENCH_WEBHOOK_PAIRS (default 3), BENCH_WEBHOOK_STEP_SECONDS (default 20),
- * BENCH_WEBHOOK_PROFILE=1 (the notifier under --cpu-prof, its profile summarized), BENCH_WEBHOOK_ANALYZE=0 (the
+ * BENCH_WEBHOOK_PROFILE=1 (the notifier under --cpu-prof, its profile summarized), BENCH_WEBHOOK_CONTROL=1 (the control for
+ * the isolation target: `three`'s other two endpoints healthy; the target not judged), BENCH_WEBHOOK_ANALYZE=0 (the
  * webhook tables left without statistics, as this server's autovacuum=off leaves them), BENCH_DATABASE (default
  * orders_bench), BENCH_REBUILD_ORDERS (default 333,334 = 1,000,002 events).
  */

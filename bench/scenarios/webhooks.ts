@@ -14,7 +14,9 @@
  * Event → delivered is a receipt's received_at − the event's recorded time (the body's timestamp), first
  * receipt per webhook id. The webhook tables are ANALYZEd after the warm-up (BENCH_WEBHOOK_ANALYZE=0: not).
  * With BENCH_WEBHOOK_PROFILE=1 the notifier runs under `node --cpu-prof` and its profile over each measured
- * window is summarized (its CPU figures then include the profiler's cost).
+ * window is summarized (its CPU figures then include the profiler's cost). BENCH_WEBHOOK_CONTROL=1 is the control
+ * for the isolation target: `three`'s other two endpoints are healthy too, so what the healthy endpoint's p99
+ * loses beside them is the machine's added load, not a failing or hanging endpoint (the target is not judged).
  */
 import { randomBytes, randomUUID } from "node:crypto"
 import { readdirSync, rmSync } from "node:fs"
@@ -42,6 +44,9 @@ const endpointsOf: Readonly<Record<WebhookRunName, ReadonlyArray<EndpointName>>>
   three: ["healthy", "failing", "hanging"]
 }
 
+/** The control run: every endpoint of `three` healthy (BENCH_WEBHOOK_CONTROL=1). */
+const controlRun = process.env.BENCH_WEBHOOK_CONTROL === "1"
+
 const control = async (name: EndpointName, change: Record<string, unknown>) => {
   const answer = await fetch(`${receiverUrl}/control/${name}`, {
     method: "PUT",
@@ -56,7 +61,7 @@ const register = async (pool: pg.Pool, name: EndpointName) => {
   const id = randomUUID()
   const secret = `whsec_${randomBytes(32).toString("base64")}`
   await pool.query("INSERT INTO webhook_endpoints (id, url, event_types, secret) VALUES ($1, $2, NULL, $3)", [id, `${receiverUrl}/hooks/${name}`, secret])
-  await control(name, { secrets: [secret], ...behaviour[name] })
+  await control(name, { secrets: [secret], ...(controlRun ? {} : behaviour[name]) })
   return id
 }
 
@@ -342,7 +347,7 @@ export const runWebhooks = async (settings: Settings, probes: ReadonlyArray<CpuP
   // the median pair by ratio (the upper one of an even count); pairs without a baseline rank last
   const ranked = runs.map((r, k) => ({ r, ratio: pairs[k]!.ratio ?? Infinity })).sort((a, b) => a.ratio - b.ratio)
   const median = ranked[Math.floor(ranked.length / 2)]!.r
-  return { rate, stepSeconds: stepped.stepSeconds, analyzed: options.analyze, profiled: options.profile, pairs, alone: median.alone, three: median.three }
+  return { rate, stepSeconds: stepped.stepSeconds, analyzed: options.analyze, profiled: options.profile, control: controlRun, pairs, alone: median.alone, three: median.three }
 }
 
 type WebhookRunResultOf = Awaited<ReturnType<typeof runOnce>>
