@@ -259,10 +259,17 @@ describe("chaos checker", () => {
     const conflict = { ...exchange("k-a", 409, { _tag: "IdempotencyKeyInUse", message: "in progress" }, "retry-after-5xx"), sentAt: 300, answeredAt: 400 }
     const hang = { kind: "pg-hang", role: null, from: 50, to: 1_000 }
     assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, conflict], faultWindows: [hang] }), [])
-    // the retry sent just after the hang, behind its backlog: still allowed; 5 s after it, a stuck claim
+    // the retry sent just after the hang, behind its backlog: still allowed; once the claim's lease (10 s here)
+    // could have run out from the failed request's sending, a stuck claim
     assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, conflict], faultWindows: [{ ...hang, to: 250 }] }), [])
-    const late = { ...conflict, sentAt: 6_000, answeredAt: 6_100 }
+    const late = { ...conflict, sentAt: 10_100, answeredAt: 10_200 }
     assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, late], faultWindows: [{ ...hang, to: 250 }] }), [IDEMPOTENCY])
+    // seed 5008 (times from the hang's start): a 6.9 s hang; the request sent 5.9 s into it, answered 503 at its
+    // deadline 5.8 s later; the retry sent at once, 5.05 s after the hang ended, answered 409 — the claim's
+    // background release waited behind the hang's backlog until 10.4 s after it ended (then the key succeeded)
+    const held = { ...unavailable, sentAt: 5_915, answeredAt: 11_752 }
+    const atOnce = { ...conflict, sentAt: 11_950, answeredAt: 14_018 }
+    assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, held, atOnce], faultWindows: [{ ...hang, from: 0, to: 6_901 }] }), [])
     // a restart is no excuse: the database answers again, the release goes through
     assert.deepStrictEqual(failing(db, { ...seen, exchanges: [...seen.exchanges, unavailable, conflict], faultWindows: [{ ...hang, kind: "pg-restart" }] }), [IDEMPOTENCY])
   })

@@ -9,9 +9,6 @@ import { check, type CheckInput, type CheckResult, type FaultWindow } from "./co
 
 const isSuccess = (e: Exchange) => e.status === 200 || e.status === 201
 
-/** How long after a pg-hang a request's claim may still wait for its release (the background release's retries). */
-const HANG_BACKLOG_MS = 5_000
-
 // 10. Idempotency-Keys
 export const idempotencyKeys = ({ db, seen, byKey, orderIdOf, streams }: CheckInput): CheckResult => {
   const failures: Array<string> = []
@@ -35,14 +32,14 @@ export const idempotencyKeys = ({ db, seen, byKey, orderIdOf, streams }: CheckIn
       const concurrent = (o: Exchange) => o !== e && o.sentAt <= (e.answeredAt ?? Infinity) && (o.answeredAt ?? Infinity) >= e.sentAt
       // a request answered 503 at its deadline because the database did not answer at all (a pg-hang) goes on
       // in the background, and its claim cannot be released through a database that answers nothing — nor
-      // at once when it resumes, behind the backlog of everything the hang held up: a 409 for the retry sent
-      // during the hang or within HANG_BACKLOG_MS after it is the truth ("in progress"); the key must still
-      // succeed later (checked below)
+      // at once when it resumes, behind the backlog of everything the hang held up (seed 5008: released 10.4 s
+      // after a 6.9 s hang ended): a 409 for the retry is the truth ("in progress") until the claim's lease
+      // could have run out — IDEMPOTENCY_LEASE_MS from the failed request's sending, which is before its claim;
+      // a claim still held after that is a stuck one. The key must still succeed later (checked below)
       const failedInHang = (o: Exchange) =>
         o !== e && o.status !== null && o.status >= 500 && (o.answeredAt ?? 0) <= e.sentAt &&
-        hangs.some((w) =>
-          o.sentAt <= (w.to ?? Infinity) && (o.answeredAt ?? Infinity) >= w.from && e.sentAt <= (w.to ?? Infinity) + HANG_BACKLOG_MS
-        )
+        e.sentAt < o.sentAt + seen.leaseMs &&
+        hangs.some((w) => o.sentAt <= (w.to ?? Infinity) && (o.answeredAt ?? Infinity) >= w.from)
       if (e.purpose === "retry-after-5xx" && e.status === 409 && ex.some(concurrent)) concurrent409++
       else if (e.purpose === "retry-after-5xx" && e.status === 409 && ex.some(failedInHang)) heldByHang++
       else if (e.purpose === "retry-after-5xx" && e.status === 409) {
