@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type DatabaseSnapshot, type Observed, runChecks } from "./checker.js"
-import type { SeenMessage } from "./kafkaio.js"
+import { lagOf, type SeenMessage } from "./kafkaio.js"
 import type { Exchange } from "./load.js"
 import { verifyDifferences } from "./checks/log.js"
 
@@ -470,5 +470,17 @@ describe("chaos checker", () => {
       disabled.webhookEndpoints[1] = { ...disabled.webhookEndpoints[1]!, status: "disabled", disabled_reason: "the endpoint answered 410 Gone" }
       assert.deepStrictEqual(failing(disabled), [WEBHOOKS])
     })
+  })
+})
+
+describe("chaos quiescence: the notifiers' group lag", () => {
+  const ends = [0, 1, 2].map((partition) => ({ partition, low: "0", high: "200" }))
+  it("counts what the group has not committed, a partition it never committed whole", () => {
+    assert.strictEqual(lagOf(ends, [{ partition: 0, offset: "200" }, { partition: 1, offset: "150" }], 3), 250)
+    assert.strictEqual(lagOf(ends, ends.map((e) => ({ partition: e.partition, offset: e.high })), 3), 0)
+  })
+  it("is unknown, not 0, when the end offsets do not cover every partition (a broker still loading after a restart)", () => {
+    assert.strictEqual(lagOf([], [], 3), undefined)
+    assert.strictEqual(lagOf(ends.slice(0, 2), ends.map((e) => ({ partition: e.partition, offset: e.high })), 3), undefined)
   })
 })

@@ -19,6 +19,9 @@ import { errorLines, logExcerpts, renderSchedule, type ScheduleResult, type Time
 import { describeFault, drawSchedule, TERM_DEADLINE_MS, WEBHOOK_ENDPOINTS, type WebhookEndpointName } from "./schedule.js"
 import { answers, awaitQuiescence, sleep, waitFor, withClient } from "./waits.js"
 
+/** The events topic's partitions: the app's KAFKA_PARTITIONS default (the runner does not set it). */
+const EVENTS_PARTITIONS = 6
+
 /** how long the load waits for an answer */
 const CLIENT_TIMEOUT_MS = 10_000
 
@@ -184,7 +187,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
     note("heal", `sent again the ${resent} keys that never got a final answer`)
 
     // ---- quiescence: every order terminal, outbox empty, stats projector caught up, no webhook delivery pending ----
-    const quiescence = await awaitQuiescence(databaseUrl, healedAt, options.quiesceS, note, () => groupLag(kafka, notifierGroup, eventsTopic))
+    const quiescence = await awaitQuiescence(databaseUrl, healedAt, options.quiesceS, note, () => groupLag(kafka, notifierGroup, eventsTopic, EVENTS_PARTITIONS))
     note("check", quiescence.reached
       ? `quiescent ${quiescence.seconds.toFixed(1)} s after healing (orders, outbox and stats after ${quiescence.ordersSeconds?.toFixed(1)} s)`
       : `NOT quiescent within ${options.quiesceS} s (last probe: ${JSON.stringify(quiescence.open)})`)
