@@ -5,13 +5,13 @@
  * made of), per operation. On a machine where waking an idle process is expensive, an order handled at 10/s
  * costs several times one handled at 300/s, whatever the code does (docs/PERFORMANCE.md "Session 16").
  * Plain node and `pg`: no Effect, none of our code. Nothing here asserts a speed.
- * Run: `node --import tsx bench/idle-cost.ts` (DATABASE_URL, default the local PostgreSQL's `postgres` database;
+ * Run: `node --import tsx bench/idle-cost.ts` (the `postgres` database of DATABASE_URL's server, as the benchmark's;
  * IDLE_GAPS_MS, default 0,1,5,20,50).
  */
 import pg from "pg"
+import { dbUrl, sleep } from "./lib/common.js"
 
 const gaps = (process.env.IDLE_GAPS_MS ?? "0,1,5,20,50").split(",").map(Number)
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 /** An operation's count for a gap: enough for ~2 s of wall time, at least 50. */
 const countFor = (gap: number, each: number) => Math.max(50, Math.round(2000 / (gap + each)))
 
@@ -27,7 +27,7 @@ const measure = async (count: number, gap: number, operation: () => Promise<unkn
 }
 
 const main = async () => {
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres" })
+  const client = new pg.Client({ connectionString: dbUrl("postgres") })
   await client.connect()
   const query = () => client.query("SELECT $1::int AS x", [1])
   for (let i = 0; i < 500; i++) await query()

@@ -44,9 +44,6 @@ const endpointsOf: Readonly<Record<WebhookRunName, ReadonlyArray<EndpointName>>>
   three: ["healthy", "failing", "hanging"]
 }
 
-/** The control run: every endpoint of `three` healthy (BENCH_WEBHOOK_CONTROL=1). */
-const controlRun = process.env.BENCH_WEBHOOK_CONTROL === "1"
-
 const control = async (name: EndpointName, change: Record<string, unknown>) => {
   const answer = await fetch(`${receiverUrl}/control/${name}`, {
     method: "PUT",
@@ -57,11 +54,12 @@ const control = async (name: EndpointName, change: Record<string, unknown>) => {
 }
 
 /** An endpoint of every event type, registered as the admin API would (its table), its secret told to the receiver. */
-const register = async (pool: pg.Pool, name: EndpointName) => {
+/** With `asHealthy` (the control run, BENCH_WEBHOOK_CONTROL=1) the endpoint answers as the healthy one, whatever its name. */
+const register = async (pool: pg.Pool, name: EndpointName, asHealthy: boolean) => {
   const id = randomUUID()
   const secret = `whsec_${randomBytes(32).toString("base64")}`
   await pool.query("INSERT INTO webhook_endpoints (id, url, event_types, secret) VALUES ($1, $2, NULL, $3)", [id, `${receiverUrl}/hooks/${name}`, secret])
-  await control(name, { secrets: [secret], ...(controlRun ? {} : behaviour[name]) })
+  await control(name, { secrets: [secret], ...(asHealthy ? {} : behaviour[name]) })
   return id
 }
 
@@ -112,7 +110,7 @@ const runOnce = async (
   brokers: string,
   run: WebhookRunName,
   rate: number,
-  { analyze, profile }: { readonly analyze: boolean; readonly profile: boolean }
+  { analyze, profile, control: asHealthy }: { readonly analyze: boolean; readonly profile: boolean; readonly control: boolean }
 ) => {
   log(`scenario webhooks, ${run}: ${endpointsOf[run].join(" + ")} at ${rate} orders/s`)
   const database = `${settings.benchDb}_webhooks_${run}`
@@ -152,7 +150,7 @@ const runOnce = async (
       { OPS_PORT: String(notifierOpsPort) }
     )
     const endpointIds = new Map<EndpointName, string>()
-    for (const name of endpointsOf[run]) endpointIds.set(name, await register(pool, name))
+    for (const name of endpointsOf[run]) endpointIds.set(name, await register(pool, name, asHealthy))
     const healthy = endpointIds.get("healthy")!
     const allProbes: Array<CpuProbe> = [
       { name: "notifier", read: () => treeCpuSeconds(notifier.child.pid!) },
@@ -326,7 +324,11 @@ const isolationRatio = (alone: WebhookRunResultOf, three: WebhookRunResultOf) =>
  * four pairs of one session), so the target is judged on the pairs' median ratio; the tables show that pair.
  */
 export const runWebhooks = async (settings: Settings, probes: ReadonlyArray<CpuProbe>, brokers: string, rate: number) => {
-  const options = { analyze: process.env.BENCH_WEBHOOK_ANALYZE !== "0", profile: process.env.BENCH_WEBHOOK_PROFILE === "1" }
+  const options = {
+    analyze: process.env.BENCH_WEBHOOK_ANALYZE !== "0",
+    profile: process.env.BENCH_WEBHOOK_PROFILE === "1",
+    control: process.env.BENCH_WEBHOOK_CONTROL === "1"
+  }
   const pairCount = Math.max(1, Number(process.env.BENCH_WEBHOOK_PAIRS ?? 3))
   const stepped = { ...settings, stepSeconds: Number(process.env.BENCH_WEBHOOK_STEP_SECONDS ?? 20) }
   const runs: Array<{ readonly alone: WebhookRunResultOf; readonly three: WebhookRunResultOf }> = []
@@ -347,7 +349,7 @@ export const runWebhooks = async (settings: Settings, probes: ReadonlyArray<CpuP
   // the median pair by ratio (the upper one of an even count); pairs without a baseline rank last
   const ranked = runs.map((r, k) => ({ r, ratio: pairs[k]!.ratio ?? Infinity })).sort((a, b) => a.ratio - b.ratio)
   const median = ranked[Math.floor(ranked.length / 2)]!.r
-  return { rate, stepSeconds: stepped.stepSeconds, analyzed: options.analyze, profiled: options.profile, control: controlRun, pairs, alone: median.alone, three: median.three }
+  return { rate, stepSeconds: stepped.stepSeconds, analyzed: options.analyze, profiled: options.profile, control: options.control, pairs, alone: median.alone, three: median.three }
 }
 
 type WebhookRunResultOf = Awaited<ReturnType<typeof runOnce>>
