@@ -19,7 +19,7 @@ import { errorLines, logExcerpts, renderSchedule, type ScheduleResult, type Time
 import { describeFault, drawSchedule, TERM_DEADLINE_MS, WEBHOOK_ENDPOINTS, type WebhookEndpointName } from "./schedule.js"
 import { answers, awaitQuiescence, sleep, waitFor, withClient } from "./waits.js"
 
-/** The events topic's partitions: the app's KAFKA_PARTITIONS default (the runner does not set it). */
+/** The events topic's partitions, given to the roles (KAFKA_PARTITIONS) and expected by the lag probe. */
 const EVENTS_PARTITIONS = 6
 
 /** how long the load waits for an answer */
@@ -90,6 +90,7 @@ export const runSchedule = async (broker: Broker, postgres: RunPostgres, seed: n
       DATABASE_POOL_SIZE: "4",
       KAFKA_BROKERS: broker.address,
       KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_PARTITIONS: String(EVENTS_PARTITIONS),
       PAYMENT_WORKER_GROUP: `chaos-${tag}-worker`,
       PAYMENT_PROVIDER_URL: providerUrl,
       PROVIDER_PORT: String(providerPort),
