@@ -134,6 +134,27 @@ export const storeError = (error: unknown): StoreError => {
 export const orStoreError = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, StoreError, R> =>
   Effect.mapError(self, storeError)
 
+/** @effect/sql-pg's words for a pool that gave no connection (`Failed to acquire connection`, `… for transaction`). */
+const acquireFailure = /^Failed to acquire connection\b/
+
+/**
+ * Whether a failure happened before its statement left the process: the pool gave no connection (the database
+ * refused or did not answer the connection, or every connection stayed busy past the acquire timeout). Such a
+ * statement changed nothing, so nothing needs undoing. Anything else — a reply lost, a connection that ended
+ * mid-statement, a timeout while waiting for the answer — may have been applied.
+ */
+export const neverSent = (error: unknown): boolean => {
+  const seen = new Set<unknown>()
+  let current: unknown = error
+  while (current !== null && typeof current === "object" && !seen.has(current)) {
+    seen.add(current)
+    const e = current as { _tag?: unknown; message?: unknown; cause?: unknown }
+    if (e._tag === "SqlError") return typeof e.message === "string" && acquireFailure.test(e.message)
+    current = e.cause
+  }
+  return false
+}
+
 /** Whether a value is one of the typed store errors (for `Effect.catchIf`). */
 export const isStoreError = (error: unknown): error is StoreError =>
   error instanceof StoreUnavailable || error instanceof StoreFailed

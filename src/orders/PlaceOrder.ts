@@ -5,7 +5,7 @@
  * is completed in the append's own transaction; a request that fails before its append committed releases its
  * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).
  */
-import { type Cause, Config, Context, Duration, Effect, Either, type Exit, Layer, Metric, Schedule } from "effect"
+import { Cause, Config, Context, Duration, Effect, Either, type Exit, Layer, Metric, Option, Schedule } from "effect"
 import { createHash } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { deadlineIn } from "../Batcher.js"
@@ -17,7 +17,7 @@ import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
 import { IdempotencyTtlMs } from "../Config.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
 import { makePermits } from "../Permits.js"
-import { type StoreError, StoreUnavailable } from "../Infrastructure.js"
+import { neverSent, type StoreError, StoreUnavailable } from "../Infrastructure.js"
 import { IdempotencyKeyInUse, IdempotencyKeyMismatch, OrderBusy, type PlaceOrderBody } from "./Api.js"
 import { toView } from "./Views.js"
 
@@ -238,7 +238,11 @@ const make = (settings: PlaceOrderSettings) =>
           token,
           leaseMs: settings.idempotencyLeaseMs,
           ttlMs
-        }).pipe(Effect.onError(() => release))
+        }).pipe(
+          // a claim that got no connection holds nothing: answered at once, no release to wait for (in an
+          // outage a release per request, retried until the deadline, kept every answer 5 s late)
+          Effect.onError((cause) => Cause.failureOption(cause).pipe(Option.exists(neverSent)) ? Effect.void : release)
+        )
         switch (claim._tag) {
           case "Replay":
             return { status: claim.status, body: claim.body, replayed: true }
