@@ -112,6 +112,20 @@ const start = async (role: string, env: Record<string, string> = {}, name = role
   return { proc, database, base }
 }
 
+/** Each statement, and each wait for a connection, may take 20 s: only a request's own deadline answers in time. */
+const boundsFarAboveTheDeadline = {
+  DATABASE_QUERY_TIMEOUT_MS: String(5 * REQUEST_TIMEOUT_MS),
+  DATABASE_STATEMENT_TIMEOUT_MS: String(5 * REQUEST_TIMEOUT_MS),
+  DATABASE_ACQUIRE_TIMEOUT_MS: String(5 * REQUEST_TIMEOUT_MS)
+}
+
+/** A 503 with Retry-After at the request's deadline (1 s of slack for a loaded machine). */
+const assertAnsweredAtTheDeadline = (answer: { ms: number; value: { status: number; retryAfter: string | null } }) => {
+  assert.isAtMost(answer.ms, REQUEST_TIMEOUT_MS + 1_000, JSON.stringify(answer))
+  assert.strictEqual(answer.value.status, 503, JSON.stringify(answer))
+  assert.isNotNull(answer.value.retryAfter)
+}
+
 const timed = async <A>(f: () => Promise<A>) => {
   const started = Date.now()
   const value = await f()
@@ -262,11 +276,8 @@ describe("a keyed request answered 503 while every backend is stopped", () => {
 // to the batcher answers in time — the appends hung in a batch, and the ones queued behind them
 describe("a request without a key while every backend is stopped, each statement bounded far above the deadline", () => {
   it("is answered 503 with Retry-After at DATABASE_REQUEST_TIMEOUT_MS, whether its append was sent or queued", async () => {
-    const slow = String(5 * REQUEST_TIMEOUT_MS)
     const { base, database, proc } = await start("api", {
-      DATABASE_QUERY_TIMEOUT_MS: slow,
-      DATABASE_STATEMENT_TIMEOUT_MS: slow,
-      DATABASE_ACQUIRE_TIMEOUT_MS: slow,
+      ...boundsFarAboveTheDeadline,
       // one append writer: the first append hangs in its batch, the rest queue behind it (with more, the pool's
       // new connections may be served before the scan stops their backends)
       APPEND_WRITERS: "1"
@@ -288,11 +299,7 @@ describe("a request without a key while every backend is stopped, each statement
       const first = post()
       await sleep(200)
       const all = await Promise.all([first, ...Array.from({ length: 10 }, post)])
-      for (const placed of all) {
-        assert.isAtMost(placed.ms, REQUEST_TIMEOUT_MS + 1_000, JSON.stringify(placed))
-        assert.strictEqual(placed.value.status, 503, JSON.stringify(placed))
-        assert.isNotNull(placed.value.retryAfter)
-      }
+      all.forEach(assertAnsweredAtTheDeadline)
     } finally {
       await stopped.resume()
     }
@@ -303,6 +310,45 @@ describe("a request without a key while every backend is stopped, each statement
       again = await post()
     }
     assert.strictEqual(again.value.status, 201, `${JSON.stringify(again)}\n${proc.tail()}`)
+    await terminatesInTime(proc)
+  }, 120_000)
+})
+
+// chaos seed 2 (session 17): a refund met a hang and was answered after 8.7 s — a refund reads the order, its
+// actor reads the stream and appends, each bounded by the pool's and the statement's bounds only. A refund and a
+// cancel now have the request's deadline as POST /orders has (src/http/RequestDeadline.ts); here each statement
+// may hang for 20 s, so only that deadline answers in time
+describe("a refund and a cancel while every backend is stopped, each statement bounded far above the deadline", () => {
+  it("are answered 503 with Retry-After at DATABASE_REQUEST_TIMEOUT_MS", async () => {
+    const { base, database, proc } = await start("api", boundsFarAboveTheDeadline, "api_command_deadline")
+    await pollUntil("ready", () => ready(base), (r) => r.value.status === 200, 60_000, 250)
+    const placed = await fetch(`${base}/orders`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(order)
+    })
+    assert.strictEqual(placed.status, 201)
+    const { orderId } = await placed.json() as { orderId: string }
+    const send = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      timed(async () => {
+        const response = await fetch(`${base}/orders/${orderId}/${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(3 * REQUEST_TIMEOUT_MS)
+        })
+        return { path, status: response.status, retryAfter: response.headers.get("retry-after"), body: await response.text() }
+      })
+    const stopped = await hang(database)
+    try {
+      const answers = await Promise.all([
+        send("refunds", { amount: "1.00" }, { "idempotency-key": `pg-hang-refund-${run}` }),
+        send("cancel", {})
+      ])
+      answers.forEach(assertAnsweredAtTheDeadline)
+    } finally {
+      await stopped.resume()
+    }
     await terminatesInTime(proc)
   }, 120_000)
 })

@@ -10,6 +10,7 @@ import type { OrderId } from "../domain/Order.js"
 import { BadRequest } from "../http/Errors.js"
 import { answerStoreErrors, requestCorrelationId } from "../http/Failures.js"
 import { answerLateBody, BodyLimitsConfig, readJsonBody } from "../http/JsonBody.js"
+import { deadlinePassed, RequestTimeoutMs, withinDeadline } from "../http/RequestDeadline.js"
 import { PlaceOrderBody, RefundBody } from "./Api.js"
 import { Orders } from "./Orders.js"
 import { OrderWatchers, OrderWatchersLive } from "./OrderWatch.js"
@@ -26,6 +27,11 @@ export const OrdersHttpLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
       const orders = yield* Orders
       const watchers = yield* OrderWatchers
       const limits = yield* Effect.orDie(BodyLimitsConfig)
+      // a refund and a cancel make several statements each (the order, its stream, the append): bounded as a
+      // whole, as POST /orders is in PlaceOrder (src/http/RequestDeadline.ts)
+      const requestTimeoutMs = yield* Effect.orDie(RequestTimeoutMs)
+      const timedOut = () => deadlinePassed(requestTimeoutMs)
+      const bounded = <A, E, R>(work: Effect.Effect<A, E, R>) => withinDeadline(work, requestTimeoutMs, timedOut)
       const place = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, idempotencyKey: string | undefined) {
         const json = yield* readJsonBody(request, limits)
         const body = yield* decodePlaceOrder(json).pipe(
@@ -42,7 +48,7 @@ export const OrdersHttpLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
         const body = yield* decodeRefund(json).pipe(
           Effect.mapError((e) => new BadRequest({ message: ParseResult.TreeFormatter.formatErrorSync(e) }))
         )
-        const accepted = yield* orders.refund({ orderId, body, idempotencyKey, correlationId: yield* requestCorrelationId(request) })
+        const accepted = yield* bounded(orders.refund({ orderId, body, idempotencyKey, correlationId: yield* requestCorrelationId(request) }))
         return accepted.replayed
           ? HttpServerResponse.unsafeJson(accepted.view, { status: 202, headers: replayedHeaders })
           : HttpServerResponse.unsafeJson(accepted.view, { status: 202 })
@@ -63,7 +69,7 @@ export const OrdersHttpLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
         .handle("list", ({ urlParams }) => answerStoreErrors(orders.list(urlParams)))
         .handle("events", ({ path }) => answerStoreErrors(orders.events(path.orderId)))
         .handle("cancel", ({ path, request }) =>
-          Effect.flatMap(requestCorrelationId(request), (correlationId) => orders.cancel(path.orderId, correlationId)).pipe(
+          Effect.flatMap(requestCorrelationId(request), (correlationId) => bounded(orders.cancel(path.orderId, correlationId))).pipe(
             answerStoreErrors
           ))
     })).pipe(

@@ -5,7 +5,7 @@
  * is completed in the append's own transaction; a request that fails before its append committed releases its
  * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).
  */
-import { Cause, Config, Context, Duration, Effect, Either, type Exit, Layer, Metric, Option, Schedule } from "effect"
+import { Cause, Config, Context, Duration, Effect, Either, Layer, Metric, Option, Schedule } from "effect"
 import { createHash } from "node:crypto"
 import { type ExecuteOptions, OrderActors } from "../actor/OrderActors.js"
 import { deadlineIn } from "../Batcher.js"
@@ -17,7 +17,8 @@ import { IdempotencyKeys } from "../idempotency/IdempotencyKeys.js"
 import { IdempotencyTtlMs } from "../Config.js"
 import { uuidv4, uuidv7 } from "../Ids.js"
 import { makePermits } from "../Permits.js"
-import { neverSent, type StoreError, StoreUnavailable } from "../Infrastructure.js"
+import { deadlinePassed, RequestTimeoutMs, withinDeadline } from "../http/RequestDeadline.js"
+import { neverSent, type StoreError } from "../Infrastructure.js"
 import { IdempotencyKeyInUse, IdempotencyKeyMismatch, OrderBusy, type PlaceOrderBody } from "./Api.js"
 import { toView } from "./Views.js"
 
@@ -37,7 +38,7 @@ export const PlaceOrderConfig = Config.all({
    * (IdempotencyCompletion) refuses it once its claim is gone, so no keyed order is written behind the client's
    * back. 0: no deadline.
    */
-  requestTimeoutMs: Config.integer("DATABASE_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(5_000))
+  requestTimeoutMs: RequestTimeoutMs
 })
 export type PlaceOrderSettings = Config.Config.Success<typeof PlaceOrderConfig>
 
@@ -127,46 +128,7 @@ const make = (settings: PlaceOrderSettings) =>
         })
       )
 
-    const timedOut = () =>
-      new StoreUnavailable({
-        causeClass: "DatabaseUnavailable",
-        sqlState: undefined,
-        message: `the database did not answer within ${settings.requestTimeoutMs} ms (DATABASE_REQUEST_TIMEOUT_MS)`,
-        cause: undefined
-      })
-    /**
-     * A keyed request (a claim, the append, maybe a release: several statements) is answered 503 once `workMs`
-     * passed (after `atDeadline`), the work interrupted in the background as if the client
-     * had hung up (an append in progress is uninterruptible and completes or fails on its own; its claim guard
-     * refuses it once the claim is released). One fiber and a timer: `Effect.timeout` over `Effect.disconnect`
-     * cost three fibers and a race per POST — 10 % of the api role's CPU per POST (docs/PERFORMANCE.md).
-     */
-    const withinDeadline = <A, E>(work: Effect.Effect<A, E>, atDeadline: Effect.Effect<void>, workMs: number): Effect.Effect<A, E | StoreUnavailable> =>
-      settings.requestTimeoutMs <= 0 ? work : Effect.uninterruptibleMask((restore) =>
-        Effect.fiberIdWith((self) =>
-          // uninterruptible between the fork and the wait (as Effect.disconnect is): an interruption arriving
-          // there is acted on by `onInterrupt` below, never lost with the work left running
-          Effect.flatMap(Effect.forkDaemon(restore(work)), (fiber) =>
-            restore(Effect.async<A, E | StoreUnavailable>((resume) => {
-              const stop = () => {
-                clearTimeout(timer)
-                fiber.removeObserver(done)
-                fiber.unsafeInterruptAsFork(self)
-              }
-              const done = (exit: Exit.Exit<A, E>) => {
-                clearTimeout(timer)
-                resume(exit)
-              }
-              const timer = setTimeout(() => {
-                stop()
-                resume(Effect.zipRight(atDeadline, Effect.fail(timedOut())))
-              }, workMs)
-              fiber.addObserver(done)
-              return Effect.sync(stop) // the request interrupted: the work too, in the background
-            })).pipe(Effect.onInterrupt(() => Effect.sync(() => fiber.unsafeInterruptAsFork(self))))
-          )
-        )
-      )
+    const timedOut = () => deadlinePassed(settings.requestTimeoutMs)
 
     // untraced: a traced Effect.fn captures a stack trace per call, a measurable cost on the hottest path
     const place = Effect.fnUntraced(function*({ body, correlationId, idempotencyKey }: PlaceOrderRequest) {
@@ -264,7 +226,9 @@ const make = (settings: PlaceOrderSettings) =>
           participants: completesKey(idempotencyKey, token, (order) => ({ status: 201, body: toView(order) }))
         }).pipe(Effect.onError(() => release), Effect.uninterruptible)
       })
-      return yield* withinDeadline(keyed, releaseAtDeadline, settings.requestTimeoutMs - releaseBudgetMs)
+      // the claim, the append, maybe a release: several statements — the work is stopped a little early to
+      // release the claim before the 503
+      return yield* withinDeadline(keyed, settings.requestTimeoutMs - releaseBudgetMs, timedOut, releaseAtDeadline)
     })
 
     return PlaceOrder.of({ place })
