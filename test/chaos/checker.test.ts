@@ -239,6 +239,9 @@ describe("chaos checker", () => {
     const result = runChecks(db, { ...seen, exchanges: [...seen.exchanges, honest], faultWindows: [hang, restart] }).find((c) => c.name === HTTP)!
     assert.isTrue(result.ok)
     assert.strictEqual(result.counts["during pg-restart"], 1)
+    // the margin is reported: the slowest answer through a fault against the client's timeout
+    assert.strictEqual(result.counts.slowestInPgFaultMs, 50)
+    assert.include(result.summary, "slowest answer through them 0.1 s of the client's")
   })
 
   it("a 409 on the retry after a 5xx is right while another request of the key is in progress", () => {

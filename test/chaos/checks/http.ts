@@ -96,10 +96,13 @@ export const httpAnswers = ({ seen }: CheckInput): CheckResult => {
   // per PostgreSQL fault kind, the answers of the requests that met it
   const duringPg = new Map<string, Map<string, number>>()
   let hungInPgFault = 0
+  // the margin: the slowest answer to a request that met a PostgreSQL fault, against the client's timeout
+  let slowestInPgFaultMs = 0
   for (const e of seen.exchanges) {
     const s = e.status === null ? "no answer" : String(e.status)
     byStatus.set(s, (byStatus.get(s) ?? 0) + 1)
     const pgFaults = seen.faultWindows.filter((w) => PG_WINDOWS.has(w.kind) && overlaps(e, w, timeout))
+    if (pgFaults.length && e.answeredAt !== null) slowestInPgFaultMs = Math.max(slowestInPgFaultMs, e.answeredAt - e.sentAt)
     for (const kind of new Set(pgFaults.map((w) => w.kind))) {
       const m = duringPg.get(kind) ?? new Map<string, number>()
       m.set(s, (m.get(s) ?? 0) + 1)
@@ -122,9 +125,10 @@ export const httpAnswers = ({ seen }: CheckInput): CheckResult => {
       failures.push(`${e.key} (${e.purpose}) → ${e.status} without a tagged error body: ${JSON.stringify(e.body).slice(0, 200)}`)
     }
   }
-  const pgSummary = [...duringPg].map(([kind, m]) => `; during ${kind}: ${[...m].sort().map(([s, n]) => `${s}: ${n}`).join(", ")}`).join("")
+  const pgSummary = [...duringPg].map(([kind, m]) => `; during ${kind}: ${[...m].sort().map(([s, n]) => `${s}: ${n}`).join(", ")}`).join("") +
+    (duringPg.size > 0 ? `; slowest answer through them ${(slowestInPgFaultMs / 1000).toFixed(1)} s of the client's ${timeout / 1000} s` : "")
   return check("HTTP: no 500, a 503 only with Retry-After, no empty error, no hang through a PostgreSQL fault", failures,
     [...byStatus].sort().map(([s, n]) => `${s}: ${n}`).join(", ") + pgSummary,
-    { ...Object.fromEntries(byStatus), hungInPgFault, ...Object.fromEntries([...duringPg].map(([k, m]) => [`during ${k}`, [...m.values()].reduce((a, b) => a + b, 0)])) },
+    { ...Object.fromEntries(byStatus), hungInPgFault, slowestInPgFaultMs, ...Object.fromEntries([...duringPg].map(([k, m]) => [`during ${k}`, [...m.values()].reduce((a, b) => a + b, 0)])) },
     failures.map((f) => f.split(" ")[0]!))
 }
