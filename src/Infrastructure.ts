@@ -83,15 +83,22 @@ const verdict = (transient: boolean, causeClass: CauseClass | undefined, sqlStat
   sqlState
 })
 
+type Link = { readonly _tag?: unknown; readonly name?: unknown; readonly code?: unknown; readonly message?: unknown; readonly cause?: unknown }
+
+/** An error and its `cause` chain, outermost first, each object once (a cycle ends it). */
+function* causeChain(error: unknown): Generator<Link> {
+  const seen = new Set<unknown>()
+  for (let current = error; current !== null && typeof current === "object" && !seen.has(current); current = (current as Link).cause) {
+    seen.add(current)
+    yield current as Link
+  }
+}
+
 /** The rule above, for any error (a typed failure, a defect, or a squashed cause). */
 export const classify = (error: unknown): Verdict => {
-  const seen = new Set<unknown>()
-  let current: unknown = error
   let sawSqlError = false
   let transientSign = false
-  while (current !== null && typeof current === "object" && !seen.has(current)) {
-    seen.add(current)
-    const e = current as { _tag?: unknown; name?: unknown; code?: unknown; message?: unknown; cause?: unknown }
+  for (const e of causeChain(error)) {
     if (e instanceof StoreUnavailable) return verdict(true, e.causeClass, e.sqlState)
     if (e instanceof StoreFailed) return verdict(false, undefined, e.sqlState)
     const tag = typeof e._tag === "string" ? e._tag : ""
@@ -109,7 +116,6 @@ export const classify = (error: unknown): Verdict => {
     }
     if (tag === "SqlError") sawSqlError = true
     if (typeof e.message === "string" && transientMessage.test(e.message)) transientSign = true
-    current = e.cause
   }
   return verdict(transientSign || sawSqlError, "DatabaseUnavailable", undefined)
 }
@@ -144,13 +150,8 @@ const acquireFailure = /^Failed to acquire connection\b/
  * mid-statement, a timeout while waiting for the answer — may have been applied.
  */
 export const neverSent = (error: unknown): boolean => {
-  const seen = new Set<unknown>()
-  let current: unknown = error
-  while (current !== null && typeof current === "object" && !seen.has(current)) {
-    seen.add(current)
-    const e = current as { _tag?: unknown; message?: unknown; cause?: unknown }
+  for (const e of causeChain(error)) {
     if (e._tag === "SqlError") return typeof e.message === "string" && acquireFailure.test(e.message)
-    current = e.cause
   }
   return false
 }

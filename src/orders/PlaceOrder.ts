@@ -3,7 +3,8 @@
  * the Idempotency-Key protocol (Stripe semantics, docs/DECISIONS.md "Idempotency-Key"): claim the key with a fresh token; replay
  * a completed record; 409 while the first request runs; 422 for another body under the same key; the record
  * is completed in the append's own transaction; a request that fails before its append committed releases its
- * claim at once, by its token (invariant 11: a failed keyed request can be retried at once).
+ * claim at once, by its token (invariant 11: a failed keyed request can be retried at once) — unless the claim
+ * never got a connection, and so holds nothing.
  */
 import { Cause, Config, Context, Duration, Effect, Either, Layer, Metric, Option, Schedule } from "effect"
 import { createHash } from "node:crypto"
