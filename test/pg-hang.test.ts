@@ -47,7 +47,9 @@ afterAll(continueAll)
  * Stops every client backend of `database` (re-scanning, so that connections made meanwhile are stopped too)
  * until `resume` is called, which SIGCONTs every one it stopped at once — never waiting for a scan in progress,
  * whose query may itself wait on a stopped backend (fresh-clone CI, 2026-12-07: it did, and the cluster stayed
- * stopped for the rest of the run) — and again after the last scan.
+ * stopped for the rest of the run) — and again after the last scan. A connection made while the hang is on may be
+ * served before the next round (every 20 ms) stops its backend: a test that needs every statement to meet the
+ * hang gives the process one connection (DATABASE_POOL_SIZE=1), made before the hang.
  */
 const hang = async (database: string) => {
   const admin = new pg.Client({ connectionString: urlOf("postgres"), connectionTimeoutMillis: 2_000, query_timeout: 2_000 })
@@ -225,7 +227,8 @@ describe("every backend of the database stopped", () => {
 // claim — and the key stayed claimed for a whole lease (a 409 to every retry, in_flight after quiescence)
 describe("a keyed request answered 503 while every backend is stopped", () => {
   it("its key is free for the retry once the database answers again, long before the lease ends", async () => {
-    const { base, database, proc } = await start("api", { IDEMPOTENCY_LEASE_MS: "60000" }, "api_late_claim")
+    // (one connection in the pool: none made while the hang is on can be served before the scan stops it)
+    const { base, database, proc } = await start("api", { IDEMPOTENCY_LEASE_MS: "60000", DATABASE_POOL_SIZE: "1" }, "api_late_claim")
     await pollUntil("ready", () => ready(base), (r) => r.value.status === 200, 60_000, 250)
     const key = `pg-hang-late-${run}`
     const post = () =>
@@ -278,9 +281,11 @@ describe("a request without a key while every backend is stopped, each statement
   it("is answered 503 with Retry-After at DATABASE_REQUEST_TIMEOUT_MS, whether its append was sent or queued", async () => {
     const { base, database, proc } = await start("api", {
       ...boundsFarAboveTheDeadline,
-      // one append writer: the first append hangs in its batch, the rest queue behind it (with more, the pool's
-      // new connections may be served before the scan stops their backends)
-      APPEND_WRITERS: "1"
+      // one append writer: the first append hangs in its batch, the rest queue behind it; and one connection in the
+      // pool — a connection made while the hang is on (the readiness probe holding the stopped one) would be served
+      // before the scan's next round stops its backend
+      APPEND_WRITERS: "1",
+      DATABASE_POOL_SIZE: "1"
     }, "api_unkeyed_deadline")
     await pollUntil("ready", () => ready(base), (r) => r.value.status === 200, 60_000, 250)
     const post = () =>
@@ -320,16 +325,21 @@ describe("a request without a key while every backend is stopped, each statement
 // may hang for 20 s, so only that deadline answers in time
 describe("a refund and a cancel while every backend is stopped, each statement bounded far above the deadline", () => {
   it("are answered 503 with Retry-After at DATABASE_REQUEST_TIMEOUT_MS", async () => {
-    const { base, database, proc } = await start("api", boundsFarAboveTheDeadline, "api_command_deadline")
+    // one connection in the pool: a connection made while the hang is on would be served before the scan's next
+    // round stops its backend (fresh-clone CI, 2026-12-07: the cancel got one and answered 200 in 44 ms); with one,
+    // every statement meets the stopped backend or waits for it
+    const { base, database, proc } = await start("api", { ...boundsFarAboveTheDeadline, DATABASE_POOL_SIZE: "1" }, "api_command_deadline")
     await pollUntil("ready", () => ready(base), (r) => r.value.status === 200, 60_000, 250)
-    const placed = await fetch(`${base}/orders`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(order)
-    })
-    assert.strictEqual(placed.status, 201)
-    const { orderId } = await placed.json() as { orderId: string }
-    const send = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    const place = async () => {
+      const placed = await fetch(`${base}/orders`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(order)
+      })
+      assert.strictEqual(placed.status, 201)
+      return (await placed.json() as { orderId: string }).orderId
+    }
+    const send = (orderId: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
       timed(async () => {
         const response = await fetch(`${base}/orders/${orderId}/${path}`, {
           method: "POST",
@@ -339,11 +349,19 @@ describe("a refund and a cancel while every backend is stopped, each statement b
         })
         return { path, status: response.status, retryAfter: response.headers.get("retry-after"), body: await response.text() }
       })
+    // before the hang, one connection serves both routes at once: a cancel (200) and a refund of an order not paid
+    // (409), together — so the 503s below are the hang's, not a pool too small for the route
+    const [orderId, other] = [await place(), await place()]
+    const served = await Promise.all([
+      send(other, "cancel", {}),
+      send(orderId, "refunds", { amount: "1.00" }, { "idempotency-key": `pg-hang-refund-before-${run}` })
+    ])
+    assert.deepStrictEqual(served.map((a) => a.value.status), [200, 409], JSON.stringify(served))
     const stopped = await hang(database)
     try {
       const answers = await Promise.all([
-        send("refunds", { amount: "1.00" }, { "idempotency-key": `pg-hang-refund-${run}` }),
-        send("cancel", {})
+        send(orderId, "refunds", { amount: "1.00" }, { "idempotency-key": `pg-hang-refund-${run}` }),
+        send(orderId, "cancel", {})
       ])
       answers.forEach(assertAnsweredAtTheDeadline)
     } finally {
