@@ -120,37 +120,41 @@ export const answerStoreErrors = <A, E, R>(
 /**
  * The API-level middleware (HttpApiBuilder.middleware): runs each request with its correlation id, puts
  * `Retry-After` on every 503 that lacks one, and turns defects into the 503 / 500 above. Typed failures and
- * interruptions pass through untouched.
+ * interruptions pass through untouched. A response the request made is stamped here; one the platform makes of
+ * a failure after this middleware (the API's typed errors, a 404) by a pre-response handler, registered only
+ * then — registering one sets a fiber ref (a copy of the fiber's refs) on every request otherwise (issue 24).
  */
 export const failureMiddleware = (options: { readonly retryAfterSeconds: number }) =>
   HttpMiddleware.make((app) =>
-    Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const correlationId = correlationIdOf(request)
       const source = sourceOf(request)
       if (source !== undefined) correlationIds.set(source, correlationId)
       const retryAfter = String(options.retryAfterSeconds)
       // every response, the API's typed errors included, names the correlation id
-      yield* HttpApp.appendPreResponseHandler((_, response) =>
-        Effect.succeed(
-          response.status === 503 && response.headers["retry-after"] === undefined
-            ? HttpServerResponse.setHeaders(response, { "x-request-id": correlationId, "retry-after": retryAfter })
-            : HttpServerResponse.setHeader(response, "x-request-id", correlationId)
-        )
-      )
-      return yield* app.pipe(
-        Effect.catchAllCause((cause) => {
+      const stamp = (response: HttpServerResponse.HttpServerResponse) =>
+        response.status === 503 && response.headers["retry-after"] === undefined
+          ? HttpServerResponse.setHeaders(response, { "x-request-id": correlationId, "retry-after": retryAfter })
+          : HttpServerResponse.setHeader(response, "x-request-id", correlationId)
+      return Effect.matchCauseEffect(app, {
+        onSuccess: (response) => Effect.succeed(stamp(response)),
+        onFailure: (cause) => {
           const defect = defectOf(cause)
-          if (Option.isNone(defect)) return Effect.failCause(cause)
+          if (Option.isNone(defect)) {
+            return Effect.zipRight(
+              HttpApp.appendPreResponseHandler((_, response) => Effect.succeed(stamp(response))),
+              Effect.failCause(cause)
+            )
+          }
           const { causeClass } = classify(defect.value)
           return Effect.map(reported(request, correlationId, causeClass, Cause.pretty(cause)), (error) =>
-            HttpServerResponse.unsafeJson(
+            stamp(HttpServerResponse.unsafeJson(
               error._tag === "ServiceUnavailable"
                 ? { _tag: error._tag, cause: error.cause, message: error.message, correlationId }
                 : { _tag: error._tag, message: error.message, correlationId },
               causeClass !== undefined ? { status: 503, headers: { "retry-after": retryAfter } } : { status: 500 }
-            ))
-        })
-      )
+            )))
+        }
+      })
     })
   )

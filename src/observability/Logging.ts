@@ -15,7 +15,36 @@ import { LogLevelName } from "../Config.js"
 
 export const service = "orders-es"
 
-const jsonLineLogger = (role: string, write: (line: string) => void) =>
+/**
+ * A message that carries fields of its line: `Effect.logInfo(withFields("state changed", { type: "STATE_CHANGE",
+ * orderId }))` writes the line that `Effect.annotateLogs` around the log would — the fields after (over) the
+ * fiber's annotations, as an inner annotation would be — without annotating, which sets a fiber ref twice (two
+ * copies of the fiber's refs) and builds a HashMap for every line: for the lines logged on every order (issue
+ * 24). A logger that prints the message as a string prints `message`.
+ */
+export class LogFields {
+  constructor(readonly message: string, readonly fields: Readonly<Record<string, unknown>>) {}
+  toString() {
+    return this.message
+  }
+}
+export const withFields = (message: string, fields: Readonly<Record<string, unknown>>) => new LogFields(message, fields)
+
+/** The fields a logged message carries (`Effect.log*` hands a logger its arguments as an array). */
+const carriedFields = (message: unknown, into: Record<string, unknown>) => {
+  if (message instanceof LogFields) Object.assign(into, message.fields)
+  else if (Array.isArray(message)) for (const part of message) if (part instanceof LogFields) Object.assign(into, part.fields)
+}
+
+/** The fields of a line: the fiber's annotations, then those its message carries (LogFields). */
+export const lineFields = (annotations: HashMap.HashMap<string, unknown>, message: unknown): Record<string, unknown> => {
+  const fields: Record<string, unknown> = {}
+  for (const [key, value] of HashMap.toEntries(annotations)) fields[key] = value
+  carriedFields(message, fields)
+  return fields
+}
+
+export const jsonLineLogger = (role: string, write: (line: string) => void) =>
   Logger.make<unknown, void>(({ annotations, cause, date, logLevel, message }) => {
     const line: Record<string, unknown> = {
       ts: date.toISOString(),
@@ -26,6 +55,7 @@ const jsonLineLogger = (role: string, write: (line: string) => void) =>
       msg: Array.isArray(message) ? message.map(String).join(" ") : String(message)
     }
     for (const [key, value] of HashMap.toEntries(annotations)) line[key] = value
+    carriedFields(message, line)
     if (!Cause.isEmpty(cause)) line.cause = Cause.pretty(cause)
     write(JSON.stringify(line) + "\n")
   })

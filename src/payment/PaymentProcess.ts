@@ -47,6 +47,7 @@ import { isRejection, type Rejection } from "../domain/Order.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { deriveId } from "../Ids.js"
 import { finishesMessage, Inbox } from "../inbox/Inbox.js"
+import { withFields } from "../observability/Logging.js"
 import { traced } from "../observability/Tracing.js"
 import { type BreakerOpen, breakerOpened, makeCircuitBreaker } from "./CircuitBreaker.js"
 import { type ChargeResult, PaymentGateway, type PaymentUnavailable, type RefundResult } from "./PaymentGateway.js"
@@ -228,8 +229,8 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           : new RecordPaymentFailed({ ...base, reason: "declined by the provider" }, { disableValidation: true })
         if (!(yield* appendResult(command, messageId))) return "processed" as Outcome
         yield* Metric.increment(result.outcome === "succeeded" ? counters.paymentsSucceeded : counters.paymentsFailed)
-        yield* Effect.logInfo("payment result").pipe(
-          Effect.annotateLogs({ type: "PAYMENT_RESULT", orderId: order.orderId, outcome: result.outcome, chargeId: result.chargeId })
+        yield* Effect.logInfo(
+          withFields("payment result", { type: "PAYMENT_RESULT", orderId: order.orderId, outcome: result.outcome, chargeId: result.chargeId })
         )
         return "processed" as Outcome
       })
