@@ -40,7 +40,12 @@ export const isPaid = (status: OrderStatus | undefined): boolean =>
 export const RefundStatus = Schema.Literal("pending", "succeeded", "failed")
 export type RefundStatus = typeof RefundStatus.Type
 
-const Reason = Schema.String.pipe(Schema.maxLength(500))
+export const Reason = Schema.String.pipe(Schema.maxLength(500))
+export const NullableReason = Schema.NullOr(Reason)
+/** Provider calls that failed so far (a retry's count). */
+export const Attempt = Schema.Int.pipe(Schema.nonNegative())
+/** When the next retry is due; null: the attempts are exhausted (parked). */
+export const DueAt = Schema.NullOr(Schema.Date)
 
 // ---- events (past tense). Schema versions and upcasters live in eventstore/EventCodec.ts ----
 
@@ -83,8 +88,8 @@ export class PaymentRetryScheduled extends Schema.TaggedClass<PaymentRetrySchedu
   eventId: EventId,
   orderId: OrderId,
   paymentId: PaymentId,
-  attempt: Schema.Int.pipe(Schema.nonNegative()),
-  dueAt: Schema.NullOr(Schema.Date),
+  attempt: Attempt,
+  dueAt: DueAt,
   error: Reason,
   occurredAt: Schema.Date
 }) {}
@@ -102,7 +107,7 @@ export class RefundRequested extends Schema.TaggedClass<RefundRequested>()("Refu
   orderId: OrderId,
   refundId: RefundId,
   amount: Money,
-  reason: Schema.NullOr(Reason),
+  reason: NullableReason,
   occurredAt: Schema.Date
 }) {}
 
@@ -111,8 +116,8 @@ export class RefundRetryScheduled extends Schema.TaggedClass<RefundRetrySchedule
   eventId: EventId,
   orderId: OrderId,
   refundId: RefundId,
-  attempt: Schema.Int.pipe(Schema.nonNegative()),
-  dueAt: Schema.NullOr(Schema.Date),
+  attempt: Attempt,
+  dueAt: DueAt,
   error: Reason,
   occurredAt: Schema.Date
 }) {}
@@ -186,8 +191,8 @@ export class SchedulePaymentRetry extends Schema.TaggedClass<SchedulePaymentRetr
   commandId: CommandId,
   orderId: OrderId,
   paymentId: PaymentId,
-  attempt: Schema.Int.pipe(Schema.nonNegative()),
-  dueAt: Schema.NullOr(Schema.Date),
+  attempt: Attempt,
+  dueAt: DueAt,
   error: Reason,
   at: Schema.Date
 }) {}
@@ -204,7 +209,7 @@ export class RequestRefund extends Schema.TaggedClass<RequestRefund>()("RequestR
   orderId: OrderId,
   refundId: RefundId,
   amount: Money,
-  reason: Schema.NullOr(Reason),
+  reason: NullableReason,
   at: Schema.Date
 }) {}
 
@@ -212,8 +217,8 @@ export class ScheduleRefundRetry extends Schema.TaggedClass<ScheduleRefundRetry>
   commandId: CommandId,
   orderId: OrderId,
   refundId: RefundId,
-  attempt: Schema.Int.pipe(Schema.nonNegative()),
-  dueAt: Schema.NullOr(Schema.Date),
+  attempt: Attempt,
+  dueAt: DueAt,
   error: Reason,
   at: Schema.Date
 }) {}
