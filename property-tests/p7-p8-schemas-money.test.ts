@@ -14,7 +14,6 @@ import {
   decodeEvent,
   decodeEventWith,
   encodeEvent,
-  encodeEventData,
   encodeEventDataBySchema,
   encodeEventDataFast,
   fastEncodedTypes,
@@ -103,9 +102,10 @@ describe("P7 schemas", () => {
           const bad = new Class({ ...event, [field]: value }, { disableValidation: true })
           const bySchema = outcome(encodeEventDataBySchema, bad)
           const fast = encodeEventDataFast(bad as never)
-          // the fast one may leave a value to the schema; what it encodes, the schema encodes the same
+          // the fast one may leave a value to the schema; what it encodes, the schema encodes the same (and so
+          // never what the schema refuses)
           if (fast !== undefined && JSON.stringify(fast) !== bySchema) throw new Error(`${field}=${String(value)}: ${JSON.stringify(fast)} vs ${bySchema}`)
-          return outcome(encodeEventData, bad) === bySchema
+          return true
         })
       ),
       params("pure")

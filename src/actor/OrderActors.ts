@@ -26,7 +26,7 @@ import {
 import type { Deadline } from "../Batcher.js"
 import type { StoreError, StoreUnavailable } from "../Infrastructure.js"
 import { OutboxSignal } from "../outbox/OutboxSignal.js"
-import { withFields } from "../observability/Logging.js"
+import { logInfoWithFields } from "../observability/Logging.js"
 import { currentTraceContext, traced } from "../observability/Tracing.js"
 import { makePermits, type Permits } from "../Permits.js"
 
@@ -152,14 +152,14 @@ export class OrderActors extends Effect.Service<OrderActors>()("OrderActors", {
         actor.cached = { state: next }
         yield* outbox.wake
         // a line on every state change: its fields carried by the message, no annotating (src/observability/Logging.ts)
-        yield* Effect.logInfo(withFields("state changed", {
+        yield* logInfoWithFields("state changed", {
           type: "STATE_CHANGE",
           orderId: command.orderId,
           from: state?.status ?? null,
           to: next.status,
           version: next.version,
           eventType: events.map((e) => e._tag).join(",")
-        }))
+        })
         return { order: next, events } satisfies Executed
       })
 

@@ -12,15 +12,18 @@
 import { Cause, Effect, HashMap, Layer, Logger, LogLevel, Metric } from "effect"
 import { writeSync } from "node:fs"
 import { LogLevelName } from "../Config.js"
+import { tracingEnabled } from "./Tracing.js"
 
 export const service = "orders-es"
 
 /**
- * A message that carries fields of its line: `Effect.logInfo(withFields("state changed", { type: "STATE_CHANGE",
- * orderId }))` writes the line that `Effect.annotateLogs` around the log would — the fields after (over) the
- * fiber's annotations, as an inner annotation would be — without annotating, which sets a fiber ref twice (two
- * copies of the fiber's refs) and builds a HashMap for every line: for the lines logged on every order (issue
- * 24). A logger that prints the message as a string prints `message`.
+ * A message that carries fields of its line: logged as `Effect.logInfo(withFields("state changed", { type:
+ * "STATE_CHANGE", orderId }))`, the JSON logger writes the same JSON object as `Effect.annotateLogs` around the log
+ * would (the fields over the fiber's annotations, as an inner annotation; keys in another order) — without
+ * annotating, which sets a fiber ref twice (two copies of the fiber's refs) and builds a HashMap for every line:
+ * for the lines logged on every order (issue 24). Log it through `logInfoWithFields`, which annotates when tracing
+ * is on: Effect's tracer logger makes each line an event of the current span from the annotations, and would
+ * show this message as JSON, its fields not as attributes.
  */
 export class LogFields {
   constructor(readonly message: string, readonly fields: Readonly<Record<string, unknown>>) {}
@@ -29,6 +32,10 @@ export class LogFields {
   }
 }
 export const withFields = (message: string, fields: Readonly<Record<string, unknown>>) => new LogFields(message, fields)
+
+/** An INFO line with these fields: carried by the message (`LogFields`), or annotated when tracing is on. */
+export const logInfoWithFields = (message: string, fields: Readonly<Record<string, unknown>>) =>
+  tracingEnabled() ? Effect.annotateLogs(Effect.logInfo(message), fields) : Effect.logInfo(new LogFields(message, fields))
 
 /** The fields a logged message carries (`Effect.log*` hands a logger its arguments as an array). */
 const carriedFields = (message: unknown, into: Record<string, unknown>) => {

@@ -47,7 +47,7 @@ import { isRejection, type Rejection } from "../domain/Order.js"
 import { EventStore } from "../eventstore/EventStore.js"
 import { deriveId } from "../Ids.js"
 import { finishesMessage, Inbox } from "../inbox/Inbox.js"
-import { withFields } from "../observability/Logging.js"
+import { logInfoWithFields } from "../observability/Logging.js"
 import { traced } from "../observability/Tracing.js"
 import { type BreakerOpen, breakerOpened, makeCircuitBreaker } from "./CircuitBreaker.js"
 import { type ChargeResult, PaymentGateway, type PaymentUnavailable, type RefundResult } from "./PaymentGateway.js"
@@ -229,9 +229,12 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
           : new RecordPaymentFailed({ ...base, reason: "declined by the provider" }, { disableValidation: true })
         if (!(yield* appendResult(command, messageId))) return "processed" as Outcome
         yield* Metric.increment(result.outcome === "succeeded" ? counters.paymentsSucceeded : counters.paymentsFailed)
-        yield* Effect.logInfo(
-          withFields("payment result", { type: "PAYMENT_RESULT", orderId: order.orderId, outcome: result.outcome, chargeId: result.chargeId })
-        )
+        yield* logInfoWithFields("payment result", {
+          type: "PAYMENT_RESULT",
+          orderId: order.orderId,
+          outcome: result.outcome,
+          chargeId: result.chargeId
+        })
         return "processed" as Outcome
       })
 

@@ -5,7 +5,8 @@
  */
 import { Effect, HashMap, Logger } from "effect"
 import { describe, expect, it } from "vitest"
-import { jsonLineLogger, lineFields, withFields } from "../../src/observability/Logging.js"
+import { jsonLineLogger, lineFields, logInfoWithFields, withFields } from "../../src/observability/Logging.js"
+import { exportingSpans } from "../../src/observability/Tracing.js"
 import { collectLogTypes } from "../support/logTypes.js"
 
 const linesOf = (program: Effect.Effect<void>) => {
@@ -42,5 +43,22 @@ describe("log lines with fields of their own", () => {
     expect(types).toEqual(["PAYMENT_RESULT"])
     expect(String(withFields("payment result", {}))).toBe("payment result")
     expect(lineFields(HashMap.make(["type", "LOG"]), ["plain", withFields("x", { type: "STATE_CHANGE" })])).toEqual({ type: "STATE_CHANGE" })
+  })
+
+  it("are annotated when tracing is on: the span's event has the fields as attributes (Effect's tracer logger)", () => {
+    const spanEvents = (tracing: boolean) =>
+      Effect.runSync(Effect.gen(function*() {
+        yield* logInfoWithFields("state changed", { type: "STATE_CHANGE", orderId: "o-1" })
+        const span = yield* Effect.currentSpan
+        return (span as unknown as { events: Array<[string, bigint, Record<string, unknown>]> }).events
+          .map(([name, , attributes]) => [name, attributes.type ?? null, attributes.orderId ?? null])
+      }).pipe(
+        Effect.withSpan("test"),
+        tracing ? Effect.provide(exportingSpans) : (self) => self,
+        Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+      ))
+    expect(spanEvents(true)).toEqual([["state changed", "STATE_CHANGE", "o-1"]])
+    // (with tracing off no span is made on the hot paths: `traced`; here one is, and shows what it would lose)
+    expect(spanEvents(false)[0]![1]).toBeNull()
   })
 })
