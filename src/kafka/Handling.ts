@@ -9,6 +9,7 @@
 import { Cause, Duration, Effect, Metric, Schedule } from "effect"
 import { isSimulatedCrash } from "../CrashPoints.js"
 import { classify, StoreFailed } from "../Infrastructure.js"
+import { retryAfterFailure } from "../Retrying.js"
 import type { IncomingMessage } from "./Kafka.js"
 
 /** Whether a failed handling is tried again (it heals by itself) — or is permanent and the message is parked. */
@@ -26,6 +27,12 @@ const parkReason = (cause: Cause.Cause<unknown>): string => {
     ? `handling failed: ${failure.message}`.slice(0, 2000)
     : `handling failed${sqlState === undefined ? "" : ` [SQLSTATE ${sqlState}]`}: ${Cause.pretty(cause).slice(0, 2000)}`
 }
+
+/** Transient failures retried until they heal: 200 ms doubling, at most 10 s apart, jittered. */
+const healing = Schedule.exponential(Duration.millis(200)).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(10))),
+  Schedule.jittered
+)
 
 /** `once` (one message's handling), its failures contained as above: never fails (interruption aside). */
 export const contained = (
@@ -51,13 +58,7 @@ export const contained = (
       )
     ),
     Effect.sandbox,
-    Effect.retry({
-      schedule: Schedule.exponential(Duration.millis(200)).pipe(
-        Schedule.union(Schedule.spaced(Duration.seconds(10))),
-        Schedule.jittered
-      ),
-      while: (cause) => !Cause.isInterruptedOnly(cause)
-    }),
+    (attempt) => retryAfterFailure(attempt, { schedule: healing, while: (cause) => !Cause.isInterruptedOnly(cause) }),
     Effect.catchAll((cause) => Effect.failCause(cause) as Effect.Effect<never>)
   )
 

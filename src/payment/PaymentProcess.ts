@@ -49,6 +49,7 @@ import { deriveId } from "../Ids.js"
 import { finishesMessage, Inbox } from "../inbox/Inbox.js"
 import { logInfoWithFields } from "../observability/Logging.js"
 import { traced } from "../observability/Tracing.js"
+import { retryAfterFailure } from "../Retrying.js"
 import { type BreakerOpen, breakerOpened, makeCircuitBreaker } from "./CircuitBreaker.js"
 import { type ChargeResult, PaymentGateway, type PaymentUnavailable, type RefundResult } from "./PaymentGateway.js"
 import * as counters from "./PaymentMetrics.js"
@@ -107,6 +108,11 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
     // counters exist (at 0) from the start, so /metrics always lists them
     for (const c of [...Object.values(counters), breakerOpened]) yield* Metric.incrementBy(c, 0)
 
+    const quickRetries = Schedule.exponential(Duration.millis(config.retryBaseMs)).pipe(
+      Schedule.jittered,
+      Schedule.intersect(Schedule.recurs(Math.max(0, config.quickAttempts - 1)))
+    )
+
     /** One provider call with quick attempts in process; stops at once when the breaker is open. */
     const call = <A>(
       request: Effect.Effect<A, PaymentUnavailable>,
@@ -123,13 +129,11 @@ export class PaymentProcessor extends Effect.Service<PaymentProcessor>()("Paymen
             )))
             : Effect.void
         ),
-        Effect.retry({
-          schedule: Schedule.exponential(Duration.millis(config.retryBaseMs)).pipe(
-            Schedule.jittered,
-            Schedule.intersect(Schedule.recurs(Math.max(0, config.quickAttempts - 1)))
-          ),
-          while: (e) => e._tag === "PaymentUnavailable"
-        }),
+        (attempt) =>
+          retryAfterFailure(attempt, {
+            schedule: quickRetries,
+            while: (e: PaymentUnavailable | BreakerOpen) => e._tag === "PaymentUnavailable"
+          }),
         traced(span, { attributes: { "order.id": order.orderId, ...attributes } })
       )
 
