@@ -34,9 +34,12 @@ export type Currency = typeof Currency.Type
 /** Largest accepted amount: below 10^12 major units of any currency. */
 export const MAX_INTEGER_DIGITS = 12
 
+/** Minor units are below this (10^12 major units of a 4-decimal currency). */
+export const MINOR_LIMIT = 10n ** 16n
+
 /** Amount in integer minor units with its currency, as kept in events and the projection. */
 export class Money extends Schema.Class<Money>("Money")({
-  minor: Schema.BigInt.pipe(Schema.positiveBigInt(), Schema.lessThanBigInt(10n ** 16n)),
+  minor: Schema.BigInt.pipe(Schema.positiveBigInt(), Schema.lessThanBigInt(MINOR_LIMIT)),
   currency: Currency
 }) {}
 

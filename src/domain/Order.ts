@@ -40,7 +40,9 @@ export const isPaid = (status: OrderStatus | undefined): boolean =>
 export const RefundStatus = Schema.Literal("pending", "succeeded", "failed")
 export type RefundStatus = typeof RefundStatus.Type
 
-export const Reason = Schema.String.pipe(Schema.maxLength(500))
+/** The longest reason or error text an event keeps. */
+export const REASON_MAX_LENGTH = 500
+export const Reason = Schema.String.pipe(Schema.maxLength(REASON_MAX_LENGTH))
 export const NullableReason = Schema.NullOr(Reason)
 /** Provider calls that failed so far (a retry's count). */
 export const Attempt = Schema.Int.pipe(Schema.nonNegative())

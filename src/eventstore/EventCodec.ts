@@ -3,7 +3,7 @@
  * step at a time; a stored event is never rewritten. An event written by a newer program is a defect here.
  */
 import { Schema } from "effect"
-import { currencyExponents, Money } from "../domain/Money.js"
+import { currencyExponents, MINOR_LIMIT, Money } from "../domain/Money.js"
 import {
   Attempt,
   DueAt,
@@ -14,6 +14,7 @@ import {
   OrderId,
   PaymentId,
   Reason,
+  REASON_MAX_LENGTH,
   RefundId,
   UserId
 } from "../domain/Order.js"
@@ -56,7 +57,7 @@ type FieldEncoding = (value: unknown) => unknown
 const uuidPattern = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/i
 const uuid: FieldEncoding = (v) => (typeof v === "string" && uuidPattern.test(v) && v === v.toLowerCase() ? v : invalid)
 const date: FieldEncoding = (v) => (v instanceof Date && !Number.isNaN(v.getTime()) ? v.toISOString() : invalid)
-const reason: FieldEncoding = (v) => (typeof v === "string" && v.length <= 500 ? v : invalid)
+const reason: FieldEncoding = (v) => (typeof v === "string" && v.length <= REASON_MAX_LENGTH ? v : invalid)
 const fieldEncodings = new Map<unknown, FieldEncoding>([
   [EventId, uuid],
   [OrderId, uuid],
@@ -69,7 +70,7 @@ const fieldEncodings = new Map<unknown, FieldEncoding>([
   [NullableReason, (v) => (v === null ? null : reason(v))],
   [Attempt, (v) => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : invalid)],
   [Money, (v) =>
-    v instanceof Money && typeof v.minor === "bigint" && v.minor > 0n && v.minor < 10n ** 16n &&
+    v instanceof Money && typeof v.minor === "bigint" && v.minor > 0n && v.minor < MINOR_LIMIT &&
       currencyExponents.has(v.currency)
       ? { minor: v.minor.toString(), currency: v.currency }
       : invalid]

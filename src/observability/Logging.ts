@@ -35,7 +35,7 @@ export const withFields = (message: string, fields: Readonly<Record<string, unkn
 
 /** An INFO line with these fields: carried by the message (`LogFields`), or annotated when tracing is on. */
 export const logInfoWithFields = (message: string, fields: Readonly<Record<string, unknown>>) =>
-  tracingEnabled() ? Effect.annotateLogs(Effect.logInfo(message), fields) : Effect.logInfo(new LogFields(message, fields))
+  tracingEnabled() ? Effect.annotateLogs(Effect.logInfo(message), fields) : Effect.logInfo(withFields(message, fields))
 
 /** The fields a logged message carries (`Effect.log*` hands a logger its arguments as an array). */
 const carriedFields = (message: unknown, into: Record<string, unknown>) => {
