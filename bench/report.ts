@@ -1,7 +1,7 @@
 /**
  * The report of `npm run bench`: the targets table (each target, its measured value, met or not) and the
  * results written to bench/results/bench.json, bench/results/latency.svg and bench/results/bench.md (also
- * printed). Nothing here asserts a speed.
+ * printed) — a partial run's to files named after its time (bench/run.ts). Nothing here asserts a speed.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { latencyChart } from "./lib/chart.js"
@@ -41,12 +41,13 @@ export interface Results {
 
 const fmt = (n: number | undefined, digits = 1) => (n === undefined || !Number.isFinite(n) ? "–" : n.toLocaleString("en", { maximumFractionDigits: digits }))
 
-/** Writes bench/results/bench.json, latency.svg and bench.md, and prints the markdown. `apiBaselineRef` and
- * `baselineRef` are the commits api-previous and previous measured. */
+/** Writes bench/results/`name`.json, `name`.md and the latency chart (latency.svg for the full run's "bench",
+ * else `name`-latency.svg), and prints the markdown. `apiBaselineRef` and `baselineRef` are the commits
+ * api-previous and previous measured. */
 export const writeReport = (
   settings: Settings,
   machine: Machine,
-  { apiBaselineRef, baselineRef }: { readonly apiBaselineRef: string; readonly baselineRef: string },
+  { apiBaselineRef, baselineRef, name }: { readonly apiBaselineRef: string; readonly baselineRef: string; readonly name: string },
   results: Results
 ) => {
   const { stepSeconds, concurrency, providerLatencyMs } = settings
@@ -186,7 +187,7 @@ export const writeReport = (
     targets
   }
   mkdirSync(`${here}/results`, { recursive: true })
-  writeFileSync(`${here}/results/bench.json`, JSON.stringify(report, null, 2) + "\n")
+  writeFileSync(`${here}/results/${name}.json`, JSON.stringify(report, null, 2) + "\n")
 
   const series = [
     ...(noop ? [{ name: "do-nothing (our stack)", points: noop.steps }] : []),
@@ -194,7 +195,7 @@ export const writeReport = (
     ...(api ? [{ name: "ours, api role", points: api.steps }] : []),
     ...(ours ? [{ name: "ours (all roles)", points: ours.steps }] : [])
   ].map((s) => ({ name: s.name, points: s.points.map((p) => ({ rate: p.offeredRate, p50: p.latencyMs.p50, p99: p.latencyMs.p99 })) }))
-  writeFileSync(`${here}/results/latency.svg`, latencyChart(`POST /orders latency vs offered rate — ${machine.cpus} cores, ${machine.cpuModel}`, series))
+  writeFileSync(`${here}/results/${name === "bench" ? "latency" : `${name}-latency`}.svg`, latencyChart(`POST /orders latency vs offered rate — ${machine.cpus} cores, ${machine.cpuModel}`, series))
 
   const lines: Array<string> = []
   lines.push(
@@ -354,6 +355,6 @@ export const writeReport = (
   lines.push("", "| target | measured | met |", "| --- | --- | --- |")
   for (const t of targets) lines.push(`| ${t.target} | ${t.value === undefined ? "not measured" : `${fmt(t.value, 2)} ${t.unit}`} | ${t.met === undefined ? "–" : t.met ? "yes" : "**no**"} |`)
   const markdown = lines.join("\n") + "\n"
-  writeFileSync(`${here}/results/bench.md`, markdown)
+  writeFileSync(`${here}/results/${name}.md`, markdown)
   console.log(markdown)
 }

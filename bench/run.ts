@@ -34,7 +34,9 @@
  * CPU-seconds per order come from /proc for each process (the app, all of PostgreSQL, the Kafka JVM, the load
  * generator); peak RSS is the app's VmHWM.
  *
- * Writes bench/results/bench.{json,md} and bench/results/latency.svg. Nothing here asserts a speed.
+ * Writes bench/results/bench.{json,md} and bench/results/latency.svg — a partial run (BENCH_SCENARIOS short of
+ * all, or BENCH_RATES / BENCH_STEP_SECONDS set) writes bench/results/bench-<UTC time>-partial.{json,md} and
+ * its -latency.svg instead. Nothing here asserts a speed.
  * Environment: BENCH_STEP_SECONDS (default 10), BENCH_RATES (comma list), BENCH_SCENARIOS (comma list of
  * noop,express,pgbench,api,api-node26,api-previous,ours,split,scale,previous,watchers,webhooks,rebuild),
  * BENCH_BASELINE_REF (the `previous` pipeline's commit, default 0cb07b9), BENCH_API_BASELINE_REF (`api-previous`'s, default
@@ -60,7 +62,13 @@ import { runExpress, runNoop, runPgbench } from "./scenarios/yardsticks.js"
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 10)
 const rates = (process.env.BENCH_RATES ?? "200,300,400,500,600,800,1000,1250,1500,2000,2500,3000,4000,5000,6000,8000,10000")
   .split(",").map(Number)
-const scenarios = new Set((process.env.BENCH_SCENARIOS ?? "noop,express,pgbench,api,api-node26,api-previous,ours,split,scale,previous,watchers,webhooks,rebuild").split(","))
+const allScenarios = "noop,express,pgbench,api,api-node26,api-previous,ours,split,scale,previous,watchers,webhooks,rebuild"
+const scenarios = new Set((process.env.BENCH_SCENARIOS ?? allScenarios).split(","))
+/** A run of fewer scenarios, or of another ladder, writes files of its own: only a full run replaces
+ * bench/results/bench.* (which docs/PERFORMANCE.md "Latest results" describes). */
+const partial = allScenarios.split(",").some((s) => !scenarios.has(s)) || process.env.BENCH_RATES !== undefined ||
+  process.env.BENCH_STEP_SECONDS !== undefined
+const reportName = partial ? `bench-${new Date().toISOString().slice(0, 16).replace(":", "")}-partial` : "bench"
 const rebuildOrders = process.env.BENCH_REBUILD_ORDERS ?? "333334"
 const concurrency = 10
 const providerLatencyMs = 20
@@ -128,7 +136,7 @@ const main = async () => {
   await pool.end()
   const rebuild = scenarios.has("rebuild") ? runRebuild(rebuildOrders) : undefined
 
-  writeReport(settings, machine, { apiBaselineRef, baselineRef }, { noop, express, pgbench, api, apiNode26, apiPrevious, ours, split, scale, previous, watchers, webhooks, rebuild })
+  writeReport(settings, machine, { apiBaselineRef, baselineRef, name: reportName }, { noop, express, pgbench, api, apiNode26, apiPrevious, ours, split, scale, previous, watchers, webhooks, rebuild })
 }
 
 main().then(() => process.exit(0), (e) => {
