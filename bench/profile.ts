@@ -9,6 +9,8 @@
  *   PROFILE_LAYOUT   a `|`-separated list of the processes' roles (default `api,relay,worker,projector`;
  *                    the split layout is `api|relay,worker,projector`, scale `api|api|relay,worker,projector|…`)
  *   PROFILE_ROOT     the checkout whose dist/ runs (default this one; build it first)
+ *   PROFILE_NODE_FLAGS  node's flags for the app's processes (default as `npm start`'s:
+ *                    `--max-old-space-size=256 --max-semi-space-size=32`)
  * Nothing here asserts a speed.
  */
 import { readdirSync, rmSync } from "node:fs"
@@ -25,6 +27,7 @@ const layout = (process.env.PROFILE_LAYOUT ?? "api,relay,worker,projector").spli
 const checkout = process.env.PROFILE_ROOT ?? root
 const profiling = process.env.PROFILE_CPU === "1"
 const profileDir = `${root}bench/results/profiles`
+const nodeFlags = (process.env.PROFILE_NODE_FLAGS ?? "--max-old-space-size=256 --max-semi-space-size=32").split(" ").filter(Boolean)
 
 const main = async () => {
   sh("postgres.sh")
@@ -51,7 +54,7 @@ const main = async () => {
     const port = 3210 + i
     const hasApi = roles.split(",").includes("api")
     if (hasApi) apiPorts.push(port)
-    const flags = ["--max-old-space-size=256", "--max-semi-space-size=32", ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}/${i}`] : [])]
+    const flags = [...nodeFlags, ...(profiling ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}/${i}`] : [])]
     const ready = hasApi ? `http://127.0.0.1:${port}/health/ready` : "http://127.0.0.1:3204/control"
     const server = await startServer(`profile-${i}`, [...flags, dist, roles], { ...env, PORT: String(port), OPS_PORT: String(3230 + i) }, ready)
     servers.push({ ...server, roles })
