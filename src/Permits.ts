@@ -49,10 +49,20 @@ export const makePermits = (permits: number): Permits => {
     })
   })
 
+  const giveBack = Effect.sync(release)
+
   return {
     withPermit: (self) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(restore(take), restore(self).pipe(Effect.ensuring(Effect.sync(release))))
+        Effect.suspend(() => {
+          // a free permit and nobody before us: taken here, without the asynchronous wait (an order actor's
+          // mailbox is free for nearly every command)
+          if (free > 0 && waiters.size === 0) {
+            free--
+            return Effect.ensuring(restore(self), giveBack)
+          }
+          return Effect.zipRight(restore(take), Effect.ensuring(restore(self), giveBack))
+        })
       ),
     free: () => free,
     waiting: () => waiters.size

@@ -56,6 +56,27 @@ export const PlaceOrderBody = Schema.Struct({
 }).annotations({ parseOptions: { onExcessProperty: "error" } })
 export type PlaceOrderBody = typeof PlaceOrderBody.Type
 
+// Schema.UUID's pattern, met by the lower-cased text (UserId is Lowercase composed with UUID)
+const lowerUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/**
+ * PlaceOrderBody's decoding of the body nearly every POST /orders sends — exactly `userId`, `amount` and
+ * `currency`, strings, the user id a UUID — in plain code (~0.2 µs, against the schema's ~4.5 µs on the api
+ * role's hottest path); `undefined` for anything else, which is the schema's to decode or refuse with its
+ * message. property-tests/p7-p8-schemas-money.test.ts holds the two to the same answer.
+ */
+export const decodePlaceOrderBodyFast = (json: unknown): PlaceOrderBody | undefined => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
+  const body = json as Record<string, unknown>
+  const { amount, currency, userId } = body
+  if (typeof userId !== "string" || typeof amount !== "string" || typeof currency !== "string") return undefined
+  if (Object.keys(body).length !== 3 || !Object.hasOwn(body, "userId") || !Object.hasOwn(body, "amount") || !Object.hasOwn(body, "currency")) {
+    return undefined
+  }
+  const lower = userId.toLowerCase()
+  return lowerUuid.test(lower) ? { userId: lower as PlaceOrderBody["userId"], amount, currency } : undefined
+}
+
 export const IdempotencyKey = Schema.String.pipe(
   Schema.pattern(/^[\x20-\x7e]{1,255}$/, {
     message: () => "Idempotency-Key must be 1 to 255 printable ASCII characters"

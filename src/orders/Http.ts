@@ -11,7 +11,7 @@ import { BadRequest } from "../http/Errors.js"
 import { answerStoreErrors, requestCorrelationId } from "../http/Failures.js"
 import { answerLateBody, BodyLimitsConfig, readJsonBody } from "../http/JsonBody.js"
 import { deadlinePassed, RequestTimeoutMs, withinDeadline } from "../http/RequestDeadline.js"
-import { PlaceOrderBody, RefundBody } from "./Api.js"
+import { decodePlaceOrderBodyFast, PlaceOrderBody, RefundBody } from "./Api.js"
 import { Orders } from "./Orders.js"
 import { OrderWatchers, OrderWatchersLive } from "./OrderWatch.js"
 import { PlaceOrder, PlaceOrderLive } from "./PlaceOrder.js"
@@ -34,9 +34,9 @@ export const OrdersHttpLive = HttpApiBuilder.group(Api, "orders", (handlers) =>
       const bounded = <A, E, R>(work: Effect.Effect<A, E, R>) => withinDeadline(work, requestTimeoutMs, timedOut)
       const place = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, idempotencyKey: string | undefined) {
         const json = yield* readJsonBody(request, limits)
-        const body = yield* decodePlaceOrder(json).pipe(
+        const body = decodePlaceOrderBodyFast(json) ?? (yield* decodePlaceOrder(json).pipe(
           Effect.mapError((e) => new BadRequest({ message: ParseResult.TreeFormatter.formatErrorSync(e) }))
-        )
+        ))
         const placed = yield* placeOrder.place({ body, idempotencyKey, correlationId: yield* requestCorrelationId(request) })
         return placed.replayed
           ? HttpServerResponse.unsafeJson(placed.body, { status: placed.status, headers: replayedHeaders })
