@@ -47,6 +47,9 @@ export const metricValue = (text: string, name: string) => {
 export interface Settings {
   readonly stepSeconds: number
   readonly rates: ReadonlyArray<number>
+  /** The pipeline scenarios' ladder: lower first steps, so that on a slow machine there is a rate every
+   * layout and the previous code keep up with (the CPU-per-order targets compare there). */
+  readonly pipelineRates: ReadonlyArray<number>
   readonly concurrency: number
   readonly providerLatencyMs: number
   /** Node flags of our process, as scripts/start.sh runs it. */

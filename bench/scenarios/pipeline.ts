@@ -162,7 +162,7 @@ export const runPipeline = async (settings: Settings, probes: ReadonlyArray<CpuP
   }
 
   try {
-    const steps = await ladder(settings, layout.name, server, allProbes, pipeline, settle)
+    const steps = await ladder({ ...settings, rates: settings.pipelineRates }, layout.name, server, allProbes, pipeline, settle)
     const endToEnd = steps.filter((s) => s.sustained && s.pipeline?.keptUp)
       .reduce<StepReport | undefined>((best, s) => (!best || s.offeredRate > best.offeredRate ? s : best), undefined)
     let atSeventyPercent: StepReport | undefined
