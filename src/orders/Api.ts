@@ -66,13 +66,15 @@ const lowerUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
  * message. property-tests/p7-p8-schemas-money.test.ts holds the two to the same answer.
  */
 export const decodePlaceOrderBodyFast = (json: unknown): PlaceOrderBody | undefined => {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
+  // a plain object (what JSON.parse makes) with exactly these own keys: the schema's excess-property check counts
+  // every own key (Reflect.ownKeys), symbols and non-enumerable ones included
+  if (typeof json !== "object" || json === null || Object.getPrototypeOf(json) !== Object.prototype) return undefined
   const body = json as Record<string, unknown>
-  const { amount, currency, userId } = body
-  if (typeof userId !== "string" || typeof amount !== "string" || typeof currency !== "string") return undefined
-  if (Object.keys(body).length !== 3 || !Object.hasOwn(body, "userId") || !Object.hasOwn(body, "amount") || !Object.hasOwn(body, "currency")) {
+  if (Reflect.ownKeys(body).length !== 3 || !Object.hasOwn(body, "userId") || !Object.hasOwn(body, "amount") || !Object.hasOwn(body, "currency")) {
     return undefined
   }
+  const { amount, currency, userId } = body
+  if (typeof userId !== "string" || typeof amount !== "string" || typeof currency !== "string") return undefined
   const lower = userId.toLowerCase()
   return lowerUuid.test(lower) ? { userId: lower as PlaceOrderBody["userId"], amount, currency } : undefined
 }
