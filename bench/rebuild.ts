@@ -2,7 +2,8 @@
  * Rebuild benchmark: seeds a database with ≥ 1M events (bench/sql/seed-events.sql), then in the same run measures
  *   (ours)     the projection rebuild (src/projection/Rebuild.ts, the same code as `cli projections rebuild`)
  *   (baseline) a SQL-only rebuild: CREATE TABLE AS over the events, on the same data
- * and checks `verify` finds 0 differences. Prints a markdown table and writes JSON to bench/results/.
+ * and checks `verify` finds 0 differences. Prints a markdown table and writes it and JSON to
+ * bench/results/rebuild.{md,json} (REBUILD_REPORT_NAME names them otherwise).
  * Usage: npm run bench:rebuild [-- <orders>]   (default 333,334 orders = 1,000,002 events)
  */
 import { SqlClient } from "@effect/sql"
@@ -16,6 +17,8 @@ import { rebuildOrders, verifyOrders } from "../src/projection/Rebuild.js"
 import { MigrationsLive, PgLive } from "../src/Sql.js"
 
 const orders = Number(process.argv[2] ?? 333_334)
+/** bench/results/`name`.{json,md} (`npm run bench` names a partial run's) */
+const reportName = process.env.REBUILD_REPORT_NAME ?? "rebuild"
 const base = new URL(databaseUrl())
 base.pathname = "/orders_bench_rebuild"
 const url = base.toString()
@@ -51,7 +54,7 @@ const program = Effect.gen(function*() {
     verifyDifferences: differences
   }
   mkdirSync(`${here}/results`, { recursive: true })
-  writeFileSync(`${here}/results/rebuild.json`, JSON.stringify(report, null, 2) + "\n")
+  writeFileSync(`${here}/results/${reportName}.json`, JSON.stringify(report, null, 2) + "\n")
   const table = [
     `| rebuild of ${events.toLocaleString("en")} events | seconds | events/s | ratio to SQL-only |`,
     "| --- | --- | --- | --- |",
@@ -60,7 +63,7 @@ const program = Effect.gen(function*() {
     "",
     `verify after rebuild: ${differences} differences. Machine: ${report.machine.cpus} cores, ${report.machine.memoryGiB} GiB.`
   ].join("\n")
-  writeFileSync(`${here}/results/rebuild.md`, table + "\n")
+  writeFileSync(`${here}/results/${reportName}.md`, table + "\n")
   console.log(table)
   if (differences > 0) process.exitCode = 1
 })

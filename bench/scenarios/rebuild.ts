@@ -6,10 +6,15 @@ import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { here, log, root } from "../lib/common.js"
 
-export const runRebuild = (rebuildOrders: string) => {
+/** The rebuild scenario; its report goes to bench/results/`name`.{json,md}. */
+export const runRebuild = (rebuildOrders: string, name: string) => {
   log("scenario rebuild")
-  execFileSync(process.execPath, ["--import", "tsx", `${here}/rebuild.ts`, rebuildOrders], { cwd: root, stdio: ["ignore", "inherit", "inherit"] })
-  return JSON.parse(readFileSync(`${here}/results/rebuild.json`, "utf8")) as {
+  execFileSync(process.execPath, ["--import", "tsx", `${here}/rebuild.ts`, rebuildOrders], {
+    cwd: root,
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, REBUILD_REPORT_NAME: name }
+  })
+  return JSON.parse(readFileSync(`${here}/results/${name}.json`, "utf8")) as {
     events: number
     ours: { eventsPerSecond: number }
     sqlOnlyBaseline: { eventsPerSecond: number }
