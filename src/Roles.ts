@@ -21,7 +21,7 @@
  * role serves the api's health and metrics endpoints alone on OPS_PORT, so every process can be probed and
  * scraped.
  */
-import { HttpServer } from "@effect/platform"
+import * as HttpServer from "@effect/platform/HttpServer"
 import { Config, Effect, Layer, Option } from "effect"
 import { OrderActors } from "./actor/OrderActors.js"
 import { HttpLive, OpsHttpLive } from "./http/Server.js"

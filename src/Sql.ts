@@ -2,7 +2,7 @@
  * The PostgreSQL connection: creates the database when it is missing, connects a pool, and applies the plain
  * SQL files of `migrations/` (NNNN_name.sql, in order, each once) with the Effect Migrator.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { NodeContext } from "@effect/platform-node"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { Migrator, SqlClient } from "@effect/sql"

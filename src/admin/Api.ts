@@ -3,7 +3,12 @@
  * the webhook endpoints. 401 without a token, 403 with a wrong one; 404 no such dead letter, webhook endpoint or
  * delivery; 409 a dead letter that is not parked, or a rebuild while one runs; 422 a webhook registration refused.
  */
-import { HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { DeadLetter } from "../deadletter/DeadLetter.js"
 import { BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType } from "../http/Errors.js"

@@ -1,5 +1,5 @@
 /** The dead-letter endpoints of the admin API: list, get, replay, discard (each replay/discard logged). */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect, Option } from "effect"
 import type { DeadLetter } from "../deadletter/DeadLetter.js"
 import { DeadLetters } from "../deadletter/DeadLetters.js"

@@ -1,5 +1,5 @@
 /** The projection endpoints of the admin API: start a rebuild of `orders`, and the projections' status. */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { Api } from "../http/Api.js"

@@ -1,5 +1,5 @@
 /** The reconciliation endpoint of the admin API (src/payment/Reconciliation.ts): the log against the provider. */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Clock, Duration, Effect } from "effect"
 import { Api } from "../http/Api.js"
 import { answerStoreErrors, providerUnavailable } from "../http/Failures.js"

@@ -3,7 +3,9 @@
  * POST /admin/webhook-endpoints reads its own body (src/http/JsonBody.ts), as POST /orders does, so that any
  * bytes a client sends get their 4xx; a secret is answered only by create and rotate-secret.
  */
-import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, ParseResult, Schema } from "effect"
 import { Api } from "../http/Api.js"
 import { BadRequest } from "../http/Errors.js"

@@ -5,7 +5,10 @@
  * `metrics`), each failing with the errors its endpoint declares, decoded by status and `_tag`. It imports the
  * definition only, no database or broker code: scripts/client-imports.mjs checks the built module.
  */
-import { type HttpApi, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import type * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiClient from "@effect/platform/HttpApiClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Context, Effect, Layer, type Redacted } from "effect"
 import { Api } from "../http/Api.js"
 

@@ -4,7 +4,8 @@
  * there; the errors any endpoint may answer are in ./Errors.ts. Status codes are declared in the spec, never
  * in the domain. Every error response carries an example of each error it may be (./ErrorExamples.ts).
  */
-import { HttpApi, OpenApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { adminErrorExamples, DeadLettersApi, ProjectionsApi, ReconciliationApi, WebhooksApi } from "../admin/Api.js"
 import { HealthApi, MetricsApi, opsErrorExamples } from "../ops/Api.js"
 import { OrdersApi, ordersErrorExamples } from "../orders/Api.js"

@@ -1,5 +1,5 @@
 /** The composed API's handlers: every feature's group, each reading its own settings (`Config`) when built. */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect, Layer } from "effect"
 import { AdminAuthLive } from "../admin/Auth.js"
 import { DeadLettersHttpLive } from "../admin/DeadLettersHttp.js"

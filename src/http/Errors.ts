@@ -3,7 +3,8 @@
  * from the JSON body reader) and what the failure middleware answers for a defect (503 infrastructure, 500 bug).
  * Statuses are declared here, never in the domain. Each carries an example for the OpenAPI document.
  */
-import { HttpApiError, HttpApiSchema } from "@effect/platform"
+import * as HttpApiError from "@effect/platform/HttpApiError"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import { Schema } from "effect"
 import { type ErrorExample, errorExample } from "./ErrorExamples.js"
 

@@ -10,7 +10,10 @@
  * id and the cause) and counted in `http_failures_total{status,cause}`. Every response carries the correlation
  * id as `X-Request-Id`, and every 503 a `Retry-After`.
  */
-import { HttpApp, HttpMiddleware, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Effect, Metric, Option } from "effect"
 import { uuidv4 } from "../Ids.js"
 import { type CauseClass, classify, isStoreError, type StoreError } from "../Infrastructure.js"

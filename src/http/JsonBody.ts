@@ -5,7 +5,8 @@
  * depth is checked by a scan of the text *before* anything walks the structure (JSON nested some 2,000 deep
  * overflowed the stack of the schema decoder).
  */
-import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Config, Effect } from "effect"
 import { BodyTimeoutMs } from "../Config.js"

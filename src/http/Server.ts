@@ -4,7 +4,11 @@
  * without the api role, the operations endpoints alone (src/ops) — behind the failure middleware (defects →
  * 503/500) and the per-route latency histogram.
  */
-import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiSwagger, HttpMiddleware } from "@effect/platform"
+import type * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSwagger from "@effect/platform/HttpApiSwagger"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import { NodeContext, NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Metric, Runtime } from "effect"
 import { createServer, type Server } from "node:http"

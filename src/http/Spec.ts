@@ -1,5 +1,5 @@
 /** Helpers every feature's API group uses to declare its endpoints the same way. */
-import { OpenApi } from "@effect/platform"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 
 /** An operation's summary and description in the OpenAPI document. */

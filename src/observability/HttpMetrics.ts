@@ -2,7 +2,10 @@
  * HTTP request duration by method, route and status (`http_request_duration_seconds`), recorded by a
  * middleware of the API server (src/http/Server.ts) and rendered with the other metrics (Metrics.ts).
  */
-import { HttpApi, HttpMiddleware, HttpServerError, HttpServerRequest } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Effect, Metric, MetricBoundaries, MetricLabel } from "effect"
 
 export const httpLatency = Metric.histogram(

@@ -3,7 +3,11 @@
  * serves them with the rest of the API; a process without the api role serves them alone, as `OpsApi`, on
  * OPS_PORT (src/Roles.ts), so every process can be probed and scraped.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { type ErrorExample, errorExample } from "../http/ErrorExamples.js"
 import { InternalError, ServiceUnavailable } from "../http/Errors.js"

@@ -4,7 +4,7 @@
  * applied, and every other role of this process reports it is doing its work (the worker: its consumer
  * consuming).
  */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { Api } from "../http/Api.js"

@@ -3,7 +3,10 @@
  * error a client can cause here (400 unreadable; 422 readable but refused; 404 no such order; 409 the order's
  * state forbids it or the Idempotency-Key's first request still runs; 503 too many watchers).
  */
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { InvalidAmount } from "../domain/Money.js"
 import {

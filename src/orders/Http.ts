@@ -3,7 +3,9 @@
  * body (src/http/JsonBody.ts) so that every bad request gets its proper 4xx (the generic payload decoder turns
  * unreadable JSON into a 500) and nothing is written for it.
  */
-import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Layer, ParseResult, Schema } from "effect"
 import { Api } from "../http/Api.js"
 import type { OrderId } from "../domain/Order.js"

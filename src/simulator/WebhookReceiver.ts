@@ -17,7 +17,10 @@
  * It stands for an external system: only the role wiring (src/Roles.ts) and the tests import it; nothing
  * else reads its table.
  */
-import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import { Config, ConfigError, Context, Effect, Either, Layer, Ref, Schema } from "effect"

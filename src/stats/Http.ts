@@ -1,5 +1,5 @@
 /** The stats endpoints: the stats projection's rows, amounts formatted as the orders API formats them. */
-import { HttpApiBuilder } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { Effect } from "effect"
 import { formatMoney, Money } from "../domain/Money.js"
 import { Api } from "../http/Api.js"
