@@ -9,6 +9,10 @@ import { Money } from "./Money.js"
 /** A UUID in canonical lower case (PostgreSQL's uuid type lower-cases, so the fold and the projection agree). */
 const Uuid = Schema.compose(Schema.Lowercase, Schema.UUID, { strict: false })
 
+/** Text `Uuid` accepts as it is: Schema.UUID's pattern in lower case (the plain-code decoders' and encoders' check). */
+export const isLowerCaseUuid = (text: string): boolean =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(text)
+
 export const OrderId = Uuid.pipe(Schema.brand("OrderId"))
 export type OrderId = typeof OrderId.Type
 export const UserId = Uuid.pipe(Schema.brand("UserId"))

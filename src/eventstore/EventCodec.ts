@@ -8,6 +8,7 @@ import {
   Attempt,
   DueAt,
   EventId,
+  isLowerCaseUuid,
   NullableReason,
   OrderEvent,
   type OrderEventType,
@@ -53,9 +54,7 @@ const decode = Schema.decodeUnknownSync(OrderEvent)
  */
 const invalid = Symbol("invalid")
 type FieldEncoding = (value: unknown) => unknown
-// Schema.UUID's pattern; the ids are the lower-case compose of src/domain/Order.ts
-const uuidPattern = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/i
-const uuid: FieldEncoding = (v) => (typeof v === "string" && uuidPattern.test(v) && v === v.toLowerCase() ? v : invalid)
+const uuid: FieldEncoding = (v) => (typeof v === "string" && isLowerCaseUuid(v) ? v : invalid)
 const date: FieldEncoding = (v) => (v instanceof Date && !Number.isNaN(v.getTime()) ? v.toISOString() : invalid)
 const reason: FieldEncoding = (v) => (typeof v === "string" && v.length <= REASON_MAX_LENGTH ? v : invalid)
 const fieldEncodings = new Map<unknown, FieldEncoding>([

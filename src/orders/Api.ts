@@ -11,6 +11,7 @@ import { Schema } from "effect"
 import { InvalidAmount } from "../domain/Money.js"
 import {
   IllegalTransition,
+  isLowerCaseUuid,
   OrderAlreadyExists,
   OrderId,
   OrderNotFound,
@@ -59,9 +60,6 @@ export const PlaceOrderBody = Schema.Struct({
 }).annotations({ parseOptions: { onExcessProperty: "error" } })
 export type PlaceOrderBody = typeof PlaceOrderBody.Type
 
-// Schema.UUID's pattern, met by the lower-cased text (UserId is Lowercase composed with UUID)
-const lowerUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-
 /**
  * PlaceOrderBody's decoding of the body nearly every POST /orders sends — exactly `userId`, `amount` and
  * `currency`, strings, the user id a UUID — in plain code (~0.2 µs, against the schema's ~4.5 µs on the api
@@ -79,7 +77,7 @@ export const decodePlaceOrderBodyFast = (json: unknown): PlaceOrderBody | undefi
   const { amount, currency, userId } = body
   if (typeof userId !== "string" || typeof amount !== "string" || typeof currency !== "string") return undefined
   const lower = userId.toLowerCase()
-  return lowerUuid.test(lower) ? { userId: lower as PlaceOrderBody["userId"], amount, currency } : undefined
+  return isLowerCaseUuid(lower) ? { userId: lower as PlaceOrderBody["userId"], amount, currency } : undefined
 }
 
 export const IdempotencyKey = Schema.String.pipe(
